@@ -1,0 +1,481 @@
+//! Configuration: defaults, then an optional TOML file, then `SC_*` environment variables.
+//! Every secret may also come from a file (`SC_<KEY>_FILE` or `<key>_file` in TOML), as Docker and
+//! Kubernetes deliver them. `Config::load` validates everything and names the bad key.
+
+use crate::secret::{Secret, redact_url};
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration key `{key}`: {reason}")]
+    Invalid { key: String, reason: String },
+    #[error("configuration: {0}")]
+    Parse(String),
+}
+
+fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.to_string(), reason: reason.into() }
+}
+
+/// How the SMTP connection is secured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Plain connection upgraded with STARTTLS (port 587). Refuses to send if the upgrade fails.
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: only for a relay on localhost or in tests.
+    None,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// A list that may be written as a TOML array or, in an environment variable, as `a,b,c`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct List(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for List {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Seq(Vec<String>),
+            One(String),
+        }
+        Ok(match Raw::deserialize(d)? {
+            Raw::Seq(v) => List(v),
+            Raw::One(s) => List(
+                s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(String::from).collect(),
+            ),
+        })
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    // --- server ---
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// The URL clients use to reach this server; links in mails are built on it.
+    pub public_url: String,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    pub cors_allowed_origins: List,
+    /// Peers (IP or CIDR) whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: List,
+    pub body_limit_bytes: usize,
+    pub json_max_depth: usize,
+    pub request_timeout_seconds: u64,
+    pub shutdown_grace_seconds: u64,
+    pub log_format: LogFormat,
+    pub log_level: String,
+
+    // --- storage ---
+    /// `postgres://…` for PostgreSQL; empty for the embedded SQLite file in `data_dir`.
+    pub database_url: Option<Secret>,
+    pub database_url_file: Option<PathBuf>,
+    pub database_max_connections: u32,
+    /// Run pending migrations at `serve`. On by default for SQLite; for a cluster, run
+    /// `secureconnect migrate` once and set this to false.
+    pub auto_migrate: bool,
+    pub redis_url: Option<Secret>,
+    pub redis_url_file: Option<PathBuf>,
+    /// Prefix of every Redis key and channel, so several deployments can share one Redis.
+    pub redis_key_prefix: String,
+
+    // --- secrets (generated into data_dir when absent) ---
+    pub jwt_secret: Option<Secret>,
+    pub jwt_secret_file: Option<PathBuf>,
+    /// 32 bytes, base64: encrypts TOTP secrets at rest.
+    pub data_key: Option<Secret>,
+    pub data_key_file: Option<PathBuf>,
+
+    // --- tokens and sessions ---
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub access_token_ttl_seconds: u64,
+    pub refresh_idle_days: u64,
+    pub refresh_absolute_days: u64,
+    pub max_sessions_per_user: u32,
+    pub require_verified_email: bool,
+
+    // --- login protection ---
+    pub lockout_threshold: u32,
+    pub lockout_window_seconds: u64,
+    pub lockout_duration_seconds: u64,
+    /// Login attempts per client IP per minute.
+    pub login_rate_per_ip_per_minute: u32,
+    /// Other public auth routes (register, reset, verify) per client IP per minute.
+    pub auth_rate_per_ip_per_minute: u32,
+    /// Authenticated requests per user per minute.
+    pub api_rate_per_user_per_minute: u32,
+    /// Verification mail re-sends per user per hour.
+    pub email_resend_per_hour: u32,
+    /// Password hashes computed at once; more requests wait for a slot.
+    pub password_hash_concurrency: usize,
+
+    // --- mail ---
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    pub smtp_security: SmtpSecurity,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<Secret>,
+    pub smtp_password_file: Option<PathBuf>,
+    pub mail_from: String,
+    pub mail_workers: usize,
+    pub mail_max_attempts: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            public_url: String::new(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            cors_allowed_origins: List::default(),
+            trusted_proxies: List::default(),
+            body_limit_bytes: 1024 * 1024,
+            json_max_depth: 64,
+            request_timeout_seconds: 30,
+            shutdown_grace_seconds: 30,
+            log_format: LogFormat::Json,
+            log_level: "info".into(),
+            database_url: None,
+            database_url_file: None,
+            database_max_connections: 16,
+            auto_migrate: true,
+            redis_url: None,
+            redis_url_file: None,
+            redis_key_prefix: "sc:".into(),
+            jwt_secret: None,
+            jwt_secret_file: None,
+            data_key: None,
+            data_key_file: None,
+            jwt_issuer: "secureconnect".into(),
+            jwt_audience: "secureconnect-api".into(),
+            access_token_ttl_seconds: 15 * 60,
+            refresh_idle_days: 14,
+            refresh_absolute_days: 30,
+            max_sessions_per_user: 5,
+            require_verified_email: false,
+            lockout_threshold: 5,
+            lockout_window_seconds: 15 * 60,
+            lockout_duration_seconds: 15 * 60,
+            login_rate_per_ip_per_minute: 30,
+            auth_rate_per_ip_per_minute: 20,
+            api_rate_per_user_per_minute: 1200,
+            email_resend_per_hour: 5,
+            password_hash_concurrency: 4,
+            smtp_host: None,
+            smtp_port: 587,
+            smtp_security: SmtpSecurity::Starttls,
+            smtp_username: None,
+            smtp_password: None,
+            smtp_password_file: None,
+            mail_from: "SecureConnect <no-reply@localhost>".into(),
+            mail_workers: 2,
+            mail_max_attempts: 8,
+        }
+    }
+}
+
+/// A parsed trusted-proxy entry: an address and a prefix length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpNet {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl IpNet {
+    pub fn parse(s: &str) -> Option<Self> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a.trim().parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= max)?,
+            None => max,
+        };
+        Some(Self { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix) };
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - self.prefix) };
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+pub enum DatabaseKind {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Config {
+    /// Defaults → TOML file (if given) → `SC_*` environment → `*_file` secrets → validation.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, Env::prefixed("SC_"))
+    }
+
+    /// As `load`, with the environment provider given (tests pass a controlled one).
+    pub fn load_from(file: Option<&Path>, env: Env) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(invalid("--config", format!("file {} does not exist", path.display())));
+            }
+            fig = fig.merge(Toml::file(path));
+        }
+        // Test-harness variables share the prefix but are not configuration.
+        fig = fig.merge(env.filter(|k| !k.as_str().starts_with("test_")));
+        let mut cfg: Config = fig.extract().map_err(|e| {
+            let key = e.path.join(".");
+            if key.is_empty() {
+                ConfigError::Parse(e.to_string())
+            } else {
+                invalid(&key, e.kind.to_string())
+            }
+        })?;
+        cfg.read_secret_files()?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn read_secret_files(&mut self) -> Result<(), ConfigError> {
+        fn read(key: &str, path: &Option<PathBuf>, target: &mut Option<Secret>) -> Result<(), ConfigError> {
+            if let Some(p) = path {
+                let v = std::fs::read_to_string(p)
+                    .map_err(|e| invalid(&format!("{key}_file"), format!("cannot read: {e}")))?;
+                *target = Some(Secret::new(v.trim_end_matches(['\r', '\n']).to_string()));
+            }
+            Ok(())
+        }
+        read("database_url", &self.database_url_file, &mut self.database_url)?;
+        read("redis_url", &self.redis_url_file, &mut self.redis_url)?;
+        read("jwt_secret", &self.jwt_secret_file, &mut self.jwt_secret)?;
+        read("data_key", &self.data_key_file, &mut self.data_key)?;
+        read("smtp_password", &self.smtp_password_file, &mut self.smtp_password)?;
+        // An empty value means "not set" (handy to switch a backend off from the environment).
+        for s in [&mut self.database_url, &mut self.redis_url, &mut self.jwt_secret, &mut self.data_key] {
+            if s.as_ref().is_some_and(|v| v.is_empty()) {
+                *s = None;
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(&mut self) -> Result<(), ConfigError> {
+        if self.public_url.is_empty() {
+            let scheme = if self.tls_cert_file.is_some() { "https" } else { "http" };
+            self.public_url = format!("{scheme}://{}", self.listen);
+        }
+        if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
+            return Err(invalid("public_url", "must start with http:// or https://"));
+        }
+        self.public_url = self.public_url.trim_end_matches('/').to_string();
+        if let Some(url) = &self.database_url {
+            let u = url.expose();
+            if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+                return Err(invalid("database_url", "must be a postgres:// URL (leave empty for SQLite)"));
+            }
+        }
+        if let Some(url) = &self.redis_url {
+            let u = url.expose();
+            if !(u.starts_with("redis://") || u.starts_with("rediss://")) {
+                return Err(invalid("redis_url", "must be a redis:// or rediss:// URL"));
+            }
+        }
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return Err(invalid("tls_cert_file", "tls_cert_file and tls_key_file must be set together"));
+        }
+        for p in &self.trusted_proxies.0 {
+            if IpNet::parse(p).is_none() {
+                return Err(invalid("trusted_proxies", format!("`{p}` is not an IP address or CIDR")));
+            }
+        }
+        for o in &self.cors_allowed_origins.0 {
+            if o != "*" && !(o.starts_with("http://") || o.starts_with("https://")) {
+                return Err(invalid("cors_allowed_origins", format!("`{o}` is not an origin")));
+            }
+        }
+        let positive: [(&str, u64); 14] = [
+            ("body_limit_bytes", self.body_limit_bytes as u64),
+            ("json_max_depth", self.json_max_depth as u64),
+            ("request_timeout_seconds", self.request_timeout_seconds),
+            ("database_max_connections", self.database_max_connections as u64),
+            ("access_token_ttl_seconds", self.access_token_ttl_seconds),
+            ("refresh_idle_days", self.refresh_idle_days),
+            ("refresh_absolute_days", self.refresh_absolute_days),
+            ("max_sessions_per_user", self.max_sessions_per_user as u64),
+            ("lockout_threshold", self.lockout_threshold as u64),
+            ("login_rate_per_ip_per_minute", self.login_rate_per_ip_per_minute as u64),
+            ("auth_rate_per_ip_per_minute", self.auth_rate_per_ip_per_minute as u64),
+            ("api_rate_per_user_per_minute", self.api_rate_per_user_per_minute as u64),
+            ("password_hash_concurrency", self.password_hash_concurrency as u64),
+            ("mail_workers", self.mail_workers as u64),
+        ];
+        for (key, v) in positive {
+            if v == 0 {
+                return Err(invalid(key, "must be greater than zero"));
+            }
+        }
+        if self.refresh_idle_days > self.refresh_absolute_days {
+            return Err(invalid("refresh_idle_days", "must not exceed refresh_absolute_days"));
+        }
+        if let Some(k) = &self.data_key {
+            crate::secret_bytes(k.expose())
+                .filter(|b| b.len() == 32)
+                .ok_or_else(|| invalid("data_key", "must be 32 bytes, base64-encoded"))?;
+        }
+        if let Some(k) = &self.jwt_secret
+            && k.expose().len() < 32
+        {
+            return Err(invalid("jwt_secret", "must be at least 32 characters"));
+        }
+        if self.smtp_host.as_deref().is_some_and(str::is_empty) {
+            self.smtp_host = None;
+        }
+        if !self.mail_from.contains('@') {
+            return Err(invalid("mail_from", "must be a mail address, e.g. `Name <no-reply@example.org>`"));
+        }
+        Ok(())
+    }
+
+    pub fn database(&self) -> DatabaseKind {
+        match &self.database_url {
+            Some(url) => DatabaseKind::Postgres(url.expose().to_string()),
+            None => DatabaseKind::Sqlite(self.data_dir.join("secureconnect.db")),
+        }
+    }
+
+    pub fn trusted_proxy_nets(&self) -> Vec<IpNet> {
+        self.trusted_proxies.0.iter().filter_map(|p| IpNet::parse(p)).collect()
+    }
+
+    /// The configuration as TOML with every secret redacted (`config print`).
+    pub fn to_redacted_toml(&self) -> String {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        // URLs are shown without their password; other secrets serialize as [REDACTED].
+        if let Some(url) = &self.database_url {
+            v["database_url"] = redact_url(url.expose()).into();
+        }
+        if let Some(url) = &self.redis_url {
+            v["redis_url"] = redact_url(url.expose()).into();
+        }
+        let v = strip_nulls(v);
+        toml_lines(&v)
+    }
+}
+
+fn strip_nulls(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            serde_json::Value::Object(m.into_iter().filter(|(_, v)| !v.is_null()).collect())
+        }
+        other => other,
+    }
+}
+
+fn toml_lines(v: &serde_json::Value) -> String {
+    let mut out = String::new();
+    if let serde_json::Value::Object(m) = v {
+        for (k, v) in m {
+            out.push_str(&format!("{k} = {v}\n"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An environment provider that sees nothing, so unit tests ignore the process environment.
+    fn env() -> Env {
+        Env::prefixed("SC_UNIT_TEST_NOTHING_")
+    }
+
+    #[test]
+    fn defaults_are_valid_and_local() {
+        let cfg = Config::load_from(None, env()).unwrap();
+        assert_eq!(cfg.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(cfg.public_url, "http://127.0.0.1:8080");
+        assert!(matches!(cfg.database(), DatabaseKind::Sqlite(_)));
+    }
+
+    #[test]
+    fn toml_file_and_errors_name_the_key() {
+        let dir = std::env::temp_dir().join(format!("sc-cfg-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("c.toml");
+        std::fs::write(&f, "listen = \"0.0.0.0:9000\"\ntrusted_proxies = [\"10.0.0.0/8\"]\n").unwrap();
+        let cfg = Config::load_from(Some(&f), env()).unwrap();
+        assert_eq!(cfg.listen.port(), 9000);
+        assert!(cfg.trusted_proxy_nets()[0].contains("10.1.2.3".parse().unwrap()));
+
+        std::fs::write(&f, "listen = \"nope\"\n").unwrap();
+        let err = Config::load_from(Some(&f), env()).unwrap_err().to_string();
+        assert!(err.contains("listen"), "{err}");
+
+        std::fs::write(&f, "database_url = \"mysql://x\"\n").unwrap();
+        let err = Config::load_from(Some(&f), env()).unwrap_err().to_string();
+        assert!(err.contains("database_url"), "{err}");
+        assert!(!err.contains("mysql://x"), "the bad value may hold a password: {err}");
+
+        let secret = dir.join("jwt");
+        std::fs::write(&secret, "0123456789abcdef0123456789abcdef\n").unwrap();
+        std::fs::write(&f, format!("jwt_secret_file = {:?}\n", secret.display().to_string())).unwrap();
+        let cfg = Config::load_from(Some(&f), env()).unwrap();
+        assert_eq!(cfg.jwt_secret.unwrap().expose(), "0123456789abcdef0123456789abcdef");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn redacted_print_hides_secrets() {
+        let mut cfg = Config::default();
+        cfg.database_url = Some(Secret::new("postgres://u:topsecretpw@h/db"));
+        cfg.jwt_secret = Some(Secret::new("jwtjwtjwtjwtjwtjwtjwtjwtjwtjwtjwtjwt"));
+        let out = cfg.to_redacted_toml();
+        assert!(!out.contains("topsecretpw"));
+        assert!(!out.contains("jwtjwtjwt"));
+        assert!(out.contains("database_url"));
+    }
+
+    #[test]
+    fn ipnet_matching() {
+        let n = IpNet::parse("192.168.0.0/16").unwrap();
+        assert!(n.contains("192.168.4.5".parse().unwrap()));
+        assert!(!n.contains("10.0.0.1".parse().unwrap()));
+        assert!(IpNet::parse("::1").unwrap().contains("::1".parse().unwrap()));
+        assert!(IpNet::parse("10.0.0.0/33").is_none());
+    }
+}

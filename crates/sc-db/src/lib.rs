@@ -1,0 +1,167 @@
+//! The database port: one `Db` enum over a SQLite or PostgreSQL pool, and repositories that own
+//! every SQL statement. Each statement is written once (`$1` placeholders work on both backends)
+//! and compiled for both pools by the `on_pool!` macro, so types are checked per backend.
+
+use sc_core::{AppError, AppResult};
+use sqlx::{
+    PgPool, SqlitePool,
+    postgres::PgPoolOptions,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+use std::{path::Path, str::FromStr, time::Duration};
+
+/// Runs `$body` with `$pool` bound to the concrete pool of whichever backend is configured.
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::Db::Sqlite($pool) => $body,
+            $crate::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+
+pub mod audit;
+pub mod blocks;
+pub mod mail;
+pub mod sessions;
+pub mod tokens;
+pub mod users;
+
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Db {
+    /// Opens the embedded SQLite file: WAL, a busy timeout, foreign keys on.
+    pub async fn connect_sqlite(path: &Path, max_connections: u32) -> AppResult<Self> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await
+            .map_err(|e| AppError::ServiceUnavailable(format!("cannot open SQLite database: {e}")))?;
+        Ok(Db::Sqlite(pool))
+    }
+
+    /// Connects to PostgreSQL (or CockroachDB). The pool connects lazily, so the server starts
+    /// and reports `database: down` in /ready rather than refusing to start when the database is
+    /// briefly away.
+    pub async fn connect_postgres(url: &str, max_connections: u32) -> AppResult<Self> {
+        let opts = sqlx::postgres::PgConnectOptions::from_str(url)
+            .map_err(|_| AppError::validation("database_url", "not a valid PostgreSQL URL"))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy_with(opts);
+        Ok(Db::Postgres(pool))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies pending migrations. Both folders carry the same version numbers.
+    pub async fn migrate(&self) -> AppResult<()> {
+        match self {
+            Db::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await,
+            Db::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await,
+        }
+        .map_err(|e| AppError::Internal(format!("migration failed: {e}")))
+    }
+
+    /// Versions of the bundled migrations (for the schema-parity test and `migrate`).
+    pub fn migration_versions(backend: Backend) -> Vec<i64> {
+        let m = match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        m.iter().map(|m| m.version).collect()
+    }
+
+    /// Readiness probe.
+    pub async fn ping(&self) -> bool {
+        let fut = async { on_pool!(self, p => sqlx::query("SELECT 1").execute(p).await.is_ok()) };
+        tokio::time::timeout(Duration::from_secs(2), fut).await.unwrap_or(false)
+    }
+
+    /// (table, column) pairs of the application schema, sorted; used to prove both backends'
+    /// migrations define the same tables and columns.
+    pub async fn schema_columns(&self) -> AppResult<Vec<(String, String)>> {
+        let mut cols: Vec<(String, String)> = match self {
+            Db::Sqlite(p) => sqlx::query_as(
+                "SELECT m.name, c.name FROM sqlite_master m, pragma_table_info(m.name) c
+                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx_%'",
+            )
+            .fetch_all(p)
+            .await?,
+            Db::Postgres(p) => sqlx::query_as(
+                "SELECT table_name::text, column_name::text FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name NOT LIKE '\\_sqlx\\_%'",
+            )
+            .fetch_all(p)
+            .await?,
+        };
+        cols.sort();
+        Ok(cols)
+    }
+
+    pub fn pool_stats(&self) -> (u32, usize) {
+        on_pool!(self, p => (p.size(), p.num_idle()))
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, p => p.close().await)
+    }
+}
+
+/// True when the error is a serialization failure (SQLSTATE 40001, CockroachDB's "restart
+/// transaction") or SQLite's busy/locked, which are safe to retry from the start.
+pub fn is_retryable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            matches!(d.code().as_deref(), Some("40001") | Some("40P01") | Some("5") | Some("6") | Some("517"))
+        }
+        _ => false,
+    }
+}
+
+/// True when the error is a unique-constraint violation.
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+/// Runs a write transaction, retrying on serialization failures (CockroachDB-compatible).
+#[macro_export]
+macro_rules! retry_tx {
+    ($op:expr) => {{
+        let mut attempt = 0u32;
+        loop {
+            match $op.await {
+                Err(e) if attempt < 5 && $crate::is_retryable(&e) => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(5 << attempt)).await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}

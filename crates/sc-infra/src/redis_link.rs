@@ -1,0 +1,126 @@
+//! One Redis connection manager per instance. It connects lazily and reconnects by itself; every
+//! command has a short timeout, and the link remembers whether Redis answered last time so
+//! `/ready` and the fallbacks can tell.
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct RedisLink {
+    client: redis::Client,
+    manager: ConnectionManager,
+    healthy: Arc<AtomicBool>,
+    prefix: Arc<str>,
+}
+
+impl std::fmt::Debug for RedisLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password.
+        f.debug_struct("RedisLink").field("prefix", &self.prefix).finish_non_exhaustive()
+    }
+}
+
+const COMMAND_TIMEOUT: Duration = Duration::from_millis(250);
+
+impl RedisLink {
+    pub fn new(url: &str, prefix: &str) -> Result<Self, String> {
+        let client = redis::Client::open(url).map_err(|_| "invalid Redis URL".to_string())?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_millis(500)))
+            .set_response_timeout(Some(COMMAND_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let manager = ConnectionManager::new_lazy_with_config(client.clone(), config)
+            .map_err(|e| format!("cannot create Redis connection manager: {e}"))?;
+        Ok(Self { client, manager, healthy: Arc::new(AtomicBool::new(false)), prefix: prefix.into() })
+    }
+
+    pub fn client(&self) -> &redis::Client {
+        &self.client
+    }
+
+    pub fn key(&self, suffix: &str) -> String {
+        format!("{}{}", self.prefix, suffix)
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    pub fn set_healthy(&self, ok: bool) {
+        let was = self.healthy.swap(ok, Ordering::Relaxed);
+        if was != ok {
+            if ok {
+                tracing::info!("redis reachable");
+            } else {
+                tracing::warn!("redis unreachable; falling back to per-instance behaviour");
+            }
+        }
+    }
+
+    /// Runs a command with a timeout; records health from the outcome.
+    pub async fn run<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Option<T> {
+        let mut conn = self.manager.clone();
+        let res = tokio::time::timeout(COMMAND_TIMEOUT * 2, cmd.query_async::<T>(&mut conn)).await;
+        match res {
+            Ok(Ok(v)) => {
+                self.set_healthy(true);
+                Some(v)
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e.kind_str(), "redis command failed");
+                self.set_healthy(false);
+                None
+            }
+            Err(_) => {
+                self.set_healthy(false);
+                None
+            }
+        }
+    }
+
+    /// Runs a Lua script with a timeout; records health from the outcome.
+    pub async fn run_script<T: redis::FromRedisValue>(&self, script: &redis::Script, keys: &[&str], args: &[i64]) -> Option<T> {
+        let mut conn = self.manager.clone();
+        let mut inv = script.prepare_invoke();
+        for k in keys {
+            inv.key(*k);
+        }
+        for a in args {
+            inv.arg(*a);
+        }
+        match tokio::time::timeout(COMMAND_TIMEOUT * 2, inv.invoke_async::<T>(&mut conn)).await {
+            Ok(Ok(v)) => {
+                self.set_healthy(true);
+                Some(v)
+            }
+            _ => {
+                self.set_healthy(false);
+                None
+            }
+        }
+    }
+
+    pub async fn ping(&self) -> bool {
+        self.run::<String>(&redis::cmd("PING")).await.is_some()
+    }
+}
+
+trait KindStr {
+    fn kind_str(&self) -> String;
+}
+
+impl KindStr for redis::RedisError {
+    // The error's Display can include the URL; log only its category.
+    fn kind_str(&self) -> String {
+        format!("{:?}", self.kind())
+    }
+}

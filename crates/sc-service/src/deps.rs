@@ -1,0 +1,83 @@
+//! What the services share: configuration, ports and the helpers every rule needs (auditing,
+//! ending sessions everywhere).
+
+use crate::{
+    SESSION_REVOKED_CHANNEL,
+    crypto::{JwtKeys, SecretBox},
+    mail::MailService,
+    metrics::Metrics,
+    password::PasswordHasher,
+    session_cache::SessionCache,
+};
+use sc_core::{AppResult, config::Config, ids::{SessionId, UserId}, time::Timestamp};
+use sc_db::Db;
+use sc_infra::{bus::Bus, ratelimit::RateLimiter};
+use std::sync::Arc;
+
+pub struct Deps {
+    pub cfg: Arc<Config>,
+    pub db: Db,
+    pub bus: Bus,
+    pub limiter: Arc<RateLimiter>,
+    pub metrics: Arc<Metrics>,
+    pub mail: MailService,
+    pub hasher: PasswordHasher,
+    pub jwt: JwtKeys,
+    pub secret_box: SecretBox,
+    pub sessions: SessionCache,
+}
+
+impl Deps {
+    /// Records a security event. Failure to audit is logged, never fatal to the request.
+    pub async fn audit(&self, user: Option<UserId>, event: &str, ip: Option<&str>, details: serde_json::Value) {
+        tracing::info!(event, user_id = ?user.map(|u| u.to_string()), "audit");
+        if let Err(e) = self.db.audit().insert(user, event, ip, &details, Timestamp::now()).await {
+            tracing::error!(event, error = %e, "could not write audit log");
+        }
+    }
+
+    /// Drops ended sessions from every instance's cache (and, later, closes their sockets).
+    pub async fn announce_revoked(&self, ids: &[SessionId]) {
+        if ids.is_empty() {
+            return;
+        }
+        for id in ids {
+            self.sessions.remove(*id);
+        }
+        let payload = ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        self.bus.publish(SESSION_REVOKED_CHANNEL, &payload).await;
+    }
+
+    /// Drops cached contexts (role or verification changed) on every instance; sessions live on.
+    pub async fn invalidate_cached(&self, ids: &[SessionId]) {
+        if ids.is_empty() {
+            return;
+        }
+        for id in ids {
+            self.sessions.remove(*id);
+        }
+        let payload = ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        self.bus.publish(crate::SESSION_CHANGED_CHANNEL, &payload).await;
+    }
+
+    pub async fn end_session(&self, id: SessionId, reason: &str) -> AppResult<bool> {
+        let ended = self.db.sessions().revoke(id, reason, Timestamp::now()).await?;
+        self.announce_revoked(&[id]).await;
+        Ok(ended)
+    }
+
+    pub async fn end_all_sessions(&self, user: UserId, keep: Option<SessionId>, reason: &str) -> AppResult<Vec<SessionId>> {
+        let ids = self.db.sessions().revoke_all(user, keep, reason, Timestamp::now()).await?;
+        self.announce_revoked(&ids).await;
+        Ok(ids)
+    }
+
+    /// Mail to a user's address (queued; never fails the caller).
+    pub async fn notify_user(&self, user: UserId, subject: &str, body: &str) {
+        match self.db.users().find(user).await {
+            Ok(Some(u)) => self.mail.enqueue(&u.email, subject, body).await,
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "could not look up user for notification mail"),
+        }
+    }
+}

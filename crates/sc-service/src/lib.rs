@@ -1,0 +1,60 @@
+//! The rules of SecureConnect. Services depend on ports (the `Db` repositories, the bus, the rate
+//! limiter, the mail queue) and never on HTTP.
+
+pub mod auth;
+pub mod crypto;
+pub mod deps;
+pub mod mail;
+pub mod metrics;
+pub mod password;
+pub mod session_cache;
+pub mod users;
+
+pub use auth::AuthService;
+pub use deps::Deps;
+pub use users::UserService;
+
+use sc_core::ids::{SessionId, UserId};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Admin,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "user" => Some(Role::User),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// Who is calling: established from a valid access token of a live session.
+#[derive(Clone, Copy, Debug)]
+pub struct AuthContext {
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    pub role: Role,
+    pub email_verified: bool,
+}
+
+/// Where a request came from (for sessions and the audit log).
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Bus channel on which ended sessions are announced to every instance.
+pub const SESSION_REVOKED_CHANNEL: &str = "session.revoked";
+/// Bus channel on which sessions whose cached context is stale (role, verification) are announced.
+pub const SESSION_CHANGED_CHANNEL: &str = "session.changed";

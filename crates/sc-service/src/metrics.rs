@@ -1,0 +1,86 @@
+//! Prometheus metrics, one registry per application instance (no global recorder, so several
+//! instances can live in one process). Labels are route templates and fixed words, never raw
+//! paths or user input.
+
+use prometheus_client::{
+    encoding::text::encode,
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+
+type Labels = Vec<(&'static str, String)>;
+
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: Family<Labels, Counter>,
+    pub http_duration: Family<Labels, Histogram>,
+    pub auth_success: Counter,
+    pub auth_failures: Family<Labels, Counter>,
+    pub auth_lockouts: Counter,
+    pub rate_limited: Family<Labels, Counter>,
+    pub db_pool_size: Gauge,
+    pub db_pool_idle: Gauge,
+    pub redis_up: Gauge,
+    pub mail_sent: Counter,
+    pub mail_failed: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("secureconnect");
+        let http_requests = Family::<Labels, Counter>::default();
+        let http_duration = Family::<Labels, Histogram>::new_with_constructor(|| {
+            Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+        });
+        let auth_success = Counter::default();
+        let auth_failures = Family::<Labels, Counter>::default();
+        let auth_lockouts = Counter::default();
+        let rate_limited = Family::<Labels, Counter>::default();
+        let db_pool_size = Gauge::default();
+        let db_pool_idle = Gauge::default();
+        let redis_up = Gauge::default();
+        let mail_sent = Counter::default();
+        let mail_failed = Counter::default();
+        registry.register("http_requests", "HTTP requests by matched route, method and status", http_requests.clone());
+        registry.register("http_request_duration_seconds", "HTTP request latency by matched route and method", http_duration.clone());
+        registry.register("auth_logins_succeeded", "Successful logins", auth_success.clone());
+        registry.register("auth_logins_failed", "Failed logins by reason", auth_failures.clone());
+        registry.register("auth_lockouts", "Accounts locked after repeated failures", auth_lockouts.clone());
+        registry.register("rate_limit_rejections", "Requests refused by a rate limit, by scope", rate_limited.clone());
+        registry.register("db_pool_connections", "Open database connections", db_pool_size.clone());
+        registry.register("db_pool_idle_connections", "Idle database connections", db_pool_idle.clone());
+        registry.register("redis_up", "1 when Redis answered the last command, 0 otherwise (or not configured)", redis_up.clone());
+        registry.register("mail_sent", "Mails handed to the transport", mail_sent.clone());
+        registry.register("mail_failed", "Mail delivery attempts that failed", mail_failed.clone());
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            auth_success,
+            auth_failures,
+            auth_lockouts,
+            rate_limited,
+            db_pool_size,
+            db_pool_idle,
+            redis_up,
+            mail_sent,
+            mail_failed,
+        }
+    }
+
+    pub fn auth_failure(&self, reason: &'static str) {
+        self.auth_failures.get_or_create(&vec![("reason", reason.to_string())]).inc();
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
