@@ -1,1 +1,142 @@
+//! The HTTP layer: routers per area, extractors, the envelope, middleware and OpenAPI.
+//! Handlers only translate HTTP to service calls and back.
 
+pub mod dto;
+pub mod envelope;
+pub mod extract;
+pub mod middleware;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+pub mod tls;
+
+use crate::{
+    envelope::ApiError,
+    middleware::{auth_rate_limit, client_ip, login_rate_limit, request_context, require_auth},
+    routes::{auth, ops, users},
+    state::AppState,
+};
+use axum::{
+    Router,
+    extract::{Request, State},
+    http::{HeaderName, HeaderValue, Method, header},
+    middleware::from_fn_with_state,
+    response::{IntoResponse, Response},
+    routing::{delete, get, post},
+};
+use sc_core::AppError;
+use std::{sync::Arc, time::Duration};
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    cors::{AllowOrigin, CorsLayer},
+    set_header::SetResponseHeaderLayer,
+    timeout::TimeoutLayer,
+};
+
+/// Public routes under /v1 (everything else needs a bearer token).
+const PUBLIC_PATHS: [&str; 7] = [
+    "/v1/auth/register",
+    "/v1/auth/login",
+    "/v1/auth/refresh",
+    "/v1/auth/password-reset/request",
+    "/v1/auth/password-reset/confirm",
+    "/v1/auth/email/verify",
+    "/v1/openapi.json",
+];
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let st = || state.clone();
+    let login = Router::new().route("/v1/auth/login", post(auth::login)).route_layer(from_fn_with_state(st(), login_rate_limit));
+    let public_auth = Router::new()
+        .route("/v1/auth/register", post(auth::register))
+        .route("/v1/auth/refresh", post(auth::refresh))
+        .route("/v1/auth/password-reset/request", post(auth::reset_request))
+        .route("/v1/auth/password-reset/confirm", post(auth::reset_confirm))
+        .route("/v1/auth/email/verify", post(auth::verify_email))
+        .route_layer(from_fn_with_state(st(), auth_rate_limit));
+    let protected = Router::new()
+        .route("/v1/auth/logout", post(auth::logout))
+        .route("/v1/auth/logout-all", post(auth::logout_all))
+        .route("/v1/auth/sessions", get(auth::sessions))
+        .route("/v1/auth/sessions/{id}", delete(auth::end_session))
+        .route("/v1/auth/email/resend", post(auth::resend_verification))
+        .route("/v1/auth/2fa/setup", post(auth::totp_setup))
+        .route("/v1/auth/2fa/enable", post(auth::totp_enable))
+        .route("/v1/auth/2fa/disable", post(auth::totp_disable))
+        .route("/v1/users/me", get(users::me).patch(users::patch_me).delete(users::delete_me))
+        .route("/v1/users/me/password", post(users::change_password))
+        .route("/v1/users/me/blocked", get(users::blocked))
+        .route("/v1/users", get(users::search))
+        .route("/v1/users/{id}", get(users::profile))
+        .route("/v1/users/{id}/block", post(users::block).delete(users::unblock))
+        .route_layer(from_fn_with_state(st(), require_auth));
+    let ops = Router::new()
+        .route("/health", get(ops::health))
+        .route("/ready", get(ops::ready))
+        .route("/metrics", get(ops::metrics))
+        .route("/v1/openapi.json", get(ops::openapi));
+
+    let cfg = &state.cfg;
+    let mut app = Router::new()
+        .merge(login)
+        .merge(public_auth)
+        .merge(protected)
+        .merge(ops)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn_with_state(st(), client_ip))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(cfg.request_timeout_seconds)))
+        .layer(CatchPanicLayer::new());
+    if !cfg.cors_allowed_origins.0.is_empty() {
+        app = app.layer(cors(&cfg.cors_allowed_origins.0));
+    }
+    app = app
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    if cfg.tls_cert_file.is_some() {
+        app = app.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+        ));
+    }
+    app.layer(from_fn_with_state(st(), request_context)).with_state(state)
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::PUT, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("x-request-id")])
+        .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
+        .max_age(Duration::from_secs(600));
+    if origins.iter().any(|o| o == "*") {
+        layer.allow_origin(AllowOrigin::any())
+    } else {
+        layer.allow_origin(AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok())))
+    }
+}
+
+/// Unknown routes: 404, but 401 first for an unauthenticated caller outside the public routes
+/// (API.md §12), so probing reveals nothing about which protected routes exist.
+async fn not_found(State(s): State<Arc<AppState>>, req: Request) -> Response {
+    auth_first(&s, req, AppError::NotFound("route".into())).await
+}
+
+async fn method_not_allowed(State(s): State<Arc<AppState>>, req: Request) -> Response {
+    auth_first(&s, req, AppError::MethodNotAllowed).await
+}
+
+async fn auth_first(s: &AppState, req: Request, otherwise: AppError) -> Response {
+    let path = req.uri().path();
+    let protected = path.starts_with("/v1/") && !PUBLIC_PATHS.contains(&path);
+    let (parts, _) = req.into_parts();
+    if protected && let Err(e) = middleware::authenticate(s, &parts.headers, None).await {
+        return e.into_response();
+    }
+    ApiError(otherwise).into_response()
+}

@@ -1,0 +1,64 @@
+//! Operations endpoints (not enveloped, API.md §12): liveness, readiness, metrics, OpenAPI.
+
+use crate::state::AppState;
+use axum::{
+    Json,
+    extract::State,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use sc_infra::DepState;
+use serde_json::json;
+use std::sync::Arc;
+
+pub async fn health() -> Response {
+    Json(json!({"status": "ok"})).into_response()
+}
+
+pub async fn ready(State(s): State<Arc<AppState>>) -> Response {
+    let (database, cache) = tokio::join!(s.deps.db.ping(), async {
+        match &s.redis {
+            None => DepState::Ok,
+            Some(r) if r.ping().await => DepState::Ok,
+            Some(_) => DepState::Degraded,
+        }
+    });
+    let pubsub = if !s.deps.bus.is_distributed() || s.deps.bus.is_cross_instance() { DepState::Ok } else { DepState::Degraded };
+    let database = if database { DepState::Ok } else { DepState::Down };
+    // Not built yet: blobs, push and AI arrive with their features.
+    let checks = [
+        ("database", database),
+        ("cache", cache),
+        ("pubsub", pubsub),
+        ("blobs", DepState::Disabled),
+        ("mail", DepState::Ok),
+        ("push", DepState::Disabled),
+        ("ai", DepState::Disabled),
+    ];
+    let status = if database == DepState::Down {
+        "down"
+    } else if checks.iter().any(|(_, c)| matches!(c, DepState::Degraded | DepState::Down)) {
+        "degraded"
+    } else {
+        "ok"
+    };
+    let body = json!({
+        "status": status,
+        "checks": checks.iter().map(|(k, v)| (k.to_string(), json!(v.as_str()))).collect::<serde_json::Map<_, _>>(),
+    });
+    let code = if database == DepState::Down { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    (code, Json(body)).into_response()
+}
+
+pub async fn metrics(State(s): State<Arc<AppState>>) -> Response {
+    let m = &s.deps.metrics;
+    let (size, idle) = s.deps.db.pool_stats();
+    m.db_pool_size.set(size as i64);
+    m.db_pool_idle.set(idle as i64);
+    m.redis_up.set(s.redis.as_ref().is_some_and(|r| r.is_healthy()) as i64);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], m.render()).into_response()
+}
+
+pub async fn openapi() -> Response {
+    Json(crate::openapi::document()).into_response()
+}

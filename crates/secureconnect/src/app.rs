@@ -1,0 +1,152 @@
+//! Wiring: `App::build(config)` connects the adapters and services; `serve(listener, shutdown)`
+//! runs the HTTP server until `shutdown` resolves, then drains. No global state: several
+//! instances can run in one process (the tests do).
+
+use crate::secrets;
+use sc_api::tls;
+use anyhow::Context;
+use axum::Router;
+use sc_api::state::AppState;
+use sc_core::config::{Config, DatabaseKind};
+use sc_db::Db;
+use sc_infra::{bus::{Bus, BusEvent}, mailer::Mailer, ratelimit::RateLimiter, redis_link::RedisLink};
+use sc_service::{
+    AuthService, Deps, SESSION_CHANGED_CHANNEL, SESSION_REVOKED_CHANNEL, UserService,
+    crypto::{JwtKeys, SecretBox},
+    mail::MailService,
+    metrics::Metrics,
+    password::PasswordHasher,
+    session_cache::SessionCache,
+};
+use std::{future::Future, sync::Arc, time::Duration};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub struct App {
+    state: Arc<AppState>,
+    router: Router,
+    background: CancellationToken,
+}
+
+/// Connects to the configured database (SQLite in `data_dir` by default).
+pub async fn connect_db(cfg: &Config) -> anyhow::Result<Db> {
+    Ok(match cfg.database() {
+        DatabaseKind::Sqlite(path) => {
+            secrets::ensure_data_dir(&cfg.data_dir)?;
+            Db::connect_sqlite(&path, cfg.database_max_connections).await?
+        }
+        DatabaseKind::Postgres(url) => Db::connect_postgres(&url, cfg.database_max_connections).await?,
+    })
+}
+
+impl App {
+    pub async fn build(cfg: Config) -> anyhow::Result<App> {
+        let cfg = Arc::new(cfg);
+        let jwt_secret = match &cfg.jwt_secret {
+            Some(s) => s.expose().as_bytes().to_vec(),
+            None => secrets::load_or_generate(&cfg.data_dir, "jwt_secret")?,
+        };
+        let data_key: [u8; 32] = match &cfg.data_key {
+            Some(k) => sc_core::secret_bytes(k.expose()).and_then(|b| b.try_into().ok()).context("data_key must be 32 bytes")?,
+            None => secrets::load_or_generate(&cfg.data_dir, "data_key")?.try_into().map_err(|_| anyhow::anyhow!("data_key must be 32 bytes"))?,
+        };
+        let db = connect_db(&cfg).await?;
+        if cfg.auto_migrate {
+            db.migrate().await.context("database migration")?;
+        }
+        let background = CancellationToken::new();
+        let redis = match &cfg.redis_url {
+            Some(url) => Some(RedisLink::new(url.expose(), &cfg.redis_key_prefix).map_err(anyhow::Error::msg)?),
+            None => None,
+        };
+        let bus = match &redis {
+            Some(link) => Bus::redis(link.clone(), background.clone()),
+            None => Bus::in_process(),
+        };
+        let metrics = Arc::new(Metrics::new());
+        let mailer = Mailer::from_config(&cfg).context("mail configuration")?;
+        let mail = MailService::new(db.clone(), mailer, metrics.clone(), cfg.mail_max_attempts);
+        let deps = Arc::new(Deps {
+            cfg: cfg.clone(),
+            db,
+            bus,
+            limiter: Arc::new(RateLimiter::new(redis.clone())),
+            metrics,
+            mail: mail.clone(),
+            hasher: PasswordHasher::new(cfg.password_hash_concurrency)?,
+            jwt: JwtKeys::new(&jwt_secret, &cfg.jwt_issuer, &cfg.jwt_audience),
+            secret_box: SecretBox::new(&data_key),
+            sessions: SessionCache::default(),
+        });
+        mail.spawn_workers(cfg.mail_workers, background.clone());
+        spawn_revocation_listener(deps.clone(), background.clone());
+        let state = Arc::new(AppState {
+            cfg: cfg.clone(),
+            auth: AuthService::new(deps.clone()),
+            users: UserService::new(deps.clone()),
+            deps,
+            trusted_proxies: cfg.trusted_proxy_nets(),
+            redis,
+        });
+        let router = sc_api::router(state.clone());
+        Ok(App { state, router, background })
+    }
+
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Serves on `listener` (TLS when configured) until `shutdown` resolves; in-flight requests
+    /// then get `shutdown_grace_seconds` to finish.
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let cfg = self.state.cfg.clone();
+        let grace = Duration::from_secs(cfg.shutdown_grace_seconds);
+        let stop = CancellationToken::new();
+        let stop_signal = stop.clone();
+        let signal = async move {
+            shutdown.await;
+            stop_signal.cancel();
+        };
+        let make = self.router.into_make_service_with_connect_info::<tls::PeerAddr>();
+        let server: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match (&cfg.tls_cert_file, &cfg.tls_key_file) {
+            (Some(cert), Some(key)) => {
+                let tls = tls::TlsListener::new(listener, tls::server_config(cert, key)?)?;
+                Box::pin(axum::serve(tls, make).with_graceful_shutdown(signal).into_future())
+            }
+            _ => Box::pin(axum::serve(listener, make).with_graceful_shutdown(signal).into_future()),
+        };
+        tokio::select! {
+            r = server => r?,
+            _ = async { stop.cancelled().await; tokio::time::sleep(grace).await } => {
+                tracing::warn!("shutdown grace period over; closing remaining connections");
+            }
+        }
+        self.background.cancel();
+        self.state.deps.db.close().await;
+        Ok(())
+    }
+}
+
+/// Keeps this instance's session cache in step with revocations announced anywhere.
+fn spawn_revocation_listener(deps: Arc<Deps>, stop: CancellationToken) {
+    let mut rx = deps.bus.subscribe();
+    tokio::spawn(async move {
+        loop {
+            let ev = tokio::select! {
+                _ = stop.cancelled() => break,
+                ev = rx.recv() => ev,
+            };
+            match ev {
+                Ok(BusEvent::Message { channel, payload }) if &*channel == SESSION_REVOKED_CHANNEL || &*channel == SESSION_CHANGED_CHANNEL => {
+                    for id in payload.split(',').filter_map(|s| s.parse().ok()) {
+                        deps.sessions.remove(id);
+                    }
+                }
+                Ok(BusEvent::Message { .. }) => {}
+                // A gap in what we heard: trust nothing cached.
+                Ok(BusEvent::Resync) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => deps.sessions.clear(),
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+}

@@ -1,0 +1,159 @@
+//! The command line: `serve`, `migrate`, `config check|print`, `admin …`, `bench …`.
+
+use crate::app::{App, connect_db};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use sc_core::{
+    config::Config,
+    domain::{DisplayName, Email, Username},
+};
+use sc_service::{AuthService, Role};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "secureconnect", version, about = "SecureConnect: secure chat, calls and files in one binary")]
+pub struct Cli {
+    /// TOML configuration file (SC_* environment variables override it).
+    #[arg(long, global = true, env = "SC_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Administrative tasks.
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+    /// Measure throughput on this machine (see docs/benchmarks.md).
+    Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+pub enum ConfigAction {
+    /// Validate the configuration; the error names the bad key.
+    Check,
+    /// Print the effective configuration with secrets redacted.
+    Print,
+}
+
+#[derive(Subcommand)]
+pub enum AdminAction {
+    /// Create an account (the first admin comes from here: there are no default accounts).
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Read the password from this file instead of standard input.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// Make the account an administrator.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Change an account's role.
+    SetRole {
+        #[arg(long)]
+        username: String,
+        /// "user" or "admin"
+        #[arg(long)]
+        role: String,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Bench(args) = cli.command {
+        return crate::bench::run(args).await;
+    }
+    let cfg = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve => {
+            crate::telemetry::init(cfg.log_format, &cfg.log_level);
+            let listen = cfg.listen;
+            let app = App::build(cfg).await?;
+            let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+            tracing::info!(address = %listener.local_addr()?, "secureconnect serving");
+            app.serve(listener, shutdown_signal()).await?;
+            tracing::info!("secureconnect stopped");
+        }
+        Command::Migrate => {
+            crate::telemetry::init(cfg.log_format, &cfg.log_level);
+            let db = connect_db(&cfg).await?;
+            db.migrate().await?;
+            println!("migrations applied: {:?}", sc_db::Db::migration_versions(db.backend()));
+        }
+        Command::Config { action: ConfigAction::Check } => println!("configuration is valid"),
+        Command::Config { action: ConfigAction::Print } => print!("{}", cfg.to_redacted_toml()),
+        Command::Admin { action } => admin(cfg, action).await?,
+        Command::Bench(_) => unreachable!("handled above"),
+    }
+    Ok(())
+}
+
+async fn admin(mut cfg: Config, action: AdminAction) -> anyhow::Result<()> {
+    crate::telemetry::init(cfg.log_format, "warn");
+    // The CLI sends no mail and needs no workers.
+    cfg.mail_workers = 1;
+    let app = App::build(cfg).await?;
+    let auth: &AuthService = &app.state().auth;
+    match action {
+        AdminAction::CreateUser { email, username, display_name, password_file, admin } => {
+            let email = Email::parse("email", &email)?;
+            let username = Username::parse("username", &username)?;
+            let display = DisplayName::parse("display_name", display_name.as_deref().unwrap_or(username.as_str()))?;
+            let password = match password_file {
+                Some(p) => std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?,
+                None => {
+                    let mut line = String::new();
+                    eprintln!("password (read from standard input):");
+                    std::io::stdin().read_line(&mut line)?;
+                    line
+                }
+            };
+            let password = password.trim_end_matches(['\n', '\r']);
+            let role = if admin { Role::Admin } else { Role::User };
+            let id = auth.create_user_admin(email, username, display, password, role).await?;
+            println!("created user {id} ({})", role.as_str());
+        }
+        AdminAction::SetRole { username, role } => {
+            let username = Username::parse("username", &username)?;
+            let role = Role::parse(&role).context("role must be \"user\" or \"admin\"")?;
+            auth.set_role(&username, role).await?;
+            println!("{} is now {}", username.as_str(), role.as_str());
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested; draining");
+}

@@ -1,0 +1,9 @@
+//! The SecureConnect server as a library: the binary's `main` only parses the command line.
+
+pub mod app;
+pub mod bench;
+pub mod cli;
+pub mod secrets;
+pub mod telemetry;
+
+pub use app::App;

@@ -1,0 +1,58 @@
+//! Secrets the server needs: taken from configuration, else read from (or generated into) the
+//! data directory with mode 0600, so an embedded install needs no setup.
+
+use anyhow::{Context, bail};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use rand::RngCore;
+use std::path::Path;
+
+/// Creates the data directory (0700) if needed.
+pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    }
+    set_mode(dir, 0o700)
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).with_context(|| format!("cannot set permissions on {}", path.display()))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_: &Path, _: u32) -> anyhow::Result<()> {
+    Ok(())
+}
+
+/// 32 random bytes kept base64-encoded in `dir/name`, created on first use.
+pub fn load_or_generate(dir: &Path, name: &str) -> anyhow::Result<Vec<u8>> {
+    let path = dir.join(name);
+    if path.exists() {
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes = STANDARD.decode(text.trim()).with_context(|| format!("{} is not base64", path.display()))?;
+        if bytes.len() != 32 {
+            bail!("{} must hold 32 bytes", path.display());
+        }
+        return Ok(bytes);
+    }
+    ensure_data_dir(dir)?;
+    let mut bytes = vec![0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    // Written to a temporary file with 0600 first, then renamed: never readable by others.
+    let tmp = dir.join(format!(".{name}.tmp"));
+    {
+        use std::io::Write;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.write_all(STANDARD.encode(&bytes).as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, &path)?;
+    set_mode(&path, 0o600)?;
+    tracing::info!(file = %path.display(), "generated secret");
+    Ok(bytes)
+}
