@@ -1,0 +1,56 @@
+//! Mail through a real SMTP listener (aiosmtpd), and the queue's retry when SMTP is down.
+
+use crate::common::*;
+use sc_core::config::SmtpSecurity;
+use std::time::Duration;
+
+#[tokio::test]
+async fn mail_goes_through_smtp() {
+    let smtp = SmtpSink::start().await;
+    let port = smtp.port;
+    let app = TestApp::spawn_with(|c| {
+        c.smtp_host = Some("127.0.0.1".into());
+        c.smtp_port = port;
+        c.smtp_security = SmtpSecurity::None;
+        c.mail_from = "SecureConnect <noreply@sc.test>".into();
+    })
+    .await;
+    let u = app.register("smtpuser").await;
+    let mail = wait_for_mail_in(smtp.dir.path(), &u.email, "verify-email?token=").await;
+    assert!(mail.contains("From: SecureConnect <noreply@sc.test>"), "{mail}");
+    assert!(mail.contains("Subject: Confirm your email address"));
+    assert!(mails_in(&app.outbox()).is_empty(), "SMTP configured: nothing in the outbox");
+    assert!(app.metrics().await.contains("secureconnect_mail_sent_total 1"));
+}
+
+#[tokio::test]
+async fn smtp_down_never_fails_the_request_and_mail_is_retried() {
+    let port = free_port();
+    let app = TestApp::spawn_with(|c| {
+        c.smtp_host = Some("127.0.0.1".into());
+        c.smtp_port = port;
+        c.smtp_security = SmtpSecurity::None;
+    })
+    .await;
+    // Nothing listens on the port: the request still succeeds.
+    let u = app.register("retryuser").await;
+    for _ in 0..100 {
+        if app.metrics().await.contains("secureconnect_mail_failed_total 1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(app.metrics().await.contains("secureconnect_mail_failed_total 1"));
+    // The listener comes up; the queued mail is delivered on a later attempt.
+    let smtp = SmtpSink::start_on(port).await;
+    let dir = smtp.dir.path().to_path_buf();
+    let mut found = false;
+    for _ in 0..200 {
+        if mails_in(&dir).iter().any(|m| m.contains(&u.email)) {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(found, "mail delivered after SMTP came back");
+}
