@@ -1,7 +1,10 @@
 //! Request and response bodies of the HTTP API. Requests deny unknown fields (API.md §12).
 
-use sc_db::{sessions::SessionRow, users::{ProfileRow, UserRow}};
 use sc_core::{ids::SessionId, time::Timestamp};
+use sc_db::{
+    sessions::SessionRow,
+    users::{ProfileRow, UserRow},
+};
 use sc_service::auth::TokenPair;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
@@ -105,7 +108,12 @@ pub struct ProfileView {
 
 impl From<ProfileRow> for ProfileView {
     fn from(p: ProfileRow) -> Self {
-        Self { id: p.id.to_string(), username: p.username, display_name: p.display_name, avatar_url: p.avatar_url }
+        Self {
+            id: p.id.to_string(),
+            username: p.username,
+            display_name: p.display_name,
+            avatar_url: p.avatar_url,
+        }
     }
 }
 

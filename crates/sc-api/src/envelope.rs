@@ -76,15 +76,25 @@ impl IntoResponse for ApiError {
             error["details"] = d;
         }
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut res = (status, Json(json!({ "success": false, "error": error, "meta": meta() }))).into_response();
+        let mut res = (
+            status,
+            Json(json!({ "success": false, "error": error, "meta": meta() })),
+        )
+            .into_response();
         match e {
-            AppError::RateLimited { retry_after_seconds } | AppError::AccountLocked { retry_after_seconds } => {
+            AppError::RateLimited {
+                retry_after_seconds,
+            }
+            | AppError::AccountLocked {
+                retry_after_seconds,
+            } => {
                 if let Ok(v) = HeaderValue::from_str(&retry_after_seconds.to_string()) {
                     res.headers_mut().insert(header::RETRY_AFTER, v);
                 }
             }
             AppError::Unauthorized(_) | AppError::TotpRequired => {
-                res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                res.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             _ => {}
         }
@@ -96,7 +106,10 @@ impl IntoResponse for ApiError {
 /// Turns any response that escaped the envelope (a framework or middleware default: timeout,
 /// body limit, panic) into an enveloped error of the same status.
 pub fn envelope_stray(res: Response) -> Response {
-    if res.extensions().get::<Enveloped>().is_some() || res.status().is_success() || res.status().is_informational() {
+    if res.extensions().get::<Enveloped>().is_some()
+        || res.status().is_success()
+        || res.status().is_informational()
+    {
         return res;
     }
     let status = res.status();
@@ -109,7 +122,9 @@ pub fn envelope_stray(res: Response) -> Response {
         408 | 504 => AppError::ServiceUnavailable("the request took too long".into()),
         413 => AppError::PayloadTooLarge("request body too large".into()),
         415 => AppError::UnsupportedMediaType("unsupported content type".into()),
-        429 => AppError::RateLimited { retry_after_seconds: 1 },
+        429 => AppError::RateLimited {
+            retry_after_seconds: 1,
+        },
         503 => AppError::ServiceUnavailable("service unavailable".into()),
         s if s >= 500 => AppError::Internal(format!("unenveloped {s} response")),
         _ => return res,

@@ -30,13 +30,33 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for ApiJson<T> {
 }
 
 pub async fn read_json_body(req: Request, limit: usize) -> Result<Vec<u8>, ApiError> {
-    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if mime != "application/json" {
-        return Err(AppError::UnsupportedMediaType("expected Content-Type: application/json".into()).into());
+        return Err(AppError::UnsupportedMediaType(
+            "expected Content-Type: application/json".into(),
+        )
+        .into());
     }
-    let too_large = || ApiError(AppError::PayloadTooLarge(format!("request body exceeds {limit} bytes")));
-    if let Some(len) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
+    let too_large = || {
+        ApiError(AppError::PayloadTooLarge(format!(
+            "request body exceeds {limit} bytes"
+        )))
+    };
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
         && len > limit as u64
     {
         return Err(too_large());
@@ -54,7 +74,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], max_depth: usize) -> Result
         return Err(AppError::validation("body", "body is not valid UTF-8").into());
     }
     if json_depth_exceeds(bytes, max_depth) {
-        return Err(AppError::validation("body", format!("JSON nested deeper than {max_depth} levels")).into());
+        return Err(AppError::validation(
+            "body",
+            format!("JSON nested deeper than {max_depth} levels"),
+        )
+        .into());
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -62,8 +86,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], max_depth: usize) -> Result
         let inner = e.into_inner();
         let msg = inner.to_string();
         // serde names unknown and missing fields in its message; surface them as the field.
-        let field = quoted_field(&msg).filter(|_| msg.starts_with("unknown field") || msg.starts_with("missing field"));
-        let field = field.unwrap_or(if path == "." { "body".to_string() } else { path });
+        let field = quoted_field(&msg)
+            .filter(|_| msg.starts_with("unknown field") || msg.starts_with("missing field"));
+        let field = field.unwrap_or(if path == "." {
+            "body".to_string()
+        } else {
+            path
+        });
         let reason = msg.split(" at line ").next().unwrap_or(&msg).to_string();
         ApiError(AppError::validation(field, reason))
     })
@@ -109,7 +138,12 @@ pub struct Auth(pub AuthContext);
 impl<S: Send + Sync> FromRequestParts<S> for Auth {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<AuthContext>().copied().map(Auth).ok_or_else(|| AppError::unauthorized().into())
+        parts
+            .extensions
+            .get::<AuthContext>()
+            .copied()
+            .map(Auth)
+            .ok_or_else(|| AppError::unauthorized().into())
     }
 }
 
@@ -119,7 +153,10 @@ pub struct Client(pub ClientInfo);
 impl<S: Send + Sync> FromRequestParts<S> for Client {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts.extensions.get::<crate::middleware::ClientIp>().map(|c| c.0.to_string());
+        let ip = parts
+            .extensions
+            .get::<crate::middleware::ClientIp>()
+            .map(|c| c.0.to_string());
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
@@ -150,14 +187,21 @@ impl ListQuery {
                         .parse::<i64>()
                         .ok()
                         .filter(|l| (1..=100).contains(l))
-                        .ok_or_else(|| ApiError(AppError::validation("limit", "limit must be an integer from 1 to 100")))?;
+                        .ok_or_else(|| {
+                            ApiError(AppError::validation(
+                                "limit",
+                                "limit must be an integer from 1 to 100",
+                            ))
+                        })?;
                 }
                 "cursor" => {
                     let decoded = URL_SAFE_NO_PAD
                         .decode(v.as_bytes())
                         .ok()
                         .and_then(|b| String::from_utf8(b).ok())
-                        .ok_or_else(|| ApiError(AppError::validation("cursor", "malformed cursor")))?;
+                        .ok_or_else(|| {
+                            ApiError(AppError::validation("cursor", "malformed cursor"))
+                        })?;
                     cursor = Some(decoded);
                 }
                 other if allowed.contains(&other) => {
@@ -166,7 +210,11 @@ impl ListQuery {
                 _ => return Err(AppError::validation(k.clone(), "unknown query parameter").into()),
             }
         }
-        Ok(Self { limit, cursor, params })
+        Ok(Self {
+            limit,
+            cursor,
+            params,
+        })
     }
 }
 
@@ -176,7 +224,8 @@ pub fn encode_cursor(s: &str) -> String {
 
 /// Parses a path id; a malformed UUID is a 400, not a 404.
 pub fn parse_id<T: std::str::FromStr>(field: &str, raw: &str) -> Result<T, ApiError> {
-    raw.parse::<T>().map_err(|_| ApiError(AppError::validation(field, "not a valid id")))
+    raw.parse::<T>()
+        .map_err(|_| ApiError(AppError::validation(field, "not a valid id")))
 }
 
 #[cfg(test)]
@@ -209,12 +258,18 @@ mod tests {
 
     #[test]
     fn list_query_bounds() {
-        assert_eq!(ListQuery::parse(Some("limit=5"), &[]).ok().unwrap().limit, 5);
+        assert_eq!(
+            ListQuery::parse(Some("limit=5"), &[]).ok().unwrap().limit,
+            5
+        );
         assert!(ListQuery::parse(Some("limit=0"), &[]).is_err());
         assert!(ListQuery::parse(Some("limit=101"), &[]).is_err());
         assert!(ListQuery::parse(Some("limit=-1"), &[]).is_err());
         assert!(ListQuery::parse(Some("cursor=%%%"), &[]).is_err());
         assert!(ListQuery::parse(Some("x=1"), &[]).is_err());
-        assert_eq!(ListQuery::parse(Some("q=ab"), &["q"]).ok().unwrap().params["q"], "ab");
+        assert_eq!(
+            ListQuery::parse(Some("q=ab"), &["q"]).ok().unwrap().params["q"],
+            "ab"
+        );
     }
 }

@@ -46,7 +46,9 @@ const PUBLIC_PATHS: [&str; 7] = [
 
 pub fn router(state: Arc<AppState>) -> Router {
     let st = || state.clone();
-    let login = Router::new().route("/v1/auth/login", post(auth::login)).route_layer(from_fn_with_state(st(), login_rate_limit));
+    let login = Router::new()
+        .route("/v1/auth/login", post(auth::login))
+        .route_layer(from_fn_with_state(st(), login_rate_limit));
     let public_auth = Router::new()
         .route("/v1/auth/register", post(auth::register))
         .route("/v1/auth/refresh", post(auth::refresh))
@@ -63,12 +65,20 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/auth/2fa/setup", post(auth::totp_setup))
         .route("/v1/auth/2fa/enable", post(auth::totp_enable))
         .route("/v1/auth/2fa/disable", post(auth::totp_disable))
-        .route("/v1/users/me", get(users::me).patch(users::patch_me).delete(users::delete_me))
+        .route(
+            "/v1/users/me",
+            get(users::me)
+                .patch(users::patch_me)
+                .delete(users::delete_me),
+        )
         .route("/v1/users/me/password", post(users::change_password))
         .route("/v1/users/me/blocked", get(users::blocked))
         .route("/v1/users", get(users::search))
         .route("/v1/users/{id}", get(users::profile))
-        .route("/v1/users/{id}/block", post(users::block).delete(users::unblock))
+        .route(
+            "/v1/users/{id}/block",
+            post(users::block).delete(users::unblock),
+        )
         .route_layer(from_fn_with_state(st(), require_auth));
     let ops = Router::new()
         .route("/health", get(ops::health))
@@ -85,39 +95,67 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(st(), client_ip))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(cfg.request_timeout_seconds)))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(cfg.request_timeout_seconds),
+        ))
         .layer(CatchPanicLayer::new());
     if !cfg.cors_allowed_origins.0.is_empty() {
         app = app.layer(cors(&cfg.cors_allowed_origins.0));
     }
     app = app
-        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
         ))
-        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
-        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
     if cfg.tls_cert_file.is_some() {
         app = app.layer(SetResponseHeaderLayer::overriding(
             header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static("max-age=63072000; includeSubDomains"),
         ));
     }
-    app.layer(from_fn_with_state(st(), request_context)).with_state(state)
+    app.layer(from_fn_with_state(st(), request_context))
+        .with_state(state)
 }
 
 fn cors(origins: &[String]) -> CorsLayer {
     let layer = CorsLayer::new()
-        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::PUT, Method::DELETE])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("x-request-id")])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::PUT,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("x-request-id"),
+        ])
         .expose_headers([HeaderName::from_static("x-request-id"), header::RETRY_AFTER])
         .max_age(Duration::from_secs(600));
     if origins.iter().any(|o| o == "*") {
         layer.allow_origin(AllowOrigin::any())
     } else {
-        layer.allow_origin(AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok())))
+        layer.allow_origin(AllowOrigin::list(
+            origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()),
+        ))
     }
 }
 

@@ -25,13 +25,19 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub struct ClientIp(pub IpAddr);
 
 fn sane_request_id(v: &str) -> bool {
-    (1..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    (1..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// Outermost layer: assigns the request id (kept from the client when sane), opens the span
 /// every log line of the request carries, records metrics, writes one access-log line, and
 /// envelopes any stray error response.
-pub async fn request_context(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+pub async fn request_context(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let id = req
         .headers()
         .get(REQUEST_ID_HEADER)
@@ -40,12 +46,19 @@ pub async fn request_context(State(state): State<Arc<AppState>>, req: Request, n
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
     // The route template, never the raw path (which may hold ids or tokens).
-    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
     let method = req.method().clone();
     let span = tracing::info_span!("request", request_id = %id);
     let started = Instant::now();
     let res = REQUEST_ID
-        .scope(id.clone(), async move { envelope_stray(next.run(req).await) })
+        .scope(
+            id.clone(),
+            async move { envelope_stray(next.run(req).await) },
+        )
         .instrument(span.clone())
         .await;
     let mut res = res;
@@ -53,9 +66,18 @@ pub async fn request_context(State(state): State<Arc<AppState>>, req: Request, n
     let elapsed = started.elapsed();
     let m = &state.deps.metrics;
     m.http_requests
-        .get_or_create(&vec![("route", route.clone()), ("method", method.to_string()), ("status", status.to_string())])
+        .get_or_create(&vec![
+            ("route", route.clone()),
+            ("method", method.to_string()),
+            ("status", status.to_string()),
+        ])
         .inc();
-    m.http_duration.get_or_create(&vec![("route", route.clone()), ("method", method.to_string())]).observe(elapsed.as_secs_f64());
+    m.http_duration
+        .get_or_create(&vec![
+            ("route", route.clone()),
+            ("method", method.to_string()),
+        ])
+        .observe(elapsed.as_secs_f64());
     span.in_scope(|| {
         tracing::info!(method = %method, route = %route, status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request served");
     });
@@ -67,8 +89,15 @@ pub async fn request_context(State(state): State<Arc<AppState>>, req: Request, n
 
 /// Determines the client IP: the peer address, or — when the peer is a trusted proxy — the
 /// right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
-pub async fn client_ip(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
-    let peer = req.extensions().get::<ConnectInfo<crate::tls::PeerAddr>>().map(|c| c.0.0.ip());
+pub async fn client_ip(
+    State(state): State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<crate::tls::PeerAddr>>()
+        .map(|c| c.0.0.ip());
     let ip = peer.map(|p| resolve_client_ip(p, req.headers(), &state.trusted_proxies));
     if let Some(ip) = ip {
         req.extensions_mut().insert(ClientIp(ip));
@@ -76,7 +105,11 @@ pub async fn client_ip(State(state): State<Arc<AppState>>, mut req: Request, nex
     next.run(req).await
 }
 
-fn resolve_client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[sc_core::config::IpNet]) -> IpAddr {
+fn resolve_client_ip(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    trusted: &[sc_core::config::IpNet],
+) -> IpAddr {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(peer) {
         return peer;
@@ -91,30 +124,46 @@ fn resolve_client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[sc_core::conf
             }
         }
     }
-    chain.into_iter().rev().find(|ip| !is_trusted(*ip)).unwrap_or(peer)
+    chain
+        .into_iter()
+        .rev()
+        .find(|ip| !is_trusted(*ip))
+        .unwrap_or(peer)
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// Establishes the caller for protected routes, then applies the per-user rate limit.
-pub async fn require_auth(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
+pub async fn require_auth(
+    State(state): State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let ip = req.extensions().get::<ClientIp>().map(|c| c.0.to_string());
     let ctx = match authenticate(&state, req.headers(), ip).await {
         Ok(ctx) => ctx,
         Err(e) => return e.into_response(),
     };
     if state.cfg.require_verified_email {
-        req.extensions_mut().insert(RequireVerified(ctx.email_verified));
+        req.extensions_mut()
+            .insert(RequireVerified(ctx.email_verified));
     }
     req.extensions_mut().insert(ctx);
     let decision = state
         .deps
         .limiter
-        .check(&format!("user:{}", ctx.user_id), state.cfg.api_rate_per_user_per_minute, Duration::from_secs(60))
+        .check(
+            &format!("user:{}", ctx.user_id),
+            state.cfg.api_rate_per_user_per_minute,
+            Duration::from_secs(60),
+        )
         .await;
     limited(&state, decision, "user", next.run(req)).await
 }
@@ -123,34 +172,87 @@ pub async fn require_auth(State(state): State<Arc<AppState>>, mut req: Request, 
 #[derive(Clone, Copy)]
 pub struct RequireVerified(pub bool);
 
-pub async fn authenticate(state: &AppState, headers: &HeaderMap, ip: Option<String>) -> Result<sc_service::AuthContext, ApiError> {
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: Option<String>,
+) -> Result<sc_service::AuthContext, ApiError> {
     let token = bearer(headers).ok_or_else(|| ApiError(AppError::unauthorized()))?;
     Ok(state.auth.authenticate(token, ip.as_deref()).await?)
 }
 
 /// Per-IP limit for the login route.
-pub async fn login_rate_limit(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    ip_limit(&state, req, next, "login", state.cfg.login_rate_per_ip_per_minute).await
+pub async fn login_rate_limit(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    ip_limit(
+        &state,
+        req,
+        next,
+        "login",
+        state.cfg.login_rate_per_ip_per_minute,
+    )
+    .await
 }
 
 /// Per-IP limit for the other public auth routes.
-pub async fn auth_rate_limit(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    ip_limit(&state, req, next, "auth", state.cfg.auth_rate_per_ip_per_minute).await
+pub async fn auth_rate_limit(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    ip_limit(
+        &state,
+        req,
+        next,
+        "auth",
+        state.cfg.auth_rate_per_ip_per_minute,
+    )
+    .await
 }
 
-async fn ip_limit(state: &Arc<AppState>, req: Request, next: Next, scope: &'static str, limit: u32) -> Response {
-    let ip = req.extensions().get::<ClientIp>().map(|c| c.0.to_string()).unwrap_or_else(|| "unknown".into());
-    let decision = state.deps.limiter.check(&format!("{scope}:{ip}"), limit, Duration::from_secs(60)).await;
+async fn ip_limit(
+    state: &Arc<AppState>,
+    req: Request,
+    next: Next,
+    scope: &'static str,
+    limit: u32,
+) -> Response {
+    let ip = req
+        .extensions()
+        .get::<ClientIp>()
+        .map(|c| c.0.to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let decision = state
+        .deps
+        .limiter
+        .check(&format!("{scope}:{ip}"), limit, Duration::from_secs(60))
+        .await;
     limited(state, decision, scope, next.run(req)).await
 }
 
 /// Answers 429 when the decision refuses, and puts the rate-limit headers on every response.
-async fn limited(state: &AppState, d: Decision, scope: &'static str, run: impl Future<Output = Response>) -> Response {
+async fn limited(
+    state: &AppState,
+    d: Decision,
+    scope: &'static str,
+    run: impl Future<Output = Response>,
+) -> Response {
     let mut res = if d.allowed {
         run.await
     } else {
-        state.deps.metrics.rate_limited.get_or_create(&vec![("scope", scope.to_string())]).inc();
-        ApiError(AppError::RateLimited { retry_after_seconds: d.reset_seconds }).into_response()
+        state
+            .deps
+            .metrics
+            .rate_limited
+            .get_or_create(&vec![("scope", scope.to_string())])
+            .inc();
+        ApiError(AppError::RateLimited {
+            retry_after_seconds: d.reset_seconds,
+        })
+        .into_response()
     };
     let h = res.headers_mut();
     for (name, value) in [
@@ -175,10 +277,16 @@ mod tests {
     fn xff_only_behind_trusted_proxies() {
         let trusted = vec![IpNet::parse("10.0.0.0/8").unwrap()];
         let mut h = HeaderMap::new();
-        h.insert("x-forwarded-for", HeaderValue::from_static("1.2.3.4, 10.0.0.7"));
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.2.3.4, 10.0.0.7"),
+        );
         let peer_proxy: IpAddr = "10.0.0.1".parse().unwrap();
         let peer_other: IpAddr = "8.8.8.8".parse().unwrap();
-        assert_eq!(resolve_client_ip(peer_proxy, &h, &trusted).to_string(), "1.2.3.4");
+        assert_eq!(
+            resolve_client_ip(peer_proxy, &h, &trusted).to_string(),
+            "1.2.3.4"
+        );
         assert_eq!(resolve_client_ip(peer_other, &h, &trusted), peer_other);
         h.insert("x-forwarded-for", HeaderValue::from_static("garbage"));
         assert_eq!(resolve_client_ip(peer_proxy, &h, &trusted), peer_proxy);

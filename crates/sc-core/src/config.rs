@@ -20,7 +20,10 @@ pub enum ConfigError {
 }
 
 fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key: key.to_string(), reason: reason.into() }
+    ConfigError::Invalid {
+        key: key.to_string(),
+        reason: reason.into(),
+    }
 }
 
 /// How the SMTP connection is secured.
@@ -57,7 +60,11 @@ impl<'de> Deserialize<'de> for List {
         Ok(match Raw::deserialize(d)? {
             Raw::Seq(v) => List(v),
             Raw::One(s) => List(
-                s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(String::from).collect(),
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(String::from)
+                    .collect(),
             ),
         })
     }
@@ -223,11 +230,19 @@ impl IpNet {
         };
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix) };
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - self.prefix)
+                };
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - self.prefix) };
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - self.prefix)
+                };
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -251,7 +266,10 @@ impl Config {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             if !path.exists() {
-                return Err(invalid("--config", format!("file {} does not exist", path.display())));
+                return Err(invalid(
+                    "--config",
+                    format!("file {} does not exist", path.display()),
+                ));
             }
             fig = fig.merge(Toml::file(path));
         }
@@ -271,7 +289,11 @@ impl Config {
     }
 
     fn read_secret_files(&mut self) -> Result<(), ConfigError> {
-        fn read(key: &str, path: &Option<PathBuf>, target: &mut Option<Secret>) -> Result<(), ConfigError> {
+        fn read(
+            key: &str,
+            path: &Option<PathBuf>,
+            target: &mut Option<Secret>,
+        ) -> Result<(), ConfigError> {
             if let Some(p) = path {
                 let v = std::fs::read_to_string(p)
                     .map_err(|e| invalid(&format!("{key}_file"), format!("cannot read: {e}")))?;
@@ -279,13 +301,26 @@ impl Config {
             }
             Ok(())
         }
-        read("database_url", &self.database_url_file, &mut self.database_url)?;
+        read(
+            "database_url",
+            &self.database_url_file,
+            &mut self.database_url,
+        )?;
         read("redis_url", &self.redis_url_file, &mut self.redis_url)?;
         read("jwt_secret", &self.jwt_secret_file, &mut self.jwt_secret)?;
         read("data_key", &self.data_key_file, &mut self.data_key)?;
-        read("smtp_password", &self.smtp_password_file, &mut self.smtp_password)?;
+        read(
+            "smtp_password",
+            &self.smtp_password_file,
+            &mut self.smtp_password,
+        )?;
         // An empty value means "not set" (handy to switch a backend off from the environment).
-        for s in [&mut self.database_url, &mut self.redis_url, &mut self.jwt_secret, &mut self.data_key] {
+        for s in [
+            &mut self.database_url,
+            &mut self.redis_url,
+            &mut self.jwt_secret,
+            &mut self.data_key,
+        ] {
             if s.as_ref().is_some_and(|v| v.is_empty()) {
                 *s = None;
             }
@@ -295,7 +330,11 @@ impl Config {
 
     fn validate(&mut self) -> Result<(), ConfigError> {
         if self.public_url.is_empty() {
-            let scheme = if self.tls_cert_file.is_some() { "https" } else { "http" };
+            let scheme = if self.tls_cert_file.is_some() {
+                "https"
+            } else {
+                "http"
+            };
             self.public_url = format!("{scheme}://{}", self.listen);
         }
         if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
@@ -305,7 +344,10 @@ impl Config {
         if let Some(url) = &self.database_url {
             let u = url.expose();
             if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
-                return Err(invalid("database_url", "must be a postgres:// URL (leave empty for SQLite)"));
+                return Err(invalid(
+                    "database_url",
+                    "must be a postgres:// URL (leave empty for SQLite)",
+                ));
             }
         }
         if let Some(url) = &self.redis_url {
@@ -315,32 +357,56 @@ impl Config {
             }
         }
         if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
-            return Err(invalid("tls_cert_file", "tls_cert_file and tls_key_file must be set together"));
+            return Err(invalid(
+                "tls_cert_file",
+                "tls_cert_file and tls_key_file must be set together",
+            ));
         }
         for p in &self.trusted_proxies.0 {
             if IpNet::parse(p).is_none() {
-                return Err(invalid("trusted_proxies", format!("`{p}` is not an IP address or CIDR")));
+                return Err(invalid(
+                    "trusted_proxies",
+                    format!("`{p}` is not an IP address or CIDR"),
+                ));
             }
         }
         for o in &self.cors_allowed_origins.0 {
             if o != "*" && !(o.starts_with("http://") || o.starts_with("https://")) {
-                return Err(invalid("cors_allowed_origins", format!("`{o}` is not an origin")));
+                return Err(invalid(
+                    "cors_allowed_origins",
+                    format!("`{o}` is not an origin"),
+                ));
             }
         }
         let positive: [(&str, u64); 14] = [
             ("body_limit_bytes", self.body_limit_bytes as u64),
             ("json_max_depth", self.json_max_depth as u64),
             ("request_timeout_seconds", self.request_timeout_seconds),
-            ("database_max_connections", self.database_max_connections as u64),
+            (
+                "database_max_connections",
+                self.database_max_connections as u64,
+            ),
             ("access_token_ttl_seconds", self.access_token_ttl_seconds),
             ("refresh_idle_days", self.refresh_idle_days),
             ("refresh_absolute_days", self.refresh_absolute_days),
             ("max_sessions_per_user", self.max_sessions_per_user as u64),
             ("lockout_threshold", self.lockout_threshold as u64),
-            ("login_rate_per_ip_per_minute", self.login_rate_per_ip_per_minute as u64),
-            ("auth_rate_per_ip_per_minute", self.auth_rate_per_ip_per_minute as u64),
-            ("api_rate_per_user_per_minute", self.api_rate_per_user_per_minute as u64),
-            ("password_hash_concurrency", self.password_hash_concurrency as u64),
+            (
+                "login_rate_per_ip_per_minute",
+                self.login_rate_per_ip_per_minute as u64,
+            ),
+            (
+                "auth_rate_per_ip_per_minute",
+                self.auth_rate_per_ip_per_minute as u64,
+            ),
+            (
+                "api_rate_per_user_per_minute",
+                self.api_rate_per_user_per_minute as u64,
+            ),
+            (
+                "password_hash_concurrency",
+                self.password_hash_concurrency as u64,
+            ),
             ("mail_workers", self.mail_workers as u64),
         ];
         for (key, v) in positive {
@@ -349,7 +415,10 @@ impl Config {
             }
         }
         if self.refresh_idle_days > self.refresh_absolute_days {
-            return Err(invalid("refresh_idle_days", "must not exceed refresh_absolute_days"));
+            return Err(invalid(
+                "refresh_idle_days",
+                "must not exceed refresh_absolute_days",
+            ));
         }
         if let Some(k) = &self.data_key {
             crate::secret_bytes(k.expose())
@@ -365,7 +434,10 @@ impl Config {
             self.smtp_host = None;
         }
         if !self.mail_from.contains('@') {
-            return Err(invalid("mail_from", "must be a mail address, e.g. `Name <no-reply@example.org>`"));
+            return Err(invalid(
+                "mail_from",
+                "must be a mail address, e.g. `Name <no-reply@example.org>`",
+            ));
         }
         Ok(())
     }
@@ -378,7 +450,11 @@ impl Config {
     }
 
     pub fn trusted_proxy_nets(&self) -> Vec<IpNet> {
-        self.trusted_proxies.0.iter().filter_map(|p| IpNet::parse(p)).collect()
+        self.trusted_proxies
+            .0
+            .iter()
+            .filter_map(|p| IpNet::parse(p))
+            .collect()
     }
 
     /// The configuration as TOML with every secret redacted (`config print`).
@@ -437,7 +513,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sc-cfg-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("c.toml");
-        std::fs::write(&f, "listen = \"0.0.0.0:9000\"\ntrusted_proxies = [\"10.0.0.0/8\"]\n").unwrap();
+        std::fs::write(
+            &f,
+            "listen = \"0.0.0.0:9000\"\ntrusted_proxies = [\"10.0.0.0/8\"]\n",
+        )
+        .unwrap();
         let cfg = Config::load_from(Some(&f), env()).unwrap();
         assert_eq!(cfg.listen.port(), 9000);
         assert!(cfg.trusted_proxy_nets()[0].contains("10.1.2.3".parse().unwrap()));
@@ -449,21 +529,33 @@ mod tests {
         std::fs::write(&f, "database_url = \"mysql://x\"\n").unwrap();
         let err = Config::load_from(Some(&f), env()).unwrap_err().to_string();
         assert!(err.contains("database_url"), "{err}");
-        assert!(!err.contains("mysql://x"), "the bad value may hold a password: {err}");
+        assert!(
+            !err.contains("mysql://x"),
+            "the bad value may hold a password: {err}"
+        );
 
         let secret = dir.join("jwt");
         std::fs::write(&secret, "0123456789abcdef0123456789abcdef\n").unwrap();
-        std::fs::write(&f, format!("jwt_secret_file = {:?}\n", secret.display().to_string())).unwrap();
+        std::fs::write(
+            &f,
+            format!("jwt_secret_file = {:?}\n", secret.display().to_string()),
+        )
+        .unwrap();
         let cfg = Config::load_from(Some(&f), env()).unwrap();
-        assert_eq!(cfg.jwt_secret.unwrap().expose(), "0123456789abcdef0123456789abcdef");
+        assert_eq!(
+            cfg.jwt_secret.unwrap().expose(),
+            "0123456789abcdef0123456789abcdef"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn redacted_print_hides_secrets() {
-        let mut cfg = Config::default();
-        cfg.database_url = Some(Secret::new("postgres://u:topsecretpw@h/db"));
-        cfg.jwt_secret = Some(Secret::new("jwtjwtjwtjwtjwtjwtjwtjwtjwtjwtjwtjwt"));
+        let cfg = Config {
+            database_url: Some(Secret::new("postgres://u:topsecretpw@h/db")),
+            jwt_secret: Some(Secret::new("jwtjwtjwtjwtjwtjwtjwtjwtjwtjwtjwtjwt")),
+            ..Config::default()
+        };
         let out = cfg.to_redacted_toml();
         assert!(!out.contains("topsecretpw"));
         assert!(!out.contains("jwtjwtjwt"));
@@ -475,7 +567,11 @@ mod tests {
         let n = IpNet::parse("192.168.0.0/16").unwrap();
         assert!(n.contains("192.168.4.5".parse().unwrap()));
         assert!(!n.contains("10.0.0.1".parse().unwrap()));
-        assert!(IpNet::parse("::1").unwrap().contains("::1".parse().unwrap()));
+        assert!(
+            IpNet::parse("::1")
+                .unwrap()
+                .contains("::1".parse().unwrap())
+        );
         assert!(IpNet::parse("10.0.0.0/33").is_none());
     }
 }

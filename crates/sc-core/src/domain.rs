@@ -13,9 +13,14 @@ pub struct Username(String);
 impl Username {
     pub fn parse(field: &str, raw: &str) -> Result<Self, AppError> {
         let s = raw.to_lowercase();
-        let ok = (3..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.');
+        let ok = (3..=32).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.');
         if !ok {
-            return Err(AppError::validation(field, "username must be 3-32 characters of a-z, 0-9, _ and ."));
+            return Err(AppError::validation(
+                field,
+                "username must be 3-32 characters of a-z, 0-9, _ and .",
+            ));
         }
         Ok(Self(s))
     }
@@ -39,13 +44,22 @@ impl Email {
             return Err(bad());
         }
         let (local, domain) = s.rsplit_once('@').ok_or_else(bad)?;
-        if local.is_empty() || local.len() > 64 || local.contains('@') || domain.len() < 3 || !domain.contains('.')
-            || domain.starts_with('.') || domain.ends_with('.') || domain.contains("..")
+        if local.is_empty()
+            || local.len() > 64
+            || local.contains('@')
+            || domain.len() < 3
+            || !domain.contains('.')
+            || domain.starts_with('.')
+            || domain.ends_with('.')
+            || domain.contains("..")
             || s.contains(['<', '>', '(', ')', '[', ']', ',', ';', ':', '\\', '"'])
         {
             return Err(bad());
         }
-        Ok(Self { address: s.to_string(), normalized: s.to_lowercase() })
+        Ok(Self {
+            address: s.to_string(),
+            normalized: s.to_lowercase(),
+        })
     }
 }
 
@@ -58,7 +72,10 @@ impl DisplayName {
         let s = raw.trim();
         let n = s.chars().count();
         if n == 0 || n > 64 || has_control(s) {
-            return Err(AppError::validation(field, "display name must be 1-64 characters without control characters"));
+            return Err(AppError::validation(
+                field,
+                "display name must be 1-64 characters without control characters",
+            ));
         }
         Ok(Self(s.to_string()))
     }
@@ -82,7 +99,10 @@ impl AvatarUrl {
             && raw.len() > "https://".len()
             && !raw.chars().any(|c| c.is_whitespace() || c.is_control());
         if !ok {
-            return Err(AppError::validation(field, "avatar_url must be an http(s) URL of at most 2048 characters"));
+            return Err(AppError::validation(
+                field,
+                "avatar_url must be an http(s) URL of at most 2048 characters",
+            ));
         }
         Ok(Self(raw.to_string()))
     }
@@ -96,7 +116,10 @@ impl AvatarUrl {
 pub fn short_text(field: &str, raw: &str, max: usize) -> Result<String, AppError> {
     let s = raw.trim();
     if s.chars().count() > max || has_control(s) {
-        return Err(AppError::validation(field, format!("must be at most {max} characters without control characters")));
+        return Err(AppError::validation(
+            field,
+            format!("must be at most {max} characters without control characters"),
+        ));
     }
     Ok(s.to_string())
 }
@@ -107,7 +130,10 @@ mod tests {
 
     #[test]
     fn usernames() {
-        assert_eq!(Username::parse("u", "Alice.B_1").unwrap().as_str(), "alice.b_1");
+        assert_eq!(
+            Username::parse("u", "Alice.B_1").unwrap().as_str(),
+            "alice.b_1"
+        );
         assert!(Username::parse("u", "ab").is_err());
         assert!(Username::parse("u", "a-b-c").is_err());
         assert!(Username::parse("u", &"a".repeat(33)).is_err());
@@ -118,7 +144,16 @@ mod tests {
     fn emails() {
         let e = Email::parse("email", " Alice@Example.ORG ").unwrap();
         assert_eq!(e.normalized, "alice@example.org");
-        for bad in ["", "a", "a@b", "a@@b.c", "a b@c.de", "a@b..c", "<a@b.c>", "a@b.c\u{0}"] {
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "a@@b.c",
+            "a b@c.de",
+            "a@b..c",
+            "<a@b.c>",
+            "a@b.c\u{0}",
+        ] {
             assert!(Email::parse("email", bad).is_err(), "{bad}");
         }
     }

@@ -22,7 +22,10 @@ pub enum AppError {
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("{message}")]
-    Conflict { message: String, details: Option<Value> },
+    Conflict {
+        message: String,
+        details: Option<Value>,
+    },
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -42,7 +45,10 @@ pub enum AppError {
 
 impl AppError {
     pub fn validation(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self::Validation { field: field.into(), reason: reason.into() }
+        Self::Validation {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 
     pub fn unauthorized() -> Self {
@@ -50,7 +56,10 @@ impl AppError {
     }
 
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self::Conflict { message: message.into(), details: None }
+        Self::Conflict {
+            message: message.into(),
+            details: None,
+        }
     }
 
     pub fn internal(e: impl std::fmt::Display) -> Self {
@@ -107,9 +116,12 @@ impl AppError {
         match self {
             Self::Validation { field, reason } => Some(json!({ "field": field, "reason": reason })),
             Self::Conflict { details, .. } => details.clone(),
-            Self::AccountLocked { retry_after_seconds } | Self::RateLimited { retry_after_seconds } => {
-                Some(json!({ "retry_after_seconds": retry_after_seconds }))
+            Self::AccountLocked {
+                retry_after_seconds,
             }
+            | Self::RateLimited {
+                retry_after_seconds,
+            } => Some(json!({ "retry_after_seconds": retry_after_seconds })),
             _ => None,
         }
     }
@@ -140,7 +152,9 @@ mod tests {
 
     #[test]
     fn lock_details_carry_retry_after() {
-        let e = AppError::AccountLocked { retry_after_seconds: 42 };
+        let e = AppError::AccountLocked {
+            retry_after_seconds: 42,
+        };
         assert_eq!(e.details().unwrap()["retry_after_seconds"], 42);
         assert_eq!(e.status(), 423);
     }

@@ -52,7 +52,12 @@ pub fn redact_url(url: &str) -> String {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
             let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}://{}:[REDACTED]@{}", &url[..scheme_end], user, &url[at + 1..])
+            format!(
+                "{}://{}:[REDACTED]@{}",
+                &url[..scheme_end],
+                user,
+                &url[at + 1..]
+            )
         }
         _ => url.to_string(),
     }
@@ -76,6 +81,9 @@ mod tests {
             redact_url("postgres://u:p%40ss@localhost:5432/db"),
             "postgres://u:[REDACTED]@localhost:5432/db"
         );
-        assert_eq!(redact_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(
+            redact_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
     }
 }

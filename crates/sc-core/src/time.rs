@@ -65,7 +65,10 @@ mod tests {
     #[test]
     fn formats_with_three_fraction_digits_and_z() {
         assert_eq!(Timestamp(0).to_rfc3339(), "1970-01-01T00:00:00.000Z");
-        assert_eq!(Timestamp(1_795_424_400_123).to_rfc3339(), "2026-11-23T09:00:00.123Z");
+        assert_eq!(
+            Timestamp(1_795_424_400_123).to_rfc3339(),
+            "2026-11-23T09:00:00.123Z"
+        );
     }
 
     #[test]

@@ -26,7 +26,12 @@ impl Blocks<'_> {
     }
 
     /// Profiles the user has blocked, most recent first, before `before` (keyset cursor).
-    pub async fn list(&self, blocker: UserId, before: Option<(Timestamp, UserId)>, limit: i64) -> AppResult<Vec<(ProfileRow, Timestamp)>> {
+    pub async fn list(
+        &self,
+        blocker: UserId,
+        before: Option<(Timestamp, UserId)>,
+        limit: i64,
+    ) -> AppResult<Vec<(ProfileRow, Timestamp)>> {
         let (bt, bid) = before.map_or((None, None), |(t, id)| (Some(t), Some(id)));
         let rows: Vec<(UserId, String, String, Option<String>, Timestamp)> = on_pool!(self.0, p => sqlx::query_as(
             "SELECT u.id, u.username, u.display_name, u.avatar_url, b.created_at
@@ -34,9 +39,20 @@ impl Blocks<'_> {
              WHERE b.blocker_id = $1 AND ($2 IS NULL OR b.created_at < $2 OR (b.created_at = $2 AND b.blocked_id < $3))
              ORDER BY b.created_at DESC, b.blocked_id DESC LIMIT $4")
             .bind(blocker).bind(bt).bind(bid).bind(limit).fetch_all(p).await)?;
-        Ok(rows.into_iter().map(|(id, username, display_name, avatar_url, at)| {
-            (ProfileRow { id, username, display_name, avatar_url }, at)
-        }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(id, username, display_name, avatar_url, at)| {
+                (
+                    ProfileRow {
+                        id,
+                        username,
+                        display_name,
+                        avatar_url,
+                    },
+                    at,
+                )
+            })
+            .collect())
     }
 
     /// True when either user blocks the other.

@@ -20,7 +20,6 @@ macro_rules! on_pool {
     };
 }
 
-
 pub mod audit;
 pub mod blocks;
 pub mod mail;
@@ -55,7 +54,9 @@ impl Db {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts)
             .await
-            .map_err(|e| AppError::ServiceUnavailable(format!("cannot open SQLite database: {e}")))?;
+            .map_err(|e| {
+                AppError::ServiceUnavailable(format!("cannot open SQLite database: {e}"))
+            })?;
         Ok(Db::Sqlite(pool))
     }
 
@@ -100,7 +101,9 @@ impl Db {
     /// Readiness probe.
     pub async fn ping(&self) -> bool {
         let fut = async { on_pool!(self, p => sqlx::query("SELECT 1").execute(p).await.is_ok()) };
-        tokio::time::timeout(Duration::from_secs(2), fut).await.unwrap_or(false)
+        tokio::time::timeout(Duration::from_secs(2), fut)
+            .await
+            .unwrap_or(false)
     }
 
     /// (table, column) pairs of the application schema, sorted; used to prove both backends'
@@ -138,7 +141,10 @@ impl Db {
 pub fn is_retryable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(d) => {
-            matches!(d.code().as_deref(), Some("40001") | Some("40P01") | Some("5") | Some("6") | Some("517"))
+            matches!(
+                d.code().as_deref(),
+                Some("40001") | Some("40P01") | Some("5") | Some("6") | Some("517")
+            )
         }
         _ => false,
     }

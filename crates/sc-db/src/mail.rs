@@ -17,7 +17,10 @@ pub struct MailRow {
 impl std::fmt::Debug for MailRow {
     // The body may hold a single-use token.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MailRow").field("id", &self.id).field("attempts", &self.attempts).finish_non_exhaustive()
+        f.debug_struct("MailRow")
+            .field("id", &self.id)
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
     }
 }
 
@@ -30,7 +33,14 @@ impl Db {
 }
 
 impl MailQueue<'_> {
-    pub async fn enqueue(&self, id: MailId, recipient: &str, subject: &str, body: &str, now: Timestamp) -> AppResult<()> {
+    pub async fn enqueue(
+        &self,
+        id: MailId,
+        recipient: &str,
+        subject: &str,
+        body: &str,
+        now: Timestamp,
+    ) -> AppResult<()> {
         on_pool!(self.0, p => sqlx::query(
             "INSERT INTO mail_queue (id, recipient, subject, body, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $5)")
             .bind(id).bind(recipient).bind(subject).bind(body).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
@@ -38,7 +48,12 @@ impl MailQueue<'_> {
     }
 
     /// Claims up to `limit` due mails for `lease_until`.
-    pub async fn claim_due(&self, now: Timestamp, lease_until: Timestamp, limit: i64) -> AppResult<Vec<MailRow>> {
+    pub async fn claim_due(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: i64,
+    ) -> AppResult<Vec<MailRow>> {
         let candidates: Vec<(MailId,)> = on_pool!(self.0, p => sqlx::query_as(
             "SELECT id FROM mail_queue
              WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1
@@ -66,7 +81,14 @@ impl MailQueue<'_> {
     }
 
     /// A failed attempt: retry at `retry_at`, or give up when `give_up`.
-    pub async fn mark_failed(&self, id: MailId, error: &str, retry_at: Timestamp, give_up: bool, now: Timestamp) -> AppResult<()> {
+    pub async fn mark_failed(
+        &self,
+        id: MailId,
+        error: &str,
+        retry_at: Timestamp,
+        give_up: bool,
+        now: Timestamp,
+    ) -> AppResult<()> {
         on_pool!(self.0, p => sqlx::query(
             "UPDATE mail_queue SET claimed_until = NULL, last_error = $2, next_attempt_at = $3,
                     failed_at = CASE WHEN $4 THEN $5 ELSE NULL END,

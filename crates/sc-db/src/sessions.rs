@@ -1,7 +1,11 @@
 //! Sessions (one per login/device) and their rotating refresh tokens.
 
 use crate::Db;
-use sc_core::{AppResult, ids::{SessionId, UserId}, time::Timestamp};
+use sc_core::{
+    AppResult,
+    ids::{SessionId, UserId},
+    time::Timestamp,
+};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct SessionRow {
@@ -71,7 +75,11 @@ impl Sessions<'_> {
     }
 
     pub async fn find(&self, id: SessionId) -> AppResult<Option<SessionRow>> {
-        let sql = concat!("SELECT ", session_columns!(), " FROM sessions WHERE id = $1");
+        let sql = concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions WHERE id = $1"
+        );
         Ok(on_pool!(self.0, p => sqlx::query_as(sql).bind(id).fetch_optional(p).await)?)
     }
 
@@ -101,7 +109,13 @@ impl Sessions<'_> {
     }
 
     /// Ends every session of a user except `keep`; returns the ended ids.
-    pub async fn revoke_all(&self, user_id: UserId, keep: Option<SessionId>, reason: &str, now: Timestamp) -> AppResult<Vec<SessionId>> {
+    pub async fn revoke_all(
+        &self,
+        user_id: UserId,
+        keep: Option<SessionId>,
+        reason: &str,
+        now: Timestamp,
+    ) -> AppResult<Vec<SessionId>> {
         let rows: Vec<(SessionId,)> = on_pool!(self.0, p => sqlx::query_as(
             "UPDATE sessions SET revoked_at = $3, revoked_reason = $4
              WHERE user_id = $1 AND revoked_at IS NULL AND ($2 IS NULL OR id <> $2) RETURNING id")
@@ -110,7 +124,12 @@ impl Sessions<'_> {
     }
 
     /// Ends the least recently used active sessions beyond `limit`; returns the ended ids.
-    pub async fn evict_beyond(&self, user_id: UserId, limit: i64, now: Timestamp) -> AppResult<Vec<SessionId>> {
+    pub async fn evict_beyond(
+        &self,
+        user_id: UserId,
+        limit: i64,
+        now: Timestamp,
+    ) -> AppResult<Vec<SessionId>> {
         let stale: Vec<(SessionId,)> = on_pool!(self.0, p => sqlx::query_as(
             "SELECT id FROM sessions
              WHERE user_id = $1 AND revoked_at IS NULL AND idle_expires_at > $2 AND absolute_expires_at > $2
@@ -138,7 +157,14 @@ impl Sessions<'_> {
 
     /// Swaps the session's refresh token: marks `old` rotated (only if it still is current) and
     /// stores `new`, extending the idle expiry. False when another request rotated `old` first.
-    pub async fn rotate_refresh(&self, session: SessionId, old: &str, new: &str, now: Timestamp, idle_expires_at: Timestamp) -> AppResult<bool> {
+    pub async fn rotate_refresh(
+        &self,
+        session: SessionId,
+        old: &str,
+        new: &str,
+        now: Timestamp,
+        idle_expires_at: Timestamp,
+    ) -> AppResult<bool> {
         let run = || async {
             on_pool!(self.0, p => {
                 let mut tx = p.begin().await?;

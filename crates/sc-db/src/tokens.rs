@@ -13,7 +13,14 @@ impl Db {
 }
 
 impl Tokens<'_> {
-    pub async fn insert(&self, hash: &str, user: UserId, purpose: &str, now: Timestamp, expires_at: Timestamp) -> AppResult<()> {
+    pub async fn insert(
+        &self,
+        hash: &str,
+        user: UserId,
+        purpose: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> AppResult<()> {
         on_pool!(self.0, p => sqlx::query(
             "INSERT INTO one_time_tokens (token_hash, user_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(hash).bind(user).bind(purpose).bind(now).bind(expires_at).execute(p).await.map(|r| r.rows_affected()))?;
@@ -21,7 +28,12 @@ impl Tokens<'_> {
     }
 
     /// Uses a token once: returns its user if it was unused, unexpired and of this purpose.
-    pub async fn consume(&self, hash: &str, purpose: &str, now: Timestamp) -> AppResult<Option<UserId>> {
+    pub async fn consume(
+        &self,
+        hash: &str,
+        purpose: &str,
+        now: Timestamp,
+    ) -> AppResult<Option<UserId>> {
         let row: Option<(UserId,)> = on_pool!(self.0, p => sqlx::query_as(
             "UPDATE one_time_tokens SET used_at = $3
              WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3 RETURNING user_id")
@@ -30,7 +42,12 @@ impl Tokens<'_> {
     }
 
     /// The user of a usable token, without using it.
-    pub async fn peek(&self, hash: &str, purpose: &str, now: Timestamp) -> AppResult<Option<UserId>> {
+    pub async fn peek(
+        &self,
+        hash: &str,
+        purpose: &str,
+        now: Timestamp,
+    ) -> AppResult<Option<UserId>> {
         let row: Option<(UserId,)> = on_pool!(self.0, p => sqlx::query_as(
             "SELECT user_id FROM one_time_tokens
              WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3")
@@ -63,7 +80,12 @@ impl Tokens<'_> {
     }
 
     /// Uses a recovery code once.
-    pub async fn consume_recovery_code(&self, user: UserId, hash: &str, now: Timestamp) -> AppResult<bool> {
+    pub async fn consume_recovery_code(
+        &self,
+        user: UserId,
+        hash: &str,
+        now: Timestamp,
+    ) -> AppResult<bool> {
         let r = on_pool!(self.0, p => sqlx::query(
             "UPDATE recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL")
             .bind(user).bind(hash).bind(now).execute(p).await.map(|r| r.rows_affected()))?;

@@ -24,7 +24,10 @@ pub struct UserRow {
 impl std::fmt::Debug for UserRow {
     // Credentials stay out of Debug output.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UserRow").field("id", &self.id).field("username", &self.username).finish_non_exhaustive()
+        f.debug_struct("UserRow")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
     }
 }
 
@@ -99,7 +102,11 @@ impl Users<'_> {
             Err(e) if crate::is_unique_violation(&e) => {
                 let email_taken: Option<(UserId,)> = on_pool!(self.0, p => sqlx::query_as(
                     "SELECT id FROM users WHERE email_normalized = $1").bind(u.email_normalized).fetch_optional(p).await)?;
-                Ok(Err(if email_taken.is_some() { Taken::Email } else { Taken::Username }))
+                Ok(Err(if email_taken.is_some() {
+                    Taken::Email
+                } else {
+                    Taken::Username
+                }))
             }
             Err(e) => Err(e.into()),
         }
@@ -111,9 +118,19 @@ impl Users<'_> {
     }
 
     /// Finds by normalized email or (lowercased) username.
-    pub async fn find_by_login(&self, email_normalized: Option<&str>, username: Option<&str>) -> AppResult<Option<UserRow>> {
-        let sql = concat!("SELECT ", user_columns!(), " FROM users WHERE email_normalized = $1 OR username = $2");
-        Ok(on_pool!(self.0, p => sqlx::query_as(sql).bind(email_normalized).bind(username).fetch_optional(p).await)?)
+    pub async fn find_by_login(
+        &self,
+        email_normalized: Option<&str>,
+        username: Option<&str>,
+    ) -> AppResult<Option<UserRow>> {
+        let sql = concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE email_normalized = $1 OR username = $2"
+        );
+        Ok(
+            on_pool!(self.0, p => sqlx::query_as(sql).bind(email_normalized).bind(username).fetch_optional(p).await)?,
+        )
     }
 
     pub async fn find_by_email(&self, email_normalized: &str) -> AppResult<Option<UserRow>> {
@@ -151,7 +168,9 @@ impl Users<'_> {
             None => {
                 let until: Option<(Option<Timestamp>,)> = on_pool!(self.0, p => sqlx::query_as(
                     "SELECT locked_until FROM users WHERE id = $1").bind(id).fetch_optional(p).await)?;
-                Ok(FailureOutcome::AlreadyLocked(until.and_then(|r| r.0).unwrap_or(now)))
+                Ok(FailureOutcome::AlreadyLocked(
+                    until.and_then(|r| r.0).unwrap_or(now),
+                ))
             }
         }
     }
@@ -163,7 +182,14 @@ impl Users<'_> {
         Ok(())
     }
 
-    pub async fn update_profile(&self, id: UserId, display_name: &str, search_name: &str, avatar_url: Option<&str>, now: Timestamp) -> AppResult<()> {
+    pub async fn update_profile(
+        &self,
+        id: UserId,
+        display_name: &str,
+        search_name: &str,
+        avatar_url: Option<&str>,
+        now: Timestamp,
+    ) -> AppResult<()> {
         on_pool!(self.0, p => sqlx::query(
             "UPDATE users SET display_name = $2, search_name = $3, avatar_url = $4, updated_at = $5 WHERE id = $1")
             .bind(id).bind(display_name).bind(search_name).bind(avatar_url).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
@@ -185,7 +211,12 @@ impl Users<'_> {
     }
 
     /// Stores a new (not yet active) TOTP secret; refused while 2FA is enabled.
-    pub async fn set_pending_totp(&self, id: UserId, secret_enc: &str, now: Timestamp) -> AppResult<bool> {
+    pub async fn set_pending_totp(
+        &self,
+        id: UserId,
+        secret_enc: &str,
+        now: Timestamp,
+    ) -> AppResult<bool> {
         let r = on_pool!(self.0, p => sqlx::query(
             "UPDATE users SET totp_secret_enc = $2, totp_last_step = 0, updated_at = $3
              WHERE id = $1 AND totp_enabled = FALSE")
@@ -193,7 +224,12 @@ impl Users<'_> {
         Ok(r == 1)
     }
 
-    pub async fn set_totp_enabled(&self, id: UserId, enabled: bool, now: Timestamp) -> AppResult<()> {
+    pub async fn set_totp_enabled(
+        &self,
+        id: UserId,
+        enabled: bool,
+        now: Timestamp,
+    ) -> AppResult<()> {
         on_pool!(self.0, p => sqlx::query(
             "UPDATE users SET totp_enabled = $2, updated_at = $3,
                     totp_secret_enc = CASE WHEN $2 THEN totp_secret_enc ELSE NULL END WHERE id = $1")
@@ -228,7 +264,12 @@ impl Users<'_> {
 
     /// Users whose username or lowercased display name starts with `prefix` (already lowercased),
     /// ordered by username, after `after_username` (keyset cursor).
-    pub async fn search(&self, prefix: &str, after_username: Option<&str>, limit: i64) -> AppResult<Vec<ProfileRow>> {
+    pub async fn search(
+        &self,
+        prefix: &str,
+        after_username: Option<&str>,
+        limit: i64,
+    ) -> AppResult<Vec<ProfileRow>> {
         let pattern = format!("{}%", escape_like(prefix));
         Ok(on_pool!(self.0, p => sqlx::query_as(
             "SELECT id, username, display_name, avatar_url FROM users
@@ -239,7 +280,8 @@ impl Users<'_> {
     }
 
     pub async fn count(&self) -> AppResult<i64> {
-        let (n,): (i64,) = on_pool!(self.0, p => sqlx::query_as("SELECT COUNT(*) FROM users").fetch_one(p).await)?;
+        let (n,): (i64,) =
+            on_pool!(self.0, p => sqlx::query_as("SELECT COUNT(*) FROM users").fetch_one(p).await)?;
         Ok(n)
     }
 }

@@ -14,7 +14,10 @@ use tokio_util::sync::CancellationToken;
 
 #[derive(Clone, Debug)]
 pub enum BusEvent {
-    Message { channel: Arc<str>, payload: Arc<str> },
+    Message {
+        channel: Arc<str>,
+        payload: Arc<str>,
+    },
     /// The cross-instance subscription was (re)established after a gap: anything cached on the
     /// strength of bus invalidations must be dropped.
     Resync,
@@ -31,13 +34,21 @@ impl Bus {
     /// An in-process bus (single instance).
     pub fn in_process() -> Self {
         let (local, _) = broadcast::channel(4096);
-        Self { local, redis: None, subscribed: Arc::new(AtomicBool::new(true)) }
+        Self {
+            local,
+            redis: None,
+            subscribed: Arc::new(AtomicBool::new(true)),
+        }
     }
 
     /// A Redis-backed bus; spawns the subscription task, which stops on `shutdown`.
     pub fn redis(link: RedisLink, shutdown: CancellationToken) -> Self {
         let (local, _) = broadcast::channel(4096);
-        let bus = Self { local, redis: Some(link), subscribed: Arc::new(AtomicBool::new(false)) };
+        let bus = Self {
+            local,
+            redis: Some(link),
+            subscribed: Arc::new(AtomicBool::new(false)),
+        };
         let task_bus = bus.clone();
         tokio::spawn(async move {
             tokio::select! {
@@ -69,17 +80,25 @@ impl Bus {
     /// Publishes on a channel. With Redis down the event is still delivered on this instance.
     pub async fn publish(&self, channel: &str, payload: &str) {
         if let Some(r) = &self.redis {
-            let cmd = redis::cmd("PUBLISH").arg(r.key(&format!("bus:{channel}"))).arg(payload).clone();
+            let cmd = redis::cmd("PUBLISH")
+                .arg(r.key(&format!("bus:{channel}")))
+                .arg(payload)
+                .clone();
             if r.run::<i64>(&cmd).await.is_some() && self.is_cross_instance() {
                 // Our own subscription delivers it back to this instance.
                 return;
             }
         }
-        let _ = self.local.send(BusEvent::Message { channel: channel.into(), payload: payload.into() });
+        let _ = self.local.send(BusEvent::Message {
+            channel: channel.into(),
+            payload: payload.into(),
+        });
     }
 
     async fn subscription_loop(&self) {
-        let Some(link) = self.redis.clone() else { return };
+        let Some(link) = self.redis.clone() else {
+            return;
+        };
         let pattern = link.key("bus:*");
         let strip = link.key("bus:");
         let mut backoff = Duration::from_millis(100);
@@ -94,9 +113,16 @@ impl Bus {
                         let mut stream = pubsub.into_on_message();
                         while let Some(msg) = stream.next().await {
                             let channel = msg.get_channel_name();
-                            let Some(channel) = channel.strip_prefix(strip.as_str()) else { continue };
-                            let Ok(payload) = std::str::from_utf8(msg.get_payload_bytes()) else { continue };
-                            let _ = self.local.send(BusEvent::Message { channel: channel.into(), payload: payload.into() });
+                            let Some(channel) = channel.strip_prefix(strip.as_str()) else {
+                                continue;
+                            };
+                            let Ok(payload) = std::str::from_utf8(msg.get_payload_bytes()) else {
+                                continue;
+                            };
+                            let _ = self.local.send(BusEvent::Message {
+                                channel: channel.into(),
+                                payload: payload.into(),
+                            });
                         }
                     }
                     self.subscribed.store(false, Ordering::Relaxed);

@@ -28,17 +28,30 @@ pub struct OutgoingMail<'a> {
 }
 
 pub enum Mailer {
-    Outbox { dir: PathBuf, from: Mailbox },
-    Smtp { transport: Box<AsyncSmtpTransport<Tokio1Executor>>, from: Mailbox },
+    Outbox {
+        dir: PathBuf,
+        from: Mailbox,
+    },
+    Smtp {
+        transport: Box<AsyncSmtpTransport<Tokio1Executor>>,
+        from: Mailbox,
+    },
 }
 
 impl Mailer {
     pub fn from_config(cfg: &Config) -> Result<Self, MailError> {
-        let from: Mailbox = cfg.mail_from.parse().map_err(|_| MailError::Address("mail_from".into()))?;
+        let from: Mailbox = cfg
+            .mail_from
+            .parse()
+            .map_err(|_| MailError::Address("mail_from".into()))?;
         let Some(host) = cfg.smtp_host.clone() else {
-            return Ok(Mailer::Outbox { dir: cfg.data_dir.join("outbox"), from });
+            return Ok(Mailer::Outbox {
+                dir: cfg.data_dir.join("outbox"),
+                from,
+            });
         };
-        let tls = || TlsParameters::new(host.clone()).map_err(|e| MailError::Transport(e.to_string()));
+        let tls =
+            || TlsParameters::new(host.clone()).map_err(|e| MailError::Transport(e.to_string()));
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.clone())
             .port(cfg.smtp_port)
             .timeout(Some(Duration::from_secs(15)));
@@ -48,9 +61,13 @@ impl Mailer {
             SmtpSecurity::None => builder.tls(Tls::None),
         };
         if let (Some(user), Some(pass)) = (&cfg.smtp_username, &cfg.smtp_password) {
-            builder = builder.credentials(Credentials::new(user.clone(), pass.expose().to_string()));
+            builder =
+                builder.credentials(Credentials::new(user.clone(), pass.expose().to_string()));
         }
-        Ok(Mailer::Smtp { transport: Box::new(builder.build()), from })
+        Ok(Mailer::Smtp {
+            transport: Box::new(builder.build()),
+            from,
+        })
     }
 
     pub fn kind(&self) -> &'static str {
@@ -64,7 +81,10 @@ impl Mailer {
         let from = match self {
             Mailer::Outbox { from, .. } | Mailer::Smtp { from, .. } => from.clone(),
         };
-        let to: Mailbox = mail.to.parse().map_err(|_| MailError::Address("recipient".into()))?;
+        let to: Mailbox = mail
+            .to
+            .parse()
+            .map_err(|_| MailError::Address("recipient".into()))?;
         let message = Message::builder()
             .from(from)
             .to(to)
@@ -74,7 +94,9 @@ impl Mailer {
             .map_err(|e| MailError::Transport(e.to_string()))?;
         match self {
             Mailer::Outbox { dir, .. } => {
-                tokio::fs::create_dir_all(dir).await.map_err(|e| MailError::Transport(e.to_string()))?;
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(|e| MailError::Transport(e.to_string()))?;
                 let name = format!(
                     "{}-{}.eml",
                     sc_core::time::Timestamp::now().millis(),
@@ -82,8 +104,12 @@ impl Mailer {
                 );
                 // Written under a temporary name, then renamed: readers never see half a mail.
                 let tmp = dir.join(format!(".{name}.tmp"));
-                tokio::fs::write(&tmp, message.formatted()).await.map_err(|e| MailError::Transport(e.to_string()))?;
-                tokio::fs::rename(&tmp, dir.join(name)).await.map_err(|e| MailError::Transport(e.to_string()))?;
+                tokio::fs::write(&tmp, message.formatted())
+                    .await
+                    .map_err(|e| MailError::Transport(e.to_string()))?;
+                tokio::fs::rename(&tmp, dir.join(name))
+                    .await
+                    .map_err(|e| MailError::Transport(e.to_string()))?;
                 Ok(())
             }
             Mailer::Smtp { transport, .. } => transport

@@ -38,7 +38,10 @@ return {n, ttl}
 impl RateLimiter {
     pub fn new(redis: Option<RedisLink>) -> Self {
         Self {
-            local: Mutex::new(LocalWindows { windows: HashMap::new(), last_sweep: Instant::now() }),
+            local: Mutex::new(LocalWindows {
+                windows: HashMap::new(),
+                last_sweep: Instant::now(),
+            }),
             redis,
             script: redis::Script::new(INCR_SCRIPT),
         }
@@ -52,7 +55,11 @@ impl RateLimiter {
                 .run_script::<(i64, i64)>(&self.script, &[&full], &[window.as_millis() as i64])
                 .await
             {
-                return decide(count.max(0) as u64, limit, (ttl_ms.max(0) as u64).div_ceil(1000));
+                return decide(
+                    count.max(0) as u64,
+                    limit,
+                    (ttl_ms.max(0) as u64).div_ceil(1000),
+                );
             }
         }
         self.check_local(key, limit, window)
@@ -65,7 +72,10 @@ impl RateLimiter {
             local.windows.retain(|_, (end, _)| *end > now);
             local.last_sweep = now;
         }
-        let entry = local.windows.entry(key.to_string()).or_insert((now + window, 0));
+        let entry = local
+            .windows
+            .entry(key.to_string())
+            .or_insert((now + window, 0));
         if entry.0 <= now {
             *entry = (now + window, 0);
         }
@@ -97,7 +107,11 @@ mod tests {
             assert_eq!(d.remaining, 2 - i);
         }
         assert!(!rl.check("k", 3, Duration::from_millis(200)).await.allowed);
-        assert!(rl.check("other", 3, Duration::from_millis(200)).await.allowed);
+        assert!(
+            rl.check("other", 3, Duration::from_millis(200))
+                .await
+                .allowed
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
         assert!(rl.check("k", 3, Duration::from_millis(200)).await.allowed);
     }

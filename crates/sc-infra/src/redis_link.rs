@@ -20,7 +20,9 @@ pub struct RedisLink {
 impl std::fmt::Debug for RedisLink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The URL may hold a password.
-        f.debug_struct("RedisLink").field("prefix", &self.prefix).finish_non_exhaustive()
+        f.debug_struct("RedisLink")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
     }
 }
 
@@ -36,7 +38,12 @@ impl RedisLink {
             .set_max_delay(Duration::from_millis(500));
         let manager = ConnectionManager::new_lazy_with_config(client.clone(), config)
             .map_err(|e| format!("cannot create Redis connection manager: {e}"))?;
-        Ok(Self { client, manager, healthy: Arc::new(AtomicBool::new(false)), prefix: prefix.into() })
+        Ok(Self {
+            client,
+            manager,
+            healthy: Arc::new(AtomicBool::new(false)),
+            prefix: prefix.into(),
+        })
     }
 
     pub fn client(&self) -> &redis::Client {
@@ -88,7 +95,12 @@ impl RedisLink {
     }
 
     /// Runs a Lua script with a timeout; records health from the outcome.
-    pub async fn run_script<T: redis::FromRedisValue>(&self, script: &redis::Script, keys: &[&str], args: &[i64]) -> Option<T> {
+    pub async fn run_script<T: redis::FromRedisValue>(
+        &self,
+        script: &redis::Script,
+        keys: &[&str],
+        args: &[i64],
+    ) -> Option<T> {
         let mut conn = self.manager.clone();
         let mut inv = script.prepare_invoke();
         for k in keys {

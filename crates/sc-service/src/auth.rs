@@ -3,7 +3,9 @@
 
 use crate::{
     AuthContext, ClientInfo, Deps, Role,
-    crypto::{self, new_recovery_codes, random_token, recovery_code_hash, token_hash, totp_matching_step},
+    crypto::{
+        self, new_recovery_codes, random_token, recovery_code_hash, token_hash, totp_matching_step,
+    },
     password::check_policy,
     session_cache::{TTL_WITH_BUS, TTL_WITHOUT_BUS},
 };
@@ -78,7 +80,12 @@ impl AuthService {
     }
 
     pub async fn register(&self, r: Registration, client: &ClientInfo) -> AppResult<TokenPair> {
-        let password = check_policy("password", &r.password, r.username.as_str(), &r.email.normalized)?;
+        let password = check_policy(
+            "password",
+            &r.password,
+            r.username.as_str(),
+            &r.email.normalized,
+        )?;
         let hash = self.d.hasher.hash(&password).await?;
         let now = Timestamp::now();
         let id = UserId::new();
@@ -97,20 +104,46 @@ impl AuthService {
         match self.d.db.users().insert(&new).await? {
             Ok(()) => {}
             Err(Taken::Email) => {
-                return Err(AppError::Conflict { message: "email is already registered".into(), details: Some(json!({"field": "email"})) });
+                return Err(AppError::Conflict {
+                    message: "email is already registered".into(),
+                    details: Some(json!({"field": "email"})),
+                });
             }
             Err(Taken::Username) => {
-                return Err(AppError::Conflict { message: "username is taken".into(), details: Some(json!({"field": "username"})) });
+                return Err(AppError::Conflict {
+                    message: "username is taken".into(),
+                    details: Some(json!({"field": "username"})),
+                });
             }
         }
-        self.d.audit(Some(id), "account.registered", client.ip.as_deref(), json!({})).await;
+        self.d
+            .audit(
+                Some(id),
+                "account.registered",
+                client.ip.as_deref(),
+                json!({}),
+            )
+            .await;
         self.send_verification(id, &r.email.address).await?;
-        let user = self.d.db.users().find(id).await?.ok_or_else(|| AppError::internal("user vanished"))?;
+        let user = self
+            .d
+            .db
+            .users()
+            .find(id)
+            .await?
+            .ok_or_else(|| AppError::internal("user vanished"))?;
         self.start_session(user, r.device_name, client).await
     }
 
     /// Creates a user from the command line (`admin create-user`); the email counts as verified.
-    pub async fn create_user_admin(&self, email: Email, username: Username, display_name: DisplayName, password: &str, role: Role) -> AppResult<UserId> {
+    pub async fn create_user_admin(
+        &self,
+        email: Email,
+        username: Username,
+        display_name: DisplayName,
+        password: &str,
+        role: Role,
+    ) -> AppResult<UserId> {
         let password = check_policy("password", password, username.as_str(), &email.normalized)?;
         let hash = self.d.hasher.hash(&password).await?;
         let id = UserId::new();
@@ -128,7 +161,14 @@ impl AuthService {
         };
         match self.d.db.users().insert(&new).await? {
             Ok(()) => {
-                self.d.audit(Some(id), "account.created_by_admin", None, json!({"role": role.as_str()})).await;
+                self.d
+                    .audit(
+                        Some(id),
+                        "account.created_by_admin",
+                        None,
+                        json!({"role": role.as_str()}),
+                    )
+                    .await;
                 Ok(id)
             }
             Err(Taken::Email) => Err(AppError::conflict("email is already registered")),
@@ -137,18 +177,50 @@ impl AuthService {
     }
 
     pub async fn set_role(&self, username: &Username, role: Role) -> AppResult<()> {
-        let user = self.d.db.users().find_by_login(None, Some(username.as_str())).await?.ok_or_else(|| AppError::NotFound("user".into()))?;
-        self.d.db.users().set_role(user.id, role.as_str(), Timestamp::now()).await?;
-        self.d.audit(Some(user.id), "account.role_changed", None, json!({"role": role.as_str()})).await;
+        let user = self
+            .d
+            .db
+            .users()
+            .find_by_login(None, Some(username.as_str()))
+            .await?
+            .ok_or_else(|| AppError::NotFound("user".into()))?;
+        self.d
+            .db
+            .users()
+            .set_role(user.id, role.as_str(), Timestamp::now())
+            .await?;
+        self.d
+            .audit(
+                Some(user.id),
+                "account.role_changed",
+                None,
+                json!({"role": role.as_str()}),
+            )
+            .await;
         // Cached contexts carry the role.
-        let ids: Vec<SessionId> = self.d.db.sessions().list_active(user.id, Timestamp::now()).await?.iter().map(|s| s.id).collect();
+        let ids: Vec<SessionId> = self
+            .d
+            .db
+            .sessions()
+            .list_active(user.id, Timestamp::now())
+            .await?
+            .iter()
+            .map(|s| s.id)
+            .collect();
         self.d.invalidate_cached(&ids).await;
         Ok(())
     }
 
     /// Login (API.md §12 order: rate limit happens before, in the HTTP layer; then lock →
     /// password → second factor).
-    pub async fn login(&self, id: LoginId, password: &str, totp_code: Option<&str>, device_name: Option<String>, client: &ClientInfo) -> AppResult<TokenPair> {
+    pub async fn login(
+        &self,
+        id: LoginId,
+        password: &str,
+        totp_code: Option<&str>,
+        device_name: Option<String>,
+        client: &ClientInfo,
+    ) -> AppResult<TokenPair> {
         let users = self.d.db.users();
         let user = match &id {
             LoginId::Email(e) => users.find_by_email(&e.normalized).await?,
@@ -163,10 +235,19 @@ impl AuthService {
         };
         if let Some(until) = user.locked_until.filter(|u| *u > now) {
             self.d.metrics.auth_failure("locked");
-            return Err(AppError::AccountLocked { retry_after_seconds: now.seconds_until(until) });
+            return Err(AppError::AccountLocked {
+                retry_after_seconds: now.seconds_until(until),
+            });
         }
-        if !self.d.hasher.verify(password, Some(&user.password_hash)).await? {
-            return Err(self.count_failure(&user, "bad_password", unauthorized(), client).await);
+        if !self
+            .d
+            .hasher
+            .verify(password, Some(&user.password_hash))
+            .await?
+        {
+            return Err(self
+                .count_failure(&user, "bad_password", unauthorized(), client)
+                .await);
         }
         if user.banned_until.is_some_and(|b| b > now) {
             self.d.metrics.auth_failure("banned");
@@ -177,18 +258,33 @@ impl AuthService {
                 return Err(AppError::TotpRequired);
             };
             if !self.check_second_factor(&user, code).await? {
-                return Err(self.count_failure(&user, "bad_totp", AppError::TotpRequired, client).await);
+                return Err(self
+                    .count_failure(&user, "bad_totp", AppError::TotpRequired, client)
+                    .await);
             }
         }
         users.clear_failed_logins(user.id).await?;
         self.d.metrics.auth_success.inc();
-        self.d.audit(Some(user.id), "login.succeeded", client.ip.as_deref(), json!({})).await;
+        self.d
+            .audit(
+                Some(user.id),
+                "login.succeeded",
+                client.ip.as_deref(),
+                json!({}),
+            )
+            .await;
         self.start_session(user, device_name, client).await
     }
 
     /// Counts a failed attempt atomically; the failure that reaches the threshold locks the
     /// account (audited and mailed once).
-    async fn count_failure(&self, user: &UserRow, reason: &'static str, err: AppError, client: &ClientInfo) -> AppError {
+    async fn count_failure(
+        &self,
+        user: &UserRow,
+        reason: &'static str,
+        err: AppError,
+        client: &ClientInfo,
+    ) -> AppError {
         self.d.metrics.auth_failure(reason);
         let cfg = &self.d.cfg;
         let now = Timestamp::now();
@@ -204,12 +300,26 @@ impl AuthService {
                 now.plus(Duration::from_secs(cfg.lockout_duration_seconds)),
             )
             .await;
-        self.d.audit(Some(user.id), "login.failed", client.ip.as_deref(), json!({"reason": reason})).await;
+        self.d
+            .audit(
+                Some(user.id),
+                "login.failed",
+                client.ip.as_deref(),
+                json!({"reason": reason}),
+            )
+            .await;
         match outcome {
             Ok(FailureOutcome::Counted(_)) => err,
             Ok(FailureOutcome::LockedNow(until)) => {
                 self.d.metrics.auth_lockouts.inc();
-                self.d.audit(Some(user.id), "account.locked", client.ip.as_deref(), json!({"until": until.to_rfc3339()})).await;
+                self.d
+                    .audit(
+                        Some(user.id),
+                        "account.locked",
+                        client.ip.as_deref(),
+                        json!({"until": until.to_rfc3339()}),
+                    )
+                    .await;
                 self.d
                     .mail
                     .enqueue(
@@ -226,25 +336,39 @@ impl AuthService {
                     .await;
                 err
             }
-            Ok(FailureOutcome::AlreadyLocked(until)) => AppError::AccountLocked { retry_after_seconds: now.seconds_until(until).max(1) },
+            Ok(FailureOutcome::AlreadyLocked(until)) => AppError::AccountLocked {
+                retry_after_seconds: now.seconds_until(until).max(1),
+            },
             Err(e) => e,
         }
     }
 
     /// A TOTP code (each time step usable once) or an unused recovery code.
     async fn check_second_factor(&self, user: &UserRow, code: &str) -> AppResult<bool> {
-        let Some(enc) = &user.totp_secret_enc else { return Ok(false) };
+        let Some(enc) = &user.totp_secret_enc else {
+            return Ok(false);
+        };
         let secret = self.d.secret_box.open(enc, user.id)?;
         if let Some(step) = totp_matching_step(&secret, code, Timestamp::now())? {
             return self.d.db.users().consume_totp_step(user.id, step).await;
         }
         if code.len() >= 10 {
-            return self.d.db.tokens().consume_recovery_code(user.id, &recovery_code_hash(code), Timestamp::now()).await;
+            return self
+                .d
+                .db
+                .tokens()
+                .consume_recovery_code(user.id, &recovery_code_hash(code), Timestamp::now())
+                .await;
         }
         Ok(false)
     }
 
-    async fn start_session(&self, user: UserRow, device_name: Option<String>, client: &ClientInfo) -> AppResult<TokenPair> {
+    async fn start_session(
+        &self,
+        user: UserRow,
+        device_name: Option<String>,
+        client: &ClientInfo,
+    ) -> AppResult<TokenPair> {
         let cfg = &self.d.cfg;
         let now = Timestamp::now();
         let refresh = random_token();
@@ -260,14 +384,39 @@ impl AuthService {
             absolute_expires_at: now.plus(Duration::from_secs(cfg.refresh_absolute_days * 86_400)),
             revoked_at: None,
         };
-        self.d.db.sessions().insert(&session, &token_hash(&refresh)).await?;
-        let evicted = self.d.db.sessions().evict_beyond(user.id, cfg.max_sessions_per_user as i64, now).await?;
+        self.d
+            .db
+            .sessions()
+            .insert(&session, &token_hash(&refresh))
+            .await?;
+        let evicted = self
+            .d
+            .db
+            .sessions()
+            .evict_beyond(user.id, cfg.max_sessions_per_user as i64, now)
+            .await?;
         if !evicted.is_empty() {
             self.d.announce_revoked(&evicted).await;
-            self.d.audit(Some(user.id), "session.evicted", client.ip.as_deref(), json!({"count": evicted.len()})).await;
+            self.d
+                .audit(
+                    Some(user.id),
+                    "session.evicted",
+                    client.ip.as_deref(),
+                    json!({"count": evicted.len()}),
+                )
+                .await;
         }
-        let access = self.d.jwt.issue(user.id, session.id, now, cfg.access_token_ttl_seconds)?;
-        Ok(TokenPair { access_token: access, refresh_token: refresh, expires_in: cfg.access_token_ttl_seconds, session_id: session.id, user })
+        let access = self
+            .d
+            .jwt
+            .issue(user.id, session.id, now, cfg.access_token_ttl_seconds)?;
+        Ok(TokenPair {
+            access_token: access,
+            refresh_token: refresh,
+            expires_in: cfg.access_token_ttl_seconds,
+            session_id: session.id,
+            user,
+        })
     }
 
     /// Rotates a refresh token. A token that was already rotated revokes its session.
@@ -280,25 +429,64 @@ impl AuthService {
             RefreshLookup::Current(sid) => sid,
         };
         let now = Timestamp::now();
-        let session = sessions.find(sid).await?.filter(|s| s.is_active(now)).ok_or_else(session_expired)?;
-        let user = self.d.db.users().find(session.user_id).await?.ok_or_else(session_expired)?;
+        let session = sessions
+            .find(sid)
+            .await?
+            .filter(|s| s.is_active(now))
+            .ok_or_else(session_expired)?;
+        let user = self
+            .d
+            .db
+            .users()
+            .find(session.user_id)
+            .await?
+            .ok_or_else(session_expired)?;
         if user.banned_until.is_some_and(|b| b > now) {
             return Err(session_expired());
         }
         let new_refresh = random_token();
         let idle = now.plus(Duration::from_secs(self.d.cfg.refresh_idle_days * 86_400));
-        if !sessions.rotate_refresh(sid, &hash, &token_hash(&new_refresh), now, idle).await? {
+        if !sessions
+            .rotate_refresh(sid, &hash, &token_hash(&new_refresh), now, idle)
+            .await?
+        {
             // Lost a race with another use of the same token: that is reuse too.
             return Err(self.reuse_detected(sid, client).await);
         }
-        let access = self.d.jwt.issue(user.id, sid, now, self.d.cfg.access_token_ttl_seconds)?;
-        Ok(TokenPair { access_token: access, refresh_token: new_refresh, expires_in: self.d.cfg.access_token_ttl_seconds, session_id: sid, user })
+        let access = self
+            .d
+            .jwt
+            .issue(user.id, sid, now, self.d.cfg.access_token_ttl_seconds)?;
+        Ok(TokenPair {
+            access_token: access,
+            refresh_token: new_refresh,
+            expires_in: self.d.cfg.access_token_ttl_seconds,
+            session_id: sid,
+            user,
+        })
     }
 
     async fn reuse_detected(&self, sid: SessionId, client: &ClientInfo) -> AppError {
-        let user = self.d.db.sessions().find(sid).await.ok().flatten().map(|s| s.user_id);
+        let user = self
+            .d
+            .db
+            .sessions()
+            .find(sid)
+            .await
+            .ok()
+            .flatten()
+            .map(|s| s.user_id);
         match self.d.end_session(sid, "refresh_token_reuse").await {
-            Ok(_) => self.d.audit(user, "session.refresh_reuse", client.ip.as_deref(), json!({"session_id": sid})).await,
+            Ok(_) => {
+                self.d
+                    .audit(
+                        user,
+                        "session.refresh_reuse",
+                        client.ip.as_deref(),
+                        json!({"session_id": sid}),
+                    )
+                    .await
+            }
             Err(e) => return e,
         }
         session_expired()
@@ -306,14 +494,35 @@ impl AuthService {
 
     /// Establishes the caller from an access token. Never fails open: a session is accepted
     /// from the cache only while the cache is trustworthy, otherwise the database decides.
-    pub async fn authenticate(&self, bearer: &str, client_ip: Option<&str>) -> AppResult<AuthContext> {
+    pub async fn authenticate(
+        &self,
+        bearer: &str,
+        client_ip: Option<&str>,
+    ) -> AppResult<AuthContext> {
         let claims = self.d.jwt.verify(bearer).ok_or_else(session_expired)?;
         if let Some(ctx) = self.d.sessions.get(claims.sid) {
-            return if ctx.user_id == claims.sub { Ok(ctx) } else { Err(session_expired()) };
+            return if ctx.user_id == claims.sub {
+                Ok(ctx)
+            } else {
+                Err(session_expired())
+            };
         }
         let now = Timestamp::now();
-        let session = self.d.db.sessions().find(claims.sid).await?.filter(|s| s.is_active(now) && s.user_id == claims.sub).ok_or_else(session_expired)?;
-        let user = self.d.db.users().find(session.user_id).await?.ok_or_else(session_expired)?;
+        let session = self
+            .d
+            .db
+            .sessions()
+            .find(claims.sid)
+            .await?
+            .filter(|s| s.is_active(now) && s.user_id == claims.sub)
+            .ok_or_else(session_expired)?;
+        let user = self
+            .d
+            .db
+            .users()
+            .find(session.user_id)
+            .await?
+            .ok_or_else(session_expired)?;
         if user.banned_until.is_some_and(|b| b > now) {
             return Err(session_expired());
         }
@@ -324,46 +533,91 @@ impl AuthService {
             email_verified: user.email_verified,
         };
         // Invalidations reach this cache through the bus only when it crosses instances.
-        let ttl = if self.d.bus.is_cross_instance() { TTL_WITH_BUS } else { TTL_WITHOUT_BUS };
+        let ttl = if self.d.bus.is_cross_instance() {
+            TTL_WITH_BUS
+        } else {
+            TTL_WITHOUT_BUS
+        };
         self.d.sessions.put(ctx, ttl);
         if now.millis() - session.last_seen_at.millis() > TOUCH_EVERY.as_millis() as i64 {
-            self.d.db.sessions().touch(session.id, now, client_ip).await?;
+            self.d
+                .db
+                .sessions()
+                .touch(session.id, now, client_ip)
+                .await?;
         }
         Ok(ctx)
     }
 
     pub async fn logout(&self, ctx: &AuthContext) -> AppResult<()> {
         self.d.end_session(ctx.session_id, "logout").await?;
-        self.d.audit(Some(ctx.user_id), "logout", None, json!({})).await;
+        self.d
+            .audit(Some(ctx.user_id), "logout", None, json!({}))
+            .await;
         Ok(())
     }
 
     pub async fn logout_all(&self, ctx: &AuthContext) -> AppResult<()> {
-        self.d.end_all_sessions(ctx.user_id, None, "logout_all").await?;
-        self.d.audit(Some(ctx.user_id), "logout_all", None, json!({})).await;
+        self.d
+            .end_all_sessions(ctx.user_id, None, "logout_all")
+            .await?;
+        self.d
+            .audit(Some(ctx.user_id), "logout_all", None, json!({}))
+            .await;
         Ok(())
     }
 
     pub async fn list_sessions(&self, ctx: &AuthContext) -> AppResult<Vec<SessionRow>> {
-        self.d.db.sessions().list_active(ctx.user_id, Timestamp::now()).await
+        self.d
+            .db
+            .sessions()
+            .list_active(ctx.user_id, Timestamp::now())
+            .await
     }
 
     /// Ends one of the caller's sessions; someone else's id is "not found".
     pub async fn end_own_session(&self, ctx: &AuthContext, id: SessionId) -> AppResult<()> {
-        let s = self.d.db.sessions().find(id).await?.filter(|s| s.user_id == ctx.user_id && s.revoked_at.is_none());
+        let s = self
+            .d
+            .db
+            .sessions()
+            .find(id)
+            .await?
+            .filter(|s| s.user_id == ctx.user_id && s.revoked_at.is_none());
         if s.is_none() {
             return Err(AppError::NotFound("session".into()));
         }
         self.d.end_session(id, "ended_by_user").await?;
-        self.d.audit(Some(ctx.user_id), "session.ended", None, json!({"session_id": id})).await;
+        self.d
+            .audit(
+                Some(ctx.user_id),
+                "session.ended",
+                None,
+                json!({"session_id": id}),
+            )
+            .await;
         Ok(())
     }
 
     async fn send_verification(&self, user: UserId, address: &str) -> AppResult<()> {
         let token = random_token();
         let now = Timestamp::now();
-        self.d.db.tokens().invalidate(user, PURPOSE_VERIFY, now).await?;
-        self.d.db.tokens().insert(&token_hash(&token), user, PURPOSE_VERIFY, now, now.plus(VERIFY_TTL)).await?;
+        self.d
+            .db
+            .tokens()
+            .invalidate(user, PURPOSE_VERIFY, now)
+            .await?;
+        self.d
+            .db
+            .tokens()
+            .insert(
+                &token_hash(&token),
+                user,
+                PURPOSE_VERIFY,
+                now,
+                now.plus(VERIFY_TTL),
+            )
+            .await?;
         let link = format!("{}/verify-email?token={token}", self.d.cfg.public_url);
         self.d
             .mail
@@ -373,14 +627,34 @@ impl AuthService {
     }
 
     pub async fn resend_verification(&self, ctx: &AuthContext) -> AppResult<()> {
-        let user = self.d.db.users().find(ctx.user_id).await?.ok_or_else(session_expired)?;
+        let user = self
+            .d
+            .db
+            .users()
+            .find(ctx.user_id)
+            .await?
+            .ok_or_else(session_expired)?;
         if user.email_verified {
             return Err(AppError::conflict("email is already verified"));
         }
-        let d = self.d.limiter.check(&format!("resend:{}", user.id), self.d.cfg.email_resend_per_hour, Duration::from_secs(3600)).await;
+        let d = self
+            .d
+            .limiter
+            .check(
+                &format!("resend:{}", user.id),
+                self.d.cfg.email_resend_per_hour,
+                Duration::from_secs(3600),
+            )
+            .await;
         if !d.allowed {
-            self.d.metrics.rate_limited.get_or_create(&vec![("scope", "email_resend".to_string())]).inc();
-            return Err(AppError::RateLimited { retry_after_seconds: d.reset_seconds });
+            self.d
+                .metrics
+                .rate_limited
+                .get_or_create(&vec![("scope", "email_resend".to_string())])
+                .inc();
+            return Err(AppError::RateLimited {
+                retry_after_seconds: d.reset_seconds,
+            });
         }
         self.send_verification(user.id, &user.email).await
     }
@@ -393,31 +667,67 @@ impl AuthService {
             .tokens()
             .consume(&token_hash(token), PURPOSE_VERIFY, now)
             .await?
-            .ok_or_else(|| AppError::validation("token", "invalid, expired or already used token"))?;
+            .ok_or_else(|| {
+                AppError::validation("token", "invalid, expired or already used token")
+            })?;
         self.d.db.users().set_email_verified(user, now).await?;
-        self.d.audit(Some(user), "email.verified", None, json!({})).await;
-        self.d.invalidate_cached(&self.active_session_ids(user).await?).await;
+        self.d
+            .audit(Some(user), "email.verified", None, json!({}))
+            .await;
+        self.d
+            .invalidate_cached(&self.active_session_ids(user).await?)
+            .await;
         Ok(())
     }
 
     async fn active_session_ids(&self, user: UserId) -> AppResult<Vec<SessionId>> {
-        Ok(self.d.db.sessions().list_active(user, Timestamp::now()).await?.iter().map(|s| s.id).collect())
+        Ok(self
+            .d
+            .db
+            .sessions()
+            .list_active(user, Timestamp::now())
+            .await?
+            .iter()
+            .map(|s| s.id)
+            .collect())
     }
 
     /// Always succeeds from the caller's view (no account enumeration).
-    pub async fn request_password_reset(&self, email: &Email, client: &ClientInfo) -> AppResult<()> {
+    pub async fn request_password_reset(
+        &self,
+        email: &Email,
+        client: &ClientInfo,
+    ) -> AppResult<()> {
         let Some(user) = self.d.db.users().find_by_email(&email.normalized).await? else {
             return Ok(());
         };
         // At most 3 reset mails per account per hour: no mailbox flooding.
-        let d = self.d.limiter.check(&format!("reset:{}", user.id), 3, Duration::from_secs(3600)).await;
+        let d = self
+            .d
+            .limiter
+            .check(&format!("reset:{}", user.id), 3, Duration::from_secs(3600))
+            .await;
         if !d.allowed {
             return Ok(());
         }
         let token = random_token();
         let now = Timestamp::now();
-        self.d.db.tokens().invalidate(user.id, PURPOSE_RESET, now).await?;
-        self.d.db.tokens().insert(&token_hash(&token), user.id, PURPOSE_RESET, now, now.plus(RESET_TTL)).await?;
+        self.d
+            .db
+            .tokens()
+            .invalidate(user.id, PURPOSE_RESET, now)
+            .await?;
+        self.d
+            .db
+            .tokens()
+            .insert(
+                &token_hash(&token),
+                user.id,
+                PURPOSE_RESET,
+                now,
+                now.plus(RESET_TTL),
+            )
+            .await?;
         let link = format!("{}/reset-password?token={token}", self.d.cfg.public_url);
         self.d
             .mail
@@ -427,75 +737,180 @@ impl AuthService {
                 &format!("Someone asked to reset your password. If it was you, open this link within an hour:\n{link}\n\nIf not, ignore this mail; your password is unchanged.\n"),
             )
             .await;
-        self.d.audit(Some(user.id), "password.reset_requested", client.ip.as_deref(), json!({})).await;
+        self.d
+            .audit(
+                Some(user.id),
+                "password.reset_requested",
+                client.ip.as_deref(),
+                json!({}),
+            )
+            .await;
         Ok(())
     }
 
-    pub async fn confirm_password_reset(&self, token: &str, new_password: &str, client: &ClientInfo) -> AppResult<()> {
+    pub async fn confirm_password_reset(
+        &self,
+        token: &str,
+        new_password: &str,
+        client: &ClientInfo,
+    ) -> AppResult<()> {
         let hash = token_hash(token);
         let now = Timestamp::now();
         let invalid = || AppError::validation("token", "invalid, expired or already used token");
-        let user_id = self.d.db.tokens().peek(&hash, PURPOSE_RESET, now).await?.ok_or_else(invalid)?;
+        let user_id = self
+            .d
+            .db
+            .tokens()
+            .peek(&hash, PURPOSE_RESET, now)
+            .await?
+            .ok_or_else(invalid)?;
         let user = self.d.db.users().find(user_id).await?.ok_or_else(invalid)?;
         let password = check_policy("new_password", new_password, &user.username, &user.email)?;
         let pw_hash = self.d.hasher.hash(&password).await?;
         // Consumed only now, so a refused password leaves the link usable; once, even if raced.
-        self.d.db.tokens().consume(&hash, PURPOSE_RESET, Timestamp::now()).await?.ok_or_else(invalid)?;
-        self.d.db.users().set_password(user.id, &pw_hash, Timestamp::now()).await?;
-        self.d.end_all_sessions(user.id, None, "password_reset").await?;
-        self.d.audit(Some(user.id), "password.reset", client.ip.as_deref(), json!({})).await;
+        self.d
+            .db
+            .tokens()
+            .consume(&hash, PURPOSE_RESET, Timestamp::now())
+            .await?
+            .ok_or_else(invalid)?;
+        self.d
+            .db
+            .users()
+            .set_password(user.id, &pw_hash, Timestamp::now())
+            .await?;
+        self.d
+            .end_all_sessions(user.id, None, "password_reset")
+            .await?;
+        self.d
+            .audit(
+                Some(user.id),
+                "password.reset",
+                client.ip.as_deref(),
+                json!({}),
+            )
+            .await;
         self.d.mail.enqueue(&user.email, "Your password was changed", "Your SecureConnect password was reset and every session was signed out.\nIf this was not you, contact your administrator.\n").await;
         Ok(())
     }
 
     pub async fn totp_setup(&self, ctx: &AuthContext) -> AppResult<TotpSetup> {
-        let user = self.d.db.users().find(ctx.user_id).await?.ok_or_else(session_expired)?;
+        let user = self
+            .d
+            .db
+            .users()
+            .find(ctx.user_id)
+            .await?
+            .ok_or_else(session_expired)?;
         if user.totp_enabled {
-            return Err(AppError::conflict("two-factor authentication is already enabled"));
+            return Err(AppError::conflict(
+                "two-factor authentication is already enabled",
+            ));
         }
         let (raw, secret, uri) = crypto::new_totp_secret("SecureConnect", &user.username)?;
         let sealed = self.d.secret_box.seal(&raw, user.id)?;
-        if !self.d.db.users().set_pending_totp(user.id, &sealed, Timestamp::now()).await? {
-            return Err(AppError::conflict("two-factor authentication is already enabled"));
+        if !self
+            .d
+            .db
+            .users()
+            .set_pending_totp(user.id, &sealed, Timestamp::now())
+            .await?
+        {
+            return Err(AppError::conflict(
+                "two-factor authentication is already enabled",
+            ));
         }
-        Ok(TotpSetup { secret, otpauth_uri: uri })
+        Ok(TotpSetup {
+            secret,
+            otpauth_uri: uri,
+        })
     }
 
     pub async fn totp_enable(&self, ctx: &AuthContext, code: &str) -> AppResult<Vec<String>> {
-        let user = self.d.db.users().find(ctx.user_id).await?.ok_or_else(session_expired)?;
+        let user = self
+            .d
+            .db
+            .users()
+            .find(ctx.user_id)
+            .await?
+            .ok_or_else(session_expired)?;
         if user.totp_enabled {
-            return Err(AppError::conflict("two-factor authentication is already enabled"));
+            return Err(AppError::conflict(
+                "two-factor authentication is already enabled",
+            ));
         }
         let Some(enc) = &user.totp_secret_enc else {
-            return Err(AppError::validation("code", "call /v1/auth/2fa/setup first"));
+            return Err(AppError::validation(
+                "code",
+                "call /v1/auth/2fa/setup first",
+            ));
         };
         let secret = self.d.secret_box.open(enc, user.id)?;
-        let step = totp_matching_step(&secret, code.trim(), Timestamp::now())?.ok_or_else(|| AppError::validation("code", "invalid code"))?;
+        let step = totp_matching_step(&secret, code.trim(), Timestamp::now())?
+            .ok_or_else(|| AppError::validation("code", "invalid code"))?;
         if !self.d.db.users().consume_totp_step(user.id, step).await? {
             return Err(AppError::validation("code", "code already used"));
         }
         let (codes, hashes) = new_recovery_codes();
-        self.d.db.tokens().replace_recovery_codes(user.id, &hashes).await?;
-        self.d.db.users().set_totp_enabled(user.id, true, Timestamp::now()).await?;
-        self.d.audit(Some(user.id), "2fa.enabled", None, json!({})).await;
+        self.d
+            .db
+            .tokens()
+            .replace_recovery_codes(user.id, &hashes)
+            .await?;
+        self.d
+            .db
+            .users()
+            .set_totp_enabled(user.id, true, Timestamp::now())
+            .await?;
+        self.d
+            .audit(Some(user.id), "2fa.enabled", None, json!({}))
+            .await;
         self.d.mail.enqueue(&user.email, "Two-factor authentication enabled", "Two-factor authentication is now on for your SecureConnect account.\nIf this was not you, contact your administrator.\n").await;
         Ok(codes)
     }
 
-    pub async fn totp_disable(&self, ctx: &AuthContext, password: &str, code: &str) -> AppResult<()> {
-        let user = self.d.db.users().find(ctx.user_id).await?.ok_or_else(session_expired)?;
+    pub async fn totp_disable(
+        &self,
+        ctx: &AuthContext,
+        password: &str,
+        code: &str,
+    ) -> AppResult<()> {
+        let user = self
+            .d
+            .db
+            .users()
+            .find(ctx.user_id)
+            .await?
+            .ok_or_else(session_expired)?;
         if !user.totp_enabled {
-            return Err(AppError::conflict("two-factor authentication is not enabled"));
+            return Err(AppError::conflict(
+                "two-factor authentication is not enabled",
+            ));
         }
-        if !self.d.hasher.verify(password, Some(&user.password_hash)).await? {
+        if !self
+            .d
+            .hasher
+            .verify(password, Some(&user.password_hash))
+            .await?
+        {
             return Err(AppError::validation("password", "wrong password"));
         }
         if !self.check_second_factor(&user, code.trim()).await? {
             return Err(AppError::validation("code", "invalid code"));
         }
-        self.d.db.users().set_totp_enabled(user.id, false, Timestamp::now()).await?;
-        self.d.db.tokens().replace_recovery_codes(user.id, &[]).await?;
-        self.d.audit(Some(user.id), "2fa.disabled", None, json!({})).await;
+        self.d
+            .db
+            .users()
+            .set_totp_enabled(user.id, false, Timestamp::now())
+            .await?;
+        self.d
+            .db
+            .tokens()
+            .replace_recovery_codes(user.id, &[])
+            .await?;
+        self.d
+            .audit(Some(user.id), "2fa.disabled", None, json!({}))
+            .await;
         self.d.mail.enqueue(&user.email, "Two-factor authentication disabled", "Two-factor authentication was turned off for your SecureConnect account.\nIf this was not you, change your password now.\n").await;
         Ok(())
     }

@@ -2,10 +2,17 @@
 //! hashes), TOTP (RFC 6238) and encryption of TOTP secrets at rest.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use chacha20poly1305::{ChaCha20Poly1305, KeyInit, aead::{Aead, Payload}};
+use chacha20poly1305::{
+    ChaCha20Poly1305, KeyInit,
+    aead::{Aead, Payload},
+};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
-use sc_core::{AppError, AppResult, ids::{SessionId, UserId}, time::Timestamp};
+use sc_core::{
+    AppError, AppResult,
+    ids::{SessionId, UserId},
+    time::Timestamp,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -66,7 +73,13 @@ impl JwtKeys {
         }
     }
 
-    pub fn issue(&self, user: UserId, session: SessionId, now: Timestamp, ttl_seconds: u64) -> AppResult<String> {
+    pub fn issue(
+        &self,
+        user: UserId,
+        session: SessionId,
+        now: Timestamp,
+        ttl_seconds: u64,
+    ) -> AppResult<String> {
         let claims = AccessClaims {
             sub: user,
             sid: session,
@@ -77,12 +90,14 @@ impl JwtKeys {
             exp: now.unix_seconds() + ttl_seconds as i64,
             typ: ACCESS_TYPE.into(),
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(AppError::internal)
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(AppError::internal)
     }
 
     /// Verifies signature, algorithm, expiry, audience, issuer and type.
     pub fn verify(&self, token: &str) -> Option<AccessClaims> {
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation).ok()?;
+        let data =
+            jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation).ok()?;
         (data.claims.typ == ACCESS_TYPE).then_some(data.claims)
     }
 }
@@ -95,7 +110,9 @@ pub struct SecretBox {
 
 impl SecretBox {
     pub fn new(key: &[u8; 32]) -> Self {
-        Self { cipher: ChaCha20Poly1305::new(key.into()) }
+        Self {
+            cipher: ChaCha20Poly1305::new(key.into()),
+        }
     }
 
     pub fn seal(&self, plaintext: &[u8], owner: UserId) -> AppResult<String> {
@@ -103,7 +120,13 @@ impl SecretBox {
         rand::rng().fill_bytes(&mut nonce);
         let ct = self
             .cipher
-            .encrypt((&nonce).into(), Payload { msg: plaintext, aad: owner.0.as_bytes() })
+            .encrypt(
+                (&nonce).into(),
+                Payload {
+                    msg: plaintext,
+                    aad: owner.0.as_bytes(),
+                },
+            )
             .map_err(|_| AppError::internal("encryption failed"))?;
         let mut out = nonce.to_vec();
         out.extend(ct);
@@ -111,13 +134,21 @@ impl SecretBox {
     }
 
     pub fn open(&self, sealed: &str, owner: UserId) -> AppResult<Vec<u8>> {
-        let raw = URL_SAFE_NO_PAD.decode(sealed).map_err(|_| AppError::internal("bad sealed secret"))?;
+        let raw = URL_SAFE_NO_PAD
+            .decode(sealed)
+            .map_err(|_| AppError::internal("bad sealed secret"))?;
         if raw.len() < 12 {
             return Err(AppError::internal("bad sealed secret"));
         }
         let (nonce, ct) = raw.split_at(12);
         self.cipher
-            .decrypt(nonce.into(), Payload { msg: ct, aad: owner.0.as_bytes() })
+            .decrypt(
+                nonce.into(),
+                Payload {
+                    msg: ct,
+                    aad: owner.0.as_bytes(),
+                },
+            )
             .map_err(|_| AppError::internal("cannot decrypt secret (wrong data_key?)"))
     }
 }
@@ -127,11 +158,18 @@ pub const TOTP_STEP: u64 = 30;
 /// RFC 4226 HOTP with HMAC-SHA1 and 6 digits; RFC 6238 uses the 30-second step as counter.
 pub fn hotp(secret: &[u8], counter: u64) -> String {
     use hmac::{Hmac, Mac};
-    let Ok(mut mac) = <Hmac<sha1::Sha1> as Mac>::new_from_slice(secret) else { return String::new() };
+    let Ok(mut mac) = <Hmac<sha1::Sha1> as Mac>::new_from_slice(secret) else {
+        return String::new();
+    };
     mac.update(&counter.to_be_bytes());
     let h = mac.finalize().into_bytes();
     let offset = (h[19] & 0x0f) as usize;
-    let bin = u32::from_be_bytes([h[offset] & 0x7f, h[offset + 1], h[offset + 2], h[offset + 3]]);
+    let bin = u32::from_be_bytes([
+        h[offset] & 0x7f,
+        h[offset + 1],
+        h[offset + 2],
+        h[offset + 3],
+    ]);
     format!("{:06}", bin % 1_000_000)
 }
 
@@ -180,7 +218,13 @@ pub fn base32_decode(s: &str) -> Option<Vec<u8>> {
 
 fn percent_encode(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 
@@ -218,7 +262,9 @@ pub fn new_recovery_codes() -> (Vec<String>, Vec<String>) {
     let mut rng = rand::rng();
     let codes: Vec<String> = (0..10)
         .map(|_| {
-            let s: String = (0..10).map(|_| ALPHABET[(rng.next_u32() as usize) % ALPHABET.len()] as char).collect();
+            let s: String = (0..10)
+                .map(|_| ALPHABET[(rng.next_u32() as usize) % ALPHABET.len()] as char)
+                .collect();
             format!("{}-{}", &s[..5], &s[5..])
         })
         .collect();
@@ -227,7 +273,11 @@ pub fn new_recovery_codes() -> (Vec<String>, Vec<String>) {
 }
 
 pub fn recovery_code_hash(code: &str) -> String {
-    let norm: String = code.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_lowercase();
+    let norm: String = code
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_lowercase();
     token_hash(&norm)
 }
 
@@ -242,9 +292,19 @@ mod tests {
         let tok = keys.issue(u, s, Timestamp::now(), 60).unwrap();
         let c = keys.verify(&tok).unwrap();
         assert_eq!((c.sub, c.sid), (u, s));
-        assert!(JwtKeys::new(&[8u8; 32], "iss", "aud").verify(&tok).is_none());
-        assert!(JwtKeys::new(&[7u8; 32], "iss", "other").verify(&tok).is_none());
-        let old = keys.issue(u, s, Timestamp::from_unix_seconds(1_000_000), 60).unwrap();
+        assert!(
+            JwtKeys::new(&[8u8; 32], "iss", "aud")
+                .verify(&tok)
+                .is_none()
+        );
+        assert!(
+            JwtKeys::new(&[7u8; 32], "iss", "other")
+                .verify(&tok)
+                .is_none()
+        );
+        let old = keys
+            .issue(u, s, Timestamp::from_unix_seconds(1_000_000), 60)
+            .unwrap();
         assert!(keys.verify(&old).is_none());
     }
 
@@ -277,9 +337,15 @@ mod tests {
         let secret = [3u8; 20];
         let now = Timestamp::from_unix_seconds(1_800_000_000);
         let code = totp_code(&secret, 1_800_000_000);
-        assert_eq!(totp_matching_step(&secret, &code, now).unwrap(), Some(60_000_000));
+        assert_eq!(
+            totp_matching_step(&secret, &code, now).unwrap(),
+            Some(60_000_000)
+        );
         let prev = totp_code(&secret, 1_800_000_000 - 30);
-        assert_eq!(totp_matching_step(&secret, &prev, now).unwrap(), Some(59_999_999));
+        assert_eq!(
+            totp_matching_step(&secret, &prev, now).unwrap(),
+            Some(59_999_999)
+        );
         let old = totp_code(&secret, 1_800_000_000 - 90);
         assert_eq!(totp_matching_step(&secret, &old, now).unwrap(), None);
     }

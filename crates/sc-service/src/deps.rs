@@ -9,7 +9,12 @@ use crate::{
     password::PasswordHasher,
     session_cache::SessionCache,
 };
-use sc_core::{AppResult, config::Config, ids::{SessionId, UserId}, time::Timestamp};
+use sc_core::{
+    AppResult,
+    config::Config,
+    ids::{SessionId, UserId},
+    time::Timestamp,
+};
 use sc_db::Db;
 use sc_infra::{bus::Bus, ratelimit::RateLimiter};
 use std::sync::Arc;
@@ -29,9 +34,20 @@ pub struct Deps {
 
 impl Deps {
     /// Records a security event. Failure to audit is logged, never fatal to the request.
-    pub async fn audit(&self, user: Option<UserId>, event: &str, ip: Option<&str>, details: serde_json::Value) {
+    pub async fn audit(
+        &self,
+        user: Option<UserId>,
+        event: &str,
+        ip: Option<&str>,
+        details: serde_json::Value,
+    ) {
         tracing::info!(event, user_id = ?user.map(|u| u.to_string()), "audit");
-        if let Err(e) = self.db.audit().insert(user, event, ip, &details, Timestamp::now()).await {
+        if let Err(e) = self
+            .db
+            .audit()
+            .insert(user, event, ip, &details, Timestamp::now())
+            .await
+        {
             tracing::error!(event, error = %e, "could not write audit log");
         }
     }
@@ -44,7 +60,11 @@ impl Deps {
         for id in ids {
             self.sessions.remove(*id);
         }
-        let payload = ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        let payload = ids
+            .iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
         self.bus.publish(SESSION_REVOKED_CHANNEL, &payload).await;
     }
 
@@ -56,18 +76,37 @@ impl Deps {
         for id in ids {
             self.sessions.remove(*id);
         }
-        let payload = ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
-        self.bus.publish(crate::SESSION_CHANGED_CHANNEL, &payload).await;
+        let payload = ids
+            .iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        self.bus
+            .publish(crate::SESSION_CHANGED_CHANNEL, &payload)
+            .await;
     }
 
     pub async fn end_session(&self, id: SessionId, reason: &str) -> AppResult<bool> {
-        let ended = self.db.sessions().revoke(id, reason, Timestamp::now()).await?;
+        let ended = self
+            .db
+            .sessions()
+            .revoke(id, reason, Timestamp::now())
+            .await?;
         self.announce_revoked(&[id]).await;
         Ok(ended)
     }
 
-    pub async fn end_all_sessions(&self, user: UserId, keep: Option<SessionId>, reason: &str) -> AppResult<Vec<SessionId>> {
-        let ids = self.db.sessions().revoke_all(user, keep, reason, Timestamp::now()).await?;
+    pub async fn end_all_sessions(
+        &self,
+        user: UserId,
+        keep: Option<SessionId>,
+        reason: &str,
+    ) -> AppResult<Vec<SessionId>> {
+        let ids = self
+            .db
+            .sessions()
+            .revoke_all(user, keep, reason, Timestamp::now())
+            .await?;
         self.announce_revoked(&ids).await;
         Ok(ids)
     }

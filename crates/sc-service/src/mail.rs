@@ -22,7 +22,13 @@ pub struct MailService {
 
 impl MailService {
     pub fn new(db: Db, mailer: Mailer, metrics: Arc<Metrics>, max_attempts: u32) -> Self {
-        Self { db, mailer: Arc::new(mailer), wake: Arc::new(Notify::new()), metrics, max_attempts }
+        Self {
+            db,
+            mailer: Arc::new(mailer),
+            wake: Arc::new(Notify::new()),
+            metrics,
+            max_attempts,
+        }
     }
 
     pub fn transport_kind(&self) -> &'static str {
@@ -32,14 +38,23 @@ impl MailService {
     /// Queues a mail. Errors are logged, not returned: mail is never on the request's critical path.
     pub async fn enqueue(&self, to: &str, subject: &str, body: &str) {
         let id = MailId::new();
-        match self.db.mail_queue().enqueue(id, to, subject, body, Timestamp::now()).await {
+        match self
+            .db
+            .mail_queue()
+            .enqueue(id, to, subject, body, Timestamp::now())
+            .await
+        {
             Ok(()) => self.wake.notify_one(),
             Err(e) => tracing::error!(mail_id = %id, error = %e, "could not queue mail"),
         }
     }
 
     /// Starts `workers` sender loops; they stop when `shutdown` fires.
-    pub fn spawn_workers(&self, workers: usize, shutdown: CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
+    pub fn spawn_workers(
+        &self,
+        workers: usize,
+        shutdown: CancellationToken,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
         (0..workers)
             .map(|_| {
                 let svc = self.clone();
@@ -64,7 +79,12 @@ impl MailService {
     /// Sends what is due; true when something was claimed.
     pub async fn run_once(&self) -> bool {
         let now = Timestamp::now();
-        let claimed = match self.db.mail_queue().claim_due(now, now.plus(Duration::from_secs(120)), 5).await {
+        let claimed = match self
+            .db
+            .mail_queue()
+            .claim_due(now, now.plus(Duration::from_secs(120)), 5)
+            .await
+        {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "mail queue unavailable");
@@ -73,7 +93,11 @@ impl MailService {
         };
         let any = !claimed.is_empty();
         for mail in claimed {
-            let out = OutgoingMail { to: &mail.recipient, subject: &mail.subject, body: &mail.body };
+            let out = OutgoingMail {
+                to: &mail.recipient,
+                subject: &mail.subject,
+                body: &mail.body,
+            };
             let res = tokio::time::timeout(Duration::from_secs(60), self.mailer.send(&out)).await;
             let now = Timestamp::now();
             let queue = self.db.mail_queue();
@@ -95,7 +119,10 @@ impl MailService {
                     let give_up = attempts >= self.max_attempts;
                     let backoff = Duration::from_secs((2u64 << attempts.min(11)).min(3600));
                     tracing::warn!(mail_id = %mail.id, attempts, give_up, error = %error, "mail delivery failed");
-                    if let Err(e) = queue.mark_failed(mail.id, &error, now.plus(backoff), give_up, now).await {
+                    if let Err(e) = queue
+                        .mark_failed(mail.id, &error, now.plus(backoff), give_up, now)
+                        .await
+                    {
                         tracing::error!(mail_id = %mail.id, error = %e, "could not record mail failure");
                     }
                 }

@@ -36,7 +36,9 @@ impl Metrics {
         let mut registry = Registry::with_prefix("secureconnect");
         let http_requests = Family::<Labels, Counter>::default();
         let http_duration = Family::<Labels, Histogram>::new_with_constructor(|| {
-            Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+            Histogram::new([
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ])
         });
         let auth_success = Counter::default();
         let auth_failures = Family::<Labels, Counter>::default();
@@ -47,17 +49,61 @@ impl Metrics {
         let redis_up = Gauge::default();
         let mail_sent = Counter::default();
         let mail_failed = Counter::default();
-        registry.register("http_requests", "HTTP requests by matched route, method and status", http_requests.clone());
-        registry.register("http_request_duration_seconds", "HTTP request latency by matched route and method", http_duration.clone());
-        registry.register("auth_logins_succeeded", "Successful logins", auth_success.clone());
-        registry.register("auth_logins_failed", "Failed logins by reason", auth_failures.clone());
-        registry.register("auth_lockouts", "Accounts locked after repeated failures", auth_lockouts.clone());
-        registry.register("rate_limit_rejections", "Requests refused by a rate limit, by scope", rate_limited.clone());
-        registry.register("db_pool_connections", "Open database connections", db_pool_size.clone());
-        registry.register("db_pool_idle_connections", "Idle database connections", db_pool_idle.clone());
-        registry.register("redis_up", "1 when Redis answered the last command, 0 otherwise (or not configured)", redis_up.clone());
-        registry.register("mail_sent", "Mails handed to the transport", mail_sent.clone());
-        registry.register("mail_failed", "Mail delivery attempts that failed", mail_failed.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by matched route, method and status",
+            http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by matched route and method",
+            http_duration.clone(),
+        );
+        registry.register(
+            "auth_logins_succeeded",
+            "Successful logins",
+            auth_success.clone(),
+        );
+        registry.register(
+            "auth_logins_failed",
+            "Failed logins by reason",
+            auth_failures.clone(),
+        );
+        registry.register(
+            "auth_lockouts",
+            "Accounts locked after repeated failures",
+            auth_lockouts.clone(),
+        );
+        registry.register(
+            "rate_limit_rejections",
+            "Requests refused by a rate limit, by scope",
+            rate_limited.clone(),
+        );
+        registry.register(
+            "db_pool_connections",
+            "Open database connections",
+            db_pool_size.clone(),
+        );
+        registry.register(
+            "db_pool_idle_connections",
+            "Idle database connections",
+            db_pool_idle.clone(),
+        );
+        registry.register(
+            "redis_up",
+            "1 when Redis answered the last command, 0 otherwise (or not configured)",
+            redis_up.clone(),
+        );
+        registry.register(
+            "mail_sent",
+            "Mails handed to the transport",
+            mail_sent.clone(),
+        );
+        registry.register(
+            "mail_failed",
+            "Mail delivery attempts that failed",
+            mail_failed.clone(),
+        );
         Self {
             registry,
             http_requests,
@@ -75,7 +121,9 @@ impl Metrics {
     }
 
     pub fn auth_failure(&self, reason: &'static str) {
-        self.auth_failures.get_or_create(&vec![("reason", reason.to_string())]).inc();
+        self.auth_failures
+            .get_or_create(&vec![("reason", reason.to_string())])
+            .inc();
     }
 
     pub fn render(&self) -> String {

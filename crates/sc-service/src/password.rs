@@ -1,7 +1,10 @@
 //! Password policy (NIST 800-63B / ASVS V2.1) and Argon2id hashing on the blocking pool with a
 //! bound on concurrent hashes, so a login storm queues instead of exhausting memory.
 
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier, Version, password_hash::SaltString};
+use argon2::{
+    Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier, Version,
+    password_hash::SaltString,
+};
 use sc_core::{AppError, AppResult};
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
@@ -15,7 +18,12 @@ static COMMON: OnceLock<HashSet<&'static str>> = OnceLock::new();
 
 /// The bundled list (immutable data, built once).
 fn common_passwords() -> &'static HashSet<&'static str> {
-    COMMON.get_or_init(|| include_str!("../data/common-passwords.txt").lines().filter(|l| !l.is_empty()).collect())
+    COMMON.get_or_init(|| {
+        include_str!("../data/common-passwords.txt")
+            .lines()
+            .filter(|l| !l.is_empty())
+            .collect()
+    })
 }
 
 /// NFC-normalizes a password; no other change (no trimming, no truncation).
@@ -42,7 +50,9 @@ pub fn check_policy(field: &str, password: &str, username: &str, email: &str) ->
         return refuse("password is too common");
     }
     let local = email.split('@').next().unwrap_or("").to_lowercase();
-    if (username.len() >= 3 && lower.contains(&username.to_lowercase())) || (local.len() >= 3 && lower.contains(&local)) {
+    if (username.len() >= 3 && lower.contains(&username.to_lowercase()))
+        || (local.len() >= 3 && lower.contains(&local))
+    {
         return refuse("password must not contain your username or email");
     }
     if is_repetitive(&lower) {
@@ -67,7 +77,7 @@ fn is_common(lower: &str) -> bool {
 /// One character repeated, or a unit of up to 4 characters repeated ("abcabcabcabc").
 fn is_repetitive(s: &str) -> bool {
     let chars: Vec<char> = s.chars().collect();
-    (1..=4).any(|unit| chars.len() % unit == 0 && chars.chunks(unit).all(|c| c == &chars[..unit]))
+    (1..=4).any(|unit| chars.len().is_multiple_of(unit) && chars.chunks(unit).all(|c| c == &chars[..unit]))
 }
 
 const WALK_ROWS: [&str; 6] = [
@@ -86,7 +96,8 @@ fn is_keyboard_walk(s: &str) -> bool {
     let adjacent = |a: char, b: char| {
         WALK_ROWS.iter().any(|row| {
             let r: Vec<char> = row.chars().collect();
-            r.windows(2).any(|w| (w[0] == a && w[1] == b) || (w[0] == b && w[1] == a))
+            r.windows(2)
+                .any(|w| (w[0] == a && w[1] == b) || (w[0] == b && w[1] == a))
         })
     };
     let breaks = chars.windows(2).filter(|w| !adjacent(w[0], w[1])).count();
@@ -110,14 +121,21 @@ fn hash_blocking(password: &str) -> Result<String, String> {
     let mut salt = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut salt);
     let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-    argon().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| e.to_string())
+    argon()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
 }
 
 impl PasswordHasher {
     pub fn new(concurrency: usize) -> AppResult<Self> {
         // Unknown accounts are checked against this hash so they answer in the same time.
-        let dummy = hash_blocking("dummy password for unknown accounts").map_err(AppError::internal)?;
-        Ok(Self { slots: Arc::new(Semaphore::new(concurrency)), dummy: Arc::new(dummy) })
+        let dummy =
+            hash_blocking("dummy password for unknown accounts").map_err(AppError::internal)?;
+        Ok(Self {
+            slots: Arc::new(Semaphore::new(concurrency)),
+            dummy: Arc::new(dummy),
+        })
     }
 
     pub async fn hash(&self, password: &str) -> AppResult<String> {
@@ -134,9 +152,13 @@ impl PasswordHasher {
         let _slot = self.slots.acquire().await.map_err(AppError::internal)?;
         let pw = normalize(password);
         let known = hash.is_some();
-        let h = hash.map(str::to_string).unwrap_or_else(|| self.dummy.to_string());
+        let h = hash
+            .map(str::to_string)
+            .unwrap_or_else(|| self.dummy.to_string());
         let ok = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&h).map(|parsed| argon().verify_password(pw.as_bytes(), &parsed).is_ok()).unwrap_or(false)
+            PasswordHash::new(&h)
+                .map(|parsed| argon().verify_password(pw.as_bytes(), &parsed).is_ok())
+                .unwrap_or(false)
         })
         .await
         .map_err(AppError::internal)?;
@@ -158,7 +180,11 @@ mod tests {
         assert!(ok("Ünïcödé pässwörd ✓"));
         assert!(!ok("short"));
         assert!(!ok(&"x".repeat(129)));
-        assert!(ok(&"xy1".repeat(40).chars().chain("z".chars()).collect::<String>()));
+        assert!(ok(&"xy1"
+            .repeat(40)
+            .chars()
+            .chain("z".chars())
+            .collect::<String>()));
         assert!(!ok("aaaaaaaaaaaaaaa"));
         assert!(!ok("abcabcabcabcabc"));
         assert!(!ok("qwertyuiopasdf"));
@@ -188,6 +214,10 @@ mod tests {
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert!(h.verify("tangerine-violin-42", Some(&hash)).await.unwrap());
         assert!(!h.verify("tangerine-violin-43", Some(&hash)).await.unwrap());
-        assert!(!h.verify("dummy password for unknown accounts", None).await.unwrap());
+        assert!(
+            !h.verify("dummy password for unknown accounts", None)
+                .await
+                .unwrap()
+        );
     }
 }

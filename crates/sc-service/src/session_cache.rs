@@ -3,7 +3,7 @@
 //! through the bus, on every other one. When the bus cannot reach other instances the entries
 //! live 500 ms, so a revocation elsewhere is honoured within a second and never fails open.
 
-use crate::{AuthContext};
+use crate::AuthContext;
 use sc_core::ids::SessionId;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -21,7 +21,9 @@ pub struct SessionCache {
 impl SessionCache {
     pub fn get(&self, id: SessionId) -> Option<AuthContext> {
         let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&id).filter(|(_, until)| *until > Instant::now()).map(|(ctx, _)| *ctx)
+        map.get(&id)
+            .filter(|(_, until)| *until > Instant::now())
+            .map(|(ctx, _)| *ctx)
     }
 
     pub fn put(&self, ctx: AuthContext, ttl: Duration) {
@@ -37,7 +39,10 @@ impl SessionCache {
     }
 
     pub fn remove(&self, id: SessionId) {
-        self.map.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
     }
 
     pub fn clear(&self) {

@@ -29,10 +29,19 @@ impl UserService {
     }
 
     pub async fn me(&self, ctx: &AuthContext) -> AppResult<UserRow> {
-        self.d.db.users().find(ctx.user_id).await?.ok_or_else(AppError::unauthorized)
+        self.d
+            .db
+            .users()
+            .find(ctx.user_id)
+            .await?
+            .ok_or_else(AppError::unauthorized)
     }
 
-    pub async fn update_profile(&self, ctx: &AuthContext, patch: ProfilePatch) -> AppResult<UserRow> {
+    pub async fn update_profile(
+        &self,
+        ctx: &AuthContext,
+        patch: ProfilePatch,
+    ) -> AppResult<UserRow> {
         let user = self.me(ctx).await?;
         let display = match &patch.display_name {
             Some(d) => d.clone(),
@@ -42,21 +51,55 @@ impl UserService {
             Some(a) => a.map(|a| a.as_str().to_string()),
             None => user.avatar_url.clone(),
         };
-        self.d.db.users().update_profile(user.id, display.as_str(), &display.search_key(), avatar.as_deref(), Timestamp::now()).await?;
+        self.d
+            .db
+            .users()
+            .update_profile(
+                user.id,
+                display.as_str(),
+                &display.search_key(),
+                avatar.as_deref(),
+                Timestamp::now(),
+            )
+            .await?;
         self.me(ctx).await
     }
 
     /// Needs the current password; ends every other session.
-    pub async fn change_password(&self, ctx: &AuthContext, current: &str, new: &str, client: &ClientInfo) -> AppResult<()> {
+    pub async fn change_password(
+        &self,
+        ctx: &AuthContext,
+        current: &str,
+        new: &str,
+        client: &ClientInfo,
+    ) -> AppResult<()> {
         let user = self.me(ctx).await?;
-        if !self.d.hasher.verify(current, Some(&user.password_hash)).await? {
+        if !self
+            .d
+            .hasher
+            .verify(current, Some(&user.password_hash))
+            .await?
+        {
             return Err(AppError::validation("current_password", "wrong password"));
         }
         let password = check_policy("new_password", new, &user.username, &user.email)?;
         let hash = self.d.hasher.hash(&password).await?;
-        self.d.db.users().set_password(user.id, &hash, Timestamp::now()).await?;
-        self.d.end_all_sessions(user.id, Some(ctx.session_id), "password_changed").await?;
-        self.d.audit(Some(user.id), "password.changed", client.ip.as_deref(), json!({})).await;
+        self.d
+            .db
+            .users()
+            .set_password(user.id, &hash, Timestamp::now())
+            .await?;
+        self.d
+            .end_all_sessions(user.id, Some(ctx.session_id), "password_changed")
+            .await?;
+        self.d
+            .audit(
+                Some(user.id),
+                "password.changed",
+                client.ip.as_deref(),
+                json!({}),
+            )
+            .await;
         self.d
             .mail
             .enqueue(&user.email, "Your password was changed", "Your SecureConnect password was changed and your other sessions were signed out.\nIf this was not you, reset your password now.\n")
@@ -65,26 +108,58 @@ impl UserService {
     }
 
     /// Needs the password; removes the account with its sessions, tokens and blocks.
-    pub async fn delete_account(&self, ctx: &AuthContext, password: &str, client: &ClientInfo) -> AppResult<()> {
+    pub async fn delete_account(
+        &self,
+        ctx: &AuthContext,
+        password: &str,
+        client: &ClientInfo,
+    ) -> AppResult<()> {
         let user = self.me(ctx).await?;
-        if !self.d.hasher.verify(password, Some(&user.password_hash)).await? {
+        if !self
+            .d
+            .hasher
+            .verify(password, Some(&user.password_hash))
+            .await?
+        {
             return Err(AppError::validation("password", "wrong password"));
         }
-        self.d.end_all_sessions(user.id, None, "account_deleted").await?;
+        self.d
+            .end_all_sessions(user.id, None, "account_deleted")
+            .await?;
         self.d.db.users().delete(user.id).await?;
-        self.d.audit(Some(user.id), "account.deleted", client.ip.as_deref(), json!({})).await;
+        self.d
+            .audit(
+                Some(user.id),
+                "account.deleted",
+                client.ip.as_deref(),
+                json!({}),
+            )
+            .await;
         Ok(())
     }
 
     pub async fn profile(&self, id: UserId) -> AppResult<ProfileRow> {
-        self.d.db.users().profile(id).await?.ok_or_else(|| AppError::NotFound("user".into()))
+        self.d
+            .db
+            .users()
+            .profile(id)
+            .await?
+            .ok_or_else(|| AppError::NotFound("user".into()))
     }
 
     /// Prefix search on username and display name; `after` is the last username of the previous page.
-    pub async fn search(&self, q: &str, after: Option<&str>, limit: i64) -> AppResult<Vec<ProfileRow>> {
+    pub async fn search(
+        &self,
+        q: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> AppResult<Vec<ProfileRow>> {
         let q = q.trim().to_lowercase();
         if q.is_empty() || q.chars().count() > 64 || q.chars().any(char::is_control) {
-            return Err(AppError::validation("q", "search text must be 1-64 characters"));
+            return Err(AppError::validation(
+                "q",
+                "search text must be 1-64 characters",
+            ));
         }
         self.d.db.users().search(&q, after, limit).await
     }
@@ -94,14 +169,23 @@ impl UserService {
             return Err(AppError::validation("id", "you cannot block yourself"));
         }
         self.profile(target).await?;
-        self.d.db.blocks().block(ctx.user_id, target, Timestamp::now()).await
+        self.d
+            .db
+            .blocks()
+            .block(ctx.user_id, target, Timestamp::now())
+            .await
     }
 
     pub async fn unblock(&self, ctx: &AuthContext, target: UserId) -> AppResult<()> {
         self.d.db.blocks().unblock(ctx.user_id, target).await
     }
 
-    pub async fn blocked(&self, ctx: &AuthContext, before: Option<(Timestamp, UserId)>, limit: i64) -> AppResult<Vec<(ProfileRow, Timestamp)>> {
+    pub async fn blocked(
+        &self,
+        ctx: &AuthContext,
+        before: Option<(Timestamp, UserId)>,
+        limit: i64,
+    ) -> AppResult<Vec<(ProfileRow, Timestamp)>> {
         self.d.db.blocks().list(ctx.user_id, before, limit).await
     }
 }

@@ -3,13 +3,18 @@
 //! instances can run in one process (the tests do).
 
 use crate::secrets;
-use sc_api::tls;
 use anyhow::Context;
 use axum::Router;
 use sc_api::state::AppState;
+use sc_api::tls;
 use sc_core::config::{Config, DatabaseKind};
 use sc_db::Db;
-use sc_infra::{bus::{Bus, BusEvent}, mailer::Mailer, ratelimit::RateLimiter, redis_link::RedisLink};
+use sc_infra::{
+    bus::{Bus, BusEvent},
+    mailer::Mailer,
+    ratelimit::RateLimiter,
+    redis_link::RedisLink,
+};
 use sc_service::{
     AuthService, Deps, SESSION_CHANGED_CHANNEL, SESSION_REVOKED_CHANNEL, UserService,
     crypto::{JwtKeys, SecretBox},
@@ -35,7 +40,9 @@ pub async fn connect_db(cfg: &Config) -> anyhow::Result<Db> {
             secrets::ensure_data_dir(&cfg.data_dir)?;
             Db::connect_sqlite(&path, cfg.database_max_connections).await?
         }
-        DatabaseKind::Postgres(url) => Db::connect_postgres(&url, cfg.database_max_connections).await?,
+        DatabaseKind::Postgres(url) => {
+            Db::connect_postgres(&url, cfg.database_max_connections).await?
+        }
     })
 }
 
@@ -47,8 +54,12 @@ impl App {
             None => secrets::load_or_generate(&cfg.data_dir, "jwt_secret")?,
         };
         let data_key: [u8; 32] = match &cfg.data_key {
-            Some(k) => sc_core::secret_bytes(k.expose()).and_then(|b| b.try_into().ok()).context("data_key must be 32 bytes")?,
-            None => secrets::load_or_generate(&cfg.data_dir, "data_key")?.try_into().map_err(|_| anyhow::anyhow!("data_key must be 32 bytes"))?,
+            Some(k) => sc_core::secret_bytes(k.expose())
+                .and_then(|b| b.try_into().ok())
+                .context("data_key must be 32 bytes")?,
+            None => secrets::load_or_generate(&cfg.data_dir, "data_key")?
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("data_key must be 32 bytes"))?,
         };
         let db = connect_db(&cfg).await?;
         if cfg.auto_migrate {
@@ -56,7 +67,9 @@ impl App {
         }
         let background = CancellationToken::new();
         let redis = match &cfg.redis_url {
-            Some(url) => Some(RedisLink::new(url.expose(), &cfg.redis_key_prefix).map_err(anyhow::Error::msg)?),
+            Some(url) => Some(
+                RedisLink::new(url.expose(), &cfg.redis_key_prefix).map_err(anyhow::Error::msg)?,
+            ),
             None => None,
         };
         let bus = match &redis {
@@ -89,7 +102,11 @@ impl App {
             redis,
         });
         let router = sc_api::router(state.clone());
-        Ok(App { state, router, background })
+        Ok(App {
+            state,
+            router,
+            background,
+        })
     }
 
     pub fn state(&self) -> &Arc<AppState> {
@@ -98,7 +115,11 @@ impl App {
 
     /// Serves on `listener` (TLS when configured) until `shutdown` resolves; in-flight requests
     /// then get `shutdown_grace_seconds` to finish.
-    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let cfg = self.state.cfg.clone();
         let grace = Duration::from_secs(cfg.shutdown_grace_seconds);
         let stop = CancellationToken::new();
@@ -107,14 +128,25 @@ impl App {
             shutdown.await;
             stop_signal.cancel();
         };
-        let make = self.router.into_make_service_with_connect_info::<tls::PeerAddr>();
-        let server: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match (&cfg.tls_cert_file, &cfg.tls_key_file) {
-            (Some(cert), Some(key)) => {
-                let tls = tls::TlsListener::new(listener, tls::server_config(cert, key)?)?;
-                Box::pin(axum::serve(tls, make).with_graceful_shutdown(signal).into_future())
-            }
-            _ => Box::pin(axum::serve(listener, make).with_graceful_shutdown(signal).into_future()),
-        };
+        let make = self
+            .router
+            .into_make_service_with_connect_info::<tls::PeerAddr>();
+        let server: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> =
+            match (&cfg.tls_cert_file, &cfg.tls_key_file) {
+                (Some(cert), Some(key)) => {
+                    let tls = tls::TlsListener::new(listener, tls::server_config(cert, key)?)?;
+                    Box::pin(
+                        axum::serve(tls, make)
+                            .with_graceful_shutdown(signal)
+                            .into_future(),
+                    )
+                }
+                _ => Box::pin(
+                    axum::serve(listener, make)
+                        .with_graceful_shutdown(signal)
+                        .into_future(),
+                ),
+            };
         tokio::select! {
             r = server => r?,
             _ = async { stop.cancelled().await; tokio::time::sleep(grace).await } => {
@@ -137,14 +169,19 @@ fn spawn_revocation_listener(deps: Arc<Deps>, stop: CancellationToken) {
                 ev = rx.recv() => ev,
             };
             match ev {
-                Ok(BusEvent::Message { channel, payload }) if &*channel == SESSION_REVOKED_CHANNEL || &*channel == SESSION_CHANGED_CHANNEL => {
+                Ok(BusEvent::Message { channel, payload })
+                    if &*channel == SESSION_REVOKED_CHANNEL
+                        || &*channel == SESSION_CHANGED_CHANNEL =>
+                {
                     for id in payload.split(',').filter_map(|s| s.parse().ok()) {
                         deps.sessions.remove(id);
                     }
                 }
                 Ok(BusEvent::Message { .. }) => {}
                 // A gap in what we heard: trust nothing cached.
-                Ok(BusEvent::Resync) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => deps.sessions.clear(),
+                Ok(BusEvent::Resync) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    deps.sessions.clear()
+                }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             }
         }

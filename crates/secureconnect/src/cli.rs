@@ -11,7 +11,11 @@ use sc_service::{AuthService, Role};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "secureconnect", version, about = "SecureConnect: secure chat, calls and files in one binary")]
+#[command(
+    name = "secureconnect",
+    version,
+    about = "SecureConnect: secure chat, calls and files in one binary"
+)]
 pub struct Cli {
     /// TOML configuration file (SC_* environment variables override it).
     #[arg(long, global = true, env = "SC_CONFIG")]
@@ -85,7 +89,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::telemetry::init(cfg.log_format, &cfg.log_level);
             let listen = cfg.listen;
             let app = App::build(cfg).await?;
-            let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
             tracing::info!(address = %listener.local_addr()?, "secureconnect serving");
             app.serve(listener, shutdown_signal()).await?;
             tracing::info!("secureconnect stopped");
@@ -94,10 +100,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::telemetry::init(cfg.log_format, &cfg.log_level);
             let db = connect_db(&cfg).await?;
             db.migrate().await?;
-            println!("migrations applied: {:?}", sc_db::Db::migration_versions(db.backend()));
+            println!(
+                "migrations applied: {:?}",
+                sc_db::Db::migration_versions(db.backend())
+            );
         }
-        Command::Config { action: ConfigAction::Check } => println!("configuration is valid"),
-        Command::Config { action: ConfigAction::Print } => print!("{}", cfg.to_redacted_toml()),
+        Command::Config {
+            action: ConfigAction::Check,
+        } => println!("configuration is valid"),
+        Command::Config {
+            action: ConfigAction::Print,
+        } => print!("{}", cfg.to_redacted_toml()),
         Command::Admin { action } => admin(cfg, action).await?,
         Command::Bench(_) => unreachable!("handled above"),
     }
@@ -111,12 +124,22 @@ async fn admin(mut cfg: Config, action: AdminAction) -> anyhow::Result<()> {
     let app = App::build(cfg).await?;
     let auth: &AuthService = &app.state().auth;
     match action {
-        AdminAction::CreateUser { email, username, display_name, password_file, admin } => {
+        AdminAction::CreateUser {
+            email,
+            username,
+            display_name,
+            password_file,
+            admin,
+        } => {
             let email = Email::parse("email", &email)?;
             let username = Username::parse("username", &username)?;
-            let display = DisplayName::parse("display_name", display_name.as_deref().unwrap_or(username.as_str()))?;
+            let display = DisplayName::parse(
+                "display_name",
+                display_name.as_deref().unwrap_or(username.as_str()),
+            )?;
             let password = match password_file {
-                Some(p) => std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?,
+                Some(p) => std::fs::read_to_string(&p)
+                    .with_context(|| format!("cannot read {}", p.display()))?,
                 None => {
                     let mut line = String::new();
                     eprintln!("password (read from standard input):");
@@ -126,7 +149,9 @@ async fn admin(mut cfg: Config, action: AdminAction) -> anyhow::Result<()> {
             };
             let password = password.trim_end_matches(['\n', '\r']);
             let role = if admin { Role::Admin } else { Role::User };
-            let id = auth.create_user_admin(email, username, display, password, role).await?;
+            let id = auth
+                .create_user_admin(email, username, display, password, role)
+                .await?;
             println!("created user {id} ({})", role.as_str());
         }
         AdminAction::SetRole { username, role } => {
@@ -145,7 +170,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

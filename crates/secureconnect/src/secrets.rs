@@ -9,7 +9,8 @@ use std::path::Path;
 /// Creates the data directory (0700) if needed.
 pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
     if !dir.exists() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
     }
     set_mode(dir, 0o700)
 }
@@ -17,7 +18,8 @@ pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
 #[cfg(unix)]
 fn set_mode(path: &Path, mode: u32) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).with_context(|| format!("cannot set permissions on {}", path.display()))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot set permissions on {}", path.display()))
 }
 
 #[cfg(not(unix))]
@@ -29,8 +31,11 @@ fn set_mode(_: &Path, _: u32) -> anyhow::Result<()> {
 pub fn load_or_generate(dir: &Path, name: &str) -> anyhow::Result<Vec<u8>> {
     let path = dir.join(name);
     if path.exists() {
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let bytes = STANDARD.decode(text.trim()).with_context(|| format!("{} is not base64", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes = STANDARD
+            .decode(text.trim())
+            .with_context(|| format!("{} is not base64", path.display()))?;
         if bytes.len() != 32 {
             bail!("{} must hold 32 bytes", path.display());
         }
@@ -47,7 +52,9 @@ pub fn load_or_generate(dir: &Path, name: &str) -> anyhow::Result<Vec<u8>> {
         opts.write(true).create(true).truncate(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts.open(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        let mut f = opts
+            .open(&tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
         f.write_all(STANDARD.encode(&bytes).as_bytes())?;
         f.sync_all()?;
     }

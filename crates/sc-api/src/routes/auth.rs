@@ -22,12 +22,19 @@ use std::sync::Arc;
 type S = State<Arc<AppState>>;
 
 fn device_name(raw: Option<String>) -> Result<Option<String>, ApiError> {
-    Ok(raw.map(|d| short_text("device_name", &d, 64)).transpose()?.filter(|d| !d.is_empty()))
+    Ok(raw
+        .map(|d| short_text("device_name", &d, 64))
+        .transpose()?
+        .filter(|d| !d.is_empty()))
 }
 
 #[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = RegisterRequest,
     responses((status = 201, body = TokenPairView), (status = 400), (status = 409)))]
-pub async fn register(State(s): S, Client(client): Client, ApiJson(b): ApiJson<RegisterRequest>) -> ApiResult<TokenPairView> {
+pub async fn register(
+    State(s): S,
+    Client(client): Client,
+    ApiJson(b): ApiJson<RegisterRequest>,
+) -> ApiResult<TokenPairView> {
     let reg = Registration {
         email: Email::parse("email", &b.email)?,
         username: Username::parse("username", &b.username)?,
@@ -40,7 +47,11 @@ pub async fn register(State(s): S, Client(client): Client, ApiJson(b): ApiJson<R
 
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenPairView), (status = 401), (status = 423), (status = 429)))]
-pub async fn login(State(s): S, Client(client): Client, ApiJson(b): ApiJson<LoginRequest>) -> ApiResult<TokenPairView> {
+pub async fn login(
+    State(s): S,
+    Client(client): Client,
+    ApiJson(b): ApiJson<LoginRequest>,
+) -> ApiResult<TokenPairView> {
     let id = match (b.email, b.username) {
         (Some(e), None) => LoginId::Email(Email::parse("email", &e)?),
         (None, Some(u)) => match Username::parse("username", &u) {
@@ -48,15 +59,32 @@ pub async fn login(State(s): S, Client(client): Client, ApiJson(b): ApiJson<Logi
             // An impossible username cannot exist: answer like any unknown account.
             Err(_) => LoginId::Username(Username::parse("username", "invalid.user")?),
         },
-        _ => return Err(AppError::validation("email", "give exactly one of email or username").into()),
+        _ => {
+            return Err(
+                AppError::validation("email", "give exactly one of email or username").into(),
+            );
+        }
     };
-    let pair = s.auth.login(id, &b.password, b.totp_code.as_deref(), device_name(b.device_name)?, &client).await?;
+    let pair = s
+        .auth
+        .login(
+            id,
+            &b.password,
+            b.totp_code.as_deref(),
+            device_name(b.device_name)?,
+            &client,
+        )
+        .await?;
     Ok(ok(pair.into()))
 }
 
 #[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses((status = 200, body = TokenPairView), (status = 401)))]
-pub async fn refresh(State(s): S, Client(client): Client, ApiJson(b): ApiJson<RefreshRequest>) -> ApiResult<TokenPairView> {
+pub async fn refresh(
+    State(s): S,
+    Client(client): Client,
+    ApiJson(b): ApiJson<RefreshRequest>,
+) -> ApiResult<TokenPairView> {
     Ok(ok(s.auth.refresh(&b.refresh_token, &client).await?.into()))
 }
 
@@ -75,7 +103,13 @@ pub async fn logout_all(State(s): S, Auth(ctx): Auth) -> ApiResult<Value> {
 
 #[utoipa::path(get, path = "/v1/auth/sessions", tag = "auth", security(("bearer" = [])), responses((status = 200, body = Items<SessionView>)))]
 pub async fn sessions(State(s): S, Auth(ctx): Auth) -> ApiResult<Items<SessionView>> {
-    let items = s.auth.list_sessions(&ctx).await?.into_iter().map(|r| SessionView::new(r, ctx.session_id)).collect();
+    let items = s
+        .auth
+        .list_sessions(&ctx)
+        .await?
+        .into_iter()
+        .map(|r| SessionView::new(r, ctx.session_id))
+        .collect();
     Ok(ok(Items { items }))
 }
 
@@ -88,7 +122,11 @@ pub async fn end_session(State(s): S, Auth(ctx): Auth, Path(id): Path<String>) -
 }
 
 #[utoipa::path(post, path = "/v1/auth/password-reset/request", tag = "auth", request_body = ResetRequest, responses((status = 202, body = Empty)))]
-pub async fn reset_request(State(s): S, Client(client): Client, ApiJson(b): ApiJson<ResetRequest>) -> ApiResult<Value> {
+pub async fn reset_request(
+    State(s): S,
+    Client(client): Client,
+    ApiJson(b): ApiJson<ResetRequest>,
+) -> ApiResult<Value> {
     // A malformed address is reported; a well-formed unknown one is not (no enumeration).
     let email = Email::parse("email", &b.email)?;
     s.auth.request_password_reset(&email, &client).await?;
@@ -98,8 +136,14 @@ pub async fn reset_request(State(s): S, Client(client): Client, ApiJson(b): ApiJ
 }
 
 #[utoipa::path(post, path = "/v1/auth/password-reset/confirm", tag = "auth", request_body = ResetConfirm, responses((status = 200, body = Empty), (status = 400)))]
-pub async fn reset_confirm(State(s): S, Client(client): Client, ApiJson(b): ApiJson<ResetConfirm>) -> ApiResult<Value> {
-    s.auth.confirm_password_reset(&b.token, &b.new_password, &client).await?;
+pub async fn reset_confirm(
+    State(s): S,
+    Client(client): Client,
+    ApiJson(b): ApiJson<ResetConfirm>,
+) -> ApiResult<Value> {
+    s.auth
+        .confirm_password_reset(&b.token, &b.new_password, &client)
+        .await?;
     Ok(done())
 }
 
@@ -118,18 +162,31 @@ pub async fn resend_verification(State(s): S, Auth(ctx): Auth) -> ApiResult<Valu
 #[utoipa::path(post, path = "/v1/auth/2fa/setup", tag = "auth", security(("bearer" = [])), responses((status = 200, body = TotpSetupView), (status = 409)))]
 pub async fn totp_setup(State(s): S, Auth(ctx): Auth) -> ApiResult<TotpSetupView> {
     let t = s.auth.totp_setup(&ctx).await?;
-    Ok(ok(TotpSetupView { secret: t.secret, otpauth_uri: t.otpauth_uri }))
+    Ok(ok(TotpSetupView {
+        secret: t.secret,
+        otpauth_uri: t.otpauth_uri,
+    }))
 }
 
 #[utoipa::path(post, path = "/v1/auth/2fa/enable", tag = "auth", security(("bearer" = [])), request_body = CodeRequest,
     responses((status = 200, body = RecoveryCodesView), (status = 400)))]
-pub async fn totp_enable(State(s): S, Auth(ctx): Auth, ApiJson(b): ApiJson<CodeRequest>) -> ApiResult<RecoveryCodesView> {
-    Ok(ok(RecoveryCodesView { recovery_codes: s.auth.totp_enable(&ctx, &b.code).await? }))
+pub async fn totp_enable(
+    State(s): S,
+    Auth(ctx): Auth,
+    ApiJson(b): ApiJson<CodeRequest>,
+) -> ApiResult<RecoveryCodesView> {
+    Ok(ok(RecoveryCodesView {
+        recovery_codes: s.auth.totp_enable(&ctx, &b.code).await?,
+    }))
 }
 
 #[utoipa::path(post, path = "/v1/auth/2fa/disable", tag = "auth", security(("bearer" = [])), request_body = TotpDisableRequest,
     responses((status = 200, body = Empty), (status = 400)))]
-pub async fn totp_disable(State(s): S, Auth(ctx): Auth, ApiJson(b): ApiJson<TotpDisableRequest>) -> ApiResult<Value> {
+pub async fn totp_disable(
+    State(s): S,
+    Auth(ctx): Auth,
+    ApiJson(b): ApiJson<TotpDisableRequest>,
+) -> ApiResult<Value> {
     s.auth.totp_disable(&ctx, &b.password, &b.code).await?;
     Ok(done())
 }

@@ -23,8 +23,16 @@ pub async fn ready(State(s): State<Arc<AppState>>) -> Response {
             Some(_) => DepState::Degraded,
         }
     });
-    let pubsub = if !s.deps.bus.is_distributed() || s.deps.bus.is_cross_instance() { DepState::Ok } else { DepState::Degraded };
-    let database = if database { DepState::Ok } else { DepState::Down };
+    let pubsub = if !s.deps.bus.is_distributed() || s.deps.bus.is_cross_instance() {
+        DepState::Ok
+    } else {
+        DepState::Degraded
+    };
+    let database = if database {
+        DepState::Ok
+    } else {
+        DepState::Down
+    };
     // Not built yet: blobs, push and AI arrive with their features.
     let checks = [
         ("database", database),
@@ -37,7 +45,10 @@ pub async fn ready(State(s): State<Arc<AppState>>) -> Response {
     ];
     let status = if database == DepState::Down {
         "down"
-    } else if checks.iter().any(|(_, c)| matches!(c, DepState::Degraded | DepState::Down)) {
+    } else if checks
+        .iter()
+        .any(|(_, c)| matches!(c, DepState::Degraded | DepState::Down))
+    {
         "degraded"
     } else {
         "ok"
@@ -46,7 +57,11 @@ pub async fn ready(State(s): State<Arc<AppState>>) -> Response {
         "status": status,
         "checks": checks.iter().map(|(k, v)| (k.to_string(), json!(v.as_str()))).collect::<serde_json::Map<_, _>>(),
     });
-    let code = if database == DepState::Down { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let code = if database == DepState::Down {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
     (code, Json(body)).into_response()
 }
 
@@ -55,8 +70,16 @@ pub async fn metrics(State(s): State<Arc<AppState>>) -> Response {
     let (size, idle) = s.deps.db.pool_stats();
     m.db_pool_size.set(size as i64);
     m.db_pool_idle.set(idle as i64);
-    m.redis_up.set(s.redis.as_ref().is_some_and(|r| r.is_healthy()) as i64);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], m.render()).into_response()
+    m.redis_up
+        .set(s.redis.as_ref().is_some_and(|r| r.is_healthy()) as i64);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        m.render(),
+    )
+        .into_response()
 }
 
 pub async fn openapi() -> Response {

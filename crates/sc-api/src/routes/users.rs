@@ -26,24 +26,46 @@ pub async fn me(State(s): S, Auth(ctx): Auth) -> ApiResult<UserView> {
 
 #[utoipa::path(patch, path = "/v1/users/me", tag = "users", security(("bearer" = [])), request_body = PatchMeRequest,
     responses((status = 200, body = UserView), (status = 400)))]
-pub async fn patch_me(State(s): S, Auth(ctx): Auth, ApiJson(b): ApiJson<PatchMeRequest>) -> ApiResult<UserView> {
+pub async fn patch_me(
+    State(s): S,
+    Auth(ctx): Auth,
+    ApiJson(b): ApiJson<PatchMeRequest>,
+) -> ApiResult<UserView> {
     let patch = ProfilePatch {
-        display_name: b.display_name.map(|d| DisplayName::parse("display_name", &d)).transpose()?,
-        avatar_url: b.avatar_url.map(|a| a.map(|u| AvatarUrl::parse("avatar_url", &u)).transpose()).transpose()?,
+        display_name: b
+            .display_name
+            .map(|d| DisplayName::parse("display_name", &d))
+            .transpose()?,
+        avatar_url: b
+            .avatar_url
+            .map(|a| a.map(|u| AvatarUrl::parse("avatar_url", &u)).transpose())
+            .transpose()?,
     };
     Ok(ok(s.users.update_profile(&ctx, patch).await?.into()))
 }
 
 #[utoipa::path(post, path = "/v1/users/me/password", tag = "users", security(("bearer" = [])), request_body = ChangePasswordRequest,
     responses((status = 200, body = Empty), (status = 400)))]
-pub async fn change_password(State(s): S, Auth(ctx): Auth, Client(c): Client, ApiJson(b): ApiJson<ChangePasswordRequest>) -> ApiResult<Value> {
-    s.users.change_password(&ctx, &b.current_password, &b.new_password, &c).await?;
+pub async fn change_password(
+    State(s): S,
+    Auth(ctx): Auth,
+    Client(c): Client,
+    ApiJson(b): ApiJson<ChangePasswordRequest>,
+) -> ApiResult<Value> {
+    s.users
+        .change_password(&ctx, &b.current_password, &b.new_password, &c)
+        .await?;
     Ok(done())
 }
 
 #[utoipa::path(delete, path = "/v1/users/me", tag = "users", security(("bearer" = [])), request_body = PasswordRequest,
     responses((status = 200, body = Empty), (status = 400)))]
-pub async fn delete_me(State(s): S, Auth(ctx): Auth, Client(c): Client, ApiJson(b): ApiJson<PasswordRequest>) -> ApiResult<Value> {
+pub async fn delete_me(
+    State(s): S,
+    Auth(ctx): Auth,
+    Client(c): Client,
+    ApiJson(b): ApiJson<PasswordRequest>,
+) -> ApiResult<Value> {
     s.users.delete_account(&ctx, &b.password, &c).await?;
     Ok(done())
 }
@@ -58,15 +80,28 @@ pub async fn profile(State(s): S, Auth(_): Auth, Path(id): Path<String>) -> ApiR
 #[utoipa::path(get, path = "/v1/users", tag = "users", security(("bearer" = [])),
     params(("q" = String, Query, description = "username or display-name prefix"), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Page<ProfileView>)))]
-pub async fn search(State(s): S, Auth(_): Auth, RawQuery(q): RawQuery) -> ApiResult<Page<ProfileView>> {
+pub async fn search(
+    State(s): S,
+    Auth(_): Auth,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Page<ProfileView>> {
     let lq = ListQuery::parse(q.as_deref(), &["q"])?;
-    let text = lq.params.get("q").ok_or_else(|| AppError::validation("q", "q is required"))?;
-    let mut rows = s.users.search(text, lq.cursor.as_deref(), lq.limit + 1).await?;
+    let text = lq
+        .params
+        .get("q")
+        .ok_or_else(|| AppError::validation("q", "q is required"))?;
+    let mut rows = s
+        .users
+        .search(text, lq.cursor.as_deref(), lq.limit + 1)
+        .await?;
     let next_cursor = (rows.len() as i64 > lq.limit).then(|| {
         rows.truncate(lq.limit as usize);
         encode_cursor(&rows.last().map(|r| r.username.clone()).unwrap_or_default())
     });
-    Ok(ok(Page { items: rows.into_iter().map(Into::into).collect(), next_cursor }))
+    Ok(ok(Page {
+        items: rows.into_iter().map(Into::into).collect(),
+        next_cursor,
+    }))
 }
 
 #[utoipa::path(post, path = "/v1/users/{id}/block", tag = "users", security(("bearer" = [])), params(("id" = String, Path)),
@@ -85,20 +120,32 @@ pub async fn unblock(State(s): S, Auth(ctx): Auth, Path(id): Path<String>) -> Ap
 
 #[utoipa::path(get, path = "/v1/users/me/blocked", tag = "users", security(("bearer" = [])),
     params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)), responses((status = 200, body = Page<ProfileView>)))]
-pub async fn blocked(State(s): S, Auth(ctx): Auth, RawQuery(q): RawQuery) -> ApiResult<Page<ProfileView>> {
+pub async fn blocked(
+    State(s): S,
+    Auth(ctx): Auth,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Page<ProfileView>> {
     let lq = ListQuery::parse(q.as_deref(), &[])?;
     let before = match &lq.cursor {
         None => None,
         Some(c) => {
             let bad = || AppError::validation("cursor", "malformed cursor");
             let (t, id) = c.split_once('|').ok_or_else(bad)?;
-            Some((Timestamp(t.parse().map_err(|_| bad())?), id.parse::<UserId>().map_err(|_| bad())?))
+            Some((
+                Timestamp(t.parse().map_err(|_| bad())?),
+                id.parse::<UserId>().map_err(|_| bad())?,
+            ))
         }
     };
     let mut rows = s.users.blocked(&ctx, before, lq.limit + 1).await?;
     let next_cursor = (rows.len() as i64 > lq.limit).then(|| {
         rows.truncate(lq.limit as usize);
-        rows.last().map(|(p, at)| encode_cursor(&format!("{}|{}", at.millis(), p.id))).unwrap_or_default()
+        rows.last()
+            .map(|(p, at)| encode_cursor(&format!("{}|{}", at.millis(), p.id)))
+            .unwrap_or_default()
     });
-    Ok(ok(Page { items: rows.into_iter().map(|(p, _)| p.into()).collect(), next_cursor }))
+    Ok(ok(Page {
+        items: rows.into_iter().map(|(p, _)| p.into()).collect(),
+        next_cursor,
+    }))
 }

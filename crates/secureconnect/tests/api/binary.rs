@@ -31,7 +31,11 @@ async fn serve_with_no_configuration_creates_data_and_serves() {
     let client = reqwest::Client::new();
     let mut up = false;
     for _ in 0..100 {
-        if let Ok(r) = client.get(format!("http://127.0.0.1:{port}/health")).send().await {
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{port}/health"))
+            .send()
+            .await
+        {
             up = r.status() == 200;
             break;
         }
@@ -47,18 +51,29 @@ async fn serve_with_no_configuration_creates_data_and_serves() {
         assert!(data.join("secureconnect.db").exists());
     };
     let result = std::panic::catch_unwind(checks);
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
     let status = child.wait().unwrap();
     result.unwrap();
     assert!(status.success(), "graceful exit on SIGTERM: {status:?}");
     let mut out = String::new();
     std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
-    assert!(out.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()), "JSON log lines: {out}");
+    assert!(
+        out.lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        "JSON log lines: {out}"
+    );
 }
 
 #[test]
 fn config_check_names_the_bad_key_and_print_redacts() {
-    let out = bin().args(["config", "check"]).env("SC_LISTEN", "not-an-address").output().unwrap();
+    let out = bin()
+        .args(["config", "check"])
+        .env("SC_LISTEN", "not-an-address")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("listen"), "{err}");
@@ -68,15 +83,25 @@ fn config_check_names_the_bad_key_and_print_redacts() {
     std::fs::write(&secret_file, "smtp-super-secret\n").unwrap();
     let out = bin()
         .args(["config", "print"])
-        .env("SC_DATABASE_URL", "postgres://app:db-super-secret@db.internal/sc")
+        .env(
+            "SC_DATABASE_URL",
+            "postgres://app:db-super-secret@db.internal/sc",
+        )
         .env("SC_SMTP_PASSWORD_FILE", &secret_file)
         .env("SC_JWT_SECRET", "jwt-super-secret-jwt-super-secret-0123")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("database_url"), "{text}");
-    assert!(text.contains("smtp_password"), "the file's secret was loaded: {text}");
+    assert!(
+        text.contains("smtp_password"),
+        "the file's secret was loaded: {text}"
+    );
     for s in ["db-super-secret", "smtp-super-secret", "jwt-super-secret"] {
         assert!(!text.contains(s), "{s} printed: {text}");
     }
@@ -91,26 +116,73 @@ async fn admin_create_user_and_set_role() {
     std::fs::write(&pw, "granite-falcon-harvest-8\n").unwrap();
     let data = dir.path().join("data");
     let out = bin()
-        .args(["admin", "create-user", "--email", "root@example.org", "--username", "rootadmin", "--admin", "--password-file"])
+        .args([
+            "admin",
+            "create-user",
+            "--email",
+            "root@example.org",
+            "--username",
+            "rootadmin",
+            "--admin",
+            "--password-file",
+        ])
         .arg(&pw)
         .env("SC_DATA_DIR", &data)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("(admin)"));
     let weak = dir.path().join("weak");
     std::fs::write(&weak, "password").unwrap();
-    let out = bin().args(["admin", "create-user", "--email", "w@example.org", "--username", "weak", "--password-file"]).arg(&weak).env("SC_DATA_DIR", &data).output().unwrap();
+    let out = bin()
+        .args([
+            "admin",
+            "create-user",
+            "--email",
+            "w@example.org",
+            "--username",
+            "weak",
+            "--password-file",
+        ])
+        .arg(&weak)
+        .env("SC_DATA_DIR", &data)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    let out = bin().args(["admin", "set-role", "--username", "rootadmin", "--role", "user"]).env("SC_DATA_DIR", &data).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bin()
+        .args([
+            "admin",
+            "set-role",
+            "--username",
+            "rootadmin",
+            "--role",
+            "user",
+        ])
+        .env("SC_DATA_DIR", &data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // The account works against a server on the same data.
     let mut cfg = sc_core::config::Config::default();
     cfg.data_dir = data.clone();
     cfg.listen = "127.0.0.1:0".parse().unwrap();
     let app = crate::common::TestApp::start(cfg, None).await;
-    let r = app.post("/v1/auth/login", None, serde_json::json!({"username": "rootadmin", "password": "granite-falcon-harvest-8"})).await;
+    let r = app
+        .post(
+            "/v1/auth/login",
+            None,
+            serde_json::json!({"username": "rootadmin", "password": "granite-falcon-harvest-8"}),
+        )
+        .await;
     let d = r.assert_ok(200);
     assert_eq!(d["user"]["role"], "user");
     assert_eq!(d["user"]["email_verified"], true);
@@ -123,15 +195,23 @@ async fn migrations_define_the_same_schema_on_both_backends() {
         eprintln!("skipping schema parity: SC_TEST_PG_URL not set");
         return;
     };
-    assert_eq!(sc_db::Db::migration_versions(sc_db::Backend::Sqlite), sc_db::Db::migration_versions(sc_db::Backend::Postgres));
+    assert_eq!(
+        sc_db::Db::migration_versions(sc_db::Backend::Sqlite),
+        sc_db::Db::migration_versions(sc_db::Backend::Postgres)
+    );
     let dir = tempfile::tempdir().unwrap();
-    let lite = sc_db::Db::connect_sqlite(&dir.path().join("s.db"), 2).await.unwrap();
+    let lite = sc_db::Db::connect_sqlite(&dir.path().join("s.db"), 2)
+        .await
+        .unwrap();
     lite.migrate().await.unwrap();
     let shared = crate::common::Shared::new().await;
     let url = shared.database_url.clone().unwrap_or(pg);
     let pgdb = sc_db::Db::connect_postgres(&url, 2).await.unwrap();
     pgdb.migrate().await.unwrap();
-    let (a, b) = (lite.schema_columns().await.unwrap(), pgdb.schema_columns().await.unwrap());
+    let (a, b) = (
+        lite.schema_columns().await.unwrap(),
+        pgdb.schema_columns().await.unwrap(),
+    );
     assert!(!a.is_empty());
     assert_eq!(a, b);
 }

@@ -13,18 +13,30 @@ async fn logout_on_one_instance_is_refused_on_another_within_a_second() {
     // B has seen (and cached) the session.
     b.get("/v1/users/me", Some(&u.access)).await.assert_ok(200);
     b.get("/v1/users/me", Some(&u.access)).await.assert_ok(200);
-    a.post("/v1/auth/logout", Some(&u.access), Value::Null).await.assert_ok(200);
+    a.post("/v1/auth/logout", Some(&u.access), Value::Null)
+        .await
+        .assert_ok(200);
     let started = Instant::now();
     loop {
         let r = b.get("/v1/users/me", Some(&u.access)).await;
         if r.status == 401 {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(1), "B still accepts a logged-out token after {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "B still accepts a logged-out token after {:?}",
+            started.elapsed()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Refresh is refused everywhere at once (the database decides).
-    b.post("/v1/auth/refresh", None, serde_json::json!({"refresh_token": u.refresh})).await.assert_error(401, "UNAUTHORIZED");
+    b.post(
+        "/v1/auth/refresh",
+        None,
+        serde_json::json!({"refresh_token": u.refresh}),
+    )
+    .await
+    .assert_error(401, "UNAUTHORIZED");
 }
 
 #[tokio::test]
@@ -33,9 +45,21 @@ async fn password_reset_on_one_instance_ends_sessions_seen_by_another() {
     let (a, b) = (&apps[0], &apps[1]);
     let u = a.register("resetcluster").await;
     b.get("/v1/users/me", Some(&u.access)).await.assert_ok(200);
-    a.post("/v1/auth/password-reset/request", None, serde_json::json!({"email": u.email})).await.assert_ok(202);
+    a.post(
+        "/v1/auth/password-reset/request",
+        None,
+        serde_json::json!({"email": u.email}),
+    )
+    .await
+    .assert_ok(202);
     let token = token_in(&a.wait_for_mail(&u.email, "reset-password").await);
-    a.post("/v1/auth/password-reset/confirm", None, serde_json::json!({"token": token, "new_password": "orchard-lantern-51"})).await.assert_ok(200);
+    a.post(
+        "/v1/auth/password-reset/confirm",
+        None,
+        serde_json::json!({"token": token, "new_password": "orchard-lantern-51"}),
+    )
+    .await
+    .assert_ok(200);
     let started = Instant::now();
     while b.get("/v1/users/me", Some(&u.access)).await.status != 401 {
         assert!(started.elapsed() < Duration::from_secs(1));
@@ -51,7 +75,16 @@ struct OwnRedis {
 impl OwnRedis {
     fn start(port: u16) -> Option<OwnRedis> {
         let child = std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(std::process::Stdio::null())
             .spawn()
             .ok()?;
@@ -71,12 +104,17 @@ impl Drop for OwnRedis {
 async fn redis_dying_degrades_and_recovers() {
     let port = free_port();
     let Some(redis) = OwnRedis::start(port) else {
-        assert!(std::env::var("SC_TEST_REQUIRE_ALL").is_err(), "redis-server is required in CI");
+        assert!(
+            std::env::var("SC_TEST_REQUIRE_ALL").is_err(),
+            "redis-server is required in CI"
+        );
         eprintln!("skipping: redis-server not installed");
         return;
     };
     let apps = TestApp::spawn_cluster(2, |c| {
-        c.redis_url = Some(sc_core::secret::Secret::new(format!("redis://127.0.0.1:{port}")));
+        c.redis_url = Some(sc_core::secret::Secret::new(format!(
+            "redis://127.0.0.1:{port}"
+        )));
         c.login_rate_per_ip_per_minute = 5;
     })
     .await;
@@ -85,9 +123,21 @@ async fn redis_dying_degrades_and_recovers() {
     // Distributed limit: hits on A and B share one counter.
     for i in 0..5 {
         let app = if i % 2 == 0 { a } else { b };
-        app.post("/v1/auth/login", None, serde_json::json!({"username": "nobody", "password": "wrong-password"})).await.assert_error(401, "UNAUTHORIZED");
+        app.post(
+            "/v1/auth/login",
+            None,
+            serde_json::json!({"username": "nobody", "password": "wrong-password"}),
+        )
+        .await
+        .assert_error(401, "UNAUTHORIZED");
     }
-    b.post("/v1/auth/login", None, serde_json::json!({"username": "nobody", "password": "wrong-password"})).await.assert_error(429, "RATE_LIMITED");
+    b.post(
+        "/v1/auth/login",
+        None,
+        serde_json::json!({"username": "nobody", "password": "wrong-password"}),
+    )
+    .await
+    .assert_error(429, "RATE_LIMITED");
     let ready = a.get("/ready", None).await;
     assert_eq!(ready.body["checks"]["cache"], "ok", "{}", ready.text);
 
@@ -102,14 +152,25 @@ async fn redis_dying_degrades_and_recovers() {
     let v = a.register("duringoutage").await;
     a.get("/v1/users/me", Some(&v.access)).await.assert_ok(200);
     b.get("/v1/users/me", Some(&v.access)).await.assert_ok(200);
-    a.post("/v1/auth/logout", Some(&v.access), Value::Null).await.assert_ok(200);
+    a.post("/v1/auth/logout", Some(&v.access), Value::Null)
+        .await
+        .assert_ok(200);
     let started = Instant::now();
     while b.get("/v1/users/me", Some(&v.access)).await.status != 401 {
-        assert!(started.elapsed() < Duration::from_secs(1), "revocation failed open while Redis was down");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "revocation failed open while Redis was down"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Per-instance limits while Redis is away: B counts on its own (not open, not closed).
-    b.post("/v1/auth/login", None, serde_json::json!({"username": "nobody", "password": "wrong-password"})).await.assert_error(401, "UNAUTHORIZED");
+    b.post(
+        "/v1/auth/login",
+        None,
+        serde_json::json!({"username": "nobody", "password": "wrong-password"}),
+    )
+    .await
+    .assert_error(401, "UNAUTHORIZED");
 
     // Redis returns on the same port: the instances reconnect by themselves.
     let _redis = OwnRedis::start(port).expect("redis restarts");
@@ -119,7 +180,11 @@ async fn redis_dying_degrades_and_recovers() {
         if r.body["checks"]["cache"] == "ok" && r.body["checks"]["pubsub"] == "ok" {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(15), "did not reconnect: {}", r.text);
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "did not reconnect: {}",
+            r.text
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let w = b.register("afteroutage").await;

@@ -58,18 +58,28 @@ fn require_all() -> bool {
 }
 
 pub fn pg_url() -> Option<String> {
-    std::env::var("SC_TEST_PG_URL").ok().filter(|v| !v.is_empty())
+    std::env::var("SC_TEST_PG_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
 }
 
 pub fn redis_url() -> Option<String> {
-    std::env::var("SC_TEST_REDIS_URL").ok().filter(|v| !v.is_empty())
+    std::env::var("SC_TEST_REDIS_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
 }
 
 /// Checks CI's promise that the distributed backends are present.
 pub fn assert_required_backends() {
     if require_all() {
-        assert!(pg_url().is_some(), "SC_TEST_REQUIRE_ALL=1 but SC_TEST_PG_URL is not set");
-        assert!(redis_url().is_some(), "SC_TEST_REQUIRE_ALL=1 but SC_TEST_REDIS_URL is not set");
+        assert!(
+            pg_url().is_some(),
+            "SC_TEST_REQUIRE_ALL=1 but SC_TEST_PG_URL is not set"
+        );
+        assert!(
+            redis_url().is_some(),
+            "SC_TEST_REQUIRE_ALL=1 but SC_TEST_REDIS_URL is not set"
+        );
     }
 }
 
@@ -77,10 +87,20 @@ pub fn assert_required_backends() {
 async fn fresh_pg_database(base: &str) -> String {
     use sqlx::Connection;
     let name = format!("sc_test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(base).await.expect("SC_TEST_PG_URL must be reachable");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.expect("create test database");
-    let (head, _) = base.rsplit_once('/').expect("SC_TEST_PG_URL needs a database path");
-    let query = base.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+    let mut conn = sqlx::PgConnection::connect(base)
+        .await
+        .expect("SC_TEST_PG_URL must be reachable");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let (head, _) = base
+        .rsplit_once('/')
+        .expect("SC_TEST_PG_URL needs a database path");
+    let query = base
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
     format!("{head}/{name}{query}")
 }
 
@@ -168,7 +188,10 @@ impl TestApp {
         }));
         TestApp {
             base: format!("http://{addr}"),
-            client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
             cfg,
             stop: Some(tx),
             handle: Some(handle),
@@ -220,7 +243,12 @@ impl TestApp {
     }
 
     pub async fn login(&self, name: &str) -> Resp {
-        self.post("/v1/auth/login", None, json!({"username": name, "password": PASSWORD})).await
+        self.post(
+            "/v1/auth/login",
+            None,
+            json!({"username": name, "password": PASSWORD}),
+        )
+        .await
     }
 
     pub fn outbox(&self) -> PathBuf {
@@ -233,13 +261,23 @@ impl TestApp {
     }
 
     pub async fn metrics(&self) -> String {
-        self.client.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap()
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 }
 
 pub async fn wait_for_mail_in(dir: &Path, to: &str, needle: &str) -> String {
     for _ in 0..200 {
-        if let Some(m) = mails_in(dir).into_iter().find(|m| m.contains(to) && m.contains(needle)) {
+        if let Some(m) = mails_in(dir)
+            .into_iter()
+            .find(|m| m.contains(to) && m.contains(needle))
+        {
             return m;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -248,21 +286,38 @@ pub async fn wait_for_mail_in(dir: &Path, to: &str, needle: &str) -> String {
 }
 
 pub fn mails_in(dir: &Path) -> Vec<String> {
-    let Ok(rd) = std::fs::read_dir(dir) else { return vec![] };
-    let mut files: Vec<_> = rd.filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().ends_with(".eml") && !e.file_name().to_string_lossy().starts_with('.')).collect();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return vec![];
+    };
+    let mut files: Vec<_> = rd
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name().to_string_lossy().ends_with(".eml")
+                && !e.file_name().to_string_lossy().starts_with('.')
+        })
+        .collect();
     files.sort_by_key(|e| e.file_name());
-    files.iter().filter_map(|e| std::fs::read_to_string(e.path()).ok()).map(|m| unfold(&m)).collect()
+    files
+        .iter()
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .map(|m| unfold(&m))
+        .collect()
 }
 
 /// Undoes quoted-printable soft line breaks so tokens can be found in mail bodies.
 fn unfold(m: &str) -> String {
-    m.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=")
+    m.replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=")
 }
 
 /// Extracts `?token=…` from a mail.
 pub fn token_in(mail: &str) -> String {
     let start = mail.find("token=").expect("mail has a token") + "token=".len();
-    mail[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+    mail[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
 }
 
 pub struct Resp {
@@ -278,7 +333,12 @@ impl Resp {
         let headers = r.headers().clone();
         let text = r.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp { status, headers, body, text }
+        Resp {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
 
     pub fn code(&self) -> &str {
@@ -290,7 +350,13 @@ impl Resp {
         assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
         assert_eq!(self.body["success"], false, "body: {}", self.text);
         assert_eq!(self.code(), code, "body: {}", self.text);
-        assert!(self.body["meta"]["request_id"].as_str().is_some_and(|s| !s.is_empty()), "meta.request_id: {}", self.text);
+        assert!(
+            self.body["meta"]["request_id"]
+                .as_str()
+                .is_some_and(|s| !s.is_empty()),
+            "meta.request_id: {}",
+            self.text
+        );
         self
     }
 
@@ -347,8 +413,16 @@ impl SmtpSink {
             .spawn()
             .expect("python3 with aiosmtpd is needed (pip install aiosmtpd)");
         let mut line = String::new();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().unwrap()), &mut line).unwrap();
-        assert_eq!(line.trim(), "ready", "smtp sink did not start (is aiosmtpd installed?)");
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "smtp sink did not start (is aiosmtpd installed?)"
+        );
         SmtpSink { port, dir, child }
     }
 }
@@ -361,5 +435,9 @@ impl Drop for SmtpSink {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -17,10 +17,20 @@ async fn mail_goes_through_smtp() {
     .await;
     let u = app.register("smtpuser").await;
     let mail = wait_for_mail_in(smtp.dir.path(), &u.email, "verify-email?token=").await;
-    assert!(mail.contains("From: SecureConnect <noreply@sc.test>"), "{mail}");
+    assert!(
+        mail.contains("From: SecureConnect <noreply@sc.test>"),
+        "{mail}"
+    );
     assert!(mail.contains("Subject: Confirm your email address"));
-    assert!(mails_in(&app.outbox()).is_empty(), "SMTP configured: nothing in the outbox");
-    assert!(app.metrics().await.contains("secureconnect_mail_sent_total 1"));
+    assert!(
+        mails_in(&app.outbox()).is_empty(),
+        "SMTP configured: nothing in the outbox"
+    );
+    assert!(
+        app.metrics()
+            .await
+            .contains("secureconnect_mail_sent_total 1")
+    );
 }
 
 #[tokio::test]
@@ -35,12 +45,20 @@ async fn smtp_down_never_fails_the_request_and_mail_is_retried() {
     // Nothing listens on the port: the request still succeeds.
     let u = app.register("retryuser").await;
     for _ in 0..100 {
-        if app.metrics().await.contains("secureconnect_mail_failed_total 1") {
+        if app
+            .metrics()
+            .await
+            .contains("secureconnect_mail_failed_total 1")
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(app.metrics().await.contains("secureconnect_mail_failed_total 1"));
+    assert!(
+        app.metrics()
+            .await
+            .contains("secureconnect_mail_failed_total 1")
+    );
     // The listener comes up; the queued mail is delivered on a later attempt.
     let smtp = SmtpSink::start_on(port).await;
     let dir = smtp.dir.path().to_path_buf();

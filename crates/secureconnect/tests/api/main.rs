@@ -1,4 +1,5 @@
 //! The black-box suite: real servers on random ports, spoken to over HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::field_reassign_with_default)]
 
 mod auth;
 mod binary;

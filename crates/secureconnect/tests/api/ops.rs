@@ -16,21 +16,32 @@ async fn health_ready_metrics_openapi() {
     assert_eq!(r.body["status"], "ok", "{}", r.text);
     for dep in ["database", "cache", "pubsub", "blobs", "mail", "push", "ai"] {
         let v = r.body["checks"][dep].as_str().unwrap_or_default();
-        assert!(["ok", "degraded", "down", "disabled"].contains(&v), "{dep}: {v}");
+        assert!(
+            ["ok", "degraded", "down", "disabled"].contains(&v),
+            "{dep}: {v}"
+        );
     }
     assert_eq!(r.body["checks"]["database"], "ok");
 
     app.get("/v1/users/me", None).await;
     let m = app.metrics().await;
     assert!(m.contains("secureconnect_http_requests_total{"), "{m}");
-    assert!(m.contains("route=\"/v1/users/me\""), "metrics label by route template: {m}");
+    assert!(
+        m.contains("route=\"/v1/users/me\""),
+        "metrics label by route template: {m}"
+    );
     assert!(m.contains("secureconnect_http_request_duration_seconds_bucket"));
     assert!(m.contains("secureconnect_db_pool_connections"));
 
     let o = app.get("/v1/openapi.json", None).await;
     assert_eq!(o.status, 200);
     assert!(o.body["openapi"].as_str().unwrap().starts_with("3.1"));
-    for p in ["/v1/auth/login", "/v1/auth/register", "/v1/users/me", "/v1/auth/2fa/enable"] {
+    for p in [
+        "/v1/auth/login",
+        "/v1/auth/register",
+        "/v1/users/me",
+        "/v1/auth/2fa/enable",
+    ] {
         assert!(o.body["paths"][p].is_object(), "openapi lacks {p}");
     }
 }
@@ -39,33 +50,67 @@ async fn health_ready_metrics_openapi() {
 async fn unknown_routes_and_methods_are_enveloped() {
     let app = TestApp::spawn().await;
     let u = app.register("opsuser").await;
-    app.get("/v1/definitely-not-here", Some(&u.access)).await.assert_error(404, "NOT_FOUND");
-    app.get("/nothing", None).await.assert_error(404, "NOT_FOUND");
-    app.call(Method::PUT, "/v1/users/me", Some(&u.access), Value::Null).await.assert_error(405, "METHOD_NOT_ALLOWED");
-    app.call(Method::GET, "/v1/auth/login", None, Value::Null).await.assert_error(405, "METHOD_NOT_ALLOWED");
+    app.get("/v1/definitely-not-here", Some(&u.access))
+        .await
+        .assert_error(404, "NOT_FOUND");
+    app.get("/nothing", None)
+        .await
+        .assert_error(404, "NOT_FOUND");
+    app.call(Method::PUT, "/v1/users/me", Some(&u.access), Value::Null)
+        .await
+        .assert_error(405, "METHOD_NOT_ALLOWED");
+    app.call(Method::GET, "/v1/auth/login", None, Value::Null)
+        .await
+        .assert_error(405, "METHOD_NOT_ALLOWED");
     // Protected routes answer 401 before 404/405.
-    app.get("/v1/definitely-not-here", None).await.assert_error(401, "UNAUTHORIZED");
-    app.call(Method::PUT, "/v1/users/me", None, Value::Null).await.assert_error(401, "UNAUTHORIZED");
-    app.get("/v1/users/me", None).await.assert_error(401, "UNAUTHORIZED");
+    app.get("/v1/definitely-not-here", None)
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+    app.call(Method::PUT, "/v1/users/me", None, Value::Null)
+        .await
+        .assert_error(401, "UNAUTHORIZED");
+    app.get("/v1/users/me", None)
+        .await
+        .assert_error(401, "UNAUTHORIZED");
 }
 
 #[tokio::test]
 async fn request_ids_and_security_headers() {
     let app = TestApp::spawn().await;
-    let r = app.client.get(app.url("/v1/users/me")).header("x-request-id", "client-id_1.2").send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/v1/users/me"))
+        .header("x-request-id", "client-id_1.2")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["x-request-id"], "client-id_1.2");
     let h = r.headers().clone();
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["meta"]["request_id"], "client-id_1.2");
     assert_eq!(h["x-content-type-options"], "nosniff");
-    assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    assert!(
+        h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
     assert!(h.contains_key("referrer-policy"));
-    assert!(!h.contains_key("strict-transport-security"), "no HSTS without TLS");
+    assert!(
+        !h.contains_key("strict-transport-security"),
+        "no HSTS without TLS"
+    );
     let ts = body["meta"]["timestamp"].as_str().unwrap();
     assert_eq!(ts.len(), 24, "three fractional digits and Z: {ts}");
     assert!(ts.ends_with('Z'));
 
-    let r = app.client.get(app.url("/health")).header("x-request-id", "bad id with spaces").send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/health"))
+        .header("x-request-id", "bad id with spaces")
+        .send()
+        .await
+        .unwrap();
     let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
     assert_ne!(id, "bad id with spaces");
     assert!(!id.is_empty());
@@ -73,7 +118,10 @@ async fn request_ids_and_security_headers() {
 
 #[tokio::test]
 async fn cors_allow_list() {
-    let app = TestApp::spawn_with(|c| c.cors_allowed_origins = sc_core::config::List(vec!["https://app.example.org".into()])).await;
+    let app = TestApp::spawn_with(|c| {
+        c.cors_allowed_origins = sc_core::config::List(vec!["https://app.example.org".into()])
+    })
+    .await;
     let ok = app
         .client
         .request(Method::OPTIONS, app.url("/v1/auth/login"))
@@ -82,7 +130,10 @@ async fn cors_allow_list() {
         .send()
         .await
         .unwrap();
-    assert_eq!(ok.headers()["access-control-allow-origin"], "https://app.example.org");
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "https://app.example.org"
+    );
     let bad = app
         .client
         .request(Method::OPTIONS, app.url("/v1/auth/login"))
@@ -99,12 +150,22 @@ async fn trusted_proxy_decides_client_ip() {
     // Not behind a trusted proxy: X-Forwarded-For is ignored.
     let app = TestApp::spawn().await;
     let u = app.register("ipuser").await;
-    let r = app.client.get(app.url("/v1/auth/sessions")).bearer_auth(&u.access).header("x-forwarded-for", "203.0.113.9").send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/v1/auth/sessions"))
+        .bearer_auth(&u.access)
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .await
+        .unwrap();
     let body: Value = r.json().await.unwrap();
     let ip = body["data"]["items"][0]["ip"].as_str().unwrap().to_string();
     assert_eq!(ip, "127.0.0.1");
 
-    let app = TestApp::spawn_with(|c| c.trusted_proxies = sc_core::config::List(vec!["127.0.0.1".into()])).await;
+    let app = TestApp::spawn_with(|c| {
+        c.trusted_proxies = sc_core::config::List(vec!["127.0.0.1".into()])
+    })
+    .await;
     let r = app
         .client
         .post(app.url("/v1/auth/register"))
