@@ -16,6 +16,7 @@ pub struct UserRow {
     pub totp_secret_enc: Option<String>,
     pub totp_enabled: bool,
     pub totp_last_step: i64,
+    pub failed_login_count: i32,
     pub locked_until: Option<Timestamp>,
     pub banned_until: Option<Timestamp>,
     pub created_at: Timestamp,
@@ -74,7 +75,7 @@ pub enum FailureOutcome {
 macro_rules! user_columns {
     () => {
         "id, email, username, display_name, avatar_url, password_hash, email_verified, role, \
-     totp_secret_enc, totp_enabled, totp_last_step, locked_until, banned_until, created_at"
+     totp_secret_enc, totp_enabled, totp_last_step, failed_login_count, locked_until, banned_until, created_at"
     };
 }
 

@@ -7,7 +7,6 @@ use crate::{
         self, new_recovery_codes, random_token, recovery_code_hash, token_hash, totp_matching_step,
     },
     password::check_policy,
-    session_cache::{TTL_WITH_BUS, TTL_WITHOUT_BUS},
 };
 use sc_core::{
     AppError, AppResult,
@@ -189,6 +188,7 @@ impl AuthService {
             .users()
             .set_role(user.id, role.as_str(), Timestamp::now())
             .await?;
+        self.d.user_changed(user.id).await;
         self.d
             .audit(
                 Some(user.id),
@@ -263,7 +263,9 @@ impl AuthService {
                     .await);
             }
         }
-        users.clear_failed_logins(user.id).await?;
+        if user.failed_login_count != 0 {
+            users.clear_failed_logins(user.id).await?;
+        }
         self.d.metrics.auth_success.inc();
         self.d
             .audit(
@@ -533,12 +535,7 @@ impl AuthService {
             email_verified: user.email_verified,
         };
         // Invalidations reach this cache through the bus only when it crosses instances.
-        let ttl = if self.d.bus.is_cross_instance() {
-            TTL_WITH_BUS
-        } else {
-            TTL_WITHOUT_BUS
-        };
-        self.d.sessions.put(ctx, ttl);
+        self.d.sessions.put(ctx, self.d.cache_ttl());
         if now.millis() - session.last_seen_at.millis() > TOUCH_EVERY.as_millis() as i64 {
             self.d
                 .db
@@ -671,6 +668,7 @@ impl AuthService {
                 AppError::validation("token", "invalid, expired or already used token")
             })?;
         self.d.db.users().set_email_verified(user, now).await?;
+        self.d.user_changed(user).await;
         self.d
             .audit(Some(user), "email.verified", None, json!({}))
             .await;
@@ -862,6 +860,7 @@ impl AuthService {
             .users()
             .set_totp_enabled(user.id, true, Timestamp::now())
             .await?;
+        self.d.user_changed(user.id).await;
         self.d
             .audit(Some(user.id), "2fa.enabled", None, json!({}))
             .await;
@@ -903,6 +902,7 @@ impl AuthService {
             .users()
             .set_totp_enabled(user.id, false, Timestamp::now())
             .await?;
+        self.d.user_changed(user.id).await;
         self.d
             .db
             .tokens()

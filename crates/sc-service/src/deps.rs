@@ -7,7 +7,7 @@ use crate::{
     mail::MailService,
     metrics::Metrics,
     password::PasswordHasher,
-    session_cache::SessionCache,
+    session_cache::{SessionCache, TTL_WITH_BUS, TTL_WITHOUT_BUS, UserCache},
 };
 use sc_core::{
     AppResult,
@@ -30,6 +30,7 @@ pub struct Deps {
     pub jwt: JwtKeys,
     pub secret_box: SecretBox,
     pub sessions: SessionCache,
+    pub users: UserCache,
 }
 
 impl Deps {
@@ -66,6 +67,36 @@ impl Deps {
             .collect::<Vec<_>>()
             .join(",");
         self.bus.publish(SESSION_REVOKED_CHANNEL, &payload).await;
+    }
+
+    /// How long a cached entry may live: long only while invalidations reach us from every
+    /// instance.
+    pub fn cache_ttl(&self) -> std::time::Duration {
+        if self.bus.is_cross_instance() {
+            TTL_WITH_BUS
+        } else {
+            TTL_WITHOUT_BUS
+        }
+    }
+
+    /// The account as the owner sees it, from the cache when fresh.
+    pub async fn user_view(&self, id: UserId) -> AppResult<Option<sc_db::users::UserRow>> {
+        if let Some(u) = self.users.get(id) {
+            return Ok(Some(u));
+        }
+        let user = self.db.users().find(id).await?;
+        if let Some(u) = &user {
+            self.users.put(u.clone(), self.cache_ttl());
+        }
+        Ok(user)
+    }
+
+    /// Call after changing any field of a user that `user_view` shows.
+    pub async fn user_changed(&self, id: UserId) {
+        self.users.remove(id);
+        self.bus
+            .publish(crate::USER_CHANGED_CHANNEL, &id.to_string())
+            .await;
     }
 
     /// Drops cached contexts (role or verification changed) on every instance; sessions live on.

@@ -58,3 +58,5 @@ pub struct ClientInfo {
 pub const SESSION_REVOKED_CHANNEL: &str = "session.revoked";
 /// Bus channel on which sessions whose cached context is stale (role, verification) are announced.
 pub const SESSION_CHANGED_CHANNEL: &str = "session.changed";
+/// Bus channel on which users whose cached account view is stale are announced.
+pub const USER_CHANGED_CHANNEL: &str = "user.changed";

@@ -77,7 +77,9 @@ fn is_common(lower: &str) -> bool {
 /// One character repeated, or a unit of up to 4 characters repeated ("abcabcabcabc").
 fn is_repetitive(s: &str) -> bool {
     let chars: Vec<char> = s.chars().collect();
-    (1..=4).any(|unit| chars.len().is_multiple_of(unit) && chars.chunks(unit).all(|c| c == &chars[..unit]))
+    (1..=4).any(|unit| {
+        chars.len().is_multiple_of(unit) && chars.chunks(unit).all(|c| c == &chars[..unit])
+    })
 }
 
 const WALK_ROWS: [&str; 6] = [

@@ -28,7 +28,16 @@ impl UserService {
         Self { d }
     }
 
+    /// The caller's account for display (may come from the short cache).
     pub async fn me(&self, ctx: &AuthContext) -> AppResult<UserRow> {
+        self.d
+            .user_view(ctx.user_id)
+            .await?
+            .ok_or_else(AppError::unauthorized)
+    }
+
+    /// The caller's account straight from the database, for decisions (password checks).
+    async fn fresh(&self, ctx: &AuthContext) -> AppResult<UserRow> {
         self.d
             .db
             .users()
@@ -42,7 +51,7 @@ impl UserService {
         ctx: &AuthContext,
         patch: ProfilePatch,
     ) -> AppResult<UserRow> {
-        let user = self.me(ctx).await?;
+        let user = self.fresh(ctx).await?;
         let display = match &patch.display_name {
             Some(d) => d.clone(),
             None => DisplayName::parse("display_name", &user.display_name)?,
@@ -62,6 +71,7 @@ impl UserService {
                 Timestamp::now(),
             )
             .await?;
+        self.d.user_changed(user.id).await;
         self.me(ctx).await
     }
 
@@ -73,7 +83,7 @@ impl UserService {
         new: &str,
         client: &ClientInfo,
     ) -> AppResult<()> {
-        let user = self.me(ctx).await?;
+        let user = self.fresh(ctx).await?;
         if !self
             .d
             .hasher
@@ -114,7 +124,7 @@ impl UserService {
         password: &str,
         client: &ClientInfo,
     ) -> AppResult<()> {
-        let user = self.me(ctx).await?;
+        let user = self.fresh(ctx).await?;
         if !self
             .d
             .hasher
@@ -127,6 +137,7 @@ impl UserService {
             .end_all_sessions(user.id, None, "account_deleted")
             .await?;
         self.d.db.users().delete(user.id).await?;
+        self.d.user_changed(user.id).await;
         self.d
             .audit(
                 Some(user.id),

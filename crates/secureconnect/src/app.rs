@@ -16,12 +16,13 @@ use sc_infra::{
     redis_link::RedisLink,
 };
 use sc_service::{
-    AuthService, Deps, SESSION_CHANGED_CHANNEL, SESSION_REVOKED_CHANNEL, UserService,
+    AuthService, Deps, SESSION_CHANGED_CHANNEL, SESSION_REVOKED_CHANNEL, USER_CHANGED_CHANNEL,
+    UserService,
     crypto::{JwtKeys, SecretBox},
     mail::MailService,
     metrics::Metrics,
     password::PasswordHasher,
-    session_cache::SessionCache,
+    session_cache::{SessionCache, UserCache},
 };
 use std::{future::Future, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
@@ -90,6 +91,7 @@ impl App {
             jwt: JwtKeys::new(&jwt_secret, &cfg.jwt_issuer, &cfg.jwt_audience),
             secret_box: SecretBox::new(&data_key),
             sessions: SessionCache::default(),
+            users: UserCache::default(),
         });
         mail.spawn_workers(cfg.mail_workers, background.clone());
         spawn_revocation_listener(deps.clone(), background.clone());
@@ -177,10 +179,16 @@ fn spawn_revocation_listener(deps: Arc<Deps>, stop: CancellationToken) {
                         deps.sessions.remove(id);
                     }
                 }
+                Ok(BusEvent::Message { channel, payload }) if &*channel == USER_CHANGED_CHANNEL => {
+                    if let Ok(id) = payload.parse() {
+                        deps.users.remove(id);
+                    }
+                }
                 Ok(BusEvent::Message { .. }) => {}
                 // A gap in what we heard: trust nothing cached.
                 Ok(BusEvent::Resync) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    deps.sessions.clear()
+                    deps.sessions.clear();
+                    deps.users.clear();
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             }

@@ -1,8 +1,281 @@
-//! `secureconnect bench`: load measurements on this machine (filled in below).
+//! `secureconnect bench auth`: measures, in one run on this machine, login throughput against the
+//! Argon2id ceiling (hashes/s with the same parameters) and authenticated `GET /v1/users/me`
+//! against a bare axum hello-world, reporting ratios so the figures travel between machines.
+
+use crate::App;
+use anyhow::Context;
+use sc_core::{config::Config, secret::Secret};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
-pub struct BenchArgs {}
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub what: BenchKind,
+}
 
-pub async fn run(_args: BenchArgs) -> anyhow::Result<()> {
-    anyhow::bail!("bench: not built yet")
+#[derive(clap::Subcommand)]
+pub enum BenchKind {
+    /// Logins/s vs the Argon2id ceiling; authenticated GET vs a hello-world baseline.
+    Auth {
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Concurrent clients for the GET measurements.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Concurrent clients for the login measurement.
+        #[arg(long, default_value_t = 8)]
+        login_concurrency: usize,
+        /// Use this PostgreSQL database instead of a temporary SQLite one.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    match args.what {
+        BenchKind::Auth {
+            seconds,
+            concurrency,
+            login_concurrency,
+            database_url,
+        } => {
+            auth(
+                Duration::from_secs(seconds),
+                concurrency,
+                login_concurrency,
+                database_url,
+            )
+            .await
+        }
+    }
+}
+
+struct Load {
+    requests: u64,
+    errors: u64,
+    elapsed: Duration,
+    latencies_us: Vec<u64>,
+}
+
+impl Load {
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+    fn percentile_ms(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let idx = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies_us[idx] as f64 / 1000.0
+    }
+}
+
+/// Runs `concurrency` loops of `request` for `dur`.
+async fn drive<F, Fut>(dur: Duration, concurrency: usize, request: F) -> Load
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    let request = Arc::new(request);
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (request, stop, errors) = (request.clone(), stop.clone(), errors.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                if !request().await {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+                lat.push(t.elapsed().as_micros() as u64);
+            }
+            lat
+        }));
+    }
+    tokio::time::sleep(dur).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies_us = Vec::new();
+    for t in tasks {
+        latencies_us.extend(t.await.unwrap_or_default());
+    }
+    let elapsed = started.elapsed();
+    latencies_us.sort_unstable();
+    Load {
+        requests: latencies_us.len() as u64,
+        errors: errors.load(Ordering::Relaxed),
+        elapsed,
+        latencies_us,
+    }
+}
+
+/// Argon2id hashes/s with the server's parameters, one thread per core.
+fn hash_ceiling(dur: Duration) -> f64 {
+    use argon2::{Algorithm, Argon2, Params, PasswordHasher, Version, password_hash::SaltString};
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (stop, count) = (stop.clone(), count.clone());
+            std::thread::spawn(move || {
+                let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+                let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+                let salt = SaltString::encode_b64(b"benchmark-salt-1").unwrap_or_else(|_| {
+                    SaltString::from_b64("c2FsdHNhbHQ").unwrap_or_else(|_| unreachable!())
+                });
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = argon.hash_password(b"tangerine-violin-42", &salt);
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(dur);
+    stop.store(true, Ordering::Relaxed);
+    for h in handles {
+        let _ = h.join();
+    }
+    count.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn hello_world() -> anyhow::Result<String> {
+    let app = axum::Router::new().route("/", axum::routing::get(|| async { "hello" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(format!("http://{addr}/"))
+}
+
+async fn auth(
+    dur: Duration,
+    concurrency: usize,
+    login_concurrency: usize,
+    database_url: Option<String>,
+) -> anyhow::Result<()> {
+    let dir = tempfile_dir()?;
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let cfg = Config {
+        listen: "127.0.0.1:0".parse()?,
+        data_dir: dir.clone(),
+        database_url: database_url.map(Secret::new),
+        // The bench measures throughput, not the limits that protect against abuse.
+        login_rate_per_ip_per_minute: u32::MAX,
+        auth_rate_per_ip_per_minute: u32::MAX,
+        api_rate_per_user_per_minute: u32::MAX,
+        max_sessions_per_user: 1_000_000,
+        password_hash_concurrency: cores,
+        log_level: "warn".into(),
+        ..Config::default()
+    };
+    let backend = if cfg.database_url.is_some() {
+        "postgresql"
+    } else {
+        "sqlite"
+    };
+    let app = App::build(cfg).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(app.serve(listener, std::future::pending()));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency * 2)
+        .build()?;
+
+    let reg: Value = client
+        .post(format!("{base}/v1/auth/register"))
+        .json(&json!({"email": "bench@example.org", "username": "bench", "password": "tangerine-violin-42", "display_name": "Bench"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = reg["data"]["access_token"]
+        .as_str()
+        .context("register failed")?
+        .to_string();
+
+    println!(
+        "machine: {} cores, {}; backend {backend}; {}s per measurement",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        std::env::consts::ARCH,
+        dur.as_secs()
+    );
+
+    let ceiling = tokio::task::spawn_blocking(move || hash_ceiling(dur)).await?;
+    let login_url = format!("{base}/v1/auth/login");
+    let c = client.clone();
+    let logins = drive(dur, login_concurrency, move || {
+        let (c, url) = (c.clone(), login_url.clone());
+        async move {
+            matches!(c.post(&url).json(&json!({"username": "bench", "password": "tangerine-violin-42"})).send().await, Ok(r) if r.status() == 200)
+        }
+    })
+    .await;
+    println!("argon2id ceiling: {ceiling:.1} hashes/s");
+    println!(
+        "logins: {:.1}/s ({} errors), p99 {:.1} ms  -> ratio to ceiling {:.2} (target >= 0.8)",
+        logins.rate(),
+        logins.errors,
+        logins.percentile_ms(0.99),
+        logins.rate() / ceiling
+    );
+
+    let hello = hello_world().await?;
+    let c = client.clone();
+    let base_load = drive(dur, concurrency, move || {
+        let (c, url) = (c.clone(), hello.clone());
+        async move { ok_body(c.get(&url).send().await).await }
+    })
+    .await;
+    let me_url = format!("{base}/v1/users/me");
+    let c = client.clone();
+    let me = drive(dur, concurrency, move || {
+        let (c, url, t) = (c.clone(), me_url.clone(), token.clone());
+        async move { ok_body(c.get(&url).bearer_auth(&t).send().await).await }
+    })
+    .await;
+    println!(
+        "hello-world baseline: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
+        base_load.rate(),
+        base_load.percentile_ms(0.5),
+        base_load.percentile_ms(0.99)
+    );
+    println!(
+        "GET /v1/users/me: {:.0} req/s ({} errors), p50 {:.2} ms, p99 {:.2} ms  -> ratio to baseline {:.2} (target >= 0.3, p99 < 20 ms)",
+        me.rate(),
+        me.errors,
+        me.percentile_ms(0.5),
+        me.percentile_ms(0.99),
+        me.rate() / base_load.rate()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// A 200 whose body was read completely.
+async fn ok_body(r: reqwest::Result<reqwest::Response>) -> bool {
+    match r {
+        Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
+        _ => false,
+    }
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("sc-bench-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }

@@ -1,5 +1,9 @@
 //! The black-box suite: real servers on random ports, spoken to over HTTP.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::field_reassign_with_default)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::field_reassign_with_default
+)]
 
 mod auth;
 mod binary;
