@@ -147,6 +147,25 @@ impl<S: Send + Sync> FromRequestParts<S> for Auth {
     }
 }
 
+/// The authenticated caller, who must also have a verified email when the server is configured
+/// with `require_verified_email` (403 EMAIL_NOT_VERIFIED otherwise). For messaging, calls and
+/// uploads.
+pub struct VerifiedAuth(pub AuthContext);
+
+impl FromRequestParts<Arc<AppState>> for VerifiedAuth {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let Auth(ctx) = Auth::from_request_parts(parts, state).await?;
+        if state.cfg.require_verified_email && !ctx.email_verified {
+            return Err(AppError::EmailNotVerified.into());
+        }
+        Ok(VerifiedAuth(ctx))
+    }
+}
+
 /// The client's address and user agent (set by the client-ip middleware).
 pub struct Client(pub ClientInfo);
 

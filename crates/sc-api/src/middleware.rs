@@ -151,10 +151,6 @@ pub async fn require_auth(
         Ok(ctx) => ctx,
         Err(e) => return e.into_response(),
     };
-    if state.cfg.require_verified_email {
-        req.extensions_mut()
-            .insert(RequireVerified(ctx.email_verified));
-    }
     req.extensions_mut().insert(ctx);
     let decision = state
         .deps
@@ -167,10 +163,6 @@ pub async fn require_auth(
         .await;
     limited(&state, decision, "user", next.run(req)).await
 }
-
-/// Whether the caller's email is verified, for routes that may require it.
-#[derive(Clone, Copy)]
-pub struct RequireVerified(pub bool);
 
 pub async fn authenticate(
     state: &AppState,

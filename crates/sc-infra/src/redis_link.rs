@@ -5,15 +5,19 @@
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::{
     Arc,
-    atomic::{AtomicBool, Ordering},
+    atomic::{AtomicBool, AtomicU64, Ordering},
 };
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Clone)]
 pub struct RedisLink {
     client: redis::Client,
     manager: ConnectionManager,
     healthy: Arc<AtomicBool>,
+    /// When Redis last failed (ms since `epoch`); while it is down, requests try it at most
+    /// once per `RETRY_EVERY` instead of each paying a timeout.
+    last_failure_ms: Arc<AtomicU64>,
+    epoch: Instant,
     prefix: Arc<str>,
 }
 
@@ -27,6 +31,7 @@ impl std::fmt::Debug for RedisLink {
 }
 
 const COMMAND_TIMEOUT: Duration = Duration::from_millis(250);
+const RETRY_EVERY: Duration = Duration::from_millis(500);
 
 impl RedisLink {
     pub fn new(url: &str, prefix: &str) -> Result<Self, String> {
@@ -41,7 +46,9 @@ impl RedisLink {
         Ok(Self {
             client,
             manager,
-            healthy: Arc::new(AtomicBool::new(false)),
+            healthy: Arc::new(AtomicBool::new(true)),
+            last_failure_ms: Arc::new(AtomicU64::new(0)),
+            epoch: Instant::now(),
             prefix: prefix.into(),
         })
     }
@@ -63,6 +70,10 @@ impl RedisLink {
     }
 
     pub fn set_healthy(&self, ok: bool) {
+        if !ok {
+            self.last_failure_ms
+                .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+        }
         let was = self.healthy.swap(ok, Ordering::Relaxed);
         if was != ok {
             if ok {
@@ -73,8 +84,23 @@ impl RedisLink {
         }
     }
 
+    /// False while Redis is known down and was tried less than `RETRY_EVERY` ago: callers
+    /// take their fallback at once.
+    fn worth_trying(&self) -> bool {
+        self.is_healthy()
+            || self.epoch.elapsed().as_millis() as u64
+                >= self.last_failure_ms.load(Ordering::Relaxed) + RETRY_EVERY.as_millis() as u64
+    }
+
     /// Runs a command with a timeout; records health from the outcome.
     pub async fn run<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Option<T> {
+        if !self.worth_trying() {
+            return None;
+        }
+        self.run_now(cmd).await
+    }
+
+    async fn run_now<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Option<T> {
         let mut conn = self.manager.clone();
         let res = tokio::time::timeout(COMMAND_TIMEOUT * 2, cmd.query_async::<T>(&mut conn)).await;
         match res {
@@ -101,6 +127,9 @@ impl RedisLink {
         keys: &[&str],
         args: &[i64],
     ) -> Option<T> {
+        if !self.worth_trying() {
+            return None;
+        }
         let mut conn = self.manager.clone();
         let mut inv = script.prepare_invoke();
         for k in keys {
@@ -121,8 +150,9 @@ impl RedisLink {
         }
     }
 
+    /// A real probe, whatever the recent failures (readiness checks).
     pub async fn ping(&self) -> bool {
-        self.run::<String>(&redis::cmd("PING")).await.is_some()
+        self.run_now::<String>(&redis::cmd("PING")).await.is_some()
     }
 }
 

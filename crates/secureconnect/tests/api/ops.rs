@@ -179,3 +179,96 @@ async fn trusted_proxy_decides_client_ip() {
     let s = app.get("/v1/auth/sessions", Some(token)).await;
     assert_eq!(s.body["data"]["items"][0]["ip"], "203.0.113.9");
 }
+
+#[tokio::test]
+async fn tls_termination_with_hsts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl is needed to make a test certificate");
+    assert!(status.success());
+    let app = TestApp::spawn_with(|c| {
+        c.tls_cert_file = Some(cert.clone());
+        c.tls_key_file = Some(key.clone());
+    })
+    .await;
+    let https = app.base.replace("http://", "https://");
+    let client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let r = client
+        .get(format!("{https}/v1/users/me"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(
+        r.headers()["strict-transport-security"]
+            .to_str()
+            .unwrap()
+            .contains("max-age=")
+    );
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "UNAUTHORIZED");
+    // Plain HTTP on the TLS port is refused.
+    assert!(
+        app.client
+            .get(format!("{}/health", app.base))
+            .send()
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn graceful_shutdown_drains_in_flight_requests() {
+    // One hashing slot: three registrations queue behind each other, so they are still in
+    // flight well after their connections were accepted.
+    let app = TestApp::spawn_with(|c| c.password_hash_concurrency = 1).await;
+    let mut in_flight = Vec::new();
+    for i in 0..3 {
+        let (client, url) = (app.client.clone(), app.url("/v1/auth/register"));
+        in_flight.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&serde_json::json!({"email": format!("drain{i}@example.org"), "username": format!("drain{i}"), "password": PASSWORD, "display_name": "d"}))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    let base = app.base.clone();
+    app.stop().await;
+    for r in in_flight {
+        assert_eq!(
+            r.await.unwrap().unwrap(),
+            201,
+            "in-flight requests complete during shutdown"
+        );
+    }
+    assert!(
+        reqwest::get(format!("{base}/health")).await.is_err(),
+        "no longer accepting"
+    );
+}
