@@ -49,6 +49,8 @@ pub struct Registration {
 pub enum LoginId {
     Email(Email),
     Username(Username),
+    /// An identifier no account can have (e.g. a malformed username).
+    NoSuchAccount,
 }
 
 pub struct TotpSetup {
@@ -225,6 +227,7 @@ impl AuthService {
         let user = match &id {
             LoginId::Email(e) => users.find_by_email(&e.normalized).await?,
             LoginId::Username(u) => users.find_by_login(None, Some(u.as_str())).await?,
+            LoginId::NoSuchAccount => None,
         };
         let now = Timestamp::now();
         let Some(user) = user else {

@@ -1,10 +1,7 @@
 //! Password policy (NIST 800-63B / ASVS V2.1) and Argon2id hashing on the blocking pool with a
 //! bound on concurrent hashes, so a login storm queues instead of exhausting memory.
 
-use argon2::{
-    Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier, Version,
-    password_hash::SaltString,
-};
+use argon2::{Algorithm, Argon2, Params, PasswordHash, Version, password_hash::SaltString};
 use sc_core::{AppError, AppResult};
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
@@ -114,19 +111,76 @@ pub struct PasswordHasher {
     dummy: Arc<String>,
 }
 
-fn argon() -> Argon2<'static> {
-    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+const M_COST_KIB: u32 = 19 * 1024;
+const T_COST: u32 = 2;
+const P_COST: u32 = 1;
+
+fn params() -> Params {
+    Params::new(M_COST_KIB, T_COST, P_COST, None).unwrap_or_default()
 }
 
-fn hash_blocking(password: &str) -> Result<String, String> {
+thread_local! {
+    /// Each hashing thread keeps its 19 MiB work area instead of allocating (and the kernel
+    /// zeroing) a fresh one per hash.
+    static WORK_AREA: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Raw Argon2id output for `password` and `salt` under `params`, using the thread's work area.
+fn argon2_raw(password: &[u8], salt: &[u8], params: Params, out: &mut [u8]) -> Result<(), String> {
+    let blocks = params.block_count();
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    WORK_AREA.with(|area| {
+        let mut area = area.borrow_mut();
+        if area.len() < blocks {
+            area.resize(blocks, argon2::Block::default());
+        }
+        argon
+            .hash_password_into_with_memory(password, salt, out, &mut area[..blocks])
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`) for a new random salt.
+pub fn hash_blocking(password: &str) -> Result<String, String> {
     let mut salt = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut salt);
+    let mut out = [0u8; 32];
+    argon2_raw(password.as_bytes(), &salt, params(), &mut out)?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-    argon()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
+    let output = argon2::password_hash::Output::new(&out).map_err(|e| e.to_string())?;
+    let phc = PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: params()
+            .try_into()
+            .map_err(|e: argon2::password_hash::Error| e.to_string())?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(phc.to_string())
+}
+
+/// Checks a password against a PHC string, with the parameters stored in it.
+fn verify_blocking(password: &str, phc: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    if argon2_raw(password.as_bytes(), salt, params, &mut out).is_err() {
+        return false;
+    }
+    // Output's equality is constant-time.
+    argon2::password_hash::Output::new(&out).is_ok_and(|o| o == expected)
 }
 
 impl PasswordHasher {
@@ -157,13 +211,9 @@ impl PasswordHasher {
         let h = hash
             .map(str::to_string)
             .unwrap_or_else(|| self.dummy.to_string());
-        let ok = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&h)
-                .map(|parsed| argon().verify_password(pw.as_bytes(), &parsed).is_ok())
-                .unwrap_or(false)
-        })
-        .await
-        .map_err(AppError::internal)?;
+        let ok = tokio::task::spawn_blocking(move || verify_blocking(&pw, &h))
+            .await
+            .map_err(AppError::internal)?;
         Ok(ok && known)
     }
 }

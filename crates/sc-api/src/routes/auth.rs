@@ -54,11 +54,10 @@ pub async fn login(
 ) -> ApiResult<TokenPairView> {
     let id = match (b.email, b.username) {
         (Some(e), None) => LoginId::Email(Email::parse("email", &e)?),
-        (None, Some(u)) => match Username::parse("username", &u) {
-            Ok(u) => LoginId::Username(u),
-            // An impossible username cannot exist: answer like any unknown account.
-            Err(_) => LoginId::Username(Username::parse("username", "invalid.user")?),
-        },
+        // An impossible username cannot exist: it is answered like any unknown account.
+        (None, Some(u)) => {
+            Username::parse("username", &u).map_or(LoginId::NoSuchAccount, LoginId::Username)
+        }
         _ => {
             return Err(
                 AppError::validation("email", "give exactly one of email or username").into(),
