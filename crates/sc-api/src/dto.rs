@@ -234,3 +234,125 @@ pub struct PasswordRequest {
 
 #[derive(Serialize, ToSchema)]
 pub struct Empty {}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConversationRequest {
+    /// "direct" or "group"
+    pub kind: String,
+    #[schema(value_type = Vec<String>)]
+    pub member_ids: Vec<sc_core::ids::UserId>,
+    pub title: Option<String>,
+    pub encrypted: Option<bool>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchConversationRequest {
+    #[serde(default, deserialize_with = "some_nullable")]
+    #[schema(value_type = Option<String>)]
+    pub title: Option<Option<String>>,
+    #[serde(default, deserialize_with = "some_nullable")]
+    #[schema(value_type = Option<String>)]
+    pub avatar_url: Option<Option<String>>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddMembersRequest {
+    #[schema(value_type = Vec<String>)]
+    pub user_ids: Vec<sc_core::ids::UserId>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleRequest {
+    /// "owner" (hands over ownership), "admin" or "member"
+    pub role: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessageRequest {
+    /// 1–64 characters of `[A-Za-z0-9_-]`, unique per sender: a retry returns the original.
+    pub client_message_id: String,
+    pub kind: Option<String>,
+    pub content: Option<String>,
+    /// Standard base64, at most 64 KiB decoded (encrypted conversations).
+    pub ciphertext: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub reply_to: Option<sc_core::ids::MessageId>,
+    /// Refused until the drive exists.
+    pub attachments: Option<Vec<String>>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditMessageRequest {
+    pub content: Option<String>,
+    pub ciphertext: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReactionRequest {
+    pub emoji: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadRequest {
+    pub seq: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReadView {
+    pub read_seq: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReceiptView {
+    pub user_id: String,
+    pub read_seq: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MessagePage {
+    pub items: Vec<sc_service::chat::MessageView>,
+    pub has_more: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TicketView {
+    pub ticket: String,
+    pub expires_in: u64,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceRequest {
+    /// "online", "away" or "offline"
+    pub status: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PresenceView {
+    pub user_id: String,
+    pub status: String,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_seen_at: Option<Timestamp>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NotificationView {
+    pub id: String,
+    pub kind: String,
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub read_at: Option<Timestamp>,
+}

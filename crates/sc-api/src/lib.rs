@@ -9,11 +9,12 @@ pub mod openapi;
 pub mod routes;
 pub mod state;
 pub mod tls;
+pub mod ws;
 
 use crate::{
     envelope::ApiError,
     middleware::{auth_rate_limit, client_ip, login_rate_limit, request_context, require_auth},
-    routes::{auth, ops, users},
+    routes::{auth, chat, ops, realtime, users},
     state::AppState,
 };
 use axum::{
@@ -22,7 +23,7 @@ use axum::{
     http::{HeaderName, HeaderValue, Method, header},
     middleware::from_fn_with_state,
     response::{IntoResponse, Response},
-    routing::{delete, get, post},
+    routing::{delete, get, patch, post},
 };
 use sc_core::AppError;
 use std::{sync::Arc, time::Duration};
@@ -34,7 +35,8 @@ use tower_http::{
 };
 
 /// Public routes under /v1 (everything else needs a bearer token).
-const PUBLIC_PATHS: [&str; 7] = [
+const PUBLIC_PATHS: [&str; 8] = [
+    "/v1/realtime",
     "/v1/auth/register",
     "/v1/auth/login",
     "/v1/auth/refresh",
@@ -79,7 +81,41 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/users/{id}/block",
             post(users::block).delete(users::unblock),
         )
+        .route("/v1/conversations", post(chat::create).get(chat::list))
+        .route(
+            "/v1/conversations/{id}",
+            get(chat::get).patch(chat::patch).delete(chat::delete),
+        )
+        .route(
+            "/v1/conversations/{id}/members",
+            get(chat::members).post(chat::add_members),
+        )
+        .route(
+            "/v1/conversations/{id}/members/{user_id}",
+            delete(chat::remove_member).patch(chat::set_role),
+        )
+        .route(
+            "/v1/conversations/{id}/messages",
+            post(chat::send).get(chat::history),
+        )
+        .route("/v1/conversations/{id}/read", post(chat::read))
+        .route("/v1/conversations/{id}/receipts", get(chat::receipts))
+        .route(
+            "/v1/messages/{id}",
+            patch(chat::edit).delete(chat::delete_message),
+        )
+        .route("/v1/messages/{id}/reactions", post(chat::react))
+        .route("/v1/messages/{id}/reactions/{emoji}", delete(chat::unreact))
+        .route("/v1/search/messages", get(chat::search))
+        .route("/v1/realtime/ticket", post(realtime::ticket))
+        .route(
+            "/v1/presence",
+            post(realtime::set_presence).get(realtime::get_presence),
+        )
+        .route("/v1/notifications", get(realtime::notifications))
         .route_layer(from_fn_with_state(st(), require_auth));
+    // Authenticated by its ticket (or bearer header) inside the handler.
+    let socket = Router::new().route("/v1/realtime", get(realtime::upgrade));
     let ops = Router::new()
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
@@ -92,6 +128,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(public_auth)
         .merge(protected)
         .merge(ops)
+        .merge(socket)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(st(), client_ip))

@@ -18,10 +18,16 @@ use utoipa::{
         routes::users::me, routes::users::patch_me, routes::users::change_password, routes::users::delete_me,
         routes::users::profile, routes::users::search, routes::users::block, routes::users::unblock,
         routes::users::blocked,
+        routes::chat::create, routes::chat::list, routes::chat::get, routes::chat::patch, routes::chat::delete,
+        routes::chat::members, routes::chat::add_members, routes::chat::remove_member, routes::chat::set_role,
+        routes::chat::send, routes::chat::history, routes::chat::edit, routes::chat::delete_message,
+        routes::chat::react, routes::chat::unreact, routes::chat::read, routes::chat::receipts, routes::chat::search,
+        routes::realtime::ticket, routes::realtime::set_presence, routes::realtime::get_presence,
+        routes::realtime::notifications,
     ),
     components(schemas(UserView, TokenPairView, SessionView, ProfileView, Empty)),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"))
+    tags((name = "auth"), (name = "users"), (name = "chat"), (name = "realtime"), (name = "notifications"))
 )]
 struct ApiDoc;
 

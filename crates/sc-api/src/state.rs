@@ -2,7 +2,11 @@
 
 use sc_core::config::{Config, IpNet};
 use sc_infra::redis_link::RedisLink;
-use sc_service::{AuthService, Deps, UserService};
+use sc_service::{
+    AuthService, Deps, UserService,
+    chat::ChatService,
+    realtime::{Hub, RealtimeService},
+};
 use std::sync::Arc;
 
 pub struct AppState {
@@ -10,6 +14,9 @@ pub struct AppState {
     pub deps: Arc<Deps>,
     pub auth: AuthService,
     pub users: UserService,
+    pub chat: ChatService,
+    pub realtime: RealtimeService,
+    pub hub: Arc<Hub>,
     pub trusted_proxies: Vec<IpNet>,
     pub redis: Option<RedisLink>,
 }

@@ -134,6 +134,22 @@ pub struct Config {
     /// Password hashes computed at once; more requests wait for a slot.
     pub password_hash_concurrency: usize,
 
+    // --- chat and realtime ---
+    /// Longest message `content`, in Unicode scalar values.
+    pub message_max_chars: usize,
+    /// Messages a user may send per minute.
+    pub message_rate_per_user_per_minute: u32,
+    /// Distinct emoji one message may carry.
+    pub max_reactions_per_message: u32,
+    /// Events queued for one WebSocket before a client that stopped reading is disconnected.
+    pub ws_outbound_queue: usize,
+    /// Frames a client may send per second on one WebSocket (bursts of twice that allowed).
+    pub ws_inbound_per_second: u32,
+    /// Seconds between server pings.
+    pub ws_heartbeat_seconds: u64,
+    /// A socket silent for this long (no frame, no pong) is closed.
+    pub ws_idle_timeout_seconds: u64,
+
     // --- mail ---
     pub smtp_host: Option<String>,
     pub smtp_port: u16,
@@ -188,6 +204,13 @@ impl Default for Config {
             api_rate_per_user_per_minute: 1200,
             email_resend_per_hour: 5,
             password_hash_concurrency: 4,
+            message_max_chars: 10_000,
+            message_rate_per_user_per_minute: 300,
+            max_reactions_per_message: 20,
+            ws_outbound_queue: 256,
+            ws_inbound_per_second: 20,
+            ws_heartbeat_seconds: 25,
+            ws_idle_timeout_seconds: 75,
             smtp_host: None,
             smtp_port: 587,
             smtp_security: SmtpSecurity::Starttls,
@@ -378,7 +401,16 @@ impl Config {
                 ));
             }
         }
-        let positive: [(&str, u64); 14] = [
+        let positive: [(&str, u64); 20] = [
+            ("message_max_chars", self.message_max_chars as u64),
+            (
+                "message_rate_per_user_per_minute",
+                self.message_rate_per_user_per_minute as u64,
+            ),
+            ("ws_outbound_queue", self.ws_outbound_queue as u64),
+            ("ws_inbound_per_second", self.ws_inbound_per_second as u64),
+            ("ws_heartbeat_seconds", self.ws_heartbeat_seconds),
+            ("ws_idle_timeout_seconds", self.ws_idle_timeout_seconds),
             ("body_limit_bytes", self.body_limit_bytes as u64),
             ("json_max_depth", self.json_max_depth as u64),
             ("request_timeout_seconds", self.request_timeout_seconds),
@@ -413,6 +445,12 @@ impl Config {
             if v == 0 {
                 return Err(invalid(key, "must be greater than zero"));
             }
+        }
+        if self.ws_idle_timeout_seconds <= self.ws_heartbeat_seconds {
+            return Err(invalid(
+                "ws_idle_timeout_seconds",
+                "must be longer than ws_heartbeat_seconds",
+            ));
         }
         if self.refresh_idle_days > self.refresh_absolute_days {
             return Err(invalid(

@@ -58,3 +58,19 @@ typed_id!(
     /// An audit-log entry.
     AuditId
 );
+typed_id!(
+    /// A direct or group conversation.
+    ConversationId
+);
+typed_id!(
+    /// A chat message.
+    MessageId
+);
+typed_id!(
+    /// An in-app notification.
+    NotificationId
+);
+typed_id!(
+    /// A background job of the notification worker.
+    JobId
+);

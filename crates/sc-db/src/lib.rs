@@ -22,7 +22,10 @@ macro_rules! on_pool {
 
 pub mod audit;
 pub mod blocks;
+pub mod chat;
 pub mod mail;
+pub mod notifications;
+pub mod realtime;
 pub mod sessions;
 pub mod tokens;
 pub mod users;
@@ -107,21 +110,27 @@ impl Db {
     }
 
     /// (table, column) pairs of the application schema, sorted; used to prove both backends'
-    /// migrations define the same tables and columns.
+    /// migrations define the same tables and columns. SQLite's FTS5 tables are left out: they
+    /// are its search index, which PostgreSQL keeps as a GIN index instead.
     pub async fn schema_columns(&self) -> AppResult<Vec<(String, String)>> {
         let mut cols: Vec<(String, String)> = match self {
-            Db::Sqlite(p) => sqlx::query_as(
-                "SELECT m.name, c.name FROM sqlite_master m, pragma_table_info(m.name) c
-                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx_%'",
-            )
-            .fetch_all(p)
-            .await?,
-            Db::Postgres(p) => sqlx::query_as(
-                "SELECT table_name::text, column_name::text FROM information_schema.columns
+            Db::Sqlite(p) => {
+                sqlx::query_as(
+                    "SELECT m.name, c.name FROM sqlite_master m, pragma_table_info(m.name) c
+                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx_%'
+                   AND m.name NOT LIKE 'messages_fts%'",
+                )
+                .fetch_all(p)
+                .await?
+            }
+            Db::Postgres(p) => {
+                sqlx::query_as(
+                    "SELECT table_name::text, column_name::text FROM information_schema.columns
                  WHERE table_schema = current_schema() AND table_name NOT LIKE '\\_sqlx\\_%'",
-            )
-            .fetch_all(p)
-            .await?,
+                )
+                .fetch_all(p)
+                .await?
+            }
         };
         cols.sort();
         Ok(cols)

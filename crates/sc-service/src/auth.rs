@@ -549,6 +549,16 @@ impl AuthService {
         Ok(ctx)
     }
 
+    /// True while the session is live (the database decides).
+    pub async fn session_alive(&self, id: SessionId) -> bool {
+        let now = Timestamp::now();
+        match self.d.db.sessions().find(id).await {
+            Ok(s) => s.is_some_and(|s| s.is_active(now)),
+            // Unknown is not alive: revocation never fails open.
+            Err(_) => false,
+        }
+    }
+
     pub async fn logout(&self, ctx: &AuthContext) -> AppResult<()> {
         self.d.end_session(ctx.session_id, "logout").await?;
         self.d

@@ -2,11 +2,14 @@
 //! limiter, the mail queue) and never on HTTP.
 
 pub mod auth;
+pub mod chat;
 pub mod crypto;
 pub mod deps;
 pub mod mail;
 pub mod metrics;
+pub mod notify;
 pub mod password;
+pub mod realtime;
 pub mod session_cache;
 pub mod users;
 

@@ -7,7 +7,10 @@ use anyhow::Context;
 use axum::Router;
 use sc_api::state::AppState;
 use sc_api::tls;
-use sc_core::config::{Config, DatabaseKind};
+use sc_core::{
+    config::{Config, DatabaseKind},
+    ids::SessionId,
+};
 use sc_db::Db;
 use sc_infra::{
     bus::{Bus, BusEvent},
@@ -18,10 +21,15 @@ use sc_infra::{
 use sc_service::{
     AuthService, Deps, SESSION_CHANGED_CHANNEL, SESSION_REVOKED_CHANNEL, USER_CHANGED_CHANNEL,
     UserService,
+    chat::ChatService,
     crypto::{JwtKeys, SecretBox},
     mail::MailService,
     metrics::Metrics,
+    notify::NotifyService,
     password::PasswordHasher,
+    realtime::{
+        CLOSE_SESSION_ENDED, Envelope, Hub, PRESENCE_RENEW_EVERY, REALTIME_CHANNEL, RealtimeService,
+    },
     session_cache::{SessionCache, UserCache},
 };
 use std::{future::Future, sync::Arc, time::Duration};
@@ -94,11 +102,18 @@ impl App {
             users: UserCache::default(),
         });
         mail.spawn_workers(cfg.mail_workers, background.clone());
-        spawn_revocation_listener(deps.clone(), background.clone());
+        let hub = Arc::new(Hub::default());
+        let realtime = RealtimeService::new(deps.clone());
+        NotifyService::new(deps.clone()).spawn_workers(1, background.clone());
+        spawn_event_dispatcher(deps.clone(), hub.clone(), background.clone());
+        spawn_presence_renewal(realtime.clone(), hub.clone(), background.clone());
         let state = Arc::new(AppState {
             cfg: cfg.clone(),
             auth: AuthService::new(deps.clone()),
             users: UserService::new(deps.clone()),
+            chat: ChatService::new(deps.clone()),
+            realtime,
+            hub,
             deps,
             trusted_proxies: cfg.trusted_proxy_nets(),
             redis,
@@ -161,8 +176,22 @@ impl App {
     }
 }
 
-/// Keeps this instance's session cache in step with revocations announced anywhere.
-fn spawn_revocation_listener(deps: Arc<Deps>, stop: CancellationToken) {
+/// Renews the presence leases of users connected to this instance.
+fn spawn_presence_renewal(realtime: RealtimeService, hub: Arc<Hub>, stop: CancellationToken) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(PRESENCE_RENEW_EVERY);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = every.tick() => realtime.renew_leases(&hub.local_users()).await,
+            }
+        }
+    });
+}
+
+/// The one consumer of the bus on this instance: hands realtime events to local sockets, and
+/// keeps the caches and sockets in step with revocations announced anywhere.
+fn spawn_event_dispatcher(deps: Arc<Deps>, hub: Arc<Hub>, stop: CancellationToken) {
     let mut rx = deps.bus.subscribe();
     tokio::spawn(async move {
         loop {
@@ -171,12 +200,23 @@ fn spawn_revocation_listener(deps: Arc<Deps>, stop: CancellationToken) {
                 ev = rx.recv() => ev,
             };
             match ev {
+                Ok(BusEvent::Message { channel, payload }) if &*channel == REALTIME_CHANNEL => {
+                    match serde_json::from_str::<Envelope>(&payload) {
+                        Ok(env) => hub.deliver(&env.to, &Arc::from(env.frame)),
+                        Err(e) => tracing::warn!(error = %e, "malformed realtime event on the bus"),
+                    }
+                }
                 Ok(BusEvent::Message { channel, payload })
                     if &*channel == SESSION_REVOKED_CHANNEL
                         || &*channel == SESSION_CHANGED_CHANNEL =>
                 {
-                    for id in payload.split(',').filter_map(|s| s.parse().ok()) {
-                        deps.sessions.remove(id);
+                    let ids: Vec<SessionId> =
+                        payload.split(',').filter_map(|s| s.parse().ok()).collect();
+                    for id in &ids {
+                        deps.sessions.remove(*id);
+                    }
+                    if &*channel == SESSION_REVOKED_CHANNEL {
+                        hub.close_sessions(&ids, CLOSE_SESSION_ENDED);
                     }
                 }
                 Ok(BusEvent::Message { channel, payload }) if &*channel == USER_CHANGED_CHANNEL => {

@@ -1,3 +1,5 @@
 pub mod auth;
+pub mod chat;
 pub mod ops;
+pub mod realtime;
 pub mod users;

@@ -1,0 +1,341 @@
+//! /v1/conversations, /v1/messages, /v1/search: chat.
+
+use crate::{
+    dto::*,
+    envelope::{ApiResult, created, done, ok},
+    extract::{ApiJson, ListQuery, VerifiedAuth, encode_cursor, parse_id},
+    state::AppState,
+};
+use axum::extract::{Path, RawQuery, State};
+use sc_core::{
+    AppError,
+    ids::{ConversationId, MessageId, UserId},
+    time::Timestamp,
+};
+use sc_service::chat::{
+    ConversationView, MemberView, MessageView, NewConversationRequest, SendRequest,
+};
+use serde_json::Value;
+use std::sync::Arc;
+
+type S = State<Arc<AppState>>;
+
+fn conv_id(raw: &str) -> Result<ConversationId, crate::envelope::ApiError> {
+    parse_id("id", raw)
+}
+
+#[utoipa::path(post, path = "/v1/conversations", tag = "chat", security(("bearer" = [])), request_body = CreateConversationRequest,
+    responses((status = 201, body = ConversationView), (status = 200, body = ConversationView, description = "the existing direct conversation")))]
+pub async fn create(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    ApiJson(b): ApiJson<CreateConversationRequest>,
+) -> ApiResult<ConversationView> {
+    let req = NewConversationRequest {
+        kind: b.kind,
+        member_ids: b.member_ids,
+        title: b.title,
+        encrypted: b.encrypted.unwrap_or(false),
+    };
+    let (view, is_new) = s.chat.create(&ctx, req).await?;
+    Ok(if is_new { created(view) } else { ok(view) })
+}
+
+#[utoipa::path(get, path = "/v1/conversations", tag = "chat", security(("bearer" = [])),
+    params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)), responses((status = 200, body = Page<ConversationView>)))]
+pub async fn list(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Page<ConversationView>> {
+    let lq = ListQuery::parse(q.as_deref(), &[])?;
+    let before = match &lq.cursor {
+        None => None,
+        Some(c) => {
+            let bad = || AppError::validation("cursor", "malformed cursor");
+            let (t, id) = c.split_once('|').ok_or_else(bad)?;
+            Some((
+                Timestamp(t.parse().map_err(|_| bad())?),
+                id.parse::<ConversationId>().map_err(|_| bad())?,
+            ))
+        }
+    };
+    let mut items = s.chat.list(&ctx, before, lq.limit + 1).await?;
+    let next_cursor = (items.len() as i64 > lq.limit).then(|| {
+        items.truncate(lq.limit as usize);
+        items
+            .last()
+            .map(|c| encode_cursor(&format!("{}|{}", c.last_activity_at.millis(), c.id)))
+            .unwrap_or_default()
+    });
+    Ok(ok(Page { items, next_cursor }))
+}
+
+#[utoipa::path(get, path = "/v1/conversations/{id}", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = ConversationView), (status = 404)))]
+pub async fn get(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+) -> ApiResult<ConversationView> {
+    Ok(ok(s.chat.get(&ctx, conv_id(&id)?).await?))
+}
+
+#[utoipa::path(patch, path = "/v1/conversations/{id}", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = PatchConversationRequest, responses((status = 200, body = ConversationView), (status = 403), (status = 404)))]
+pub async fn patch(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<PatchConversationRequest>,
+) -> ApiResult<ConversationView> {
+    Ok(ok(s
+        .chat
+        .update(&ctx, conv_id(&id)?, b.title, b.avatar_url)
+        .await?))
+}
+
+#[utoipa::path(delete, path = "/v1/conversations/{id}", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = Empty), (status = 403), (status = 404)))]
+pub async fn delete(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Value> {
+    s.chat.delete(&ctx, conv_id(&id)?).await?;
+    Ok(done())
+}
+
+#[utoipa::path(get, path = "/v1/conversations/{id}/members", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = Items<MemberView>), (status = 404)))]
+pub async fn members(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Items<MemberView>> {
+    Ok(ok(Items {
+        items: s.chat.members(&ctx, conv_id(&id)?).await?,
+    }))
+}
+
+#[utoipa::path(post, path = "/v1/conversations/{id}/members", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = AddMembersRequest, responses((status = 200, body = Items<MemberView>), (status = 403), (status = 404)))]
+pub async fn add_members(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<AddMembersRequest>,
+) -> ApiResult<Items<MemberView>> {
+    Ok(ok(Items {
+        items: s.chat.add_members(&ctx, conv_id(&id)?, b.user_ids).await?,
+    }))
+}
+
+#[utoipa::path(delete, path = "/v1/conversations/{id}/members/{user_id}", tag = "chat", security(("bearer" = [])),
+    params(("id" = String, Path), ("user_id" = String, Path)), responses((status = 200, body = Empty), (status = 403), (status = 404)))]
+pub async fn remove_member(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path((id, user)): Path<(String, String)>,
+) -> ApiResult<Value> {
+    let user: UserId = parse_id("user_id", &user)?;
+    s.chat.remove_member(&ctx, conv_id(&id)?, user).await?;
+    Ok(done())
+}
+
+#[utoipa::path(patch, path = "/v1/conversations/{id}/members/{user_id}", tag = "chat", security(("bearer" = [])),
+    params(("id" = String, Path), ("user_id" = String, Path)), request_body = RoleRequest,
+    responses((status = 200, body = MemberView), (status = 403), (status = 404)))]
+pub async fn set_role(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path((id, user)): Path<(String, String)>,
+    ApiJson(b): ApiJson<RoleRequest>,
+) -> ApiResult<MemberView> {
+    let user: UserId = parse_id("user_id", &user)?;
+    Ok(ok(s
+        .chat
+        .set_role(&ctx, conv_id(&id)?, user, &b.role)
+        .await?))
+}
+
+#[utoipa::path(post, path = "/v1/conversations/{id}/messages", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = SendMessageRequest,
+    responses((status = 201, body = MessageView), (status = 200, body = MessageView, description = "a retry: the original"), (status = 404), (status = 413), (status = 429)))]
+pub async fn send(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<SendMessageRequest>,
+) -> ApiResult<MessageView> {
+    let req = SendRequest {
+        client_message_id: b.client_message_id,
+        kind: b.kind,
+        content: b.content,
+        ciphertext: b.ciphertext,
+        reply_to: b.reply_to,
+        attachments: b.attachments,
+        metadata: b.metadata,
+    };
+    let (view, is_new) = s.chat.send(&ctx, conv_id(&id)?, req).await?;
+    Ok(if is_new { created(view) } else { ok(view) })
+}
+
+fn seq_param(lq: &ListQuery, name: &str) -> Result<Option<i64>, crate::envelope::ApiError> {
+    lq.params
+        .get(name)
+        .map(|v| {
+            v.parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| AppError::validation(name, "must be a non-negative integer").into())
+        })
+        .transpose()
+}
+
+#[utoipa::path(get, path = "/v1/conversations/{id}/messages", tag = "chat", security(("bearer" = [])),
+    params(("id" = String, Path), ("before_seq" = Option<i64>, Query), ("after_seq" = Option<i64>, Query), ("limit" = Option<i64>, Query)),
+    responses((status = 200, body = MessagePage), (status = 404)))]
+pub async fn history(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<MessagePage> {
+    let id = conv_id(&id)?;
+    let lq = ListQuery::parse(q.as_deref(), &["before_seq", "after_seq"])?;
+    if lq.cursor.is_some() {
+        return Err(AppError::validation(
+            "cursor",
+            "message history pages by before_seq/after_seq, not cursor",
+        )
+        .into());
+    }
+    let (items, has_more) = s
+        .chat
+        .history(
+            &ctx,
+            id,
+            seq_param(&lq, "before_seq")?,
+            seq_param(&lq, "after_seq")?,
+            lq.limit,
+        )
+        .await?;
+    Ok(ok(MessagePage { items, has_more }))
+}
+
+#[utoipa::path(patch, path = "/v1/messages/{id}", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = EditMessageRequest, responses((status = 200, body = MessageView), (status = 403), (status = 404), (status = 409)))]
+pub async fn edit(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<EditMessageRequest>,
+) -> ApiResult<MessageView> {
+    let id: MessageId = parse_id("id", &id)?;
+    Ok(ok(s.chat.edit(&ctx, id, b.content, b.ciphertext).await?))
+}
+
+#[utoipa::path(delete, path = "/v1/messages/{id}", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = MessageView), (status = 403), (status = 404)))]
+pub async fn delete_message(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+) -> ApiResult<MessageView> {
+    let id: MessageId = parse_id("id", &id)?;
+    Ok(ok(s.chat.delete_message(&ctx, id).await?))
+}
+
+#[utoipa::path(post, path = "/v1/messages/{id}/reactions", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = ReactionRequest, responses((status = 200, body = MessageView), (status = 404), (status = 409)))]
+pub async fn react(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<ReactionRequest>,
+) -> ApiResult<MessageView> {
+    let id: MessageId = parse_id("id", &id)?;
+    Ok(ok(s.chat.react(&ctx, id, &b.emoji, true).await?))
+}
+
+#[utoipa::path(delete, path = "/v1/messages/{id}/reactions/{emoji}", tag = "chat", security(("bearer" = [])),
+    params(("id" = String, Path), ("emoji" = String, Path, description = "percent-encoded")), responses((status = 200, body = MessageView), (status = 404)))]
+pub async fn unreact(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path((id, emoji)): Path<(String, String)>,
+) -> ApiResult<MessageView> {
+    let id: MessageId = parse_id("id", &id)?;
+    Ok(ok(s.chat.react(&ctx, id, &emoji, false).await?))
+}
+
+#[utoipa::path(post, path = "/v1/conversations/{id}/read", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = ReadRequest, responses((status = 200, body = ReadView), (status = 404)))]
+pub async fn read(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<ReadRequest>,
+) -> ApiResult<ReadView> {
+    Ok(ok(ReadView {
+        read_seq: s.chat.mark_read(&ctx, conv_id(&id)?, b.seq).await?,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/conversations/{id}/receipts", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = Items<ReceiptView>), (status = 404)))]
+pub async fn receipts(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Items<ReceiptView>> {
+    let items = s
+        .chat
+        .receipts(&ctx, conv_id(&id)?)
+        .await?
+        .into_iter()
+        .map(|(u, r)| ReceiptView {
+            user_id: u.to_string(),
+            read_seq: r,
+        })
+        .collect();
+    Ok(ok(Items { items }))
+}
+
+#[utoipa::path(get, path = "/v1/search/messages", tag = "chat", security(("bearer" = [])),
+    params(("q" = String, Query), ("conversation_id" = Option<String>, Query), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Page<MessageView>)))]
+pub async fn search(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Page<MessageView>> {
+    let lq = ListQuery::parse(q.as_deref(), &["q", "conversation_id"])?;
+    let text = lq
+        .params
+        .get("q")
+        .ok_or_else(|| AppError::validation("q", "q is required"))?;
+    let conversation = lq
+        .params
+        .get("conversation_id")
+        .map(|c| parse_id::<ConversationId>("conversation_id", c))
+        .transpose()?;
+    let before = lq
+        .cursor
+        .as_deref()
+        .map(|c| parse_id::<MessageId>("cursor", c))
+        .transpose()?;
+    let mut items = s
+        .chat
+        .search(&ctx, text, conversation, before, lq.limit + 1)
+        .await?;
+    let next_cursor = (items.len() as i64 > lq.limit).then(|| {
+        items.truncate(lq.limit as usize);
+        items
+            .last()
+            .map(|m| encode_cursor(&m.id.to_string()))
+            .unwrap_or_default()
+    });
+    Ok(ok(Page { items, next_cursor }))
+}

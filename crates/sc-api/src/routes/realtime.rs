@@ -1,0 +1,158 @@
+//! /v1/realtime (tickets and the WebSocket), /v1/presence, /v1/notifications.
+
+use crate::{
+    dto::*,
+    envelope::{ApiError, ApiResult, done, ok},
+    extract::{Auth, ListQuery, encode_cursor, parse_id},
+    state::AppState,
+    ws,
+};
+use axum::{
+    extract::{RawQuery, State, WebSocketUpgrade},
+    http::{HeaderMap, header},
+    response::{IntoResponse, Response},
+};
+use sc_core::{
+    AppError,
+    ids::{NotificationId, UserId},
+};
+use serde_json::Value;
+use std::sync::Arc;
+
+type S = State<Arc<AppState>>;
+
+#[utoipa::path(post, path = "/v1/realtime/ticket", tag = "realtime", security(("bearer" = [])), responses((status = 200, body = TicketView)))]
+pub async fn ticket(State(s): S, Auth(ctx): Auth) -> ApiResult<TicketView> {
+    let ticket = s.realtime.issue_ticket(ctx.user_id, ctx.session_id).await?;
+    Ok(ok(TicketView {
+        ticket,
+        expires_in: sc_service::realtime::TICKET_TTL.as_secs(),
+    }))
+}
+
+/// The browser's Origin must be this server's public origin or an allowed CORS origin.
+/// Clients that send no Origin (native apps) are not browsers and pass.
+fn origin_allowed(s: &AppState, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let allowed = &s.cfg.cors_allowed_origins.0;
+    origin == s.cfg.public_url || allowed.iter().any(|a| a == "*" || a == origin)
+}
+
+/// `GET /v1/realtime?ticket=…` (or with `Authorization: Bearer …`) upgrades to the WebSocket.
+pub async fn upgrade(
+    State(s): S,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    let result: Result<Response, ApiError> = async {
+        if !origin_allowed(&s, &headers) {
+            return Err(AppError::Forbidden("origin not allowed".into()).into());
+        }
+        let lq = ListQuery::parse(q.as_deref(), &["ticket"])?;
+        let (user, session) = match lq.params.get("ticket") {
+            Some(t) => s.realtime.redeem_ticket(t).await?,
+            None => {
+                let ctx = crate::middleware::authenticate(&s, &headers, None).await?;
+                (ctx.user_id, ctx.session_id)
+            }
+        };
+        let upgrade = upgrade.map_err(|_| {
+            AppError::validation("upgrade", "a WebSocket upgrade request is required")
+        })?;
+        let cfg = &s.cfg;
+        let _ = cfg;
+        let state = s.clone();
+        Ok(upgrade
+            .read_buffer_size(4096)
+            .write_buffer_size(0)
+            .max_message_size(ws::MAX_FRAME)
+            .max_frame_size(ws::MAX_FRAME)
+            .on_upgrade(move |socket| ws::run(state, socket, user, session)))
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+#[utoipa::path(post, path = "/v1/presence", tag = "realtime", security(("bearer" = [])), request_body = PresenceRequest, responses((status = 200, body = Empty)))]
+pub async fn set_presence(
+    State(s): S,
+    Auth(ctx): Auth,
+    crate::extract::ApiJson(b): crate::extract::ApiJson<PresenceRequest>,
+) -> ApiResult<Value> {
+    s.realtime.set_status(ctx.user_id, &b.status).await?;
+    Ok(done())
+}
+
+#[utoipa::path(get, path = "/v1/presence", tag = "realtime", security(("bearer" = [])),
+    params(("user_ids" = String, Query, description = "comma-separated, at most 100")), responses((status = 200, body = Items<PresenceView>)))]
+pub async fn get_presence(
+    State(s): S,
+    Auth(ctx): Auth,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Items<PresenceView>> {
+    let lq = ListQuery::parse(q.as_deref(), &["user_ids"])?;
+    let raw = lq
+        .params
+        .get("user_ids")
+        .ok_or_else(|| AppError::validation("user_ids", "user_ids is required"))?;
+    let ids: Vec<UserId> = raw
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| parse_id("user_ids", p.trim()))
+        .collect::<Result<_, _>>()?;
+    if ids.is_empty() || ids.len() > 100 {
+        return Err(AppError::validation("user_ids", "give 1-100 user ids").into());
+    }
+    let mut items = Vec::new();
+    for id in ids {
+        if let Some((status, last_seen_at)) = s.realtime.presence_of(ctx.user_id, id).await? {
+            items.push(PresenceView {
+                user_id: id.to_string(),
+                status,
+                last_seen_at,
+            });
+        }
+    }
+    Ok(ok(Items { items }))
+}
+
+#[utoipa::path(get, path = "/v1/notifications", tag = "notifications", security(("bearer" = [])),
+    params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)), responses((status = 200, body = Page<NotificationView>)))]
+pub async fn notifications(
+    State(s): S,
+    Auth(ctx): Auth,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Page<NotificationView>> {
+    let lq = ListQuery::parse(q.as_deref(), &[])?;
+    let before = lq
+        .cursor
+        .as_deref()
+        .map(|c| parse_id::<NotificationId>("cursor", c))
+        .transpose()?;
+    let mut rows = s
+        .deps
+        .db
+        .notifications()
+        .list(ctx.user_id, before, lq.limit + 1)
+        .await?;
+    let next_cursor = (rows.len() as i64 > lq.limit).then(|| {
+        rows.truncate(lq.limit as usize);
+        rows.last()
+            .map(|n| encode_cursor(&n.id.to_string()))
+            .unwrap_or_default()
+    });
+    let items = rows
+        .into_iter()
+        .map(|n| NotificationView {
+            id: n.id.to_string(),
+            kind: n.kind,
+            data: serde_json::from_str(&n.data).unwrap_or(Value::Null),
+            created_at: n.created_at,
+            read_at: n.read_at,
+        })
+        .collect();
+    Ok(ok(Page { items, next_cursor }))
+}

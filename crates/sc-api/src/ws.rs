@@ -1,0 +1,207 @@
+//! One WebSocket per client session. The socket task is the only task per connection: it
+//! forwards queued events, answers client frames, pings, and closes on an idle peer, an ended
+//! session or a full outbound queue.
+
+use crate::state::AppState;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use sc_core::{
+    AppError,
+    ids::{ConversationId, SessionId, UserId},
+};
+use sc_service::{
+    AuthContext, Role,
+    realtime::{CLOSE_SESSION_ENDED, frame},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const MAX_FRAME: usize = 64 * 1024;
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Deserialize)]
+struct ClientFrame {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    data: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TypingData {
+    conversation_id: ConversationId,
+    active: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadData {
+    conversation_id: ConversationId,
+    seq: i64,
+}
+
+/// A token bucket: `rate` frames per second, bursts of twice that.
+struct Bucket {
+    tokens: f64,
+    rate: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate)
+            .min(self.rate * 2.0);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+fn error_frame(code: &str, message: &str) -> String {
+    frame("error", &json!({"code": code, "message": message}))
+}
+
+pub async fn run(state: Arc<AppState>, socket: WebSocket, user: UserId, session: SessionId) {
+    let cfg = state.cfg.clone();
+    let mut reg = state.hub.register(user, session, cfg.ws_outbound_queue);
+    let (mut sink, mut stream) = socket.split();
+    let ready = frame("ready", &json!({"user_id": user, "session_id": session}));
+    if sink.send(Message::Text(ready.into())).await.is_ok() {
+        state.realtime.connected(user, reg.first_local).await;
+        let ctx = AuthContext {
+            user_id: user,
+            session_id: session,
+            role: Role::User,
+            email_verified: true,
+        };
+        let mut heartbeat = tokio::time::interval(Duration::from_secs(cfg.ws_heartbeat_seconds));
+        heartbeat.tick().await;
+        let idle = Duration::from_secs(cfg.ws_idle_timeout_seconds);
+        let mut last_heard = Instant::now();
+        let mut bucket = Bucket {
+            tokens: cfg.ws_inbound_per_second as f64 * 2.0,
+            rate: cfg.ws_inbound_per_second as f64,
+            last: Instant::now(),
+        };
+        let close_code = loop {
+            let outgoing: Option<Message> = tokio::select! {
+                _ = reg.close.closed() => break reg.close.code(),
+                ev = reg.rx.recv() => match ev {
+                    Some(text) => Some(Message::Text(Utf8Bytes::from(&*text))),
+                    None => break 1011,
+                },
+                msg = stream.next() => match msg {
+                    Some(Ok(Message::Text(text))) => {
+                        last_heard = Instant::now();
+                        if bucket.take() {
+                            handle_client_frame(&state, &ctx, text.as_str()).await.map(|f| Message::Text(f.into()))
+                        } else {
+                            Some(Message::Text(error_frame("RATE_LIMITED", "too many frames; slow down").into()))
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        last_heard = Instant::now();
+                        Some(Message::Text(error_frame("VALIDATION_ERROR", "frames are JSON text").into()))
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
+                        last_heard = Instant::now();
+                        None
+                    }
+                    Some(Ok(Message::Close(_))) | None => break 1000,
+                    // Oversized frames and protocol errors end the connection.
+                    Some(Err(_)) => break 1009,
+                },
+                _ = heartbeat.tick() => {
+                    if last_heard.elapsed() > idle {
+                        break 1001;
+                    }
+                    if !state.deps.bus.is_cross_instance() && !state.auth.session_alive(session).await {
+                        // Without a cross-instance bus the revocation may have happened elsewhere.
+                        break CLOSE_SESSION_ENDED;
+                    }
+                    Some(Message::Ping(Default::default()))
+                }
+            };
+            if let Some(m) = outgoing {
+                let sent = tokio::select! {
+                    r = tokio::time::timeout(SEND_TIMEOUT, sink.send(m)) => matches!(r, Ok(Ok(()))),
+                    _ = reg.close.closed() => false,
+                };
+                if !sent {
+                    break reg.close.code().max(1011);
+                }
+            }
+        };
+        let reason = match close_code {
+            CLOSE_SESSION_ENDED => "session ended",
+            1013 => "too slow: catch up with after_seq",
+            1001 => "idle",
+            _ => "",
+        };
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            sink.send(Message::Close(Some(CloseFrame {
+                code: close_code,
+                reason: reason.into(),
+            }))),
+        )
+        .await;
+    }
+    reg.rx.close();
+    if state.hub.unregister(user, reg.id) {
+        state.realtime.disconnected(user).await;
+    }
+}
+
+/// Answers one client frame; the reply (if any) goes back on the same socket.
+async fn handle_client_frame(state: &AppState, ctx: &AuthContext, text: &str) -> Option<String> {
+    let Ok(f) = serde_json::from_str::<ClientFrame>(text) else {
+        return Some(error_frame(
+            "VALIDATION_ERROR",
+            "frames are JSON objects {\"type\": ..., \"data\": {...}}",
+        ));
+    };
+    let result: Result<Option<String>, AppError> = async {
+        match f.kind.as_str() {
+            "ping" => Ok(Some(frame("pong", &f.data))),
+            "typing" => {
+                let d: TypingData = serde_json::from_value(f.data)
+                    .map_err(|e| AppError::validation("data", e.to_string()))?;
+                state
+                    .realtime
+                    .typing(ctx.user_id, d.conversation_id, d.active)
+                    .await?;
+                Ok(None)
+            }
+            "read" => {
+                let d: ReadData = serde_json::from_value(f.data)
+                    .map_err(|e| AppError::validation("data", e.to_string()))?;
+                state.chat.mark_read(ctx, d.conversation_id, d.seq).await?;
+                Ok(None)
+            }
+            "call.signal" => Err(AppError::ServiceUnavailable(
+                "calls are not available on this server yet".into(),
+            )),
+            other => Err(AppError::validation(
+                "type",
+                format!(
+                    "unknown frame type `{}`",
+                    other.chars().take(32).collect::<String>()
+                ),
+            )),
+        }
+    }
+    .await;
+    match result {
+        Ok(reply) => reply,
+        Err(e) => Some(error_frame(e.code(), &e.public_message())),
+    }
+}

@@ -1,0 +1,510 @@
+//! Conversations, members, messages, reactions, read receipts and message search.
+
+use crate::Db;
+use sc_core::{
+    AppResult,
+    ids::{ConversationId, MessageId, UserId},
+    time::Timestamp,
+};
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ConversationRow {
+    pub id: ConversationId,
+    pub kind: String,
+    pub title: Option<String>,
+    pub avatar_url: Option<String>,
+    pub encrypted: bool,
+    pub created_by: UserId,
+    pub created_at: Timestamp,
+    pub last_message_seq: i64,
+    pub last_activity_at: Timestamp,
+    /// The caller's role, read position, unread count and the member count.
+    pub my_role: String,
+    pub read_seq: i64,
+    pub unread_count: i64,
+    pub members_count: i64,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct MemberRow {
+    pub user_id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub role: String,
+    pub joined_at: Timestamp,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct MessageRow {
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
+    pub seq: i64,
+    pub sender_id: UserId,
+    pub client_message_id: String,
+    pub kind: String,
+    pub content: Option<String>,
+    pub ciphertext: Option<String>,
+    pub reply_to: Option<MessageId>,
+    pub metadata: String,
+    pub created_at: Timestamp,
+    pub edited_at: Option<Timestamp>,
+    pub deleted_at: Option<Timestamp>,
+}
+
+pub struct NewConversation<'a> {
+    pub id: ConversationId,
+    pub kind: &'a str,
+    pub title: Option<&'a str>,
+    pub encrypted: bool,
+    pub created_by: UserId,
+    pub direct_key: Option<&'a str>,
+    pub now: Timestamp,
+}
+
+pub struct NewMessage<'a> {
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
+    pub sender_id: UserId,
+    pub client_message_id: &'a str,
+    pub kind: &'a str,
+    pub content: Option<&'a str>,
+    pub ciphertext: Option<&'a str>,
+    pub reply_to: Option<MessageId>,
+    pub metadata: &'a str,
+    pub now: Timestamp,
+}
+
+/// Outcome of inserting a message.
+pub enum Inserted {
+    New(MessageRow),
+    /// The sender already sent this `client_message_id`: the original.
+    Existing(MessageRow),
+}
+
+macro_rules! conversation_view {
+    () => {
+        "SELECT c.id, c.kind, c.title, c.avatar_url, c.encrypted, c.created_by, c.created_at,
+                c.last_message_seq, c.last_activity_at, me.role AS my_role, me.read_seq,
+                (SELECT COUNT(*) FROM messages m
+                  WHERE m.conversation_id = c.id AND m.seq > me.read_seq
+                    AND m.sender_id <> me.user_id AND m.deleted_at IS NULL) AS unread_count,
+                (SELECT COUNT(*) FROM conversation_members x WHERE x.conversation_id = c.id) AS members_count
+         FROM conversations c JOIN conversation_members me ON me.conversation_id = c.id AND me.user_id = $1"
+    };
+}
+
+macro_rules! message_columns {
+    () => {
+        "id, conversation_id, seq, sender_id, client_message_id, kind, content, ciphertext, reply_to, \
+         metadata, created_at, edited_at, deleted_at"
+    };
+}
+
+pub struct Chat<'a>(&'a Db);
+
+impl Db {
+    pub fn chat(&self) -> Chat<'_> {
+        Chat(self)
+    }
+}
+
+impl Chat<'_> {
+    /// Creates a conversation with its members. For a direct conversation whose pair already has
+    /// one, nothing is created and the existing id is returned as `Err`.
+    pub async fn create(
+        &self,
+        c: &NewConversation<'_>,
+        members: &[(UserId, &str)],
+    ) -> AppResult<Result<(), ConversationId>> {
+        let run = || async {
+            on_pool!(self.0, p => {
+                let mut tx = p.begin().await?;
+                sqlx::query(
+                    "INSERT INTO conversations (id, kind, title, encrypted, created_by, created_at, last_activity_at, direct_key)
+                     VALUES ($1, $2, $3, $4, $5, $6, $6, $7)")
+                    .bind(c.id).bind(c.kind).bind(c.title).bind(c.encrypted).bind(c.created_by).bind(c.now).bind(c.direct_key)
+                    .execute(&mut *tx).await?;
+                for (user, role) in members {
+                    sqlx::query("INSERT INTO conversation_members (conversation_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4)")
+                        .bind(c.id).bind(*user).bind(*role).bind(c.now).execute(&mut *tx).await?;
+                }
+                tx.commit().await
+            })
+        };
+        match crate::retry_tx!(run()) {
+            Ok(()) => Ok(Ok(())),
+            Err(e) if crate::is_unique_violation(&e) && c.direct_key.is_some() => {
+                let existing: Option<(ConversationId,)> = on_pool!(self.0, p => sqlx::query_as(
+                    "SELECT id FROM conversations WHERE direct_key = $1").bind(c.direct_key).fetch_optional(p).await)?;
+                match existing {
+                    Some((id,)) => Ok(Err(id)),
+                    None => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn find_direct(&self, direct_key: &str) -> AppResult<Option<ConversationId>> {
+        let row: Option<(ConversationId,)> = on_pool!(self.0, p => sqlx::query_as(
+            "SELECT id FROM conversations WHERE direct_key = $1").bind(direct_key).fetch_optional(p).await)?;
+        Ok(row.map(|r| r.0))
+    }
+
+    /// The conversation as `member` sees it; `None` when it does not exist or they are not a member.
+    pub async fn view(
+        &self,
+        member: UserId,
+        id: ConversationId,
+    ) -> AppResult<Option<ConversationRow>> {
+        let sql = concat!(conversation_view!(), " WHERE c.id = $2");
+        Ok(
+            on_pool!(self.0, p => sqlx::query_as(sql).bind(member).bind(id).fetch_optional(p).await)?,
+        )
+    }
+
+    /// The member's conversations, most recent activity first, after the keyset cursor.
+    pub async fn list(
+        &self,
+        member: UserId,
+        before: Option<(Timestamp, ConversationId)>,
+        limit: i64,
+    ) -> AppResult<Vec<ConversationRow>> {
+        let (bt, bid) = before.map_or((None, None), |(t, id)| (Some(t), Some(id)));
+        let sql = concat!(
+            conversation_view!(),
+            " WHERE ($2 IS NULL OR c.last_activity_at < $2 OR (c.last_activity_at = $2 AND c.id < $3))
+              ORDER BY c.last_activity_at DESC, c.id DESC LIMIT $4"
+        );
+        Ok(
+            on_pool!(self.0, p => sqlx::query_as(sql).bind(member).bind(bt).bind(bid).bind(limit).fetch_all(p).await)?,
+        )
+    }
+
+    pub async fn role_of(&self, id: ConversationId, user: UserId) -> AppResult<Option<String>> {
+        let row: Option<(String,)> = on_pool!(self.0, p => sqlx::query_as(
+            "SELECT role FROM conversation_members WHERE conversation_id = $1 AND user_id = $2")
+            .bind(id).bind(user).fetch_optional(p).await)?;
+        Ok(row.map(|r| r.0))
+    }
+
+    pub async fn member_ids(&self, id: ConversationId) -> AppResult<Vec<UserId>> {
+        let rows: Vec<(UserId,)> = on_pool!(self.0, p => sqlx::query_as(
+            "SELECT user_id FROM conversation_members WHERE conversation_id = $1").bind(id).fetch_all(p).await)?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    pub async fn members(&self, id: ConversationId) -> AppResult<Vec<MemberRow>> {
+        Ok(on_pool!(self.0, p => sqlx::query_as(
+            "SELECT m.user_id, u.username, u.display_name, m.role, m.joined_at
+             FROM conversation_members m JOIN users u ON u.id = m.user_id
+             WHERE m.conversation_id = $1 ORDER BY m.joined_at, m.user_id").bind(id).fetch_all(p).await)?)
+    }
+
+    /// Adds members (already present ones are skipped); returns those added.
+    pub async fn add_members(
+        &self,
+        id: ConversationId,
+        users: &[UserId],
+        now: Timestamp,
+    ) -> AppResult<Vec<UserId>> {
+        let mut added = Vec::new();
+        for u in users {
+            let n = on_pool!(self.0, p => sqlx::query(
+                "INSERT INTO conversation_members (conversation_id, user_id, role, joined_at) VALUES ($1, $2, 'member', $3)
+                 ON CONFLICT DO NOTHING").bind(id).bind(*u).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+            if n == 1 {
+                added.push(*u);
+            }
+        }
+        Ok(added)
+    }
+
+    pub async fn remove_member(&self, id: ConversationId, user: UserId) -> AppResult<bool> {
+        let n = on_pool!(self.0, p => sqlx::query(
+            "DELETE FROM conversation_members WHERE conversation_id = $1 AND user_id = $2")
+            .bind(id).bind(user).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    pub async fn set_role(&self, id: ConversationId, user: UserId, role: &str) -> AppResult<bool> {
+        let n = on_pool!(self.0, p => sqlx::query(
+            "UPDATE conversation_members SET role = $3 WHERE conversation_id = $1 AND user_id = $2")
+            .bind(id).bind(user).bind(role).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    pub async fn update(
+        &self,
+        id: ConversationId,
+        title: Option<&str>,
+        avatar_url: Option<&str>,
+    ) -> AppResult<()> {
+        on_pool!(self.0, p => sqlx::query("UPDATE conversations SET title = $2, avatar_url = $3 WHERE id = $1")
+            .bind(id).bind(title).bind(avatar_url).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn delete(&self, id: ConversationId) -> AppResult<()> {
+        on_pool!(self.0, p => sqlx::query("DELETE FROM conversations WHERE id = $1").bind(id).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn message_by_client_id(
+        &self,
+        sender: UserId,
+        client_message_id: &str,
+    ) -> AppResult<Option<MessageRow>> {
+        let sql = concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE sender_id = $1 AND client_message_id = $2"
+        );
+        Ok(
+            on_pool!(self.0, p => sqlx::query_as(sql).bind(sender).bind(client_message_id).fetch_optional(p).await)?,
+        )
+    }
+
+    pub async fn message(&self, id: MessageId) -> AppResult<Option<MessageRow>> {
+        let sql = concat!(
+            "SELECT ",
+            message_columns!(),
+            " FROM messages WHERE id = $1"
+        );
+        Ok(on_pool!(self.0, p => sqlx::query_as(sql).bind(id).fetch_optional(p).await)?)
+    }
+
+    /// Inserts a message with the next `seq` of its conversation. The counter is bumped and the
+    /// row inserted in one transaction (the UPDATE's row lock orders concurrent senders), so seqs
+    /// are gap-free and unique on any number of instances; a duplicate `client_message_id` rolls
+    /// the whole transaction back and returns the original.
+    pub async fn insert_message(&self, m: &NewMessage<'_>) -> AppResult<Inserted> {
+        if let Some(existing) = self
+            .message_by_client_id(m.sender_id, m.client_message_id)
+            .await?
+        {
+            return Ok(Inserted::Existing(existing));
+        }
+        let run = || async {
+            on_pool!(self.0, p => {
+                let mut tx = p.begin().await?;
+                let (seq,): (i64,) = sqlx::query_as(
+                    "UPDATE conversations SET last_message_seq = last_message_seq + 1, last_activity_at = $2
+                     WHERE id = $1 RETURNING last_message_seq")
+                    .bind(m.conversation_id).bind(m.now).fetch_one(&mut *tx).await?;
+                let sql = concat!(
+                    "INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, kind, content,
+                                           ciphertext, reply_to, metadata, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ", message_columns!());
+                let row: MessageRow = sqlx::query_as(sql)
+                    .bind(m.id).bind(m.conversation_id).bind(seq).bind(m.sender_id).bind(m.client_message_id)
+                    .bind(m.kind).bind(m.content).bind(m.ciphertext).bind(m.reply_to).bind(m.metadata).bind(m.now)
+                    .fetch_one(&mut *tx).await?;
+                tx.commit().await.map(|_| row)
+            })
+        };
+        match crate::retry_tx!(run()) {
+            Ok(row) => Ok(Inserted::New(row)),
+            Err(e) if crate::is_unique_violation(&e) => match self
+                .message_by_client_id(m.sender_id, m.client_message_id)
+                .await?
+            {
+                Some(existing) => Ok(Inserted::Existing(existing)),
+                None => Err(e.into()),
+            },
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// History: with `after_seq` oldest first from `after_seq + 1`; otherwise newest first below
+    /// `before_seq`. Fetches `limit` rows.
+    pub async fn messages(
+        &self,
+        id: ConversationId,
+        before_seq: Option<i64>,
+        after_seq: Option<i64>,
+        limit: i64,
+    ) -> AppResult<Vec<MessageRow>> {
+        Ok(match after_seq {
+            Some(after) => {
+                let sql = concat!("SELECT ", message_columns!(), " FROM messages
+                    WHERE conversation_id = $1 AND seq > $2 AND ($3 IS NULL OR seq < $3) ORDER BY seq ASC LIMIT $4");
+                on_pool!(self.0, p => sqlx::query_as(sql).bind(id).bind(after).bind(before_seq).bind(limit).fetch_all(p).await)?
+            }
+            None => {
+                let sql = concat!("SELECT ", message_columns!(), " FROM messages
+                    WHERE conversation_id = $1 AND ($2 IS NULL OR seq < $2) ORDER BY seq DESC LIMIT $3");
+                on_pool!(self.0, p => sqlx::query_as(sql).bind(id).bind(before_seq).bind(limit).fetch_all(p).await)?
+            }
+        })
+    }
+
+    /// Replaces the body of a live message; false for a tombstone.
+    pub async fn edit_message(
+        &self,
+        id: MessageId,
+        content: Option<&str>,
+        ciphertext: Option<&str>,
+        now: Timestamp,
+    ) -> AppResult<Option<MessageRow>> {
+        let sql = concat!(
+            "UPDATE messages SET content = $2, ciphertext = $3, edited_at = $4
+                           WHERE id = $1 AND deleted_at IS NULL RETURNING ",
+            message_columns!()
+        );
+        Ok(
+            on_pool!(self.0, p => sqlx::query_as(sql).bind(id).bind(content).bind(ciphertext).bind(now).fetch_optional(p).await)?,
+        )
+    }
+
+    /// Tombstones a message: its body, metadata and reactions are removed (and it leaves the
+    /// search index through the trigger or the partial index).
+    pub async fn delete_message(
+        &self,
+        id: MessageId,
+        now: Timestamp,
+    ) -> AppResult<Option<MessageRow>> {
+        let run = || async {
+            on_pool!(self.0, p => {
+                let mut tx = p.begin().await?;
+                let sql = concat!("UPDATE messages SET content = NULL, ciphertext = NULL, metadata = '{}', deleted_at = $2
+                                   WHERE id = $1 AND deleted_at IS NULL RETURNING ", message_columns!());
+                let row: Option<MessageRow> = sqlx::query_as(sql).bind(id).bind(now).fetch_optional(&mut *tx).await?;
+                sqlx::query("DELETE FROM message_reactions WHERE message_id = $1").bind(id).execute(&mut *tx).await?;
+                tx.commit().await.map(|_| row)
+            })
+        };
+        Ok(crate::retry_tx!(run())?)
+    }
+
+    /// Adds a reaction unless the message already carries `max_distinct` other emoji.
+    /// Returns false when refused for that bound.
+    pub async fn add_reaction(
+        &self,
+        message: MessageId,
+        user: UserId,
+        emoji: &str,
+        max_distinct: i64,
+        now: Timestamp,
+    ) -> AppResult<bool> {
+        let n = on_pool!(self.0, p => sqlx::query(
+            "INSERT INTO message_reactions (message_id, user_id, emoji, created_at)
+             SELECT $1, $2, $3, $4
+             WHERE EXISTS (SELECT 1 FROM message_reactions WHERE message_id = $1 AND emoji = $3)
+                OR (SELECT COUNT(DISTINCT emoji) FROM message_reactions WHERE message_id = $1) < $5
+             ON CONFLICT DO NOTHING")
+            .bind(message).bind(user).bind(emoji).bind(now).bind(max_distinct).execute(p).await.map(|r| r.rows_affected()))?;
+        if n == 1 {
+            return Ok(true);
+        }
+        // Not inserted: either a repeat (fine) or the bound.
+        let mine: Option<(i32,)> = on_pool!(self.0, p => sqlx::query_as(
+            "SELECT 1 FROM message_reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3")
+            .bind(message).bind(user).bind(emoji).fetch_optional(p).await)?;
+        Ok(mine.is_some())
+    }
+
+    pub async fn remove_reaction(
+        &self,
+        message: MessageId,
+        user: UserId,
+        emoji: &str,
+    ) -> AppResult<()> {
+        on_pool!(self.0, p => sqlx::query("DELETE FROM message_reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3")
+            .bind(message).bind(user).bind(emoji).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Reaction counts of the messages of a conversation between two seqs.
+    pub async fn reactions_between(
+        &self,
+        id: ConversationId,
+        from_seq: i64,
+        to_seq: i64,
+    ) -> AppResult<Vec<(MessageId, String, i64)>> {
+        Ok(on_pool!(self.0, p => sqlx::query_as(
+            "SELECT r.message_id, r.emoji, COUNT(*) FROM message_reactions r JOIN messages m ON m.id = r.message_id
+             WHERE m.conversation_id = $1 AND m.seq BETWEEN $2 AND $3
+             GROUP BY r.message_id, r.emoji ORDER BY r.message_id, r.emoji")
+            .bind(id).bind(from_seq).bind(to_seq).fetch_all(p).await)?)
+    }
+
+    /// Moves the member's read position forward (never back, never past the last message).
+    /// Returns the new position when it moved.
+    pub async fn mark_read(
+        &self,
+        id: ConversationId,
+        user: UserId,
+        seq: i64,
+    ) -> AppResult<Option<i64>> {
+        let row: Option<(i64,)> = on_pool!(self.0, p => sqlx::query_as(
+            "UPDATE conversation_members
+             SET read_seq = (SELECT CASE WHEN $3 < last_message_seq THEN $3 ELSE last_message_seq END
+                             FROM conversations WHERE id = $1)
+             WHERE conversation_id = $1 AND user_id = $2
+               AND read_seq < (SELECT CASE WHEN $3 < last_message_seq THEN $3 ELSE last_message_seq END
+                               FROM conversations WHERE id = $1)
+             RETURNING read_seq")
+            .bind(id).bind(user).bind(seq).fetch_optional(p).await)?;
+        Ok(row.map(|r| r.0))
+    }
+
+    pub async fn receipts(&self, id: ConversationId) -> AppResult<Vec<(UserId, i64)>> {
+        Ok(on_pool!(self.0, p => sqlx::query_as(
+            "SELECT user_id, read_seq FROM conversation_members WHERE conversation_id = $1 ORDER BY user_id")
+            .bind(id).fetch_all(p).await)?)
+    }
+
+    /// Full-text search over live plain messages in the member's conversations, newest first.
+    pub async fn search(
+        &self,
+        member: UserId,
+        query: &str,
+        conversation: Option<ConversationId>,
+        before: Option<MessageId>,
+        limit: i64,
+    ) -> AppResult<Vec<MessageRow>> {
+        Ok(match self.0 {
+            Db::Sqlite(p) => {
+                let sql = concat!("SELECT ", message_columns!(), " FROM messages WHERE rowid IN (
+                        SELECT f.rowid FROM messages_fts f WHERE messages_fts MATCH $2)
+                    AND conversation_id IN (SELECT conversation_id FROM conversation_members WHERE user_id = $1)
+                    AND deleted_at IS NULL AND ($3 IS NULL OR conversation_id = $3) AND ($4 IS NULL OR id < $4)
+                    ORDER BY id DESC LIMIT $5");
+                sqlx::query_as(sql)
+                    .bind(member)
+                    .bind(fts5_query(query))
+                    .bind(conversation)
+                    .bind(before)
+                    .bind(limit)
+                    .fetch_all(p)
+                    .await?
+            }
+            Db::Postgres(p) => {
+                let sql = concat!("SELECT ", message_columns!(), " FROM messages
+                    WHERE content IS NOT NULL AND deleted_at IS NULL
+                      AND to_tsvector('simple', COALESCE(content, '')) @@ plainto_tsquery('simple', $2)
+                      AND conversation_id IN (SELECT conversation_id FROM conversation_members WHERE user_id = $1)
+                      AND ($3::uuid IS NULL OR conversation_id = $3) AND ($4::uuid IS NULL OR id < $4)
+                    ORDER BY id DESC LIMIT $5");
+                sqlx::query_as(sql)
+                    .bind(member)
+                    .bind(query)
+                    .bind(conversation)
+                    .bind(before)
+                    .bind(limit)
+                    .fetch_all(p)
+                    .await?
+            }
+        })
+    }
+}
+
+/// Turns user text into an FTS5 query that matches all its words literally (each word quoted,
+/// so FTS5 operators in the input have no effect).
+fn fts5_query(text: &str) -> String {
+    text.split_whitespace()
+        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

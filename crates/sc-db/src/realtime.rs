@@ -1,0 +1,107 @@
+//! Realtime tickets (single-use WebSocket credentials) and presence leases.
+
+use crate::Db;
+use sc_core::{
+    AppResult,
+    ids::{SessionId, UserId},
+    time::Timestamp,
+};
+
+pub struct Realtime<'a>(&'a Db);
+
+impl Db {
+    pub fn realtime(&self) -> Realtime<'_> {
+        Realtime(self)
+    }
+}
+
+impl Realtime<'_> {
+    pub async fn insert_ticket(
+        &self,
+        hash: &str,
+        session: SessionId,
+        user: UserId,
+        expires_at: Timestamp,
+    ) -> AppResult<()> {
+        on_pool!(self.0, p => sqlx::query(
+            "INSERT INTO realtime_tickets (token_hash, session_id, user_id, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(hash).bind(session).bind(user).bind(expires_at).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Uses a ticket once; returns its session and user when it was valid.
+    pub async fn consume_ticket(
+        &self,
+        hash: &str,
+        now: Timestamp,
+    ) -> AppResult<Option<(SessionId, UserId)>> {
+        Ok(on_pool!(self.0, p => sqlx::query_as(
+            "UPDATE realtime_tickets SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
+             RETURNING session_id, user_id")
+            .bind(hash).bind(now).fetch_optional(p).await)?)
+    }
+
+    /// Sets a user's chosen status and extends their online lease.
+    pub async fn set_presence(
+        &self,
+        user: UserId,
+        status: &str,
+        online_until: Timestamp,
+        now: Timestamp,
+    ) -> AppResult<()> {
+        on_pool!(self.0, p => sqlx::query(
+            "INSERT INTO presence (user_id, status, online_until, last_seen_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (user_id) DO UPDATE SET status = $2, online_until = $3, last_seen_at = $4")
+            .bind(user).bind(status).bind(online_until).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Extends the online lease of a connected user (keeps the chosen status).
+    pub async fn renew_presence(
+        &self,
+        user: UserId,
+        online_until: Timestamp,
+        now: Timestamp,
+    ) -> AppResult<()> {
+        on_pool!(self.0, p => sqlx::query(
+            "INSERT INTO presence (user_id, status, online_until, last_seen_at) VALUES ($1, 'online', $2, $3)
+             ON CONFLICT (user_id) DO UPDATE SET online_until = $2, last_seen_at = $3,
+                 status = CASE WHEN presence.status = 'offline' THEN 'online' ELSE presence.status END")
+            .bind(user).bind(online_until).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Presence of the given users who share a conversation with `viewer`:
+    /// (user, stored status, online_until, last_seen_at).
+    pub async fn presence_visible_to(
+        &self,
+        viewer: UserId,
+        user: UserId,
+    ) -> AppResult<Option<(String, Timestamp, Timestamp)>> {
+        Ok(on_pool!(self.0, p => sqlx::query_as(
+            "SELECT p.status, p.online_until, p.last_seen_at FROM presence p
+             WHERE p.user_id = $2 AND ($1 = $2 OR EXISTS (
+                 SELECT 1 FROM conversation_members a JOIN conversation_members b ON a.conversation_id = b.conversation_id
+                 WHERE a.user_id = $1 AND b.user_id = $2))")
+            .bind(viewer).bind(user).fetch_optional(p).await)?)
+    }
+
+    /// True when `a` and `b` share a conversation (or are the same user).
+    pub async fn share_conversation(&self, a: UserId, b: UserId) -> AppResult<bool> {
+        if a == b {
+            return Ok(true);
+        }
+        let row: Option<(i32,)> = on_pool!(self.0, p => sqlx::query_as(
+            "SELECT 1 FROM conversation_members x JOIN conversation_members y ON x.conversation_id = y.conversation_id
+             WHERE x.user_id = $1 AND y.user_id = $2 LIMIT 1").bind(a).bind(b).fetch_optional(p).await)?;
+        Ok(row.is_some())
+    }
+
+    /// Everyone who shares a conversation with `user` (presence goes to them).
+    pub async fn contacts(&self, user: UserId) -> AppResult<Vec<UserId>> {
+        let rows: Vec<(UserId,)> = on_pool!(self.0, p => sqlx::query_as(
+            "SELECT DISTINCT y.user_id FROM conversation_members x JOIN conversation_members y ON x.conversation_id = y.conversation_id
+             WHERE x.user_id = $1 AND y.user_id <> $1").bind(user).fetch_all(p).await)?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+}
