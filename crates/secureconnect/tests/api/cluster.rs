@@ -67,39 +67,6 @@ async fn password_reset_on_one_instance_ends_sessions_seen_by_another() {
     }
 }
 
-/// Starts a private redis-server on a free port (the test kills and restarts it).
-struct OwnRedis {
-    child: std::process::Child,
-}
-
-impl OwnRedis {
-    fn start(port: u16) -> Option<OwnRedis> {
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .ok()?;
-        std::thread::sleep(Duration::from_millis(300));
-        Some(OwnRedis { child })
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test]
 async fn redis_dying_degrades_and_recovers() {
     let port = free_port();

@@ -441,3 +441,170 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A private redis-server on its own port (tests kill and restart it).
+pub struct OwnRedis {
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl OwnRedis {
+    pub fn start(port: u16) -> Option<OwnRedis> {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        for _ in 0..50 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(OwnRedis { port, child });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Starts one, or — when redis-server is missing — fails in CI and tells the caller to skip.
+    pub fn start_or_skip() -> Option<OwnRedis> {
+        let r = Self::start(free_port());
+        if r.is_none() {
+            assert!(!require_all(), "redis-server is required in CI");
+            eprintln!("skipping: redis-server not installed");
+        }
+        r
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket client of the realtime API.
+pub struct Ws {
+    pub stream: WsStream,
+}
+
+impl TestApp {
+    pub async fn ticket(&self, user: &TestUser) -> String {
+        let r = self
+            .post("/v1/realtime/ticket", Some(&user.access), Value::Null)
+            .await;
+        r.assert_ok(200)["ticket"].as_str().unwrap().to_string()
+    }
+
+    /// Opens a socket for the user's session and waits for `ready`.
+    pub async fn ws(&self, user: &TestUser) -> Ws {
+        let ticket = self.ticket(user).await;
+        let url = format!(
+            "{}/v1/realtime?ticket={ticket}",
+            self.base.replace("http://", "ws://")
+        );
+        let (stream, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket connects");
+        let mut ws = Ws { stream };
+        let ready = ws.next_frame().await.expect("ready frame");
+        assert_eq!(ready["type"], "ready", "first frame is ready: {ready}");
+        assert_eq!(ready["data"]["session_id"], user.session_id.as_str());
+        ws
+    }
+}
+
+impl Ws {
+    /// The next JSON text frame (pings are answered by the library), or None when closed.
+    pub async fn next_frame(&mut self) -> Option<Value> {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), self.stream.next())
+                .await
+                .ok()??
+            {
+                Ok(Message::Text(t)) => {
+                    return Some(serde_json::from_str(t.as_str()).expect("JSON frame"));
+                }
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => continue,
+            }
+        }
+    }
+
+    /// Skips frames until one of type `kind` arrives.
+    pub async fn expect(&mut self, kind: &str) -> Value {
+        loop {
+            let f = self
+                .next_frame()
+                .await
+                .unwrap_or_else(|| panic!("socket closed while waiting for {kind}"));
+            if f["type"] == kind {
+                return f["data"].clone();
+            }
+        }
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        use futures_util::SinkExt;
+        self.stream
+            .send(tokio_tungstenite::tungstenite::Message::Text(
+                v.to_string().into(),
+            ))
+            .await
+            .unwrap();
+    }
+
+    /// Reads until the server closes; returns the close code (None if the connection just ended).
+    pub async fn close_code(&mut self) -> Option<u16> {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            match tokio::time::timeout(Duration::from_secs(15), self.stream.next()).await {
+                Ok(Some(Ok(Message::Close(frame)))) => return frame.map(|f| u16::from(f.code)),
+                Ok(Some(Ok(_))) => continue,
+                Ok(Some(Err(_))) | Ok(None) => return None,
+                Err(_) => panic!("socket still open"),
+            }
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn group(&self, owner: &TestUser, members: &[&TestUser]) -> String {
+        let ids: Vec<&str> = members.iter().map(|m| m.id.as_str()).collect();
+        let r = self
+            .post(
+                "/v1/conversations",
+                Some(&owner.access),
+                serde_json::json!({"kind": "group", "member_ids": ids, "title": "team"}),
+            )
+            .await;
+        r.assert_ok(201)["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn send_text(&self, user: &TestUser, conv: &str, cmid: &str, text: &str) -> Resp {
+        self.post(
+            &format!("/v1/conversations/{conv}/messages"),
+            Some(&user.access),
+            serde_json::json!({"client_message_id": cmid, "content": text}),
+        )
+        .await
+    }
+}

@@ -7,6 +7,7 @@
 
 mod auth;
 mod binary;
+mod chat;
 mod cluster;
 mod common;
 mod hostile;
