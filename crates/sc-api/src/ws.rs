@@ -72,6 +72,13 @@ fn error_frame(code: &str, message: &str) -> String {
 pub async fn run(state: Arc<AppState>, socket: WebSocket, user: UserId, session: SessionId) {
     let cfg = state.cfg.clone();
     let mut reg = state.hub.register(user, session, cfg.ws_outbound_queue);
+    // `ready` promises the socket hears everything from now on: give a (re)starting Redis
+    // subscription a moment. Past that, events still flow on this instance and the client can
+    // always catch up with after_seq.
+    let waiting = Instant::now();
+    while !state.deps.bus.is_live() && waiting.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let (mut sink, mut stream) = socket.split();
     let ready = frame("ready", &json!({"user_id": user, "session_id": session}));
     if sink.send(Message::Text(ready.into())).await.is_ok() {

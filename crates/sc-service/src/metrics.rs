@@ -23,6 +23,9 @@ pub struct Metrics {
     pub redis_up: Gauge,
     pub mail_sent: Counter,
     pub mail_failed: Counter,
+    pub ws_connections: Gauge,
+    pub ws_events_delivered: Gauge,
+    pub ws_slow_consumer_closes: Gauge,
 }
 
 impl Default for Metrics {
@@ -49,6 +52,24 @@ impl Metrics {
         let redis_up = Gauge::default();
         let mail_sent = Counter::default();
         let mail_failed = Counter::default();
+        let ws_connections = Gauge::default();
+        let ws_events_delivered = Gauge::default();
+        let ws_slow_consumer_closes = Gauge::default();
+        registry.register(
+            "ws_connections",
+            "Open WebSockets on this instance",
+            ws_connections.clone(),
+        );
+        registry.register(
+            "ws_events_delivered",
+            "Events queued to local WebSockets since start",
+            ws_events_delivered.clone(),
+        );
+        registry.register(
+            "ws_slow_consumer_closes",
+            "WebSockets closed (1013) because the client fell behind, since start",
+            ws_slow_consumer_closes.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests by matched route, method and status",
@@ -117,6 +138,9 @@ impl Metrics {
             redis_up,
             mail_sent,
             mail_failed,
+            ws_connections,
+            ws_events_delivered,
+            ws_slow_consumer_closes,
         }
     }
 

@@ -273,3 +273,37 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod reference_tests {
+    use super::*;
+
+    /// Our hashes verify with the reference implementation and the other way round.
+    #[tokio::test]
+    async fn interoperates_with_the_argon2_crate() {
+        use argon2::{PasswordHasher as _, PasswordVerifier as _};
+        let h = PasswordHasher::new(1).unwrap();
+        let ours = h.hash("tangerine-violin-42").await.unwrap();
+        let reference = Argon2::new(Algorithm::Argon2id, Version::V0x13, params());
+        assert!(
+            reference
+                .verify_password(b"tangerine-violin-42", &PasswordHash::new(&ours).unwrap())
+                .is_ok()
+        );
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let theirs = reference
+            .hash_password(b"tangerine-violin-42", &salt)
+            .unwrap()
+            .to_string();
+        assert!(
+            h.verify("tangerine-violin-42", Some(&theirs))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !h.verify("tangerine-violin-43", Some(&theirs))
+                .await
+                .unwrap()
+        );
+    }
+}

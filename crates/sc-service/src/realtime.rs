@@ -39,11 +39,14 @@ pub struct CloseSignal {
 }
 
 impl CloseSignal {
-    pub fn close(&self, code: u16) {
-        let _ = self
+    /// Asks the socket to close; true for the first request.
+    pub fn close(&self, code: u16) -> bool {
+        let first = self
             .code
-            .compare_exchange(0, code, Ordering::Relaxed, Ordering::Relaxed);
+            .compare_exchange(0, code, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok();
         self.token.cancel();
+        first
     }
     pub fn code(&self) -> u16 {
         self.code.load(Ordering::Relaxed)
@@ -130,8 +133,9 @@ impl Hub {
                         self.delivered.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(mpsc::error::TrySendError::Full(_)) => {
-                        self.dropped_slow.fetch_add(1, Ordering::Relaxed);
-                        s.close.close(CLOSE_TOO_SLOW);
+                        if s.close.close(CLOSE_TOO_SLOW) {
+                            self.dropped_slow.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => {}
                 }
@@ -144,7 +148,7 @@ impl Hub {
         let map = self.sockets.lock().unwrap_or_else(|p| p.into_inner());
         for s in map.values().flatten() {
             if sessions.contains(&s.session) {
-                s.close.close(code);
+                let _ = s.close.close(code);
             }
         }
     }

@@ -70,6 +70,14 @@ pub async fn metrics(State(s): State<Arc<AppState>>) -> Response {
     let (size, idle) = s.deps.db.pool_stats();
     m.db_pool_size.set(size as i64);
     m.db_pool_idle.set(idle as i64);
+    m.ws_connections.set(s.hub.socket_count() as i64);
+    m.ws_events_delivered
+        .set(s.hub.delivered.load(std::sync::atomic::Ordering::Relaxed) as i64);
+    m.ws_slow_consumer_closes.set(
+        s.hub
+            .dropped_slow
+            .load(std::sync::atomic::Ordering::Relaxed) as i64,
+    );
     m.redis_up
         .set(s.redis.as_ref().is_some_and(|r| r.is_healthy()) as i64);
     (

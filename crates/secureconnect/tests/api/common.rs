@@ -608,3 +608,31 @@ impl TestApp {
         .await
     }
 }
+
+impl TestApp {
+    /// The value of an unlabelled metric.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self.metrics().await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// Waits until both the Redis cache link and the bus subscription report ok.
+    pub async fn wait_redis_ok(&self) {
+        let started = std::time::Instant::now();
+        loop {
+            let r = self.get("/ready", None).await;
+            if r.body["checks"]["cache"] == "ok" && r.body["checks"]["pubsub"] == "ok" {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "redis not ok: {}",
+                r.text
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}

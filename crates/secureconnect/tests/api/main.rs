@@ -14,5 +14,6 @@ mod hostile;
 mod logs;
 mod mail;
 mod ops;
+mod realtime;
 mod totp;
 mod users;
