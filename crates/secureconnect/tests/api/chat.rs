@@ -1042,3 +1042,30 @@ async fn concurrent_idempotent_retries_store_one_message() {
         "no seq was burnt"
     );
 }
+
+#[tokio::test]
+async fn verified_email_can_be_required_for_messaging() {
+    let app = TestApp::spawn_with(|c| c.require_verified_email = true).await;
+    let a = app.register("unverified").await;
+    let r = app
+        .post(
+            "/v1/conversations",
+            Some(&a.access),
+            json!({"kind": "group", "member_ids": []}),
+        )
+        .await;
+    r.assert_error(403, "EMAIL_NOT_VERIFIED");
+    // Account routes still work.
+    app.get("/v1/users/me", Some(&a.access))
+        .await
+        .assert_ok(200);
+    let token = token_in(&app.wait_for_mail(&a.email, "verify-email").await);
+    app.post("/v1/auth/email/verify", None, json!({"token": token}))
+        .await
+        .assert_ok(200);
+    // The same session may message at once after verifying.
+    let g = app.group(&a, &[]).await;
+    app.send_text(&a, &g, "v-1", "verified now")
+        .await
+        .assert_ok(201);
+}
