@@ -181,6 +181,14 @@ impl Chat<'_> {
         )
     }
 
+    /// `(kind, encrypted, role)` when `user` is a member: the cheap check for hot paths.
+    pub async fn access(&self, id: ConversationId, user: UserId) -> AppResult<Option<(String, bool, String)>> {
+        Ok(on_pool!(self.0, p => sqlx::query_as(
+            "SELECT c.kind, c.encrypted, m.role FROM conversations c
+             JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = $2 WHERE c.id = $1")
+            .bind(id).bind(user).fetch_optional(p).await)?)
+    }
+
     pub async fn role_of(&self, id: ConversationId, user: UserId) -> AppResult<Option<String>> {
         let row: Option<(String,)> = on_pool!(self.0, p => sqlx::query_as(
             "SELECT role FROM conversation_members WHERE conversation_id = $1 AND user_id = $2")
@@ -279,12 +287,6 @@ impl Chat<'_> {
     /// are gap-free and unique on any number of instances; a duplicate `client_message_id` rolls
     /// the whole transaction back and returns the original.
     pub async fn insert_message(&self, m: &NewMessage<'_>) -> AppResult<Inserted> {
-        if let Some(existing) = self
-            .message_by_client_id(m.sender_id, m.client_message_id)
-            .await?
-        {
-            return Ok(Inserted::Existing(existing));
-        }
         let run = || async {
             on_pool!(self.0, p => {
                 let mut tx = p.begin().await?;
@@ -300,6 +302,11 @@ impl Chat<'_> {
                     .bind(m.id).bind(m.conversation_id).bind(seq).bind(m.sender_id).bind(m.client_message_id)
                     .bind(m.kind).bind(m.content).bind(m.ciphertext).bind(m.reply_to).bind(m.metadata).bind(m.now)
                     .fetch_one(&mut *tx).await?;
+                // The offline-notification job commits with the message: no message without its
+                // job, and one commit per send.
+                sqlx::query(
+                    "INSERT INTO notification_jobs (id, kind, payload, created_at, next_attempt_at) VALUES ($1, 'message', $2, $3, $3)")
+                    .bind(sc_core::ids::JobId::new()).bind(row.id.to_string()).bind(m.now).execute(&mut *tx).await?;
                 tx.commit().await.map(|_| row)
             })
         };

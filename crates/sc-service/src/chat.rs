@@ -565,11 +565,11 @@ impl ChatService {
 
     fn body(
         &self,
-        c: &ConversationRow,
+        encrypted: bool,
         content: Option<String>,
         ciphertext: Option<String>,
     ) -> AppResult<Body> {
-        match (content, ciphertext, c.encrypted) {
+        match (content, ciphertext, encrypted) {
             (Some(_), Some(_), _) => Err(AppError::validation(
                 "content",
                 "send content or ciphertext, not both",
@@ -632,7 +632,14 @@ impl ChatService {
         id: ConversationId,
         req: SendRequest,
     ) -> AppResult<(MessageView, bool)> {
-        let c = self.membership(ctx, id).await?;
+        // The cheap membership check: sending is the hot path.
+        let (conv_kind, encrypted, _role) = self
+            .d
+            .db
+            .chat()
+            .access(id, ctx.user_id)
+            .await?
+            .ok_or_else(not_found)?;
         let cmid = &req.client_message_id;
         if cmid.is_empty()
             || cmid.len() > 64
@@ -701,7 +708,7 @@ impl ChatService {
         if metadata.len() > MAX_METADATA_BYTES {
             return Err(AppError::PayloadTooLarge("metadata exceeds 4 KiB".into()));
         }
-        if c.kind == "direct" {
+        if conv_kind == "direct" {
             let members = self.d.db.chat().member_ids(id).await?;
             if let Some(other) = members.iter().find(|m| **m != ctx.user_id)
                 && self
@@ -729,7 +736,7 @@ impl ChatService {
                 ));
             }
         }
-        let (content, ciphertext) = match self.body(&c, req.content, req.ciphertext)? {
+        let (content, ciphertext) = match self.body(encrypted, req.content, req.ciphertext)? {
             Body::Plain(t) => (Some(t), None),
             Body::Cipher(b) => (None, Some(b)),
         };
@@ -749,20 +756,9 @@ impl ChatService {
             Inserted::Existing(m) => Ok((self.view_one(m).await?, false)),
             Inserted::New(m) => {
                 let view = MessageView::new(m, BTreeMap::new());
+                // The offline-notification job was committed with the message.
                 let members = self.d.db.chat().member_ids(id).await?;
-                self.d.emit(members.clone(), "message.created", &view).await;
-                let recipients: Vec<UserId> =
-                    members.into_iter().filter(|u| *u != ctx.user_id).collect();
-                let job = json!({"message_id": view.id, "conversation_id": id, "sender_id": ctx.user_id, "seq": view.seq, "recipients": recipients});
-                if let Err(e) = self
-                    .d
-                    .db
-                    .notifications()
-                    .enqueue_job("message", &job.to_string(), Timestamp::now())
-                    .await
-                {
-                    tracing::error!(error = %e, "could not queue offline notifications");
-                }
+                self.d.emit(members, "message.created", &view).await;
                 Ok((view, true))
             }
         }
@@ -857,7 +853,7 @@ impl ChatService {
         if m.deleted_at.is_some() {
             return Err(AppError::conflict("a deleted message cannot be edited"));
         }
-        let (content, ciphertext) = match self.body(&c, content, ciphertext)? {
+        let (content, ciphertext) = match self.body(c.encrypted, content, ciphertext)? {
             Body::Plain(t) => (Some(t), None),
             Body::Cipher(b) => (None, Some(b)),
         };

@@ -3,21 +3,11 @@
 //! email delivery build on these records later.)
 
 use crate::Deps;
-use sc_core::{ids::UserId, time::Timestamp};
-use serde::Deserialize;
+use sc_core::{ids::MessageId, time::Timestamp};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-#[derive(Deserialize)]
-struct MessageJob {
-    message_id: String,
-    conversation_id: String,
-    sender_id: String,
-    seq: i64,
-    recipients: Vec<UserId>,
-}
 
 #[derive(Clone)]
 pub struct NotifyService {
@@ -95,10 +85,23 @@ impl NotifyService {
         any
     }
 
+    /// A `message` job carries the message id; recipients are the members other than the sender
+    /// (as they are when the job runs) who are not online.
     async fn message_job(&self, payload: &str) -> sc_core::AppResult<()> {
-        let job: MessageJob = serde_json::from_str(payload).map_err(sc_core::AppError::internal)?;
+        let Ok(id) = payload.parse::<MessageId>() else {
+            tracing::warn!("malformed message job");
+            return Ok(());
+        };
+        // A message deleted (or a conversation removed) since needs no notification.
+        let Some(m) = self.d.db.chat().message(id).await? else { return Ok(()) };
+        if m.deleted_at.is_some() {
+            return Ok(());
+        }
         let now = Timestamp::now();
-        for user in job.recipients {
+        for user in self.d.db.chat().member_ids(m.conversation_id).await? {
+            if user == m.sender_id {
+                continue;
+            }
             let online = self
                 .d
                 .db
@@ -109,20 +112,9 @@ impl NotifyService {
             if online {
                 continue;
             }
-            let data = json!({"conversation_id": job.conversation_id, "message_id": job.message_id, "sender_id": job.sender_id, "seq": job.seq});
-            let id = self
-                .d
-                .db
-                .notifications()
-                .insert(user, "message", &data.to_string(), now)
-                .await?;
-            self.d
-                .emit(
-                    vec![user],
-                    "notification",
-                    &json!({"id": id, "kind": "message", "data": data}),
-                )
-                .await;
+            let data = json!({"conversation_id": m.conversation_id, "message_id": m.id, "sender_id": m.sender_id, "seq": m.seq});
+            let nid = self.d.db.notifications().insert(user, "message", &data.to_string(), now).await?;
+            self.d.emit(vec![user], "notification", &json!({"id": nid, "kind": "message", "data": data})).await;
         }
         Ok(())
     }

@@ -34,6 +34,21 @@ pub enum BenchKind {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// Message send-and-persist throughput over 100 conversations vs a single-row INSERT
+    /// ceiling of the same database; cross-instance added latency (with --redis-url).
+    Chat {
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Concurrent senders (and concurrent INSERT loops for the ceiling).
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// PostgreSQL database (empty, or one earlier bench runs used).
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Redis for the cross-instance latency measurement.
+        #[arg(long)]
+        redis_url: Option<String>,
+    },
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -52,21 +67,24 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             )
             .await
         }
+        BenchKind::Chat { seconds, concurrency, database_url, redis_url } => {
+            crate::bench_chat::chat(Duration::from_secs(seconds), concurrency, database_url, redis_url).await
+        }
     }
 }
 
-struct Load {
-    requests: u64,
-    errors: u64,
-    elapsed: Duration,
-    latencies_us: Vec<u64>,
+pub(crate) struct Load {
+    pub(crate) requests: u64,
+    pub(crate) errors: u64,
+    pub(crate) elapsed: Duration,
+    pub(crate) latencies_us: Vec<u64>,
 }
 
 impl Load {
-    fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64()
     }
-    fn percentile_ms(&self, p: f64) -> f64 {
+    pub(crate) fn percentile_ms(&self, p: f64) -> f64 {
         if self.latencies_us.is_empty() {
             return 0.0;
         }
@@ -76,7 +94,7 @@ impl Load {
 }
 
 /// Runs `concurrency` loops of `request` for `dur`.
-async fn drive<F, Fut>(dur: Duration, concurrency: usize, request: F) -> Load
+pub(crate) async fn drive<F, Fut>(dur: Duration, concurrency: usize, request: F) -> Load
 where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = bool> + Send,
@@ -261,14 +279,14 @@ async fn auth(
 }
 
 /// A 200 whose body was read completely.
-async fn ok_body(r: reqwest::Result<reqwest::Response>) -> bool {
+pub(crate) async fn ok_body(r: reqwest::Result<reqwest::Response>) -> bool {
     match r {
         Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
         _ => false,
     }
 }
 
-fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+pub(crate) fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("sc-bench-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)

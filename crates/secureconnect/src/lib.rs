@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod bench;
+mod bench_chat;
 pub mod cli;
 pub mod secrets;
 pub mod telemetry;
