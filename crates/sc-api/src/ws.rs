@@ -130,8 +130,9 @@ pub async fn run(state: Arc<AppState>, socket: WebSocket, user: UserId, session:
                     if last_heard.elapsed() > idle {
                         break 1001;
                     }
-                    if !state.deps.bus.is_cross_instance() && !state.auth.session_alive(session).await {
-                        // Without a cross-instance bus the revocation may have happened elsewhere.
+                    // Revocations close sockets at once through the bus; this check also catches
+                    // sessions that simply expired, and revocations the bus could not carry.
+                    if !state.auth.session_alive(session).await {
                         break CLOSE_SESSION_ENDED;
                     }
                     Some(Message::Ping(Default::default()))

@@ -401,7 +401,11 @@ impl Config {
                 ));
             }
         }
-        let positive: [(&str, u64); 20] = [
+        let positive: [(&str, u64); 21] = [
+            (
+                "max_reactions_per_message",
+                self.max_reactions_per_message as u64,
+            ),
             ("message_max_chars", self.message_max_chars as u64),
             (
                 "message_rate_per_user_per_minute",

@@ -182,7 +182,11 @@ impl Chat<'_> {
     }
 
     /// `(kind, encrypted, role)` when `user` is a member: the cheap check for hot paths.
-    pub async fn access(&self, id: ConversationId, user: UserId) -> AppResult<Option<(String, bool, String)>> {
+    pub async fn access(
+        &self,
+        id: ConversationId,
+        user: UserId,
+    ) -> AppResult<Option<(String, bool, String)>> {
         Ok(on_pool!(self.0, p => sqlx::query_as(
             "SELECT c.kind, c.encrypted, m.role FROM conversations c
              JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = $2 WHERE c.id = $1")
@@ -226,6 +230,33 @@ impl Chat<'_> {
             }
         }
         Ok(added)
+    }
+
+    /// Hands each group `user` owns (or just `only`) to its longest-standing admin, else its
+    /// longest-standing member, and deletes groups that would be left empty. Run before the
+    /// owner leaves or the account is deleted, so no group is left without an owner.
+    pub async fn hand_over_groups(
+        &self,
+        user: UserId,
+        only: Option<ConversationId>,
+    ) -> AppResult<()> {
+        let owned: Vec<(ConversationId,)> = on_pool!(self.0, p => sqlx::query_as(
+            "SELECT m.conversation_id FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
+             WHERE m.user_id = $1 AND m.role = 'owner' AND c.kind = 'group' AND ($2 IS NULL OR c.id = $2)")
+            .bind(user).bind(only).fetch_all(p).await)?;
+        for (conv,) in owned {
+            let heir: Option<(UserId,)> = on_pool!(self.0, p => sqlx::query_as(
+                "SELECT user_id FROM conversation_members WHERE conversation_id = $1 AND user_id <> $2
+                 ORDER BY CASE WHEN role = 'admin' THEN 0 ELSE 1 END, joined_at, user_id LIMIT 1")
+                .bind(conv).bind(user).fetch_optional(p).await)?;
+            match heir {
+                Some((h,)) => {
+                    self.set_role(conv, h, "owner").await?;
+                }
+                None => self.delete(conv).await?,
+            }
+        }
+        Ok(())
     }
 
     pub async fn remove_member(&self, id: ConversationId, user: UserId) -> AppResult<bool> {

@@ -57,6 +57,8 @@ impl Realtime<'_> {
     }
 
     /// Extends the online lease of a connected user (keeps the chosen status).
+    /// The stored status is the user's choice and is kept: someone who chose "offline" stays
+    /// hidden while connected; `online_until = now` ends the lease on disconnect.
     pub async fn renew_presence(
         &self,
         user: UserId,
@@ -65,8 +67,7 @@ impl Realtime<'_> {
     ) -> AppResult<()> {
         on_pool!(self.0, p => sqlx::query(
             "INSERT INTO presence (user_id, status, online_until, last_seen_at) VALUES ($1, 'online', $2, $3)
-             ON CONFLICT (user_id) DO UPDATE SET online_until = $2, last_seen_at = $3,
-                 status = CASE WHEN presence.status = 'offline' THEN 'online' ELSE presence.status END")
+             ON CONFLICT (user_id) DO UPDATE SET online_until = $2, last_seen_at = $3")
             .bind(user).bind(online_until).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(())
     }

@@ -485,22 +485,10 @@ impl ChatService {
             }
         }
         let before = self.d.db.chat().member_ids(id).await?;
-        self.d.db.chat().remove_member(id, user).await?;
         if leaving && target_role == "owner" {
-            let rest = self.d.db.chat().members(id).await?;
-            let heir = rest
-                .iter()
-                .find(|m| m.role == "admin")
-                .or_else(|| rest.first());
-            match heir {
-                Some(h) => {
-                    self.d.db.chat().set_role(id, h.user_id, "owner").await?;
-                }
-                None => {
-                    self.d.db.chat().delete(id).await?;
-                }
-            }
+            self.d.db.chat().hand_over_groups(user, Some(id)).await?;
         }
+        self.d.db.chat().remove_member(id, user).await?;
         self.d
             .emit(
                 before,

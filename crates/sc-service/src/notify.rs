@@ -93,7 +93,9 @@ impl NotifyService {
             return Ok(());
         };
         // A message deleted (or a conversation removed) since needs no notification.
-        let Some(m) = self.d.db.chat().message(id).await? else { return Ok(()) };
+        let Some(m) = self.d.db.chat().message(id).await? else {
+            return Ok(());
+        };
         if m.deleted_at.is_some() {
             return Ok(());
         }
@@ -113,8 +115,19 @@ impl NotifyService {
                 continue;
             }
             let data = json!({"conversation_id": m.conversation_id, "message_id": m.id, "sender_id": m.sender_id, "seq": m.seq});
-            let nid = self.d.db.notifications().insert(user, "message", &data.to_string(), now).await?;
-            self.d.emit(vec![user], "notification", &json!({"id": nid, "kind": "message", "data": data})).await;
+            let nid = self
+                .d
+                .db
+                .notifications()
+                .insert(user, "message", &data.to_string(), now)
+                .await?;
+            self.d
+                .emit(
+                    vec![user],
+                    "notification",
+                    &json!({"id": nid, "kind": "message", "data": data}),
+                )
+                .await;
         }
         Ok(())
     }

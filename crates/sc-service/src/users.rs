@@ -136,6 +136,8 @@ impl UserService {
         self.d
             .end_all_sessions(user.id, None, "account_deleted")
             .await?;
+        // No group is left without an owner.
+        self.d.db.chat().hand_over_groups(user.id, None).await?;
         self.d.db.users().delete(user.id).await?;
         self.d.user_changed(user.id).await;
         self.d

@@ -107,6 +107,7 @@ impl App {
         NotifyService::new(deps.clone()).spawn_workers(1, background.clone());
         spawn_event_dispatcher(deps.clone(), hub.clone(), background.clone());
         spawn_presence_renewal(realtime.clone(), hub.clone(), background.clone());
+        spawn_housekeeping(deps.db.clone(), background.clone());
         let state = Arc::new(AppState {
             cfg: cfg.clone(),
             auth: AuthService::new(deps.clone()),
@@ -174,6 +175,23 @@ impl App {
         self.state.deps.db.close().await;
         Ok(())
     }
+}
+
+/// Hourly housekeeping (every instance runs it; the deletes are idempotent).
+fn spawn_housekeeping(db: sc_db::Db, stop: CancellationToken) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = every.tick() => match db.purge_expired(sc_core::time::Timestamp::now()).await {
+                    Ok(n) if n > 0 => tracing::info!(rows = n, "housekeeping removed expired rows"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
+                },
+            }
+        }
+    });
 }
 
 /// Renews the presence leases of users connected to this instance.

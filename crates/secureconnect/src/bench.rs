@@ -67,8 +67,19 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             )
             .await
         }
-        BenchKind::Chat { seconds, concurrency, database_url, redis_url } => {
-            crate::bench_chat::chat(Duration::from_secs(seconds), concurrency, database_url, redis_url).await
+        BenchKind::Chat {
+            seconds,
+            concurrency,
+            database_url,
+            redis_url,
+        } => {
+            crate::bench_chat::chat(
+                Duration::from_secs(seconds),
+                concurrency,
+                database_url,
+                redis_url,
+            )
+            .await
         }
     }
 }

@@ -12,7 +12,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-fn config(dir: &std::path::Path, database_url: Option<&str>, redis_url: Option<&str>, prefix: &str) -> anyhow::Result<Config> {
+fn config(
+    dir: &std::path::Path,
+    database_url: Option<&str>,
+    redis_url: Option<&str>,
+    prefix: &str,
+) -> anyhow::Result<Config> {
     Ok(Config {
         listen: "127.0.0.1:0".parse()?,
         data_dir: dir.to_path_buf(),
@@ -41,7 +46,11 @@ async fn start(cfg: Config) -> anyhow::Result<(String, Db)> {
     Ok((base, db))
 }
 
-async fn register(client: &reqwest::Client, base: &str, name: &str) -> anyhow::Result<(String, String)> {
+async fn register(
+    client: &reqwest::Client,
+    base: &str,
+    name: &str,
+) -> anyhow::Result<(String, String)> {
     let r: Value = client
         .post(format!("{base}/v1/auth/register"))
         .json(&json!({"email": format!("{name}@bench.example"), "username": name, "password": "tangerine-violin-42", "display_name": name}))
@@ -49,13 +58,23 @@ async fn register(client: &reqwest::Client, base: &str, name: &str) -> anyhow::R
         .await?
         .json()
         .await?;
-    let token = r["data"]["access_token"].as_str().with_context(|| format!("register {name}: {r}"))?.to_string();
-    let id = r["data"]["user"]["id"].as_str().unwrap_or_default().to_string();
+    let token = r["data"]["access_token"]
+        .as_str()
+        .with_context(|| format!("register {name}: {r}"))?
+        .to_string();
+    let id = r["data"]["user"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     Ok((token, id))
 }
 
 /// Autocommitted single-row INSERTs (the shape of a message row) from `concurrency` loops.
-async fn insert_ceiling(db: &Db, dur: Duration, concurrency: usize) -> anyhow::Result<crate::bench::Load> {
+async fn insert_ceiling(
+    db: &Db,
+    dur: Duration,
+    concurrency: usize,
+) -> anyhow::Result<crate::bench::Load> {
     let ddl = "CREATE TABLE IF NOT EXISTS bench_insert_ceiling (id TEXT PRIMARY KEY, conversation_id TEXT NOT NULL,
                seq BIGINT NOT NULL, content TEXT NOT NULL, created_at BIGINT NOT NULL)";
     let insert = "INSERT INTO bench_insert_ceiling (id, conversation_id, seq, content, created_at) VALUES ($1, $2, $3, $4, $5)";
@@ -77,8 +96,24 @@ async fn insert_ceiling(db: &Db, dur: Duration, concurrency: usize) -> anyhow::R
             let conv = format!("conversation-{}", n % 100);
             let now = sc_core::time::Timestamp::now().millis();
             match &db {
-                Db::Sqlite(p) => sqlx::query(insert).bind(id).bind(conv).bind(n).bind("benchmark message body").bind(now).execute(p).await.is_ok(),
-                Db::Postgres(p) => sqlx::query(insert).bind(id).bind(conv).bind(n).bind("benchmark message body").bind(now).execute(p).await.is_ok(),
+                Db::Sqlite(p) => sqlx::query(insert)
+                    .bind(id)
+                    .bind(conv)
+                    .bind(n)
+                    .bind("benchmark message body")
+                    .bind(now)
+                    .execute(p)
+                    .await
+                    .is_ok(),
+                Db::Postgres(p) => sqlx::query(insert)
+                    .bind(id)
+                    .bind(conv)
+                    .bind(n)
+                    .bind("benchmark message body")
+                    .bind(now)
+                    .execute(p)
+                    .await
+                    .is_ok(),
             }
         }
     })
@@ -86,14 +121,37 @@ async fn insert_ceiling(db: &Db, dur: Duration, concurrency: usize) -> anyhow::R
     Ok(load)
 }
 
-pub async fn chat(dur: Duration, concurrency: usize, database_url: Option<String>, redis_url: Option<String>) -> anyhow::Result<()> {
+pub async fn chat(
+    dur: Duration,
+    concurrency: usize,
+    database_url: Option<String>,
+    redis_url: Option<String>,
+) -> anyhow::Result<()> {
     let dir = tempfile_dir()?;
     let prefix = format!("scbench:{}:", uuid::Uuid::new_v4().simple());
-    let (base, db) = start(config(&dir, database_url.as_deref(), redis_url.as_deref(), &prefix)?).await?;
-    let backend = if database_url.is_some() { "postgresql" } else { "sqlite" };
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    println!("machine: {cores} cores, {}; backend {backend}; {}s per measurement; {concurrency} concurrent", std::env::consts::ARCH, dur.as_secs());
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency * 2).build()?;
+    let (base, db) = start(config(
+        &dir,
+        database_url.as_deref(),
+        redis_url.as_deref(),
+        &prefix,
+    )?)
+    .await?;
+    let backend = if database_url.is_some() {
+        "postgresql"
+    } else {
+        "sqlite"
+    };
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!(
+        "machine: {cores} cores, {}; backend {backend}; {}s per measurement; {concurrency} concurrent",
+        std::env::consts::ARCH,
+        dur.as_secs()
+    );
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency * 2)
+        .build()?;
     let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
 
     // 10 users, 100 group conversations of 3 members each.
@@ -104,7 +162,9 @@ pub async fn chat(dur: Duration, concurrency: usize, database_url: Option<String
     let mut convs = Vec::new();
     for c in 0..100 {
         let owner = &users[c % users.len()];
-        let others: Vec<&str> = (1..3).map(|k| users[(c + k) % users.len()].1.as_str()).collect();
+        let others: Vec<&str> = (1..3)
+            .map(|k| users[(c + k) % users.len()].1.as_str())
+            .collect();
         let r: Value = client
             .post(format!("{base}/v1/conversations"))
             .bearer_auth(&owner.0)
@@ -113,12 +173,23 @@ pub async fn chat(dur: Duration, concurrency: usize, database_url: Option<String
             .await?
             .json()
             .await?;
-        convs.push((c % users.len(), r["data"]["id"].as_str().context("create conversation")?.to_string()));
+        convs.push((
+            c % users.len(),
+            r["data"]["id"]
+                .as_str()
+                .context("create conversation")?
+                .to_string(),
+        ));
     }
 
     let ceiling = insert_ceiling(&db, dur, concurrency).await?;
     let counter = Arc::new(AtomicU64::new(0));
-    let (users_c, convs_c, base_c, client_c) = (Arc::new(users.clone()), Arc::new(convs.clone()), base.clone(), client.clone());
+    let (users_c, convs_c, base_c, client_c) = (
+        Arc::new(users.clone()),
+        Arc::new(convs.clone()),
+        base.clone(),
+        client.clone(),
+    );
     let sends = drive(dur, concurrency, move || {
         let (users, convs, base, client, counter) = (users_c.clone(), convs_c.clone(), base_c.clone(), client_c.clone(), counter.clone());
         async move {
@@ -149,16 +220,26 @@ pub async fn chat(dur: Duration, concurrency: usize, database_url: Option<String
     );
     match &db {
         Db::Sqlite(p) => {
-            sqlx::query("DROP TABLE IF EXISTS bench_insert_ceiling").execute(p).await?;
+            sqlx::query("DROP TABLE IF EXISTS bench_insert_ceiling")
+                .execute(p)
+                .await?;
         }
         Db::Postgres(p) => {
-            sqlx::query("DROP TABLE IF EXISTS bench_insert_ceiling").execute(p).await?;
+            sqlx::query("DROP TABLE IF EXISTS bench_insert_ceiling")
+                .execute(p)
+                .await?;
         }
     }
 
     if let Some(redis) = redis_url.as_deref() {
         let dir2 = tempfile_dir()?;
-        let (base2, _) = start(config(&dir2, database_url.as_deref(), Some(redis), &prefix)?).await?;
+        let (base2, _) = start(config(
+            &dir2,
+            database_url.as_deref(),
+            Some(redis),
+            &prefix,
+        )?)
+        .await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let same = socket_latency(&client, &base, &base, &users, &convs[0].1).await?;
         let cross = socket_latency(&client, &base2, &base, &users, &convs[0].1).await?;
@@ -178,11 +259,27 @@ pub async fn chat(dur: Duration, concurrency: usize, database_url: Option<String
 }
 
 /// Sends 200 messages through `send_base` and times their arrival on a socket of `socket_base`.
-async fn socket_latency(client: &reqwest::Client, send_base: &str, socket_base: &str, users: &[(String, String)], conv: &str) -> anyhow::Result<Vec<f64>> {
+async fn socket_latency(
+    client: &reqwest::Client,
+    send_base: &str,
+    socket_base: &str,
+    users: &[(String, String)],
+    conv: &str,
+) -> anyhow::Result<Vec<f64>> {
     // users[1] is a member of conversation 0; users[0] (its owner) sends.
-    let ticket: Value = client.post(format!("{socket_base}/v1/realtime/ticket")).bearer_auth(&users[1].0).send().await?.json().await?;
+    let ticket: Value = client
+        .post(format!("{socket_base}/v1/realtime/ticket"))
+        .bearer_auth(&users[1].0)
+        .send()
+        .await?
+        .json()
+        .await?;
     let ticket = ticket["data"]["ticket"].as_str().context("ticket")?;
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{}/v1/realtime?ticket={ticket}", socket_base.replace("http://", "ws://"))).await?;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
+        "{}/v1/realtime?ticket={ticket}",
+        socket_base.replace("http://", "ws://")
+    ))
+    .await?;
     let mut lat = Vec::new();
     for i in 0..200 {
         let cmid = format!("lat-{}-{i}", uuid::Uuid::now_v7().simple());

@@ -3,7 +3,7 @@
 use crate::{
     dto::*,
     envelope::{ApiError, ApiResult, done, ok},
-    extract::{Auth, ListQuery, encode_cursor, parse_id},
+    extract::{Auth, ListQuery, VerifiedAuth, encode_cursor, parse_id},
     state::AppState,
     ws,
 };
@@ -22,7 +22,7 @@ use std::sync::Arc;
 type S = State<Arc<AppState>>;
 
 #[utoipa::path(post, path = "/v1/realtime/ticket", tag = "realtime", security(("bearer" = [])), responses((status = 200, body = TicketView)))]
-pub async fn ticket(State(s): S, Auth(ctx): Auth) -> ApiResult<TicketView> {
+pub async fn ticket(State(s): S, VerifiedAuth(ctx): VerifiedAuth) -> ApiResult<TicketView> {
     let ticket = s.realtime.issue_ticket(ctx.user_id, ctx.session_id).await?;
     Ok(ok(TicketView {
         ticket,
@@ -52,18 +52,20 @@ pub async fn upgrade(
             return Err(AppError::Forbidden("origin not allowed".into()).into());
         }
         let lq = ListQuery::parse(q.as_deref(), &["ticket"])?;
+        // Checked before the ticket is used up: a plain GET must not burn it.
+        let upgrade = upgrade.map_err(|_| {
+            AppError::validation("upgrade", "a WebSocket upgrade request is required")
+        })?;
         let (user, session) = match lq.params.get("ticket") {
             Some(t) => s.realtime.redeem_ticket(t).await?,
             None => {
                 let ctx = crate::middleware::authenticate(&s, &headers, None).await?;
+                if s.cfg.require_verified_email && !ctx.email_verified {
+                    return Err(AppError::EmailNotVerified.into());
+                }
                 (ctx.user_id, ctx.session_id)
             }
         };
-        let upgrade = upgrade.map_err(|_| {
-            AppError::validation("upgrade", "a WebSocket upgrade request is required")
-        })?;
-        let cfg = &s.cfg;
-        let _ = cfg;
         let state = s.clone();
         Ok(upgrade
             .read_buffer_size(4096)

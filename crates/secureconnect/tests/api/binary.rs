@@ -215,3 +215,68 @@ async fn migrations_define_the_same_schema_on_both_backends() {
     assert!(!a.is_empty());
     assert_eq!(a, b);
 }
+
+#[tokio::test]
+async fn housekeeping_purges_only_expired_rows() {
+    use sc_core::{ids::*, time::Timestamp};
+    let shared = crate::common::Shared::new().await;
+    let db = match &shared.database_url {
+        Some(url) => sc_db::Db::connect_postgres(url, 2).await.unwrap(),
+        None => sc_db::Db::connect_sqlite(&shared.data_dir.path().join("h.db"), 2)
+            .await
+            .unwrap(),
+    };
+    db.migrate().await.unwrap();
+    let now = Timestamp::now();
+    let user = UserId::new();
+    let new = sc_db::users::NewUser {
+        id: user,
+        email: "h@example.org",
+        email_normalized: "h@example.org",
+        username: "housekeeper",
+        display_name: "h",
+        search_name: "h",
+        password_hash: "x",
+        role: "user",
+        email_verified: true,
+        now,
+    };
+    db.users().insert(&new).await.unwrap().unwrap();
+    let session = sc_db::sessions::SessionRow {
+        id: SessionId::new(),
+        user_id: user,
+        device_name: None,
+        ip: None,
+        user_agent: None,
+        created_at: now,
+        last_seen_at: now,
+        idle_expires_at: now.plus(std::time::Duration::from_secs(3600)),
+        absolute_expires_at: now.plus(std::time::Duration::from_secs(7200)),
+        revoked_at: None,
+    };
+    db.sessions()
+        .insert(&session, "refresh-hash")
+        .await
+        .unwrap();
+    db.realtime()
+        .insert_ticket("old", session.id, user, now)
+        .await
+        .unwrap();
+    db.realtime()
+        .insert_ticket(
+            "fresh",
+            session.id,
+            user,
+            now.plus(std::time::Duration::from_secs(30)),
+        )
+        .await
+        .unwrap();
+    // One hour and a bit later only the old ticket is past its keep time.
+    let later = now.plus(std::time::Duration::from_secs(3600 + 10));
+    assert_eq!(db.purge_expired(later).await.unwrap(), 1);
+    assert_eq!(db.purge_expired(later).await.unwrap(), 0);
+    assert!(
+        db.sessions().find(session.id).await.unwrap().is_some(),
+        "live sessions are kept"
+    );
+}

@@ -1069,3 +1069,75 @@ async fn verified_email_can_be_required_for_messaging() {
         .await
         .assert_ok(201);
 }
+
+#[tokio::test]
+async fn deleting_an_account_hands_its_groups_over() {
+    let app = TestApp::spawn().await;
+    let owner = app.register("leavingowner").await;
+    let admin = app.register("futureowner").await;
+    let member = app.register("plainmember").await;
+    let g = app.group(&owner, &[&member, &admin]).await;
+    app.call(
+        Method::PATCH,
+        &format!("/v1/conversations/{g}/members/{}", admin.id),
+        Some(&owner.access),
+        json!({"role": "admin"}),
+    )
+    .await
+    .assert_ok(200);
+    let solo = app.group(&owner, &[]).await;
+    app.call(
+        Method::DELETE,
+        "/v1/users/me",
+        Some(&owner.access),
+        json!({"password": PASSWORD}),
+    )
+    .await
+    .assert_ok(200);
+    let v = app
+        .get(&format!("/v1/conversations/{g}"), Some(&admin.access))
+        .await;
+    assert_eq!(
+        v.assert_ok(200)["my_role"],
+        "owner",
+        "the admin inherits, not the older member"
+    );
+    assert_eq!(v.body["data"]["members_count"], 2);
+    let members = app
+        .get(
+            &format!("/v1/conversations/{g}/members"),
+            Some(&member.access),
+        )
+        .await;
+    assert!(
+        members.body["data"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["user_id"] != owner.id.as_str())
+    );
+    // A group nobody is left in is gone.
+    let probe = TestUser::from_pair(app.login("plainmember").await.assert_ok(200), &member.email);
+    app.get(&format!("/v1/conversations/{solo}"), Some(&probe.access))
+        .await
+        .assert_error(404, "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn a_plain_get_does_not_use_up_a_ticket() {
+    let app = TestApp::spawn().await;
+    let u = app.register("ticketget").await;
+    let ticket = app.ticket(&u).await;
+    let r = app
+        .get(&format!("/v1/realtime?ticket={ticket}"), None)
+        .await;
+    r.assert_error(400, "VALIDATION_ERROR");
+    let url = format!(
+        "{}/v1/realtime?ticket={ticket}",
+        app.base.replace("http://", "ws://")
+    );
+    assert!(
+        tokio_tungstenite::connect_async(url).await.is_ok(),
+        "the ticket still works"
+    );
+}
