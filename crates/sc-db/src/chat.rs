@@ -74,6 +74,15 @@ pub struct NewMessage<'a> {
     pub now: Timestamp,
 }
 
+/// What `send_access` finds.
+pub struct SendAccess {
+    pub kind: String,
+    pub encrypted: bool,
+    pub role: String,
+    pub existing: Option<MessageId>,
+    pub members: Vec<UserId>,
+}
+
 /// Outcome of inserting a message.
 pub enum Inserted {
     New(MessageRow),
@@ -182,15 +191,44 @@ impl Chat<'_> {
     }
 
     /// `(kind, encrypted, role)` when `user` is a member: the cheap check for hot paths.
-    pub async fn access(
+    /// Everything sending needs, in one round trip: the conversation's kind and mode, the
+    /// sender's role, the id of the sender's earlier message with this `client_message_id`
+    /// (idempotency) and the members (for fan-out). `None` when `user` is not a member.
+    pub async fn send_access(
         &self,
         id: ConversationId,
         user: UserId,
-    ) -> AppResult<Option<(String, bool, String)>> {
-        Ok(on_pool!(self.0, p => sqlx::query_as(
-            "SELECT c.kind, c.encrypted, m.role FROM conversations c
-             JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = $2 WHERE c.id = $1")
-            .bind(id).bind(user).fetch_optional(p).await)?)
+        client_message_id: &str,
+    ) -> AppResult<Option<SendAccess>> {
+        let row: Option<(String, bool, String, Option<MessageId>, Option<String>)> = match self.0 {
+            Db::Sqlite(p) => sqlx::query_as(
+                "SELECT c.kind, c.encrypted, m.role,
+                        (SELECT x.id FROM messages x WHERE x.sender_id = $2 AND x.client_message_id = $3),
+                        (SELECT group_concat(lower(hex(y.user_id)), ',') FROM conversation_members y WHERE y.conversation_id = $1)
+                 FROM conversations c
+                 JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = $2 WHERE c.id = $1")
+                .bind(id).bind(user).bind(client_message_id).fetch_optional(p).await?,
+            Db::Postgres(p) => sqlx::query_as(
+                "SELECT c.kind, c.encrypted, m.role,
+                        (SELECT x.id FROM messages x WHERE x.sender_id = $2 AND x.client_message_id = $3),
+                        (SELECT string_agg(y.user_id::text, ',') FROM conversation_members y WHERE y.conversation_id = $1)
+                 FROM conversations c
+                 JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = $2 WHERE c.id = $1")
+                .bind(id).bind(user).bind(client_message_id).fetch_optional(p).await?,
+        };
+        Ok(
+            row.map(|(kind, encrypted, role, existing, members)| SendAccess {
+                kind,
+                encrypted,
+                role,
+                existing,
+                members: members
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter_map(|m| m.parse().ok())
+                    .collect(),
+            }),
+        )
     }
 
     pub async fn role_of(&self, id: ConversationId, user: UserId) -> AppResult<Option<String>> {
@@ -318,8 +356,10 @@ impl Chat<'_> {
     /// are gap-free and unique on any number of instances; a duplicate `client_message_id` rolls
     /// the whole transaction back and returns the original.
     pub async fn insert_message(&self, m: &NewMessage<'_>) -> AppResult<Inserted> {
-        let run = || async {
-            on_pool!(self.0, p => {
+        // SQLite (in-process): a short write transaction.
+        let sqlite = |p: &'_ sqlx::SqlitePool| {
+            let p = p.clone();
+            async move {
                 let mut tx = p.begin().await?;
                 let (seq,): (i64,) = sqlx::query_as(
                     "UPDATE conversations SET last_message_seq = last_message_seq + 1, last_activity_at = $2
@@ -330,16 +370,66 @@ impl Chat<'_> {
                                            ciphertext, reply_to, metadata, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ", message_columns!());
                 let row: MessageRow = sqlx::query_as(sql)
-                    .bind(m.id).bind(m.conversation_id).bind(seq).bind(m.sender_id).bind(m.client_message_id)
-                    .bind(m.kind).bind(m.content).bind(m.ciphertext).bind(m.reply_to).bind(m.metadata).bind(m.now)
-                    .fetch_one(&mut *tx).await?;
+                    .bind(m.id)
+                    .bind(m.conversation_id)
+                    .bind(seq)
+                    .bind(m.sender_id)
+                    .bind(m.client_message_id)
+                    .bind(m.kind)
+                    .bind(m.content)
+                    .bind(m.ciphertext)
+                    .bind(m.reply_to)
+                    .bind(m.metadata)
+                    .bind(m.now)
+                    .fetch_one(&mut *tx)
+                    .await?;
                 // The offline-notification job commits with the message: no message without its
                 // job, and one commit per send.
                 sqlx::query(
                     "INSERT INTO notification_jobs (id, kind, payload, created_at, next_attempt_at) VALUES ($1, 'message', $2, $3, $3)")
                     .bind(sc_core::ids::JobId::new()).bind(row.id.to_string()).bind(m.now).execute(&mut *tx).await?;
                 tx.commit().await.map(|_| row)
-            })
+            }
+        };
+        // PostgreSQL (over the network): one statement, one round trip, atomic by itself.
+        let postgres = |p: &'_ sqlx::PgPool| {
+            let p = p.clone();
+            async move {
+                let sql = concat!(
+                    "WITH bump AS (
+                        UPDATE conversations SET last_message_seq = last_message_seq + 1, last_activity_at = $11
+                        WHERE id = $2 RETURNING last_message_seq
+                     ), ins AS (
+                        INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, kind, content,
+                                              ciphertext, reply_to, metadata, created_at)
+                        SELECT $1, $2, bump.last_message_seq, $3, $4, $5, $6, $7, $8, $9, $11 FROM bump
+                        RETURNING ", message_columns!(), "
+                     ), job AS (
+                        INSERT INTO notification_jobs (id, kind, payload, created_at, next_attempt_at)
+                        SELECT $10, 'message', ins.id::text, $11, $11 FROM ins
+                     )
+                     SELECT ", message_columns!(), " FROM ins");
+                sqlx::query_as::<_, MessageRow>(sql)
+                    .bind(m.id)
+                    .bind(m.conversation_id)
+                    .bind(m.sender_id)
+                    .bind(m.client_message_id)
+                    .bind(m.kind)
+                    .bind(m.content)
+                    .bind(m.ciphertext)
+                    .bind(m.reply_to)
+                    .bind(m.metadata)
+                    .bind(sc_core::ids::JobId::new())
+                    .bind(m.now)
+                    .fetch_one(&p)
+                    .await
+            }
+        };
+        let run = || async {
+            match self.0 {
+                Db::Sqlite(p) => sqlite(p).await,
+                Db::Postgres(p) => postgres(p).await,
+            }
         };
         match crate::retry_tx!(run()) {
             Ok(row) => Ok(Inserted::New(row)),

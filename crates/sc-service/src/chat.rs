@@ -620,14 +620,6 @@ impl ChatService {
         id: ConversationId,
         req: SendRequest,
     ) -> AppResult<(MessageView, bool)> {
-        // The cheap membership check: sending is the hot path.
-        let (conv_kind, encrypted, _role) = self
-            .d
-            .db
-            .chat()
-            .access(id, ctx.user_id)
-            .await?
-            .ok_or_else(not_found)?;
         let cmid = &req.client_message_id;
         if cmid.is_empty()
             || cmid.len() > 64
@@ -640,15 +632,20 @@ impl ChatService {
                 "1-64 characters of A-Z, a-z, 0-9, _ and -",
             ));
         }
-        // A retry returns the original, whatever it carries now.
-        if let Some(existing) = self
+        // Membership and idempotency in one query: sending is the hot path.
+        let access = self
             .d
             .db
             .chat()
-            .message_by_client_id(ctx.user_id, cmid)
+            .send_access(id, ctx.user_id, cmid)
             .await?
+            .ok_or_else(not_found)?;
+        let (conv_kind, encrypted) = (access.kind.as_str(), access.encrypted);
+        // A retry returns the original, whatever it carries now.
+        if let Some(existing) = access.existing
+            && let Some(m) = self.d.db.chat().message(existing).await?
         {
-            return Ok((self.view_one(existing).await?, false));
+            return Ok((self.view_one(m).await?, false));
         }
         let limit = self
             .d
@@ -697,8 +694,7 @@ impl ChatService {
             return Err(AppError::PayloadTooLarge("metadata exceeds 4 KiB".into()));
         }
         if conv_kind == "direct" {
-            let members = self.d.db.chat().member_ids(id).await?;
-            if let Some(other) = members.iter().find(|m| **m != ctx.user_id)
+            if let Some(other) = access.members.iter().find(|m| **m != ctx.user_id)
                 && self
                     .d
                     .db
@@ -744,9 +740,9 @@ impl ChatService {
             Inserted::Existing(m) => Ok((self.view_one(m).await?, false)),
             Inserted::New(m) => {
                 let view = MessageView::new(m, BTreeMap::new());
-                // The offline-notification job was committed with the message.
-                let members = self.d.db.chat().member_ids(id).await?;
-                self.d.emit(members, "message.created", &view).await;
+                // The offline-notification job was committed with the message; the members
+                // were read with the access check.
+                self.d.emit(access.members, "message.created", &view).await;
                 Ok((view, true))
             }
         }
