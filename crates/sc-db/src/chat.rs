@@ -200,7 +200,8 @@ impl Chat<'_> {
         user: UserId,
         client_message_id: &str,
     ) -> AppResult<Option<SendAccess>> {
-        let row: Option<(String, bool, String, Option<MessageId>, Option<String>)> = match self.0 {
+        type Row = (String, bool, String, Option<MessageId>, Option<String>);
+        let row: Option<Row> = match self.0 {
             Db::Sqlite(p) => sqlx::query_as(
                 "SELECT c.kind, c.encrypted, m.role,
                         (SELECT x.id FROM messages x WHERE x.sender_id = $2 AND x.client_message_id = $3),
