@@ -693,17 +693,16 @@ impl ChatService {
         if metadata.len() > MAX_METADATA_BYTES {
             return Err(AppError::PayloadTooLarge("metadata exceeds 4 KiB".into()));
         }
-        if conv_kind == "direct" {
-            if let Some(other) = access.members.iter().find(|m| **m != ctx.user_id)
-                && self
-                    .d
-                    .db
-                    .blocks()
-                    .either_blocks(ctx.user_id, *other)
-                    .await?
-            {
-                return Err(AppError::Forbidden("you cannot message this user".into()));
-            }
+        if conv_kind == "direct"
+            && let Some(other) = access.members.iter().find(|m| **m != ctx.user_id)
+            && self
+                .d
+                .db
+                .blocks()
+                .either_blocks(ctx.user_id, *other)
+                .await?
+        {
+            return Err(AppError::Forbidden("you cannot message this user".into()));
         }
         if let Some(r) = req.reply_to {
             let ok = self
