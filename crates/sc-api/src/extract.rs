@@ -237,6 +237,28 @@ impl ListQuery {
     }
 }
 
+impl ListQuery {
+    /// A keyset cursor `(time, id)` as written by `encode_keyset`; malformed → 400.
+    pub fn keyset<Id: std::str::FromStr>(
+        &self,
+    ) -> Result<Option<(sc_core::time::Timestamp, Id)>, ApiError> {
+        let Some(c) = &self.cursor else {
+            return Ok(None);
+        };
+        let bad = || ApiError(AppError::validation("cursor", "malformed cursor"));
+        let (t, id) = c.split_once('|').ok_or_else(bad)?;
+        Ok(Some((
+            sc_core::time::Timestamp(t.parse().map_err(|_| bad())?),
+            id.parse::<Id>().map_err(|_| bad())?,
+        )))
+    }
+}
+
+/// The opaque cursor of a list ordered by `(time, id)`.
+pub fn encode_keyset(at: sc_core::time::Timestamp, id: impl std::fmt::Display) -> String {
+    encode_cursor(&format!("{}|{}", at.millis(), id))
+}
+
 pub fn encode_cursor(s: &str) -> String {
     URL_SAFE_NO_PAD.encode(s.as_bytes())
 }

@@ -505,7 +505,7 @@ impl AuthService {
         client_ip: Option<&str>,
     ) -> AppResult<AuthContext> {
         let claims = self.d.jwt.verify(bearer).ok_or_else(session_expired)?;
-        if let Some(ctx) = self.d.sessions.get(claims.sid) {
+        if let Some(ctx) = self.d.sessions.get(&claims.sid) {
             return if ctx.user_id == claims.sub {
                 Ok(ctx)
             } else {
@@ -538,7 +538,7 @@ impl AuthService {
             email_verified: user.email_verified,
         };
         // Invalidations reach this cache through the bus only when it crosses instances.
-        self.d.sessions.put(ctx, self.d.cache_ttl());
+        self.d.sessions.put(ctx.session_id, ctx, self.d.cache_ttl());
         if now.millis() - session.last_seen_at.millis() > TOUCH_EVERY.as_millis() as i64 {
             self.d
                 .db

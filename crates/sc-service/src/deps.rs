@@ -59,7 +59,7 @@ impl Deps {
             return;
         }
         for id in ids {
-            self.sessions.remove(*id);
+            self.sessions.remove(id);
         }
         let payload = ids
             .iter()
@@ -81,19 +81,19 @@ impl Deps {
 
     /// The account as the owner sees it, from the cache when fresh.
     pub async fn user_view(&self, id: UserId) -> AppResult<Option<sc_db::users::UserRow>> {
-        if let Some(u) = self.users.get(id) {
+        if let Some(u) = self.users.get(&id) {
             return Ok(Some(u));
         }
         let user = self.db.users().find(id).await?;
         if let Some(u) = &user {
-            self.users.put(u.clone(), self.cache_ttl());
+            self.users.put(id, u.clone(), self.cache_ttl());
         }
         Ok(user)
     }
 
     /// Call after changing any field of a user that `user_view` shows.
     pub async fn user_changed(&self, id: UserId) {
-        self.users.remove(id);
+        self.users.remove(&id);
         self.bus
             .publish(crate::USER_CHANGED_CHANNEL, &id.to_string())
             .await;
@@ -105,7 +105,7 @@ impl Deps {
             return;
         }
         for id in ids {
-            self.sessions.remove(*id);
+            self.sessions.remove(id);
         }
         let payload = ids
             .iter()

@@ -1,12 +1,14 @@
-//! A short per-instance cache of live sessions, so most authenticated requests need no database
-//! read. It only ever caches "valid"; revocations remove entries at once on this instance and,
-//! through the bus, on every other one. When the bus cannot reach other instances the entries
-//! live 500 ms, so a revocation elsewhere is honoured within a second and never fails open.
+//! Short per-instance caches that keep the database off the hot path of authenticated requests:
+//! live session contexts and the account view of `GET /v1/users/me`. They only ever hold what
+//! was valid when read; changes remove entries at once on this instance and, through the bus,
+//! on every other one. When the bus cannot reach other instances entries live 500 ms, so a
+//! revocation elsewhere is honoured within a second and never fails open.
 
 use crate::AuthContext;
 use sc_core::ids::{SessionId, UserId};
 use sc_db::users::UserRow;
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -14,20 +16,28 @@ pub const TTL_WITH_BUS: Duration = Duration::from_secs(30);
 pub const TTL_WITHOUT_BUS: Duration = Duration::from_millis(500);
 const MAX_ENTRIES: usize = 100_000;
 
-#[derive(Default)]
-pub struct SessionCache {
-    map: Mutex<HashMap<SessionId, (AuthContext, Instant)>>,
+/// A bounded map whose entries expire.
+pub struct TtlCache<K, V> {
+    map: Mutex<HashMap<K, (V, Instant)>>,
 }
 
-impl SessionCache {
-    pub fn get(&self, id: SessionId) -> Option<AuthContext> {
+impl<K, V> Default for TtlCache<K, V> {
+    fn default() -> Self {
+        Self {
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
+    pub fn get(&self, key: &K) -> Option<V> {
         let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&id)
+        map.get(key)
             .filter(|(_, until)| *until > Instant::now())
-            .map(|(ctx, _)| *ctx)
+            .map(|(v, _)| v.clone())
     }
 
-    pub fn put(&self, ctx: AuthContext, ttl: Duration) {
+    pub fn put(&self, key: K, value: V, ttl: Duration) {
         let now = Instant::now();
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_ENTRIES {
@@ -36,14 +46,14 @@ impl SessionCache {
                 map.clear();
             }
         }
-        map.insert(ctx.session_id, (ctx, now + ttl));
+        map.insert(key, (value, now + ttl));
     }
 
-    pub fn remove(&self, id: SessionId) {
+    pub fn remove(&self, key: &K) {
         self.map
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
+            .remove(key);
     }
 
     pub fn clear(&self) {
@@ -51,41 +61,25 @@ impl SessionCache {
     }
 }
 
-/// Accounts as `GET /v1/users/me` shows them, under the same rules as the session cache: every
-/// change of a shown field drops the entry here and, through the bus, on every instance.
-#[derive(Default)]
-pub struct UserCache {
-    map: Mutex<HashMap<UserId, (UserRow, Instant)>>,
-}
+/// Live sessions: session id → the caller's context.
+pub type SessionCache = TtlCache<SessionId, AuthContext>;
 
-impl UserCache {
-    pub fn get(&self, id: UserId) -> Option<UserRow> {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&id)
-            .filter(|(_, until)| *until > Instant::now())
-            .map(|(u, _)| u.clone())
-    }
+/// Account views: user id → the row `GET /v1/users/me` shows.
+pub type UserCache = TtlCache<UserId, UserRow>;
 
-    pub fn put(&self, user: UserRow, ttl: Duration) {
-        let now = Instant::now();
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= MAX_ENTRIES {
-            map.retain(|_, (_, until)| *until > now);
-            if map.len() >= MAX_ENTRIES {
-                map.clear();
-            }
-        }
-        map.insert(user.id, (user, now + ttl));
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    pub fn remove(&self, id: UserId) {
-        self.map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
-    }
-
-    pub fn clear(&self) {
-        self.map.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    #[test]
+    fn entries_expire_and_can_be_removed() {
+        let c: TtlCache<u32, &str> = TtlCache::default();
+        c.put(1, "a", Duration::from_millis(30));
+        c.put(2, "b", Duration::from_secs(30));
+        assert_eq!(c.get(&1), Some("a"));
+        c.remove(&2);
+        assert_eq!(c.get(&2), None);
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(c.get(&1), None);
     }
 }

@@ -231,7 +231,7 @@ fn spawn_event_dispatcher(deps: Arc<Deps>, hub: Arc<Hub>, stop: CancellationToke
                     let ids: Vec<SessionId> =
                         payload.split(',').filter_map(|s| s.parse().ok()).collect();
                     for id in &ids {
-                        deps.sessions.remove(*id);
+                        deps.sessions.remove(id);
                     }
                     if &*channel == SESSION_REVOKED_CHANNEL {
                         hub.close_sessions(&ids, CLOSE_SESSION_ENDED);
@@ -239,7 +239,7 @@ fn spawn_event_dispatcher(deps: Arc<Deps>, hub: Arc<Hub>, stop: CancellationToke
                 }
                 Ok(BusEvent::Message { channel, payload }) if &*channel == USER_CHANGED_CHANNEL => {
                     if let Ok(id) = payload.parse() {
-                        deps.users.remove(id);
+                        deps.users.remove(&id);
                     }
                 }
                 Ok(BusEvent::Message { .. }) => {}

@@ -3,14 +3,13 @@
 use crate::{
     dto::*,
     envelope::{ApiResult, created, done, ok},
-    extract::{ApiJson, ListQuery, VerifiedAuth, encode_cursor, parse_id},
+    extract::{ApiJson, ListQuery, VerifiedAuth, encode_cursor, encode_keyset, parse_id},
     state::AppState,
 };
 use axum::extract::{Path, RawQuery, State};
 use sc_core::{
     AppError,
     ids::{ConversationId, MessageId, UserId},
-    time::Timestamp,
 };
 use sc_service::chat::{
     ConversationView, MemberView, MessageView, NewConversationRequest, SendRequest,
@@ -49,23 +48,13 @@ pub async fn list(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Page<ConversationView>> {
     let lq = ListQuery::parse(q.as_deref(), &[])?;
-    let before = match &lq.cursor {
-        None => None,
-        Some(c) => {
-            let bad = || AppError::validation("cursor", "malformed cursor");
-            let (t, id) = c.split_once('|').ok_or_else(bad)?;
-            Some((
-                Timestamp(t.parse().map_err(|_| bad())?),
-                id.parse::<ConversationId>().map_err(|_| bad())?,
-            ))
-        }
-    };
+    let before = lq.keyset::<ConversationId>()?;
     let mut items = s.chat.list(&ctx, before, lq.limit + 1).await?;
     let next_cursor = (items.len() as i64 > lq.limit).then(|| {
         items.truncate(lq.limit as usize);
         items
             .last()
-            .map(|c| encode_cursor(&format!("{}|{}", c.last_activity_at.millis(), c.id)))
+            .map(|c| encode_keyset(c.last_activity_at, c.id))
             .unwrap_or_default()
     });
     Ok(ok(Page { items, next_cursor }))

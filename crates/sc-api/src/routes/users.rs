@@ -3,7 +3,7 @@
 use crate::{
     dto::*,
     envelope::{ApiResult, done, ok},
-    extract::{ApiJson, Auth, Client, ListQuery, encode_cursor, parse_id},
+    extract::{ApiJson, Auth, Client, ListQuery, encode_cursor, encode_keyset, parse_id},
     state::AppState,
 };
 use axum::extract::{Path, RawQuery, State};
@@ -11,7 +11,6 @@ use sc_core::{
     AppError,
     domain::{AvatarUrl, DisplayName},
     ids::UserId,
-    time::Timestamp,
 };
 use sc_service::users::ProfilePatch;
 use serde_json::Value;
@@ -126,22 +125,12 @@ pub async fn blocked(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Page<ProfileView>> {
     let lq = ListQuery::parse(q.as_deref(), &[])?;
-    let before = match &lq.cursor {
-        None => None,
-        Some(c) => {
-            let bad = || AppError::validation("cursor", "malformed cursor");
-            let (t, id) = c.split_once('|').ok_or_else(bad)?;
-            Some((
-                Timestamp(t.parse().map_err(|_| bad())?),
-                id.parse::<UserId>().map_err(|_| bad())?,
-            ))
-        }
-    };
+    let before = lq.keyset::<UserId>()?;
     let mut rows = s.users.blocked(&ctx, before, lq.limit + 1).await?;
     let next_cursor = (rows.len() as i64 > lq.limit).then(|| {
         rows.truncate(lq.limit as usize);
         rows.last()
-            .map(|(p, at)| encode_cursor(&format!("{}|{}", at.millis(), p.id)))
+            .map(|(p, at)| encode_keyset(*at, p.id))
             .unwrap_or_default()
     });
     Ok(ok(Page {
