@@ -99,10 +99,30 @@ impl Realtime<'_> {
     }
 
     /// Everyone who shares a conversation with `user` (presence goes to them).
-    pub async fn contacts(&self, user: UserId) -> AppResult<Vec<UserId>> {
+    ///
+    /// Only conversations of at most `max_room` members count: pushing every presence change to
+    /// every member of a huge room costs members² events; there, clients ask `GET /v1/presence`.
+    pub async fn contacts(&self, user: UserId, max_room: i64) -> AppResult<Vec<UserId>> {
         let rows: Vec<(UserId,)> = on_pool!(self.0, p => sqlx::query_as(
             "SELECT DISTINCT y.user_id FROM conversation_members x JOIN conversation_members y ON x.conversation_id = y.conversation_id
-             WHERE x.user_id = $1 AND y.user_id <> $1").bind(user).fetch_all(p).await)?;
+             WHERE x.user_id = $1 AND y.user_id <> $1
+               AND (SELECT COUNT(*) FROM conversation_members z WHERE z.conversation_id = x.conversation_id) <= $2")
+            .bind(user).bind(max_room).fetch_all(p).await)?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// Members of a conversation other than `except` with no live socket anywhere (their
+    /// presence lease has run out), in one query.
+    pub async fn offline_members(
+        &self,
+        conversation: sc_core::ids::ConversationId,
+        except: UserId,
+        now: Timestamp,
+    ) -> AppResult<Vec<UserId>> {
+        let rows: Vec<(UserId,)> = on_pool!(self.0, p => sqlx::query_as(
+            "SELECT m.user_id FROM conversation_members m LEFT JOIN presence p ON p.user_id = m.user_id
+             WHERE m.conversation_id = $1 AND m.user_id <> $2 AND (p.user_id IS NULL OR p.online_until <= $3)")
+            .bind(conversation).bind(except).bind(now).fetch_all(p).await)?;
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 }

@@ -100,20 +100,15 @@ impl NotifyService {
             return Ok(());
         }
         let now = Timestamp::now();
-        for user in self.d.db.chat().member_ids(m.conversation_id).await? {
-            if user == m.sender_id {
-                continue;
-            }
-            let online = self
-                .d
-                .db
-                .realtime()
-                .presence_visible_to(user, user)
-                .await?
-                .is_some_and(|(status, until, _)| status != "offline" && until > now);
-            if online {
-                continue;
-            }
+        // One query finds who has no live socket anywhere (a chosen "offline" status still
+        // counts as connected: invisible users are not emailed for chats they are reading).
+        for user in self
+            .d
+            .db
+            .realtime()
+            .offline_members(m.conversation_id, m.sender_id, now)
+            .await?
+        {
             let data = json!({"conversation_id": m.conversation_id, "message_id": m.id, "sender_id": m.sender_id, "seq": m.seq});
             let nid = self
                 .d

@@ -30,6 +30,8 @@ pub const CLOSE_TOO_SLOW: u16 = 1013;
 /// How long a presence lease lasts and how often connected users renew it.
 pub const PRESENCE_LEASE: Duration = Duration::from_secs(45);
 pub const PRESENCE_RENEW_EVERY: Duration = Duration::from_secs(15);
+/// Presence changes are pushed to members of conversations up to this size.
+pub const PRESENCE_MAX_ROOM: i64 = 100;
 
 /// Tells a socket task to close, with which code.
 #[derive(Default)]
@@ -361,7 +363,7 @@ impl RealtimeService {
             Ok(Some((s, _))) => s,
             _ => return,
         };
-        match self.d.db.realtime().contacts(user).await {
+        match self.d.db.realtime().contacts(user, PRESENCE_MAX_ROOM).await {
             Ok(mut to) => {
                 to.push(user);
                 self.d

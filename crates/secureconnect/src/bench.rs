@@ -34,6 +34,26 @@ pub enum BenchKind {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// Realtime fan-out to many sockets vs a bare tokio-tungstenite broadcast server.
+    Fanout {
+        #[arg(long, default_value_t = 10_000)]
+        sockets: usize,
+        /// 1 room of all sockets, or more rooms sharing them evenly.
+        #[arg(long, default_value_t = 1)]
+        rooms: usize,
+        #[arg(long, default_value_t = 10)]
+        messages_per_room: usize,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// (internal) the socket side of `bench fanout`, run as a separate process.
+    #[command(hide = true)]
+    FanoutClient {
+        #[arg(long)]
+        urls_file: std::path::PathBuf,
+        #[arg(long)]
+        expect: u64,
+    },
     /// Message send-and-persist throughput over 100 conversations vs a single-row INSERT
     /// ceiling of the same database; cross-instance added latency (with --redis-url).
     Chat {
@@ -66,6 +86,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 database_url,
             )
             .await
+        }
+        BenchKind::Fanout {
+            sockets,
+            rooms,
+            messages_per_room,
+            database_url,
+        } => crate::bench_fanout::fanout(sockets, rooms, messages_per_room, database_url).await,
+        BenchKind::FanoutClient { urls_file, expect } => {
+            crate::bench_fanout::client(urls_file, expect).await
         }
         BenchKind::Chat {
             seconds,

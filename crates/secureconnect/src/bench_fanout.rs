@@ -1,0 +1,416 @@
+//! `secureconnect bench fanout`: realtime fan-out to many sockets (1 room × N members, or 100
+//! rooms × N/100), against a bare tokio-tungstenite broadcast server measured the same way in
+//! the same run. The sockets live in a separate client process (`bench fanout-client`), as the
+//! per-process file limit requires.
+
+use crate::App;
+use anyhow::Context;
+use futures_util::{SinkExt, StreamExt};
+use sc_core::{
+    config::Config,
+    ids::{ConversationId, SessionId, UserId},
+    secret::Secret,
+    time::Timestamp,
+};
+use sc_db::{chat::NewConversation, sessions::SessionRow, users::NewUser};
+use serde_json::{Value, json};
+use std::io::{BufRead, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+
+fn now_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// What the client process reports.
+struct Report {
+    received: u64,
+    p50_ms: f64,
+    p99_ms: f64,
+    last_recv_us: u64,
+}
+
+/// Starts the client process on `urls`, waits until every socket is open, runs `send`, then
+/// collects the report.
+async fn with_client<F, Fut>(
+    urls: &[String],
+    expect: u64,
+    send: F,
+) -> anyhow::Result<(Report, u64, u64)>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let file = crate::bench::tempfile_dir()?.join("urls.txt");
+    std::fs::write(&file, urls.join("\n"))?;
+    let exe = std::env::current_exe()?;
+    let mut child = std::process::Command::new(exe)
+        .args([
+            "bench",
+            "fanout-client",
+            "--expect",
+            &expect.to_string(),
+            "--urls-file",
+        ])
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().context("client stdout")?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let connected = tokio::time::timeout(Duration::from_secs(300), rx.recv())
+        .await?
+        .context("client ended")?;
+    anyhow::ensure!(connected.starts_with("connected"), "client: {connected}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_idle = rss_kib();
+    let first_send = now_micros();
+    send().await?;
+    let report = tokio::time::timeout(Duration::from_secs(300), rx.recv())
+        .await?
+        .context("client ended")?;
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&file);
+    let v: Value = serde_json::from_str(&report)?;
+    Ok((
+        Report {
+            received: v["received"].as_u64().unwrap_or(0),
+            p50_ms: v["p50_ms"].as_f64().unwrap_or(0.0),
+            p99_ms: v["p99_ms"].as_f64().unwrap_or(0.0),
+            last_recv_us: v["last_recv_us"].as_u64().unwrap_or(0),
+        },
+        first_send,
+        rss_idle,
+    ))
+}
+
+/// The client process: opens every socket, says "connected", counts `message.created` frames
+/// until `expect` arrived (or 60 s of silence), prints a JSON report.
+pub async fn client(urls_file: std::path::PathBuf, expect: u64) -> anyhow::Result<()> {
+    let urls: Vec<String> = std::fs::read_to_string(urls_file)?
+        .lines()
+        .map(String::from)
+        .collect();
+    let received = Arc::new(AtomicU64::new(0));
+    let last = Arc::new(AtomicU64::new(0));
+    let lat = Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
+    let mut streams = Vec::new();
+    for chunk in urls.chunks(200) {
+        let conns = futures_util::future::join_all(
+            chunk
+                .iter()
+                .map(|u| tokio_tungstenite::connect_async(u.clone())),
+        )
+        .await;
+        for c in conns {
+            streams.push(c.context("client connect")?.0);
+        }
+    }
+    for mut ws in streams {
+        let (received, last, lat) = (received.clone(), last.clone(), lat.clone());
+        tokio::spawn(async move {
+            while let Some(Ok(m)) = ws.next().await {
+                if let tokio_tungstenite::tungstenite::Message::Text(t) = m {
+                    let Some(i) = t.as_str().find("\"t=") else {
+                        continue;
+                    };
+                    let digits: String = t.as_str()[i + 3..]
+                        .chars()
+                        .take_while(char::is_ascii_digit)
+                        .collect();
+                    if let Ok(sent) = digits.parse::<u64>() {
+                        let now = now_micros();
+                        lat.lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(now.saturating_sub(sent));
+                        last.fetch_max(now, Ordering::Relaxed);
+                        received.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+    }
+    println!("connected {}", urls.len());
+    std::io::stdout().flush()?;
+    let mut quiet_since = Instant::now();
+    let mut seen = 0;
+    while received.load(Ordering::Relaxed) < expect
+        && quiet_since.elapsed() < Duration::from_secs(60)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = received.load(Ordering::Relaxed);
+        if now != seen {
+            seen = now;
+            quiet_since = Instant::now();
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut l = lat.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    l.sort_unstable();
+    let pct = |p: f64| {
+        if l.is_empty() {
+            0.0
+        } else {
+            l[((l.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0
+        }
+    };
+    println!(
+        "{}",
+        json!({"received": received.load(Ordering::Relaxed), "p50_ms": pct(0.5), "p99_ms": pct(0.99), "last_recv_us": last.load(Ordering::Relaxed)})
+    );
+    std::io::stdout().flush()?;
+    std::process::exit(0);
+}
+
+/// A bare broadcast server: every socket of room `r` gets every frame of room `r`.
+// The handshake callback's Result type is tungstenite's, not ours.
+#[allow(clippy::result_large_err)]
+async fn baseline_server() -> anyhow::Result<(String, broadcast::Sender<(usize, Arc<str>)>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (tx, _) = broadcast::channel::<(usize, Arc<str>)>(65_536);
+    let sender = tx.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let mut rx = tx.subscribe();
+            tokio::spawn(async move {
+                let mut room = usize::MAX;
+                let callback =
+                    |req: &tokio_tungstenite::tungstenite::handshake::server::Request, resp| {
+                        room = req
+                            .uri()
+                            .query()
+                            .and_then(|q| q.strip_prefix("room="))
+                            .and_then(|r| r.parse().ok())
+                            .unwrap_or(0);
+                        Ok(resp)
+                    };
+                let Ok(ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
+                    return;
+                };
+                let (mut sink, _stream) = ws.split();
+                while let Ok((r, frame)) = rx.recv().await {
+                    if r == room
+                        && sink
+                            .send(tokio_tungstenite::tungstenite::Message::Text(
+                                (&*frame).into(),
+                            ))
+                            .await
+                            .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    Ok((format!("ws://{addr}/"), sender))
+}
+
+pub async fn fanout(
+    sockets: usize,
+    rooms: usize,
+    messages_per_room: usize,
+    database_url: Option<String>,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        rooms >= 1 && sockets.is_multiple_of(rooms),
+        "sockets must divide evenly into rooms"
+    );
+    let per_room = sockets / rooms;
+    let dir = crate::bench::tempfile_dir()?;
+    let cfg = Config {
+        listen: "127.0.0.1:0".parse()?,
+        data_dir: dir.clone(),
+        database_url: database_url.map(Secret::new),
+        api_rate_per_user_per_minute: u32::MAX,
+        message_rate_per_user_per_minute: u32::MAX,
+        ws_outbound_queue: 1024,
+        ws_heartbeat_seconds: 300,
+        ws_idle_timeout_seconds: 600,
+        log_level: "warn".into(),
+        ..Config::default()
+    };
+    let app = App::build(cfg).await?;
+    let state = app.state().clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(app.serve(listener, std::future::pending()));
+    let db = state.deps.db.clone();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!(
+        "machine: {cores} cores, {}; {sockets} sockets in {rooms} room(s) of {per_room}; {messages_per_room} messages per room",
+        std::env::consts::ARCH
+    );
+
+    // Accounts, sessions and tickets straight through the repositories: the bench measures
+    // delivery, not 10,000 Argon2id hashes.
+    let now = Timestamp::now();
+    let hash =
+        sc_service::password::hash_blocking("tangerine-violin-42").map_err(anyhow::Error::msg)?;
+    let mut users = Vec::with_capacity(sockets);
+    let run = &uuid::Uuid::new_v4().simple().to_string()[..6];
+    for i in 0..sockets {
+        let id = UserId::new();
+        let name = format!("f{run}{i}");
+        let email = format!("{name}@bench.example");
+        let new = NewUser {
+            id,
+            email: &email,
+            email_normalized: &email,
+            username: &name,
+            display_name: &name,
+            search_name: &name,
+            password_hash: &hash,
+            role: "user",
+            email_verified: true,
+            now,
+        };
+        db.users()
+            .insert(&new)
+            .await?
+            .map_err(|_| anyhow::anyhow!("user exists"))?;
+        let session = SessionRow {
+            id: SessionId::new(),
+            user_id: id,
+            device_name: None,
+            ip: None,
+            user_agent: None,
+            created_at: now,
+            last_seen_at: now,
+            idle_expires_at: now.plus(Duration::from_secs(86_400)),
+            absolute_expires_at: now.plus(Duration::from_secs(86_400)),
+            revoked_at: None,
+        };
+        db.sessions()
+            .insert(&session, &format!("bench-refresh-{id}"))
+            .await?;
+        users.push((id, session.id));
+    }
+    let mut room_ids = Vec::new();
+    for r in 0..rooms {
+        let members: Vec<(UserId, &str)> = users[r * per_room..(r + 1) * per_room]
+            .iter()
+            .enumerate()
+            .map(|(k, (u, _))| (*u, if k == 0 { "owner" } else { "member" }))
+            .collect();
+        let id = ConversationId::new();
+        let new = NewConversation {
+            id,
+            kind: "group",
+            title: Some("fanout"),
+            encrypted: false,
+            created_by: members[0].0,
+            direct_key: None,
+            now,
+        };
+        db.chat()
+            .create(&new, &members)
+            .await?
+            .map_err(|_| anyhow::anyhow!("room exists"))?;
+        room_ids.push((id, members[0].0, users[r * per_room].1));
+    }
+    let ws_base = base.replace("http://", "ws://");
+    let mut urls = Vec::with_capacity(sockets);
+    for (u, s) in &users {
+        let ticket = state.realtime.issue_ticket(*u, *s).await?;
+        urls.push(format!("{ws_base}/v1/realtime?ticket={ticket}"));
+    }
+    let expect = (sockets * messages_per_room) as u64;
+    let rss_before = rss_kib();
+
+    // SecureConnect: each room's owner sends through the HTTP API.
+    let client = reqwest::Client::new();
+    let jwt = &state.deps.jwt;
+    let senders: Vec<(ConversationId, String)> = room_ids
+        .iter()
+        .map(|(c, owner, session)| Ok((*c, jwt.issue(*owner, *session, Timestamp::now(), 3600)?)))
+        .collect::<Result<_, sc_core::AppError>>()?;
+    let (ours, first_send, rss_idle) = with_client(&urls, expect, || async {
+        for n in 0..messages_per_room {
+            let sends = senders.iter().map(|(conv, token)| {
+                client
+                    .post(format!("{base}/v1/conversations/{conv}/messages"))
+                    .bearer_auth(token)
+                    .json(&json!({"client_message_id": format!("fan-{n}-{}", uuid::Uuid::now_v7().simple()), "content": format!("t={}", now_micros())}))
+                    .send()
+            });
+            for r in futures_util::future::join_all(sends).await {
+                anyhow::ensure!(r?.status() == 201, "send failed");
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    let per_conn = (rss_idle.saturating_sub(rss_before)) as f64 / sockets as f64;
+    let ours_secs = (ours.last_recv_us.saturating_sub(first_send)) as f64 / 1e6;
+    let ours_rate = ours.received as f64 / ours_secs.max(1e-6);
+
+    // Baseline: the same sockets and frames through a bare broadcast server.
+    let (bws, btx) = baseline_server().await?;
+    let burls: Vec<String> = (0..sockets)
+        .map(|i| format!("{bws}?room={}", i / per_room))
+        .collect();
+    let (base_report, bfirst, _) = with_client(&burls, expect, || async {
+        for _ in 0..messages_per_room {
+            for r in 0..rooms {
+                let frame = json!({"type": "message.created", "data": {"content": format!("t={}", now_micros()), "padding": "x".repeat(200)}}).to_string();
+                let _ = btx.send((r, frame.into()));
+            }
+            tokio::task::yield_now().await;
+        }
+        Ok(())
+    })
+    .await?;
+    let base_secs = (base_report.last_recv_us.saturating_sub(bfirst)) as f64 / 1e6;
+    let base_rate = base_report.received as f64 / base_secs.max(1e-6);
+
+    println!(
+        "baseline broadcast: {}/{} delivered, {:.0} deliveries/s ({:.0}/s per core), p50 {:.1} ms, p99 {:.1} ms",
+        base_report.received,
+        expect,
+        base_rate,
+        base_rate / cores as f64,
+        base_report.p50_ms,
+        base_report.p99_ms
+    );
+    println!(
+        "secureconnect: {}/{} delivered ({} dropped), {:.0} deliveries/s ({:.0}/s per core), p50 {:.1} ms, p99 {:.1} ms  -> ratio {:.2} (target >= 0.5, 0 drops)",
+        ours.received,
+        expect,
+        expect.saturating_sub(ours.received),
+        ours_rate,
+        ours_rate / cores as f64,
+        ours.p50_ms,
+        ours.p99_ms,
+        ours_rate / base_rate
+    );
+    println!("server memory per idle connection: {per_conn:.1} KiB (target <= 16 KiB)");
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
