@@ -114,21 +114,24 @@ fn resolve_client_ip(
     if !is_trusted(peer) {
         return peer;
     }
-    let mut chain: Vec<IpAddr> = Vec::new();
-    for v in headers.get_all("x-forwarded-for") {
-        let Ok(s) = v.to_str() else { return peer };
-        for part in s.split(',') {
-            match part.trim().parse::<IpAddr>() {
-                Ok(ip) => chain.push(ip),
-                Err(_) => return peer,
-            }
+    // Walk from the nearest hop outwards: trusted proxies are skipped, the first other address
+    // is the client. Whatever lies beyond it was written by the client and is ignored.
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|s| s.split(','))
+        .collect();
+    let mut client = peer;
+    for part in entries.into_iter().rev() {
+        match part.trim().parse::<IpAddr>() {
+            Ok(ip) if is_trusted(ip) => client = ip,
+            Ok(ip) => return ip,
+            // A malformed hop: believe no further than the last trusted one.
+            Err(_) => return client,
         }
     }
-    chain
-        .into_iter()
-        .rev()
-        .find(|ip| !is_trusted(*ip))
-        .unwrap_or(peer)
+    client
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -282,6 +285,15 @@ mod tests {
         assert_eq!(resolve_client_ip(peer_other, &h, &trusted), peer_other);
         h.insert("x-forwarded-for", HeaderValue::from_static("garbage"));
         assert_eq!(resolve_client_ip(peer_proxy, &h, &trusted), peer_proxy);
+        // Garbage the client put in front of its own address changes nothing.
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("garbage, 1.2.3.4, 10.0.0.7"),
+        );
+        assert_eq!(
+            resolve_client_ip(peer_proxy, &h, &trusted).to_string(),
+            "1.2.3.4"
+        );
     }
 
     #[test]

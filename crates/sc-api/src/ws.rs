@@ -81,7 +81,18 @@ pub async fn run(state: Arc<AppState>, socket: WebSocket, user: UserId, session:
     }
     let (mut sink, mut stream) = socket.split();
     let ready = frame("ready", &json!({"user_id": user, "session_id": session}));
-    if sink.send(Message::Text(ready.into())).await.is_ok() {
+    // A revocation announced between the ticket check and joining the hub was not heard here:
+    // look once more now that the socket is registered.
+    let alive = state.auth.session_alive(session).await;
+    if !alive {
+        let _ = sink
+            .send(Message::Close(Some(CloseFrame {
+                code: CLOSE_SESSION_ENDED,
+                reason: "session ended".into(),
+            })))
+            .await;
+    }
+    if alive && sink.send(Message::Text(ready.into())).await.is_ok() {
         state.realtime.connected(user, reg.first_local).await;
         let ctx = AuthContext {
             user_id: user,

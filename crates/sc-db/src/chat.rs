@@ -88,6 +88,8 @@ pub enum Inserted {
     New(MessageRow),
     /// The sender already sent this `client_message_id`: the original.
     Existing(MessageRow),
+    /// The sender is no longer a member (or the conversation is gone).
+    NotMember,
 }
 
 macro_rules! conversation_view {
@@ -362,10 +364,16 @@ impl Chat<'_> {
             let p = p.clone();
             async move {
                 let mut tx = p.begin().await?;
-                let (seq,): (i64,) = sqlx::query_as(
+                let bumped: Option<(i64,)> = sqlx::query_as(
                     "UPDATE conversations SET last_message_seq = last_message_seq + 1, last_activity_at = $2
-                     WHERE id = $1 RETURNING last_message_seq")
-                    .bind(m.conversation_id).bind(m.now).fetch_one(&mut *tx).await?;
+                     WHERE id = $1 AND EXISTS (SELECT 1 FROM conversation_members
+                                               WHERE conversation_id = $1 AND user_id = $3)
+                     RETURNING last_message_seq")
+                    .bind(m.conversation_id).bind(m.now).bind(m.sender_id).fetch_optional(&mut *tx).await?;
+                let Some((seq,)) = bumped else {
+                    tx.rollback().await?;
+                    return Ok(None);
+                };
                 let sql = concat!(
                     "INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, kind, content,
                                            ciphertext, reply_to, metadata, created_at)
@@ -389,7 +397,7 @@ impl Chat<'_> {
                 sqlx::query(
                     "INSERT INTO notification_jobs (id, kind, payload, created_at, next_attempt_at) VALUES ($1, 'message', $2, $3, $3)")
                     .bind(sc_core::ids::JobId::new()).bind(row.id.to_string()).bind(m.now).execute(&mut *tx).await?;
-                tx.commit().await.map(|_| row)
+                tx.commit().await.map(|_| Some(row))
             }
         };
         // PostgreSQL (over the network): one statement, one round trip, atomic by itself.
@@ -399,7 +407,9 @@ impl Chat<'_> {
                 let sql = concat!(
                     "WITH bump AS (
                         UPDATE conversations SET last_message_seq = last_message_seq + 1, last_activity_at = $11
-                        WHERE id = $2 RETURNING last_message_seq
+                        WHERE id = $2 AND EXISTS (SELECT 1 FROM conversation_members
+                                                  WHERE conversation_id = $2 AND user_id = $3)
+                        RETURNING last_message_seq
                      ), ins AS (
                         INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, kind, content,
                                               ciphertext, reply_to, metadata, created_at)
@@ -422,7 +432,7 @@ impl Chat<'_> {
                     .bind(m.metadata)
                     .bind(sc_core::ids::JobId::new())
                     .bind(m.now)
-                    .fetch_one(&p)
+                    .fetch_optional(&p)
                     .await
             }
         };
@@ -433,7 +443,9 @@ impl Chat<'_> {
             }
         };
         match crate::retry_tx!(run()) {
-            Ok(row) => Ok(Inserted::New(row)),
+            Ok(Some(row)) => Ok(Inserted::New(row)),
+            // Removed from the conversation (or it was deleted) since the access check.
+            Ok(None) => Ok(Inserted::NotMember),
             Err(e) if crate::is_unique_violation(&e) => match self
                 .message_by_client_id(m.sender_id, m.client_message_id)
                 .await?
@@ -516,13 +528,46 @@ impl Chat<'_> {
         max_distinct: i64,
         now: Timestamp,
     ) -> AppResult<bool> {
-        let n = on_pool!(self.0, p => sqlx::query(
+        const INSERT_BELOW_BOUND: &str =
             "INSERT INTO message_reactions (message_id, user_id, emoji, created_at)
              SELECT $1, $2, $3, $4
              WHERE EXISTS (SELECT 1 FROM message_reactions WHERE message_id = $1 AND emoji = $3)
                 OR (SELECT COUNT(DISTINCT emoji) FROM message_reactions WHERE message_id = $1) < $5
-             ON CONFLICT DO NOTHING")
-            .bind(message).bind(user).bind(emoji).bind(now).bind(max_distinct).execute(p).await.map(|r| r.rows_affected()))?;
+             ON CONFLICT DO NOTHING";
+        let run = || async {
+            match self.0 {
+                // SQLite runs one writer at a time: the bound holds as written.
+                Db::Sqlite(p) => sqlx::query(INSERT_BELOW_BOUND)
+                    .bind(message)
+                    .bind(user)
+                    .bind(emoji)
+                    .bind(now)
+                    .bind(max_distinct)
+                    .execute(p)
+                    .await
+                    .map(|r| r.rows_affected()),
+                // PostgreSQL: the message row lock orders concurrent new emoji, so two of them
+                // cannot both see room for one more.
+                Db::Postgres(p) => {
+                    let mut tx = p.begin().await?;
+                    sqlx::query("SELECT id FROM messages WHERE id = $1 FOR UPDATE")
+                        .bind(message)
+                        .execute(&mut *tx)
+                        .await?;
+                    let n = sqlx::query(INSERT_BELOW_BOUND)
+                        .bind(message)
+                        .bind(user)
+                        .bind(emoji)
+                        .bind(now)
+                        .bind(max_distinct)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    tx.commit().await.map(|_| n)
+                }
+            }
+        };
+        let n = crate::retry_tx!(run())?;
         if n == 1 {
             return Ok(true);
         }

@@ -177,11 +177,16 @@ impl Sessions<'_> {
                 }
                 sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)")
                     .bind(new).bind(session).bind(now).execute(&mut *tx).await?;
-                sqlx::query(
+                // A session ended meanwhile (logout racing the refresh) issues nothing.
+                let live = sqlx::query(
                     "UPDATE sessions SET last_seen_at = $2,
                             idle_expires_at = CASE WHEN $3 < absolute_expires_at THEN $3 ELSE absolute_expires_at END
-                     WHERE id = $1")
-                    .bind(session).bind(now).bind(idle_expires_at).execute(&mut *tx).await?;
+                     WHERE id = $1 AND revoked_at IS NULL")
+                    .bind(session).bind(now).bind(idle_expires_at).execute(&mut *tx).await?.rows_affected();
+                if live != 1 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
                 tx.commit().await.map(|_| true)
             })
         };

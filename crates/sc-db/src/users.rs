@@ -183,6 +183,13 @@ impl Users<'_> {
         Ok(())
     }
 
+    /// The current lock, read fresh (a lock may have been set while a password was verified).
+    pub async fn locked_until(&self, id: UserId) -> AppResult<Option<Timestamp>> {
+        let row: Option<(Option<Timestamp>,)> = on_pool!(self.0, p => sqlx::query_as(
+            "SELECT locked_until FROM users WHERE id = $1").bind(id).fetch_optional(p).await)?;
+        Ok(row.and_then(|r| r.0))
+    }
+
     pub async fn update_profile(
         &self,
         id: UserId,

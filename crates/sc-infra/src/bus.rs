@@ -79,12 +79,30 @@ impl Bus {
 
     /// Publishes on a channel. With Redis down the event is still delivered on this instance.
     pub async fn publish(&self, channel: &str, payload: &str) {
+        self.publish_with(channel, payload, false).await
+    }
+
+    /// As `publish`, but tries Redis even while it is believed down (and once more on failure):
+    /// for revocations, which must not wait out the circuit breaker.
+    pub async fn publish_urgent(&self, channel: &str, payload: &str) {
+        self.publish_with(channel, payload, true).await
+    }
+
+    async fn publish_with(&self, channel: &str, payload: &str, urgent: bool) {
         if let Some(r) = &self.redis {
             let cmd = redis::cmd("PUBLISH")
                 .arg(r.key(&format!("bus:{channel}")))
                 .arg(payload)
                 .clone();
-            if r.run::<i64>(&cmd).await.is_some() && self.is_cross_instance() {
+            let mut sent = if urgent {
+                r.run_now::<i64>(&cmd).await.is_some()
+            } else {
+                r.run::<i64>(&cmd).await.is_some()
+            };
+            if !sent && urgent {
+                sent = r.run_now::<i64>(&cmd).await.is_some();
+            }
+            if sent && self.is_cross_instance() {
                 // Our own subscription delivers it back to this instance.
                 return;
             }

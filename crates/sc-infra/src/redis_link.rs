@@ -100,7 +100,8 @@ impl RedisLink {
         self.run_now(cmd).await
     }
 
-    async fn run_now<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Option<T> {
+    /// Runs a command now, whatever the circuit breaker says.
+    pub async fn run_now<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Option<T> {
         let mut conn = self.manager.clone();
         let res = tokio::time::timeout(COMMAND_TIMEOUT * 2, cmd.query_async::<T>(&mut conn)).await;
         match res {

@@ -266,6 +266,15 @@ impl AuthService {
                     .await);
             }
         }
+        // Concurrent wrong guesses may have locked the account while this password was being
+        // verified: a lock set meanwhile wins over a correct password.
+        let now = Timestamp::now();
+        if let Some(until) = users.locked_until(user.id).await?.filter(|u| *u > now) {
+            self.d.metrics.auth_failure("locked");
+            return Err(AppError::AccountLocked {
+                retry_after_seconds: now.seconds_until(until),
+            });
+        }
         if user.failed_login_count != 0 {
             users.clear_failed_logins(user.id).await?;
         }
@@ -899,6 +908,7 @@ impl AuthService {
                 "two-factor authentication is not enabled",
             ));
         }
+        self.d.reauth_allowed(user.id).await?;
         if !self
             .d
             .hasher

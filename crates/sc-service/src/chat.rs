@@ -621,6 +621,14 @@ impl ChatService {
         req: SendRequest,
     ) -> AppResult<(MessageView, bool)> {
         let cmid = &req.client_message_id;
+        // Membership (404 first, API.md §12) and idempotency in one query: the hot path.
+        let access = self
+            .d
+            .db
+            .chat()
+            .send_access(id, ctx.user_id, cmid)
+            .await?
+            .ok_or_else(not_found)?;
         if cmid.is_empty()
             || cmid.len() > 64
             || !cmid
@@ -632,14 +640,6 @@ impl ChatService {
                 "1-64 characters of A-Z, a-z, 0-9, _ and -",
             ));
         }
-        // Membership and idempotency in one query: sending is the hot path.
-        let access = self
-            .d
-            .db
-            .chat()
-            .send_access(id, ctx.user_id, cmid)
-            .await?
-            .ok_or_else(not_found)?;
         let (conv_kind, encrypted) = (access.kind.as_str(), access.encrypted);
         // A retry returns the original, whatever it carries now.
         if let Some(existing) = access.existing
@@ -737,6 +737,7 @@ impl ChatService {
         };
         match self.d.db.chat().insert_message(&new).await? {
             Inserted::Existing(m) => Ok((self.view_one(m).await?, false)),
+            Inserted::NotMember => Err(not_found()),
             Inserted::New(m) => {
                 let view = MessageView::new(m, BTreeMap::new());
                 // The offline-notification job was committed with the message; the members
@@ -887,9 +888,9 @@ impl ChatService {
         let ok = !emoji.is_empty()
             && emoji.len() <= 32
             && emoji.graphemes(true).count() == 1
-            && !emoji
-                .chars()
-                .any(|c| c.is_control() || c.is_whitespace() || c.is_ascii_alphanumeric());
+                        && !emoji.chars().any(|c| c.is_control() || c.is_whitespace())
+            // Plain letters and digits are not emoji; keycaps such as 1️⃣ carry non-ASCII marks.
+            && !emoji.is_ascii();
         if !ok {
             return Err(AppError::validation(
                 "emoji",
@@ -906,8 +907,9 @@ impl ChatService {
         emoji: &str,
         add: bool,
     ) -> AppResult<MessageView> {
-        Self::check_emoji(emoji)?;
+        // Membership first: a non-member gets 404 whatever they send.
         let (m, c) = self.visible_message(ctx, id).await?;
+        Self::check_emoji(emoji)?;
         if m.deleted_at.is_some() {
             return Err(AppError::conflict("a deleted message takes no reactions"));
         }

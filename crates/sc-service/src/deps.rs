@@ -7,7 +7,7 @@ use crate::{
     mail::MailService,
     metrics::Metrics,
     password::PasswordHasher,
-    session_cache::{SessionCache, TTL_WITH_BUS, TTL_WITHOUT_BUS, UserCache},
+    session_cache::{CACHE_TTL, SessionCache, UserCache},
 };
 use sc_core::{
     AppResult,
@@ -66,17 +66,38 @@ impl Deps {
             .map(|i| i.to_string())
             .collect::<Vec<_>>()
             .join(",");
-        self.bus.publish(SESSION_REVOKED_CHANNEL, &payload).await;
+        self.bus
+            .publish_urgent(SESSION_REVOKED_CHANNEL, &payload)
+            .await;
     }
 
-    /// How long a cached entry may live: long only while invalidations reach us from every
-    /// instance.
-    pub fn cache_ttl(&self) -> std::time::Duration {
-        if self.bus.is_cross_instance() {
-            TTL_WITH_BUS
-        } else {
-            TTL_WITHOUT_BUS
+    /// Re-authentication (current password or code on change-password, delete-account and
+    /// 2FA-disable) is limited to 10 attempts per 15 minutes per user, so a stolen access token
+    /// cannot be used to guess the password.
+    pub async fn reauth_allowed(&self, user: UserId) -> AppResult<()> {
+        let d = self
+            .limiter
+            .check(
+                &format!("reauth:{user}"),
+                10,
+                std::time::Duration::from_secs(900),
+            )
+            .await;
+        if d.allowed {
+            return Ok(());
         }
+        self.metrics
+            .rate_limited
+            .get_or_create(&vec![("scope", "reauth".to_string())])
+            .inc();
+        Err(sc_core::AppError::RateLimited {
+            retry_after_seconds: d.reset_seconds,
+        })
+    }
+
+    /// How long a cached entry may live (see `session_cache`).
+    pub fn cache_ttl(&self) -> std::time::Duration {
+        CACHE_TTL
     }
 
     /// The account as the owner sees it, from the cache when fresh.

@@ -1,8 +1,9 @@
 //! Short per-instance caches that keep the database off the hot path of authenticated requests:
 //! live session contexts and the account view of `GET /v1/users/me`. They only ever hold what
 //! was valid when read; changes remove entries at once on this instance and, through the bus,
-//! on every other one. When the bus cannot reach other instances entries live 500 ms, so a
-//! revocation elsewhere is honoured within a second and never fails open.
+//! on every other one. Entries never live longer than 500 ms even with a live bus, so a
+//! revocation whose announcement is lost (a Redis blip, a race with a concurrent read) is still
+//! honoured everywhere within a second: revocation never fails open.
 
 use crate::AuthContext;
 use sc_core::ids::{SessionId, UserId};
@@ -12,8 +13,8 @@ use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-pub const TTL_WITH_BUS: Duration = Duration::from_secs(30);
-pub const TTL_WITHOUT_BUS: Duration = Duration::from_millis(500);
+/// How long a cached entry may be used.
+pub const CACHE_TTL: Duration = Duration::from_millis(500);
 const MAX_ENTRIES: usize = 100_000;
 
 /// A bounded map whose entries expire.

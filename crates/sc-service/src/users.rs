@@ -84,6 +84,7 @@ impl UserService {
         client: &ClientInfo,
     ) -> AppResult<()> {
         let user = self.fresh(ctx).await?;
+        self.d.reauth_allowed(user.id).await?;
         if !self
             .d
             .hasher
@@ -125,6 +126,7 @@ impl UserService {
         client: &ClientInfo,
     ) -> AppResult<()> {
         let user = self.fresh(ctx).await?;
+        self.d.reauth_allowed(user.id).await?;
         if !self
             .d
             .hasher

@@ -60,6 +60,7 @@ pub fn load_or_generate(dir: &Path, name: &str) -> anyhow::Result<Vec<u8>> {
     }
     std::fs::rename(&tmp, &path)?;
     set_mode(&path, 0o600)?;
-    tracing::info!(file = %path.display(), "generated secret");
+    // The name only: where credentials live is not for the logs.
+    tracing::info!(secret = name, "generated secret");
     Ok(bytes)
 }

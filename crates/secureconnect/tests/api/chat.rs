@@ -358,6 +358,17 @@ async fn non_members_get_404_on_every_conversation_route() {
             format!("/v1/search/messages?q=secret&conversation_id={g}"),
             Value::Null,
         ),
+        // Bad input from a non-member is still "not found", not a validation error.
+        (
+            Method::POST,
+            format!("/v1/conversations/{g}/messages"),
+            json!({"client_message_id": "bad id!", "content": "hi"}),
+        ),
+        (
+            Method::POST,
+            format!("/v1/messages/{msg}/reactions"),
+            json!({"emoji": "not an emoji"}),
+        ),
     ];
     for (method, path, body) in &routes {
         let r = app
@@ -1140,4 +1151,30 @@ async fn a_plain_get_does_not_use_up_a_ticket() {
         tokio_tungstenite::connect_async(url).await.is_ok(),
         "the ticket still works"
     );
+}
+
+#[tokio::test]
+async fn keycap_emoji_are_emoji_and_letters_are_not() {
+    let app = TestApp::spawn().await;
+    let a = app.register("keycap").await;
+    let g = app.group(&a, &[]).await;
+    let m = app.send_text(&a, &g, "k-1", "vote").await.assert_ok(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = app
+        .post(
+            &format!("/v1/messages/{m}/reactions"),
+            Some(&a.access),
+            json!({"emoji": "1\u{fe0f}\u{20e3}"}),
+        )
+        .await;
+    assert_eq!(r.assert_ok(200)["reactions"]["1\u{fe0f}\u{20e3}"], 1);
+    app.post(
+        &format!("/v1/messages/{m}/reactions"),
+        Some(&a.access),
+        json!({"emoji": "a"}),
+    )
+    .await
+    .assert_error(400, "VALIDATION_ERROR");
 }

@@ -239,3 +239,28 @@ async fn delete_account_needs_password() {
     // The name is free again.
     app.register("leaver").await;
 }
+
+#[tokio::test]
+async fn password_guessing_with_a_stolen_token_is_limited() {
+    let app = TestApp::spawn().await;
+    let u = app.register("stolen").await;
+    for i in 0..10 {
+        let body = json!({"current_password": format!("guess-number-{i}"), "new_password": "blueberry-harbor-33"});
+        app.post("/v1/users/me/password", Some(&u.access), body)
+            .await
+            .assert_error(400, "VALIDATION_ERROR");
+    }
+    // The right password no longer gets a hearing: the budget is spent.
+    let body = json!({"current_password": PASSWORD, "new_password": "blueberry-harbor-33"});
+    app.post("/v1/users/me/password", Some(&u.access), body)
+        .await
+        .assert_error(429, "RATE_LIMITED");
+    app.call(
+        Method::DELETE,
+        "/v1/users/me",
+        Some(&u.access),
+        json!({"password": PASSWORD}),
+    )
+    .await
+    .assert_error(429, "RATE_LIMITED");
+}
