@@ -253,10 +253,9 @@ async fn auth(
         .await?
         .json()
         .await?;
-    let token = reg["data"]["access_token"]
+    reg["data"]["access_token"]
         .as_str()
-        .context("register failed")?
-        .to_string();
+        .context("register failed")?;
 
     println!(
         "machine: {} cores, {}; backend {backend}; {}s per measurement",
@@ -293,6 +292,18 @@ async fn auth(
         async move { ok_body(c.get(&url).send().await).await }
     })
     .await;
+    // The login storm evicted older sessions (limit 5): sign in afresh for the GET phase.
+    let fresh: Value = client
+        .post(format!("{base}/v1/auth/login"))
+        .json(&json!({"username": "bench", "password": "tangerine-violin-42"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = fresh["data"]["access_token"]
+        .as_str()
+        .context("login failed")?
+        .to_string();
     let me_url = format!("{base}/v1/users/me");
     let c = client.clone();
     let me = drive(dur, concurrency, move || {
