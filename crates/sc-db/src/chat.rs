@@ -273,6 +273,33 @@ impl Chat<'_> {
         Ok(added)
     }
 
+    /// Makes `to` the owner and `from` an admin, atomically and only while `from` is the owner.
+    /// False when either is not (or no longer) in that position.
+    pub async fn transfer_ownership(
+        &self,
+        id: ConversationId,
+        from: UserId,
+        to: UserId,
+    ) -> AppResult<bool> {
+        let run = || async {
+            on_pool!(self.0, p => {
+                let mut tx = p.begin().await?;
+                let stepped_down = sqlx::query(
+                    "UPDATE conversation_members SET role = 'admin' WHERE conversation_id = $1 AND user_id = $2 AND role = 'owner'")
+                    .bind(id).bind(from).execute(&mut *tx).await?.rows_affected();
+                let promoted = sqlx::query(
+                    "UPDATE conversation_members SET role = 'owner' WHERE conversation_id = $1 AND user_id = $2 AND user_id <> $3")
+                    .bind(id).bind(to).bind(from).execute(&mut *tx).await?.rows_affected();
+                if stepped_down == 1 && promoted == 1 {
+                    tx.commit().await.map(|_| true)
+                } else {
+                    tx.rollback().await.map(|_| false)
+                }
+            })
+        };
+        Ok(crate::retry_tx!(run())?)
+    }
+
     /// Hands each group `user` owns (or just `only`) to its longest-standing admin, else its
     /// longest-standing member, and deletes groups that would be left empty. Run before the
     /// owner leaves or the account is deleted, so no group is left without an owner.

@@ -525,11 +525,18 @@ impl ChatService {
                 "the owner keeps their role unless handing over ownership",
             ));
         }
-        if !self.d.db.chat().set_role(id, user, role).await? {
+        let changed = if role == "owner" {
+            // One transaction, and only while the caller still is the owner.
+            self.d
+                .db
+                .chat()
+                .transfer_ownership(id, ctx.user_id, user)
+                .await?
+        } else {
+            self.d.db.chat().set_role(id, user, role).await?
+        };
+        if !changed {
             return Err(AppError::NotFound("member".into()));
-        }
-        if role == "owner" {
-            self.d.db.chat().set_role(id, ctx.user_id, "admin").await?;
         }
         let members = self.d.db.chat().member_ids(id).await?;
         self.d

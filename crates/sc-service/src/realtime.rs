@@ -155,6 +155,15 @@ impl Hub {
         }
     }
 
+    /// Sessions with a socket on this instance.
+    pub fn local_sessions(&self) -> Vec<SessionId> {
+        let map = self.sockets.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s: Vec<SessionId> = map.values().flatten().map(|s| s.session).collect();
+        s.sort();
+        s.dedup();
+        s
+    }
+
     pub fn local_users(&self) -> Vec<UserId> {
         self.sockets
             .lock()

@@ -247,6 +247,20 @@ fn spawn_event_dispatcher(deps: Arc<Deps>, hub: Arc<Hub>, stop: CancellationToke
                 Ok(BusEvent::Resync) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                     deps.sessions.clear();
                     deps.users.clear();
+                    // Revocations may have been among the missed events: ask the database about
+                    // every local socket's session (off this loop, so delivery goes on).
+                    let (deps, hub) = (deps.clone(), hub.clone());
+                    tokio::spawn(async move {
+                        let now = sc_core::time::Timestamp::now();
+                        let mut ended = Vec::new();
+                        for sid in hub.local_sessions() {
+                            let alive = matches!(deps.db.sessions().find(sid).await, Ok(Some(s)) if s.is_active(now));
+                            if !alive {
+                                ended.push(sid);
+                            }
+                        }
+                        hub.close_sessions(&ended, CLOSE_SESSION_ENDED);
+                    });
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             }

@@ -1178,3 +1178,50 @@ async fn keycap_emoji_are_emoji_and_letters_are_not() {
     .await
     .assert_error(400, "VALIDATION_ERROR");
 }
+
+#[tokio::test]
+async fn ownership_is_handed_over_atomically() {
+    let app = TestApp::spawn().await;
+    let owner = app.register("handowner").await;
+    let heir = app.register("handheir").await;
+    let g = app.group(&owner, &[&heir]).await;
+    let path = format!("/v1/conversations/{g}/members/{}", heir.id);
+    let r = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&owner.access),
+            json!({"role": "owner"}),
+        )
+        .await;
+    assert_eq!(r.assert_ok(200)["role"], "owner");
+    assert_eq!(
+        app.get(&format!("/v1/conversations/{g}"), Some(&owner.access))
+            .await
+            .body["data"]["my_role"],
+        "admin"
+    );
+    // The former owner can no longer hand anything over.
+    let back = format!("/v1/conversations/{g}/members/{}", owner.id);
+    app.call(
+        Method::PATCH,
+        &back,
+        Some(&owner.access),
+        json!({"role": "owner"}),
+    )
+    .await
+    .assert_error(403, "FORBIDDEN");
+    let members = app
+        .get(
+            &format!("/v1/conversations/{g}/members"),
+            Some(&heir.access),
+        )
+        .await;
+    let owners = members.body["data"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "owner")
+        .count();
+    assert_eq!(owners, 1);
+}
