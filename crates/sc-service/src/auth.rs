@@ -908,15 +908,9 @@ impl AuthService {
                 "two-factor authentication is not enabled",
             ));
         }
-        self.d.reauth_allowed(user.id).await?;
-        if !self
-            .d
-            .hasher
-            .verify(password, Some(&user.password_hash))
-            .await?
-        {
-            return Err(AppError::validation("password", "wrong password"));
-        }
+        self.d
+            .check_current_password(&user, password, "password")
+            .await?;
         if !self.check_second_factor(&user, code.trim()).await? {
             return Err(AppError::validation("code", "invalid code"));
         }

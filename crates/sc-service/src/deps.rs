@@ -95,6 +95,25 @@ impl Deps {
         })
     }
 
+    /// Re-authentication: the budget above, then the password; a wrong one is a 400 naming
+    /// `field` (API.md §12: wrong current password → VALIDATION_ERROR).
+    pub async fn check_current_password(
+        &self,
+        user: &sc_db::users::UserRow,
+        password: &str,
+        field: &str,
+    ) -> AppResult<()> {
+        self.reauth_allowed(user.id).await?;
+        if !self
+            .hasher
+            .verify(password, Some(&user.password_hash))
+            .await?
+        {
+            return Err(sc_core::AppError::validation(field, "wrong password"));
+        }
+        Ok(())
+    }
+
     /// How long a cached entry may live (see `session_cache`).
     pub fn cache_ttl(&self) -> std::time::Duration {
         CACHE_TTL

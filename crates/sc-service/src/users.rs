@@ -84,15 +84,9 @@ impl UserService {
         client: &ClientInfo,
     ) -> AppResult<()> {
         let user = self.fresh(ctx).await?;
-        self.d.reauth_allowed(user.id).await?;
-        if !self
-            .d
-            .hasher
-            .verify(current, Some(&user.password_hash))
-            .await?
-        {
-            return Err(AppError::validation("current_password", "wrong password"));
-        }
+        self.d
+            .check_current_password(&user, current, "current_password")
+            .await?;
         let password = check_policy("new_password", new, &user.username, &user.email)?;
         let hash = self.d.hasher.hash(&password).await?;
         self.d
@@ -126,15 +120,9 @@ impl UserService {
         client: &ClientInfo,
     ) -> AppResult<()> {
         let user = self.fresh(ctx).await?;
-        self.d.reauth_allowed(user.id).await?;
-        if !self
-            .d
-            .hasher
-            .verify(password, Some(&user.password_hash))
-            .await?
-        {
-            return Err(AppError::validation("password", "wrong password"));
-        }
+        self.d
+            .check_current_password(&user, password, "password")
+            .await?;
         self.d
             .end_all_sessions(user.id, None, "account_deleted")
             .await?;
