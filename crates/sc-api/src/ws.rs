@@ -4,6 +4,7 @@
 
 use crate::state::AppState;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use sc_core::{
     AppError,
@@ -11,11 +12,12 @@ use sc_core::{
 };
 use sc_service::{
     AuthContext, Role,
-    realtime::{CLOSE_SESSION_ENDED, frame},
+    realtime::{CLOSE_SESSION_ENDED, QueuedFrame, frame},
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 pub const MAX_FRAME: usize = 64 * 1024;
@@ -65,6 +67,16 @@ impl Bucket {
     }
 }
 
+/// Events written per flush at most, so one busy socket cannot hold its task for long.
+const MAX_BATCH: usize = 64;
+
+/// A queued event as a text message; the bytes are shared with every other recipient.
+fn event_message(frame: QueuedFrame) -> Result<Message, axum::Error> {
+    Utf8Bytes::try_from(Bytes::clone(&frame))
+        .map(Message::Text)
+        .map_err(axum::Error::new)
+}
+
 fn error_frame(code: &str, message: &str) -> String {
     frame("error", &json!({"code": code, "message": message}))
 }
@@ -109,11 +121,48 @@ pub async fn run(state: Arc<AppState>, socket: WebSocket, user: UserId, session:
             rate: cfg.ws_inbound_per_second as f64,
             last: Instant::now(),
         };
+        // Set after a full batch: the client's frames and the heartbeat get a turn before the
+        // next batch, so a busy room cannot starve them.
+        let mut their_turn = false;
+        // One wait for the close signal for the socket's whole life (not one per wake-up).
+        let closed = reg.close.closed();
+        tokio::pin!(closed);
         let close_code = loop {
+            // Biased: on a wake-up for queued events, the read side is not polled at all (a
+            // read attempt costs a buffer fill and a syscall), only when the queue is empty.
             let outgoing: Option<Message> = tokio::select! {
-                _ = reg.close.closed() => break reg.close.code(),
-                ev = reg.rx.recv() => match ev {
-                    Some(text) => Some(Message::Text(Utf8Bytes::from(&*text))),
+                biased;
+                _ = &mut closed => break reg.close.code(),
+                ev = reg.rx.recv(), if !their_turn => match ev {
+                    Some(first) => {
+                        // Everything already queued goes out with one flush (one write under a
+                        // burst instead of one per event).
+                        let batch = async {
+                            let mut count = 1;
+                            sink.feed(event_message(first)?).await?;
+                            while count < MAX_BATCH {
+                                let Ok(next) = reg.rx.try_recv() else { break };
+                                count += 1;
+                                sink.feed(event_message(next)?).await?;
+                            }
+                            sink.flush().await.map(|()| count)
+                        };
+                        tokio::pin!(batch);
+                        // Usually the kernel takes the bytes at once; only a write that has to
+                        // wait gets a timer.
+                        let sent = match std::future::poll_fn(|cx| Poll::Ready(batch.as_mut().poll(cx))).await {
+                            Poll::Ready(r) => r.ok(),
+                            Poll::Pending => tokio::select! {
+                                r = tokio::time::timeout(SEND_TIMEOUT, &mut batch) => r.ok().and_then(Result::ok),
+                                _ = &mut closed => None,
+                            },
+                        };
+                        let Some(count) = sent else {
+                            break reg.close.code().max(1011);
+                        };
+                        their_turn = count == MAX_BATCH;
+                        None
+                    }
                     None => break 1011,
                 },
                 msg = stream.next() => match msg {
@@ -148,11 +197,16 @@ pub async fn run(state: Arc<AppState>, socket: WebSocket, user: UserId, session:
                     }
                     Some(Message::Ping(Default::default()))
                 }
+                // Nothing from the client or the heartbeat: back to the queued events.
+                _ = std::future::ready(()), if their_turn => {
+                    their_turn = false;
+                    None
+                }
             };
             if let Some(m) = outgoing {
                 let sent = tokio::select! {
                     r = tokio::time::timeout(SEND_TIMEOUT, sink.send(m)) => matches!(r, Ok(Ok(()))),
-                    _ = reg.close.closed() => false,
+                    _ = &mut closed => false,
                 };
                 if !sent {
                     break reg.close.code().max(1011);

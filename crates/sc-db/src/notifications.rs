@@ -3,7 +3,7 @@
 use crate::Db;
 use sc_core::{
     AppResult,
-    ids::{JobId, NotificationId, UserId},
+    ids::{ConversationId, JobId, MessageId, NotificationId, UserId},
     time::Timestamp,
 };
 
@@ -25,6 +25,24 @@ pub struct NotificationRow {
     pub read_at: Option<Timestamp>,
 }
 
+/// A recipient of a message notification (see `offline_recipients`).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct OfflineRecipient {
+    pub message_id: MessageId,
+    pub conversation_id: ConversationId,
+    pub sender_id: UserId,
+    pub seq: i64,
+    pub user_id: UserId,
+}
+
+pub struct NewNotification<'a> {
+    pub id: NotificationId,
+    pub user_id: UserId,
+    pub kind: &'a str,
+    pub data: &'a str,
+    pub now: Timestamp,
+}
+
 pub struct Notifications<'a>(&'a Db);
 
 impl Db {
@@ -41,53 +59,94 @@ impl Notifications<'_> {
         Ok(())
     }
 
-    /// Claims due jobs with a lease (conditional UPDATE; no row or advisory locks).
+    /// Claims up to `limit` due jobs with a lease, in one conditional UPDATE (no row or advisory
+    /// locks: a job another worker claimed first no longer matches and is skipped).
     pub async fn claim_jobs(
         &self,
         now: Timestamp,
         lease_until: Timestamp,
         limit: i64,
     ) -> AppResult<Vec<JobRow>> {
-        let candidates: Vec<(JobId,)> = on_pool!(self.0, p => sqlx::query_as(
-            "SELECT id FROM notification_jobs WHERE done_at IS NULL AND next_attempt_at <= $1
-               AND (claimed_until IS NULL OR claimed_until < $1) ORDER BY next_attempt_at LIMIT $2")
-            .bind(now).bind(limit).fetch_all(p).await)?;
-        let mut claimed = Vec::new();
-        for (id,) in candidates {
-            let row: Option<JobRow> = on_pool!(self.0, p => sqlx::query_as(
-                "UPDATE notification_jobs SET claimed_until = $3, attempts = attempts + 1
-                 WHERE id = $1 AND done_at IS NULL AND (claimed_until IS NULL OR claimed_until < $2)
-                 RETURNING id, kind, payload, attempts")
-                .bind(id).bind(now).bind(lease_until).fetch_optional(p).await)?;
-            claimed.extend(row);
-        }
-        Ok(claimed)
+        Ok(on_pool!(self.0, p => sqlx::query_as(
+            "UPDATE notification_jobs SET claimed_until = $3, attempts = attempts + 1
+             WHERE id IN (SELECT id FROM notification_jobs
+                          WHERE done_at IS NULL AND next_attempt_at <= $1
+                            AND (claimed_until IS NULL OR claimed_until < $1)
+                          ORDER BY next_attempt_at LIMIT $2)
+               AND done_at IS NULL AND (claimed_until IS NULL OR claimed_until < $1)
+             RETURNING id, kind, payload, attempts")
+            .bind(now).bind(limit).bind(lease_until).fetch_all(p).await)?)
     }
 
-    pub async fn finish_job(&self, id: JobId, now: Timestamp) -> AppResult<()> {
-        on_pool!(self.0, p => sqlx::query("UPDATE notification_jobs SET done_at = $2, claimed_until = NULL WHERE id = $1")
-            .bind(id).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+    /// Offline recipients of the given messages: members other than the sender with no live
+    /// presence lease, for messages that still exist and are not deleted.
+    pub async fn offline_recipients(
+        &self,
+        messages: &[MessageId],
+        now: Timestamp,
+    ) -> AppResult<Vec<OfflineRecipient>> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        on_pool!(self.0, p => {
+            let mut q = sqlx::QueryBuilder::new(
+                "SELECT x.id AS message_id, x.conversation_id, x.sender_id, x.seq, m.user_id
+                 FROM messages x
+                 JOIN conversation_members m ON m.conversation_id = x.conversation_id AND m.user_id <> x.sender_id
+                 LEFT JOIN presence pr ON pr.user_id = m.user_id
+                 WHERE x.deleted_at IS NULL AND (pr.user_id IS NULL OR pr.online_until <= ");
+            q.push_bind(now).push(") AND x.id IN (");
+            let mut ids = q.separated(", ");
+            for id in messages {
+                ids.push_bind(*id);
+            }
+            q.push(") ORDER BY x.id");
+            Ok(q.build_query_as().fetch_all(p).await?)
+        })
+    }
+
+    /// Records the notifications of a batch and removes its finished jobs, in one transaction:
+    /// a job is never done without its notifications, nor notified twice.
+    pub async fn complete_jobs(
+        &self,
+        done: &[JobId],
+        notifications: &[NewNotification<'_>],
+    ) -> AppResult<()> {
+        if done.is_empty() && notifications.is_empty() {
+            return Ok(());
+        }
+        // Well under PostgreSQL's 65,535 bind parameters per statement.
+        const ROWS_PER_INSERT: usize = 1000;
+        on_pool!(self.0, p => {
+            let mut tx = p.begin().await?;
+            for chunk in notifications.chunks(ROWS_PER_INSERT) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO notifications (id, user_id, kind, data, created_at) ");
+                q.push_values(chunk, |mut row, n| {
+                    row.push_bind(n.id).push_bind(n.user_id).push_bind(n.kind).push_bind(n.data).push_bind(n.now);
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            for chunk in done.chunks(ROWS_PER_INSERT) {
+                let mut q = sqlx::QueryBuilder::new("DELETE FROM notification_jobs WHERE id IN (");
+                let mut ids = q.separated(", ");
+                for id in chunk {
+                    ids.push_bind(*id);
+                }
+                q.push(")");
+                q.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok::<(), sqlx::Error>(())
+        })?;
         Ok(())
     }
 
+    /// Puts a failed job back for a later attempt.
     pub async fn retry_job(&self, id: JobId, at: Timestamp) -> AppResult<()> {
         on_pool!(self.0, p => sqlx::query("UPDATE notification_jobs SET claimed_until = NULL, next_attempt_at = $2 WHERE id = $1")
             .bind(id).bind(at).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(())
-    }
-
-    pub async fn insert(
-        &self,
-        user: UserId,
-        kind: &str,
-        data: &str,
-        now: Timestamp,
-    ) -> AppResult<NotificationId> {
-        let id = NotificationId::new();
-        on_pool!(self.0, p => sqlx::query(
-            "INSERT INTO notifications (id, user_id, kind, data, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(id).bind(user).bind(kind).bind(data).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
-        Ok(id)
     }
 
     pub async fn list(

@@ -110,19 +110,4 @@ impl Realtime<'_> {
             .bind(user).bind(max_room).fetch_all(p).await)?;
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
-
-    /// Members of a conversation other than `except` with no live socket anywhere (their
-    /// presence lease has run out), in one query.
-    pub async fn offline_members(
-        &self,
-        conversation: sc_core::ids::ConversationId,
-        except: UserId,
-        now: Timestamp,
-    ) -> AppResult<Vec<UserId>> {
-        let rows: Vec<(UserId,)> = on_pool!(self.0, p => sqlx::query_as(
-            "SELECT m.user_id FROM conversation_members m LEFT JOIN presence p ON p.user_id = m.user_id
-             WHERE m.conversation_id = $1 AND m.user_id <> $2 AND (p.user_id IS NULL OR p.online_until <= $3)")
-            .bind(conversation).bind(except).bind(now).fetch_all(p).await)?;
-        Ok(rows.into_iter().map(|r| r.0).collect())
-    }
 }

@@ -3,11 +3,20 @@
 //! email delivery build on these records later.)
 
 use crate::Deps;
-use sc_core::{ids::MessageId, time::Timestamp};
-use serde_json::json;
+use sc_core::{
+    ids::{JobId, MessageId, NotificationId, UserId},
+    time::Timestamp,
+};
+use sc_db::notifications::NewNotification;
+use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+/// Jobs claimed per batch: one statement each for claim, lookup and completion, whatever the size.
+const BATCH: i64 = 200;
+/// Failed attempts before a job is parked for a day (it stays in the table for an operator).
+const MAX_ATTEMPTS: i32 = 10;
 
 #[derive(Clone)]
 pub struct NotifyService {
@@ -37,14 +46,16 @@ impl NotifyService {
         }
     }
 
-    /// Processes due jobs; true when something was claimed.
+    /// Processes a batch of due jobs; true when something was claimed.
+    ///
+    /// The whole batch costs four statements whatever its size: claim, find the offline
+    /// recipients of all its messages, then one transaction that writes every notification and
+    /// removes the finished jobs (a job is never done without its records, nor recorded twice).
     pub async fn run_once(&self) -> bool {
         let now = Timestamp::now();
-        let jobs = match self
-            .d
-            .db
-            .notifications()
-            .claim_jobs(now, now.plus(Duration::from_secs(60)), 20)
+        let db = self.d.db.notifications();
+        let jobs = match db
+            .claim_jobs(now, now.plus(Duration::from_secs(60)), BATCH)
             .await
         {
             Ok(j) => j,
@@ -53,77 +64,79 @@ impl NotifyService {
                 return false;
             }
         };
-        let any = !jobs.is_empty();
-        for job in jobs {
-            let result = match job.kind.as_str() {
-                "message" => self.message_job(&job.payload).await,
-                other => {
-                    tracing::warn!(kind = other, "unknown notification job");
-                    Ok(())
+        if jobs.is_empty() {
+            return false;
+        }
+        let messages: Vec<MessageId> = jobs
+            .iter()
+            .filter(|j| j.kind == "message")
+            .filter_map(|j| j.payload.parse().ok())
+            .collect();
+        if messages.len() < jobs.len() {
+            // Finished below like the rest: retrying cannot make them readable.
+            tracing::warn!(
+                count = jobs.len() - messages.len(),
+                "unknown or malformed notification jobs"
+            );
+        }
+        let outcome = async {
+            // Recipients as they are now: members other than the sender with no live socket
+            // anywhere (a chosen "offline" status still counts as connected: invisible users
+            // are not notified of chats they are reading). Deleted messages need nothing.
+            let recipients = db.offline_recipients(&messages, Timestamp::now()).await?;
+            let records: Vec<(NotificationId, UserId, Value, String)> = recipients
+                .iter()
+                .map(|r| {
+                    let data = json!({"conversation_id": r.conversation_id, "message_id": r.message_id,
+                                      "sender_id": r.sender_id, "seq": r.seq});
+                    let text = data.to_string();
+                    (NotificationId::new(), r.user_id, data, text)
+                })
+                .collect();
+            let created = Timestamp::now();
+            let rows: Vec<NewNotification<'_>> = records
+                .iter()
+                .map(|(id, user, _, data)| NewNotification {
+                    id: *id,
+                    user_id: *user,
+                    kind: "message",
+                    data,
+                    now: created,
+                })
+                .collect();
+            let done: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
+            db.complete_jobs(&done, &rows).await?;
+            Ok::<_, sc_core::AppError>(records)
+        }
+        .await;
+        match outcome {
+            Ok(records) => {
+                for (id, user, data, _) in records {
+                    self.d
+                        .emit(
+                            vec![user],
+                            "notification",
+                            &json!({"id": id, "kind": "message", "data": data}),
+                        )
+                        .await;
                 }
-            };
-            let db = self.d.db.notifications();
-            let outcome = match result {
-                Ok(()) => db.finish_job(job.id, Timestamp::now()).await,
-                Err(e) if job.attempts < 10 => {
-                    tracing::warn!(error = %e, attempts = job.attempts, "notification job failed; will retry");
-                    db.retry_job(
-                        job.id,
-                        Timestamp::now().plus(Duration::from_secs(1 << job.attempts.clamp(0, 10))),
-                    )
-                    .await
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, jobs = jobs.len(), "notification batch failed; will retry");
+                for job in &jobs {
+                    // Retried with backoff; after MAX_ATTEMPTS the lease simply never ends
+                    // sooner than a day, so a poisoned batch cannot spin.
+                    let delay = if job.attempts >= MAX_ATTEMPTS {
+                        Duration::from_secs(86_400)
+                    } else {
+                        Duration::from_secs(1 << job.attempts.clamp(0, 10))
+                    };
+                    if let Err(e) = db.retry_job(job.id, Timestamp::now().plus(delay)).await {
+                        tracing::warn!(error = %e, "could not record notification job outcome");
+                    }
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, "notification job failed for good");
-                    db.finish_job(job.id, Timestamp::now()).await
-                }
-            };
-            if let Err(e) = outcome {
-                tracing::warn!(error = %e, "could not record notification job outcome");
             }
         }
-        any
-    }
-
-    /// A `message` job carries the message id; recipients are the members other than the sender
-    /// (as they are when the job runs) who are not online.
-    async fn message_job(&self, payload: &str) -> sc_core::AppResult<()> {
-        let Ok(id) = payload.parse::<MessageId>() else {
-            tracing::warn!("malformed message job");
-            return Ok(());
-        };
-        // A message deleted (or a conversation removed) since needs no notification.
-        let Some(m) = self.d.db.chat().message(id).await? else {
-            return Ok(());
-        };
-        if m.deleted_at.is_some() {
-            return Ok(());
-        }
-        let now = Timestamp::now();
-        // One query finds who has no live socket anywhere (a chosen "offline" status still
-        // counts as connected: invisible users are not emailed for chats they are reading).
-        for user in self
-            .d
-            .db
-            .realtime()
-            .offline_members(m.conversation_id, m.sender_id, now)
-            .await?
-        {
-            let data = json!({"conversation_id": m.conversation_id, "message_id": m.id, "sender_id": m.sender_id, "seq": m.seq});
-            let nid = self
-                .d
-                .db
-                .notifications()
-                .insert(user, "message", &data.to_string(), now)
-                .await?;
-            self.d
-                .emit(
-                    vec![user],
-                    "notification",
-                    &json!({"id": nid, "kind": "message", "data": data}),
-                )
-                .await;
-        }
-        Ok(())
+        true
     }
 }

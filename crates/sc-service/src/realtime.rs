@@ -7,6 +7,7 @@ use crate::{
     Deps,
     crypto::{random_token, token_hash},
 };
+use bytes::Bytes;
 use sc_core::{
     AppError, AppResult,
     ids::{SessionId, UserId},
@@ -58,10 +59,14 @@ impl CloseSignal {
     }
 }
 
+/// A serialized frame as it waits in socket queues: one pointer per queue slot (an idle socket's
+/// queue block stays small), the bytes shared by every recipient.
+pub type QueuedFrame = Arc<Bytes>;
+
 struct LocalSocket {
     id: u64,
     session: SessionId,
-    tx: mpsc::Sender<Arc<str>>,
+    tx: mpsc::Sender<QueuedFrame>,
     close: Arc<CloseSignal>,
 }
 
@@ -70,7 +75,7 @@ pub struct Registration {
     pub id: u64,
     pub user: UserId,
     pub session: SessionId,
-    pub rx: mpsc::Receiver<Arc<str>>,
+    pub rx: mpsc::Receiver<QueuedFrame>,
     pub close: Arc<CloseSignal>,
     /// True when this is the user's first socket on this instance.
     pub first_local: bool,
@@ -78,7 +83,9 @@ pub struct Registration {
 
 #[derive(Default)]
 pub struct Hub {
-    sockets: Mutex<HashMap<UserId, Vec<LocalSocket>>>,
+    /// Looked up once per recipient of every event: a fast hasher with a per-process random
+    /// seed (the keys are server-made ids, not client-chosen strings).
+    sockets: Mutex<HashMap<UserId, Vec<LocalSocket>, foldhash::fast::RandomState>>,
     next_id: AtomicU64,
     pub delivered: AtomicU64,
     pub dropped_slow: AtomicU64,
@@ -124,8 +131,9 @@ impl Hub {
     }
 
     /// Queues a frame for every local socket of `users`. Never waits: a full queue closes that
-    /// socket with 1013 (the client catches up with `after_seq`).
-    pub fn deliver(&self, users: &[UserId], frame: &Arc<str>) {
+    /// socket with 1013 (the client catches up with `after_seq`). The frame's bytes are shared by
+    /// every queue, not copied.
+    pub fn deliver(&self, users: &[UserId], frame: &QueuedFrame) {
         let map = self.sockets.lock().unwrap_or_else(|p| p.into_inner());
         for user in users {
             let Some(list) = map.get(user) else { continue };

@@ -220,7 +220,7 @@ fn spawn_event_dispatcher(deps: Arc<Deps>, hub: Arc<Hub>, stop: CancellationToke
             match ev {
                 Ok(BusEvent::Message { channel, payload }) if &*channel == REALTIME_CHANNEL => {
                     match serde_json::from_str::<Envelope>(&payload) {
-                        Ok(env) => hub.deliver(&env.to, &Arc::from(env.frame)),
+                        Ok(env) => hub.deliver(&env.to, &Arc::new(bytes::Bytes::from(env.frame))),
                         Err(e) => tracing::warn!(error = %e, "malformed realtime event on the bus"),
                     }
                 }

@@ -19,6 +19,10 @@ use sc_core::{
 use serde_json::Value;
 use std::sync::Arc;
 
+/// Events are gathered up to this many bytes before a write (a burst goes out in one syscall);
+/// the buffer is only allocated once a socket has something to send, so idle sockets stay small.
+const WRITE_BUFFER: usize = 1024;
+
 type S = State<Arc<AppState>>;
 
 #[utoipa::path(post, path = "/v1/realtime/ticket", tag = "realtime", security(("bearer" = [])), responses((status = 200, body = TicketView)))]
@@ -69,7 +73,7 @@ pub async fn upgrade(
         let state = s.clone();
         Ok(upgrade
             .read_buffer_size(4096)
-            .write_buffer_size(0)
+            .write_buffer_size(WRITE_BUFFER)
             .max_message_size(ws::MAX_FRAME)
             .max_frame_size(ws::MAX_FRAME)
             .on_upgrade(move |socket| ws::run(state, socket, user, session)))
