@@ -3,9 +3,11 @@
 use crate::Db;
 use sc_core::{
     AppResult,
-    ids::{ConversationId, MessageId, UserId},
+    ids::{ConversationId, JobId, MessageId, UserId},
     time::Timestamp,
 };
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct ConversationRow {
@@ -61,31 +63,53 @@ pub struct NewConversation<'a> {
     pub now: Timestamp,
 }
 
-pub struct NewMessage<'a> {
+/// A written message and its conversation's members at the time of the write.
+#[derive(sqlx::FromRow)]
+struct WrittenRow {
+    #[sqlx(flatten)]
+    row: MessageRow,
+    recipients: Option<String>,
+}
+
+/// A message to write. Owned, so it can wait in the send queue for a batch.
+pub struct NewMessage {
     pub id: MessageId,
     pub conversation_id: ConversationId,
     pub sender_id: UserId,
-    pub client_message_id: &'a str,
-    pub kind: &'a str,
-    pub content: Option<&'a str>,
-    pub ciphertext: Option<&'a str>,
+    pub client_message_id: String,
+    pub kind: String,
+    pub content: Option<String>,
+    pub ciphertext: Option<String>,
     pub reply_to: Option<MessageId>,
-    pub metadata: &'a str,
+    pub metadata: String,
     pub now: Timestamp,
 }
 
-/// What `send_access` finds.
-pub struct SendAccess {
+/// Ids from a comma-separated aggregate (hex on SQLite, canonical text on PostgreSQL).
+fn parse_ids(list: Option<&str>) -> impl Iterator<Item = UserId> + '_ {
+    list.unwrap_or_default()
+        .split(',')
+        .filter_map(|m| m.parse().ok())
+}
+
+/// A notification job's payload: the ids of the messages written together.
+fn job_payload(ids: impl Iterator<Item = MessageId>) -> String {
+    ids.map(|id| id.to_string()).collect::<Vec<_>>().join(",")
+}
+
+/// What sending needs to know before writing: the conversation's kind and mode (fixed at
+/// creation) and who the members are.
+#[derive(Debug)]
+pub struct ConversationAccess {
     pub kind: String,
     pub encrypted: bool,
-    pub role: String,
-    pub existing: Option<MessageId>,
-    pub members: Vec<UserId>,
+    pub members: HashSet<UserId>,
 }
 
 /// Outcome of inserting a message.
 pub enum Inserted {
-    New(MessageRow),
+    /// Written, with the conversation's members as of the write (the message's recipients).
+    New(MessageRow, Arc<[UserId]>),
     /// The sender already sent this `client_message_id`: the original.
     Existing(MessageRow),
     /// The sender is no longer a member (or the conversation is gone).
@@ -192,46 +216,27 @@ impl Chat<'_> {
         )
     }
 
-    /// `(kind, encrypted, role)` when `user` is a member: the cheap check for hot paths.
-    /// Everything sending needs, in one round trip: the conversation's kind and mode, the
-    /// sender's role, the id of the sender's earlier message with this `client_message_id`
-    /// (idempotency) and the members (for fan-out). `None` when `user` is not a member.
-    pub async fn send_access(
-        &self,
-        id: ConversationId,
-        user: UserId,
-        client_message_id: &str,
-    ) -> AppResult<Option<SendAccess>> {
-        type Row = (String, bool, String, Option<MessageId>, Option<String>);
+    /// The conversation's kind, mode and members, in one round trip; `None` when it does not
+    /// exist.
+    pub async fn access(&self, id: ConversationId) -> AppResult<Option<ConversationAccess>> {
+        type Row = (String, bool, Option<String>);
         let row: Option<Row> = match self.0 {
             Db::Sqlite(p) => sqlx::query_as(
-                "SELECT c.kind, c.encrypted, m.role,
-                        (SELECT x.id FROM messages x WHERE x.sender_id = $2 AND x.client_message_id = $3),
+                "SELECT c.kind, c.encrypted,
                         (SELECT group_concat(lower(hex(y.user_id)), ',') FROM conversation_members y WHERE y.conversation_id = $1)
-                 FROM conversations c
-                 JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = $2 WHERE c.id = $1")
-                .bind(id).bind(user).bind(client_message_id).fetch_optional(p).await?,
+                 FROM conversations c WHERE c.id = $1")
+                .bind(id).fetch_optional(p).await?,
             Db::Postgres(p) => sqlx::query_as(
-                "SELECT c.kind, c.encrypted, m.role,
-                        (SELECT x.id FROM messages x WHERE x.sender_id = $2 AND x.client_message_id = $3),
+                "SELECT c.kind, c.encrypted,
                         (SELECT string_agg(y.user_id::text, ',') FROM conversation_members y WHERE y.conversation_id = $1)
-                 FROM conversations c
-                 JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = $2 WHERE c.id = $1")
-                .bind(id).bind(user).bind(client_message_id).fetch_optional(p).await?,
+                 FROM conversations c WHERE c.id = $1")
+                .bind(id).fetch_optional(p).await?,
         };
-        Ok(
-            row.map(|(kind, encrypted, role, existing, members)| SendAccess {
-                kind,
-                encrypted,
-                role,
-                existing,
-                members: members
-                    .unwrap_or_default()
-                    .split(',')
-                    .filter_map(|m| m.parse().ok())
-                    .collect(),
-            }),
-        )
+        Ok(row.map(|(kind, encrypted, members)| ConversationAccess {
+            kind,
+            encrypted,
+            members: parse_ids(members.as_deref()).collect(),
+        }))
     }
 
     pub async fn role_of(&self, id: ConversationId, user: UserId) -> AppResult<Option<String>> {
@@ -381,106 +386,216 @@ impl Chat<'_> {
         Ok(on_pool!(self.0, p => sqlx::query_as(sql).bind(id).fetch_optional(p).await)?)
     }
 
-    /// Inserts a message with the next `seq` of its conversation. The counter is bumped and the
-    /// row inserted in one transaction (the UPDATE's row lock orders concurrent senders), so seqs
-    /// are gap-free and unique on any number of instances; a duplicate `client_message_id` rolls
-    /// the whole transaction back and returns the original.
-    pub async fn insert_message(&self, m: &NewMessage<'_>) -> AppResult<Inserted> {
-        // SQLite (in-process): a short write transaction.
-        let sqlite = |p: &'_ sqlx::SqlitePool| {
-            let p = p.clone();
-            async move {
-                let mut tx = p.begin().await?;
-                let bumped: Option<(i64,)> = sqlx::query_as(
-                    "UPDATE conversations SET last_message_seq = last_message_seq + 1, last_activity_at = $2
-                     WHERE id = $1 AND EXISTS (SELECT 1 FROM conversation_members
-                                               WHERE conversation_id = $1 AND user_id = $3)
-                     RETURNING last_message_seq")
-                    .bind(m.conversation_id).bind(m.now).bind(m.sender_id).fetch_optional(&mut *tx).await?;
-                let Some((seq,)) = bumped else {
-                    tx.rollback().await?;
-                    return Ok(None);
-                };
-                let sql = concat!(
-                    "INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, kind, content,
-                                           ciphertext, reply_to, metadata, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ", message_columns!());
-                let row: MessageRow = sqlx::query_as(sql)
-                    .bind(m.id)
-                    .bind(m.conversation_id)
-                    .bind(seq)
-                    .bind(m.sender_id)
-                    .bind(m.client_message_id)
-                    .bind(m.kind)
-                    .bind(m.content)
-                    .bind(m.ciphertext)
-                    .bind(m.reply_to)
-                    .bind(m.metadata)
-                    .bind(m.now)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                // The offline-notification job commits with the message: no message without its
-                // job, and one commit per send.
-                sqlx::query(
-                    "INSERT INTO notification_jobs (id, kind, payload, created_at, next_attempt_at) VALUES ($1, 'message', $2, $3, $3)")
-                    .bind(sc_core::ids::JobId::new()).bind(row.id.to_string()).bind(m.now).execute(&mut *tx).await?;
-                tx.commit().await.map(|_| Some(row))
+    /// Inserts messages, each with the next `seq` of its conversation, as one write: on SQLite
+    /// one transaction, on PostgreSQL one statement (a round trip and a commit for the whole
+    /// batch, which is what lets concurrent sends share the cost of a write).
+    ///
+    /// The conversation counter is bumped and the rows inserted atomically (the counter's row
+    /// lock orders concurrent writers), so seqs are gap-free and unique on any number of
+    /// instances. Membership is checked inside the write: a sender removed since the access check
+    /// gets `NotMember` and takes no seq. One notification job carries the batch's message ids.
+    ///
+    /// The outcome of each message is independent of the others': when the batch as a whole
+    /// fails (a duplicate `client_message_id`, say), each message is written on its own.
+    pub async fn insert_messages(&self, batch: &[NewMessage]) -> Vec<AppResult<Inserted>> {
+        match crate::retry_tx!(self.write_batch(batch)) {
+            Ok(rows) => rows.into_iter().map(Ok).collect(),
+            Err(e) if batch.len() > 1 => {
+                tracing::debug!(error = %e, size = batch.len(), "message batch failed; writing one by one");
+                let mut out = Vec::with_capacity(batch.len());
+                for m in batch {
+                    out.push(self.insert_message(m).await);
+                }
+                out
             }
+            Err(e) => vec![self.resolve_failed_insert(e, &batch[0]).await],
+        }
+    }
+
+    /// One message on its own (see `insert_messages`); a duplicate `client_message_id` returns
+    /// the original.
+    pub async fn insert_message(&self, m: &NewMessage) -> AppResult<Inserted> {
+        let one = std::slice::from_ref(m);
+        match crate::retry_tx!(self.write_batch(one)) {
+            Ok(mut rows) => Ok(rows.pop().unwrap_or(Inserted::NotMember)),
+            Err(e) => self.resolve_failed_insert(e, m).await,
+        }
+    }
+
+    async fn resolve_failed_insert(&self, e: sqlx::Error, m: &NewMessage) -> AppResult<Inserted> {
+        if crate::is_unique_violation(&e)
+            && let Some(existing) = self
+                .message_by_client_id(m.sender_id, &m.client_message_id)
+                .await?
+        {
+            return Ok(Inserted::Existing(existing));
+        }
+        Err(e.into())
+    }
+
+    /// The write itself: one outcome per message, `NotMember` where the sender is not a member.
+    async fn write_batch(&self, batch: &[NewMessage]) -> Result<Vec<Inserted>, sqlx::Error> {
+        let Some(first) = batch.first() else {
+            return Ok(Vec::new());
         };
-        // PostgreSQL (over the network): one statement, one round trip, atomic by itself.
-        let postgres = |p: &'_ sqlx::PgPool| {
-            let p = p.clone();
-            async move {
+        let now = first.now;
+        let job = JobId::new();
+        match self.0 {
+            // In-process: a short write transaction of plain statements.
+            Db::Sqlite(p) => {
+                let mut tx = p.begin().await?;
+                let mut out = Vec::with_capacity(batch.len());
+                for m in batch {
+                    let bumped: Option<(i64,)> = sqlx::query_as(
+                        "UPDATE conversations SET last_message_seq = last_message_seq + 1, last_activity_at = $2
+                         WHERE id = $1 AND EXISTS (SELECT 1 FROM conversation_members
+                                                   WHERE conversation_id = $1 AND user_id = $3)
+                         RETURNING last_message_seq")
+                        .bind(m.conversation_id).bind(now).bind(m.sender_id).fetch_optional(&mut *tx).await?;
+                    let Some((seq,)) = bumped else {
+                        out.push(None);
+                        continue;
+                    };
+                    let sql = concat!(
+                        "INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, kind, content,
+                                               ciphertext, reply_to, metadata, created_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ", message_columns!());
+                    let row: MessageRow = sqlx::query_as(sql)
+                        .bind(m.id)
+                        .bind(m.conversation_id)
+                        .bind(seq)
+                        .bind(m.sender_id)
+                        .bind(&m.client_message_id)
+                        .bind(&m.kind)
+                        .bind(&m.content)
+                        .bind(&m.ciphertext)
+                        .bind(m.reply_to)
+                        .bind(&m.metadata)
+                        .bind(now)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    out.push(Some(row));
+                }
+                let ids = job_payload(out.iter().flatten().map(|r| r.id));
+                if !ids.is_empty() {
+                    // The offline-notification job commits with the messages.
+                    sqlx::query(
+                        "INSERT INTO notification_jobs (id, kind, payload, created_at, next_attempt_at) VALUES ($1, 'message', $2, $3, $3)")
+                        .bind(job).bind(ids).bind(now).execute(&mut *tx).await?;
+                }
+                // The recipients, read in the same transaction as the write.
+                let mut members: HashMap<ConversationId, Arc<[UserId]>> = HashMap::new();
+                for row in out.iter().flatten() {
+                    if !members.contains_key(&row.conversation_id) {
+                        let ids: Vec<(UserId,)> = sqlx::query_as(
+                            "SELECT user_id FROM conversation_members WHERE conversation_id = $1",
+                        )
+                        .bind(row.conversation_id)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                        members.insert(row.conversation_id, ids.into_iter().map(|r| r.0).collect());
+                    }
+                }
+                tx.commit().await?;
+                Ok(out
+                    .into_iter()
+                    .map(|r| match r {
+                        Some(row) => {
+                            let to = members
+                                .get(&row.conversation_id)
+                                .cloned()
+                                .unwrap_or_else(|| Arc::from([]));
+                            Inserted::New(row, to)
+                        }
+                        None => Inserted::NotMember,
+                    })
+                    .collect())
+            }
+            // Over the network: one statement, atomic by itself. The batch arrives as arrays;
+            // each conversation's counter moves once by its number of messages, which take the
+            // seqs below the new value in the order they were sent.
+            Db::Postgres(p) => {
                 let sql = concat!(
-                    "WITH bump AS (
-                        UPDATE conversations SET last_message_seq = last_message_seq + 1, last_activity_at = $11
-                        WHERE id = $2 AND EXISTS (SELECT 1 FROM conversation_members
-                                                  WHERE conversation_id = $2 AND user_id = $3)
-                        RETURNING last_message_seq
+                    "WITH input AS (
+                        SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+                                             $7::text[], $8::uuid[], $9::text[])
+                            WITH ORDINALITY AS t(id, conversation_id, sender_id, client_message_id, kind, content,
+                                                 ciphertext, reply_to, metadata, ord)
+                     ), allowed AS (
+                        SELECT i.* FROM input i
+                        WHERE EXISTS (SELECT 1 FROM conversation_members m
+                                      WHERE m.conversation_id = i.conversation_id AND m.user_id = i.sender_id)
+                     ), bump AS (
+                        UPDATE conversations c SET last_message_seq = c.last_message_seq + n.count, last_activity_at = $10
+                        FROM (SELECT conversation_id, COUNT(*) AS count FROM allowed GROUP BY conversation_id) n
+                        WHERE c.id = n.conversation_id
+                        RETURNING c.id, c.last_message_seq AS top, n.count
                      ), ins AS (
                         INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, kind, content,
                                               ciphertext, reply_to, metadata, created_at)
-                        SELECT $1, $2, bump.last_message_seq, $3, $4, $5, $6, $7, $8, $9, $11 FROM bump
+                        SELECT a.id, a.conversation_id,
+                               b.top - b.count + ROW_NUMBER() OVER (PARTITION BY a.conversation_id ORDER BY a.ord),
+                               a.sender_id, a.client_message_id, a.kind, a.content, a.ciphertext, a.reply_to,
+                               a.metadata, $10
+                        FROM allowed a JOIN bump b ON b.id = a.conversation_id
                         RETURNING ", message_columns!(), "
                      ), job AS (
                         INSERT INTO notification_jobs (id, kind, payload, created_at, next_attempt_at)
-                        SELECT $10, 'message', ins.id::text, $11, $11 FROM ins
+                        SELECT $11, 'message', s.ids, $10, $10
+                        FROM (SELECT string_agg(id::text, ',') AS ids FROM ins) s WHERE s.ids IS NOT NULL
+                     ), recipients AS (
+                        SELECT b.id AS recipients_of, string_agg(m.user_id::text, ',') AS recipients
+                        FROM bump b JOIN conversation_members m ON m.conversation_id = b.id GROUP BY b.id
                      )
-                     SELECT ", message_columns!(), " FROM ins");
-                sqlx::query_as::<_, MessageRow>(sql)
-                    .bind(m.id)
-                    .bind(m.conversation_id)
-                    .bind(m.sender_id)
-                    .bind(m.client_message_id)
-                    .bind(m.kind)
-                    .bind(m.content)
-                    .bind(m.ciphertext)
-                    .bind(m.reply_to)
-                    .bind(m.metadata)
-                    .bind(sc_core::ids::JobId::new())
-                    .bind(m.now)
-                    .fetch_optional(&p)
-                    .await
+                     SELECT ins.*, r.recipients FROM ins JOIN recipients r ON r.recipients_of = ins.conversation_id");
+                let col =
+                    |f: fn(&NewMessage) -> Option<&str>| batch.iter().map(f).collect::<Vec<_>>();
+                let rows: Vec<WrittenRow> = sqlx::query_as(sql)
+                    .bind(batch.iter().map(|m| m.id.as_uuid()).collect::<Vec<_>>())
+                    .bind(
+                        batch
+                            .iter()
+                            .map(|m| m.conversation_id.as_uuid())
+                            .collect::<Vec<_>>(),
+                    )
+                    .bind(
+                        batch
+                            .iter()
+                            .map(|m| m.sender_id.as_uuid())
+                            .collect::<Vec<_>>(),
+                    )
+                    .bind(col(|m| Some(&m.client_message_id)))
+                    .bind(col(|m| Some(&m.kind)))
+                    .bind(col(|m| m.content.as_deref()))
+                    .bind(col(|m| m.ciphertext.as_deref()))
+                    .bind(
+                        batch
+                            .iter()
+                            .map(|m| m.reply_to.map(|r| r.as_uuid()))
+                            .collect::<Vec<_>>(),
+                    )
+                    .bind(col(|m| Some(&m.metadata)))
+                    .bind(now)
+                    .bind(job)
+                    .fetch_all(p)
+                    .await?;
+                // One shared recipient list per conversation of the batch.
+                let mut members: HashMap<ConversationId, Arc<[UserId]>> = HashMap::new();
+                let mut by_id: HashMap<MessageId, Inserted> = rows
+                    .into_iter()
+                    .map(|w| {
+                        let to = members
+                            .entry(w.row.conversation_id)
+                            .or_insert_with(|| parse_ids(w.recipients.as_deref()).collect())
+                            .clone();
+                        (w.row.id, Inserted::New(w.row, to))
+                    })
+                    .collect();
+                Ok(batch
+                    .iter()
+                    .map(|m| by_id.remove(&m.id).unwrap_or(Inserted::NotMember))
+                    .collect())
             }
-        };
-        let run = || async {
-            match self.0 {
-                Db::Sqlite(p) => sqlite(p).await,
-                Db::Postgres(p) => postgres(p).await,
-            }
-        };
-        match crate::retry_tx!(run()) {
-            Ok(Some(row)) => Ok(Inserted::New(row)),
-            // Removed from the conversation (or it was deleted) since the access check.
-            Ok(None) => Ok(Inserted::NotMember),
-            Err(e) if crate::is_unique_violation(&e) => match self
-                .message_by_client_id(m.sender_id, m.client_message_id)
-                .await?
-            {
-                Some(existing) => Ok(Inserted::Existing(existing)),
-                None => Err(e.into()),
-            },
-            Err(e) => Err(e.into()),
         }
     }
 

@@ -88,21 +88,27 @@ impl Notifications<'_> {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
-        on_pool!(self.0, p => {
-            let mut q = sqlx::QueryBuilder::new(
-                "SELECT x.id AS message_id, x.conversation_id, x.sender_id, x.seq, m.user_id
-                 FROM messages x
-                 JOIN conversation_members m ON m.conversation_id = x.conversation_id AND m.user_id <> x.sender_id
-                 LEFT JOIN presence pr ON pr.user_id = m.user_id
-                 WHERE x.deleted_at IS NULL AND (pr.user_id IS NULL OR pr.online_until <= ");
-            q.push_bind(now).push(") AND x.id IN (");
-            let mut ids = q.separated(", ");
-            for id in messages {
-                ids.push_bind(*id);
-            }
-            q.push(") ORDER BY x.id");
-            Ok(q.build_query_as().fetch_all(p).await?)
-        })
+        // A bounded number of parameters per statement, whatever the batch.
+        let mut out = Vec::new();
+        for chunk in messages.chunks(500) {
+            let rows: Vec<OfflineRecipient> = on_pool!(self.0, p => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT x.id AS message_id, x.conversation_id, x.sender_id, x.seq, m.user_id
+                     FROM messages x
+                     JOIN conversation_members m ON m.conversation_id = x.conversation_id AND m.user_id <> x.sender_id
+                     LEFT JOIN presence pr ON pr.user_id = m.user_id
+                     WHERE x.deleted_at IS NULL AND (pr.user_id IS NULL OR pr.online_until <= ");
+                q.push_bind(now).push(") AND x.id IN (");
+                let mut ids = q.separated(", ");
+                for id in chunk {
+                    ids.push_bind(*id);
+                }
+                q.push(") ORDER BY x.id");
+                q.build_query_as().fetch_all(p).await
+            })?;
+            out.extend(rows);
+        }
+        Ok(out)
     }
 
     /// Records the notifications of a batch and removes its finished jobs, in one transaction:

@@ -2,13 +2,16 @@
 //! editing, deletion, reactions, read receipts and search. Every change is announced to the
 //! members' sockets through the bus.
 
-use crate::{AuthContext, Deps};
+use crate::{AuthContext, Deps, send_queue::SendQueue, session_cache::CONVERSATION_CACHE_TTL};
 use sc_core::{
     AppError, AppResult,
     ids::{ConversationId, MessageId, UserId},
     time::Timestamp,
 };
-use sc_db::chat::{ConversationRow, Inserted, MemberRow, MessageRow, NewConversation, NewMessage};
+use sc_db::chat::{
+    ConversationAccess, ConversationRow, Inserted, MemberRow, MessageRow, NewConversation,
+    NewMessage,
+};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -162,6 +165,7 @@ enum Body {
 #[derive(Clone)]
 pub struct ChatService {
     d: Arc<Deps>,
+    sends: Arc<SendQueue>,
 }
 
 fn not_found() -> AppError {
@@ -180,8 +184,10 @@ fn validate_title(t: &str) -> AppResult<String> {
 }
 
 impl ChatService {
+    /// Starts the send queue's writers (they stop when the service is dropped).
     pub fn new(d: Arc<Deps>) -> Self {
-        Self { d }
+        let sends = Arc::new(SendQueue::start(d.db.clone()));
+        Self { d, sends }
     }
 
     /// The caller's role, or 404 as if the conversation did not exist.
@@ -390,6 +396,7 @@ impl ChatService {
         }
         let members = self.d.db.chat().member_ids(id).await?;
         self.d.db.chat().delete(id).await?;
+        self.d.conversation_changed(id).await;
         self.d
             .emit(
                 members,
@@ -489,6 +496,7 @@ impl ChatService {
             self.d.db.chat().hand_over_groups(user, Some(id)).await?;
         }
         self.d.db.chat().remove_member(id, user).await?;
+        self.d.conversation_changed(id).await;
         self.d
             .emit(
                 before,
@@ -627,15 +635,9 @@ impl ChatService {
         id: ConversationId,
         req: SendRequest,
     ) -> AppResult<(MessageView, bool)> {
+        // Membership first (404 before any validation, API.md §12).
+        let access = self.send_access(ctx.user_id, id).await?;
         let cmid = &req.client_message_id;
-        // Membership (404 first, API.md §12) and idempotency in one query: the hot path.
-        let access = self
-            .d
-            .db
-            .chat()
-            .send_access(id, ctx.user_id, cmid)
-            .await?
-            .ok_or_else(not_found)?;
         if cmid.is_empty()
             || cmid.len() > 64
             || !cmid
@@ -647,13 +649,73 @@ impl ChatService {
                 "1-64 characters of A-Z, a-z, 0-9, _ and -",
             ));
         }
-        let (conv_kind, encrypted) = (access.kind.as_str(), access.encrypted);
-        // A retry returns the original, whatever it carries now.
-        if let Some(existing) = access.existing
-            && let Some(m) = self.d.db.chat().message(existing).await?
-        {
-            return Ok((self.view_one(m).await?, false));
+        let cmid = cmid.clone();
+        let new = match self.prepare_message(ctx, id, &access, req).await {
+            Ok(new) => new,
+            // A retry returns the original whatever it carries now (another body, or a sender
+            // now over the limit); looked up only here, off the path of a good send.
+            Err(e) => {
+                return match self
+                    .d
+                    .db
+                    .chat()
+                    .message_by_client_id(ctx.user_id, &cmid)
+                    .await?
+                {
+                    Some(m) => Ok((self.view_one(m).await?, false)),
+                    None => Err(e),
+                };
+            }
+        };
+        match self.sends.write(new).await? {
+            Inserted::Existing(m) => Ok((self.view_one(m).await?, false)),
+            Inserted::NotMember => Err(not_found()),
+            Inserted::New(m, members) => {
+                let view = MessageView::new(m, BTreeMap::new());
+                // The offline-notification job was committed with the message; the recipients
+                // are the members as of the write.
+                self.d
+                    .emit(members.to_vec(), "message.created", &view)
+                    .await;
+                Ok((view, true))
+            }
         }
+    }
+
+    /// The conversation as sending needs it, when `user` is a member (404 otherwise). Served
+    /// from the per-instance cache when it lists `user`; anything else asks the database, so a
+    /// member added a moment ago on another instance is never refused. A removed member still
+    /// cached is refused by the write itself, which checks membership.
+    async fn send_access(
+        &self,
+        user: UserId,
+        id: ConversationId,
+    ) -> AppResult<Arc<ConversationAccess>> {
+        if let Some(a) = self.d.conversations.get(&id)
+            && a.members.contains(&user)
+        {
+            return Ok(a);
+        }
+        let access = Arc::new(self.d.db.chat().access(id).await?.ok_or_else(not_found)?);
+        self.d
+            .conversations
+            .put(id, access.clone(), CONVERSATION_CACHE_TTL);
+        if access.members.contains(&user) {
+            Ok(access)
+        } else {
+            Err(not_found())
+        }
+    }
+
+    /// Everything a send checks after membership, in the API's order; the message to write.
+    async fn prepare_message(
+        &self,
+        ctx: &AuthContext,
+        id: ConversationId,
+        access: &ConversationAccess,
+        req: SendRequest,
+    ) -> AppResult<NewMessage> {
+        let (conv_kind, encrypted) = (access.kind.as_str(), access.encrypted);
         let limit = self
             .d
             .limiter
@@ -730,29 +792,18 @@ impl ChatService {
             Body::Plain(t) => (Some(t), None),
             Body::Cipher(b) => (None, Some(b)),
         };
-        let new = NewMessage {
+        Ok(NewMessage {
             id: MessageId::new(),
             conversation_id: id,
             sender_id: ctx.user_id,
-            client_message_id: cmid,
-            kind,
-            content: content.as_deref(),
-            ciphertext: ciphertext.as_deref(),
+            client_message_id: req.client_message_id,
+            kind: kind.to_string(),
+            content,
+            ciphertext,
             reply_to: req.reply_to,
-            metadata: &metadata,
+            metadata,
             now: Timestamp::now(),
-        };
-        match self.d.db.chat().insert_message(&new).await? {
-            Inserted::Existing(m) => Ok((self.view_one(m).await?, false)),
-            Inserted::NotMember => Err(not_found()),
-            Inserted::New(m) => {
-                let view = MessageView::new(m, BTreeMap::new());
-                // The offline-notification job was committed with the message; the members
-                // were read with the access check.
-                self.d.emit(access.members, "message.created", &view).await;
-                Ok((view, true))
-            }
-        }
+        })
     }
 
     async fn view_one(&self, m: MessageRow) -> AppResult<MessageView> {

@@ -7,12 +7,12 @@ use crate::{
     mail::MailService,
     metrics::Metrics,
     password::PasswordHasher,
-    session_cache::{CACHE_TTL, SessionCache, UserCache},
+    session_cache::{CACHE_TTL, ConversationCache, SessionCache, UserCache},
 };
 use sc_core::{
     AppResult,
     config::Config,
-    ids::{SessionId, UserId},
+    ids::{ConversationId, SessionId, UserId},
     time::Timestamp,
 };
 use sc_db::Db;
@@ -31,6 +31,7 @@ pub struct Deps {
     pub secret_box: SecretBox,
     pub sessions: SessionCache,
     pub users: UserCache,
+    pub conversations: ConversationCache,
 }
 
 impl Deps {
@@ -136,6 +137,15 @@ impl Deps {
         self.users.remove(&id);
         self.bus
             .publish(crate::USER_CHANGED_CHANNEL, &id.to_string())
+            .await;
+    }
+
+    /// Call after removing members from a conversation or deleting it: drops its cached access
+    /// on every instance.
+    pub async fn conversation_changed(&self, id: ConversationId) {
+        self.conversations.remove(&id);
+        self.bus
+            .publish(crate::CONVERSATION_CHANGED_CHANNEL, &id.to_string())
             .await;
     }
 

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod notify;
 pub mod password;
 pub mod realtime;
+pub mod send_queue;
 pub mod session_cache;
 pub mod users;
 
@@ -63,3 +64,5 @@ pub const SESSION_REVOKED_CHANNEL: &str = "session.revoked";
 pub const SESSION_CHANGED_CHANNEL: &str = "session.changed";
 /// Bus channel on which users whose cached account view is stale are announced.
 pub const USER_CHANGED_CHANNEL: &str = "user.changed";
+/// Bus channel on which conversations whose cached access is stale are announced.
+pub const CONVERSATION_CHANGED_CHANNEL: &str = "conversation.changed";

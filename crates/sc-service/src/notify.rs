@@ -13,8 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// Jobs claimed per batch: one statement each for claim, lookup and completion, whatever the size.
-const BATCH: i64 = 200;
+/// Jobs claimed per batch (each names up to 64 messages): one statement each for claim, lookup
+/// and completion, whatever the size.
+const BATCH: i64 = 32;
 /// Failed attempts before a job is parked for a day (it stays in the table for an operator).
 const MAX_ATTEMPTS: i32 = 10;
 
@@ -67,17 +68,17 @@ impl NotifyService {
         if jobs.is_empty() {
             return false;
         }
-        let messages: Vec<MessageId> = jobs
-            .iter()
-            .filter(|j| j.kind == "message")
-            .filter_map(|j| j.payload.parse().ok())
-            .collect();
-        if messages.len() < jobs.len() {
-            // Finished below like the rest: retrying cannot make them readable.
-            tracing::warn!(
-                count = jobs.len() - messages.len(),
-                "unknown or malformed notification jobs"
-            );
+        // A `message` job carries the ids of the messages written together, comma-separated.
+        let mut messages: Vec<MessageId> = Vec::new();
+        for job in &jobs {
+            let ids: Option<Vec<MessageId>> = (job.kind == "message")
+                .then(|| job.payload.split(',').map(|id| id.parse().ok()).collect())
+                .flatten();
+            match ids {
+                Some(ids) => messages.extend(ids),
+                // Finished below like the rest: retrying cannot make it readable.
+                None => tracing::warn!(kind = %job.kind, "unknown or malformed notification job"),
+            }
         }
         let outcome = async {
             // Recipients as they are now: members other than the sender with no live socket

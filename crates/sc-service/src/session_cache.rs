@@ -6,10 +6,11 @@
 //! honoured everywhere within a second: revocation never fails open.
 
 use crate::AuthContext;
-use sc_core::ids::{SessionId, UserId};
-use sc_db::users::UserRow;
+use sc_core::ids::{ConversationId, SessionId, UserId};
+use sc_db::{chat::ConversationAccess, users::UserRow};
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -67,6 +68,14 @@ pub type SessionCache = TtlCache<SessionId, AuthContext>;
 
 /// Account views: user id → the row `GET /v1/users/me` shows.
 pub type UserCache = TtlCache<UserId, UserRow>;
+
+/// Conversations as sending sees them: id → kind, mode and members. Kind and mode never change;
+/// the member list is only a hint, so it may live longer than the entries above: a member it
+/// lacks makes the caller ask the database, and a member it still lists after removal is refused
+/// by the message write, which checks membership and reads the recipients itself. Removals and
+/// deletions drop the entry on every instance.
+pub type ConversationCache = TtlCache<ConversationId, Arc<ConversationAccess>>;
+pub const CONVERSATION_CACHE_TTL: Duration = Duration::from_secs(30);
 
 #[cfg(test)]
 mod tests {

@@ -19,8 +19,8 @@ use sc_infra::{
     redis_link::RedisLink,
 };
 use sc_service::{
-    AuthService, Deps, SESSION_CHANGED_CHANNEL, SESSION_REVOKED_CHANNEL, USER_CHANGED_CHANNEL,
-    UserService,
+    AuthService, CONVERSATION_CHANGED_CHANNEL, Deps, SESSION_CHANGED_CHANNEL,
+    SESSION_REVOKED_CHANNEL, USER_CHANGED_CHANNEL, UserService,
     chat::ChatService,
     crypto::{JwtKeys, SecretBox},
     mail::MailService,
@@ -30,7 +30,7 @@ use sc_service::{
     realtime::{
         CLOSE_SESSION_ENDED, Envelope, Hub, PRESENCE_RENEW_EVERY, REALTIME_CHANNEL, RealtimeService,
     },
-    session_cache::{SessionCache, UserCache},
+    session_cache::{ConversationCache, SessionCache, UserCache},
 };
 use std::{future::Future, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
@@ -100,6 +100,7 @@ impl App {
             secret_box: SecretBox::new(&data_key),
             sessions: SessionCache::default(),
             users: UserCache::default(),
+            conversations: ConversationCache::default(),
         });
         mail.spawn_workers(cfg.mail_workers, background.clone());
         let hub = Arc::new(Hub::default());
@@ -242,11 +243,19 @@ fn spawn_event_dispatcher(deps: Arc<Deps>, hub: Arc<Hub>, stop: CancellationToke
                         deps.users.remove(&id);
                     }
                 }
+                Ok(BusEvent::Message { channel, payload })
+                    if &*channel == CONVERSATION_CHANGED_CHANNEL =>
+                {
+                    if let Ok(id) = payload.parse() {
+                        deps.conversations.remove(&id);
+                    }
+                }
                 Ok(BusEvent::Message { .. }) => {}
                 // A gap in what we heard: trust nothing cached.
                 Ok(BusEvent::Resync) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                     deps.sessions.clear();
                     deps.users.clear();
+                    deps.conversations.clear();
                     // Revocations may have been among the missed events: ask the database about
                     // every local socket's session (off this loop, so delivery goes on).
                     let (deps, hub) = (deps.clone(), hub.clone());

@@ -157,3 +157,91 @@ async fn redis_dying_degrades_and_recovers() {
     let w = b.register("afteroutage").await;
     a.get("/v1/users/me", Some(&w.access)).await.assert_ok(200);
 }
+
+/// B caches who may send to a conversation; membership changes made on A count on B at once,
+/// whether or not the bus carries the invalidation (on the embedded tier it does not: the write
+/// itself checks membership and reads the recipients).
+#[tokio::test]
+async fn membership_changed_on_one_instance_counts_on_another_at_once() {
+    let apps = TestApp::spawn_cluster(2, |_| {}).await;
+    let (a, b) = (&apps[0], &apps[1]);
+    let owner = a.register("memowner").await;
+    let leaving = a.register("memleaving").await;
+    let joining = a.register("memjoining").await;
+    let g = a.group(&owner, &[&leaving]).await;
+    let mut leaving_ws = b.ws(&leaving).await;
+    let mut owner_ws = b.ws(&owner).await;
+    // B has the conversation cached with `leaving` in it.
+    b.send_text(&leaving, &g, "m-1", "hello")
+        .await
+        .assert_ok(201);
+    b.send_text(&owner, &g, "m-2", "hi").await.assert_ok(201);
+
+    let path = format!("/v1/conversations/{g}/members");
+    a.call(
+        reqwest::Method::DELETE,
+        &format!("{path}/{}", leaving.id),
+        Some(&owner.access),
+        Value::Null,
+    )
+    .await
+    .assert_ok(200);
+    a.post(
+        &path,
+        Some(&owner.access),
+        serde_json::json!({"user_ids": [joining.id]}),
+    )
+    .await
+    .assert_ok(200);
+
+    // Removed on A: refused on B at once, and nothing is stored.
+    b.send_text(&leaving, &g, "m-3", "still here?")
+        .await
+        .assert_error(404, "NOT_FOUND");
+    // Added on A: accepted on B at once.
+    b.send_text(&joining, &g, "m-4", "joined")
+        .await
+        .assert_ok(201);
+    let r = b
+        .get(
+            &format!("/v1/conversations/{g}/messages?after_seq=0"),
+            Some(&owner.access),
+        )
+        .await;
+    let seqs: Vec<(i64, String)> = r.assert_ok(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["seq"].as_i64().unwrap(),
+                m["client_message_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seqs,
+        vec![(1, "m-1".into()), (2, "m-2".into()), (3, "m-4".into())],
+        "gap-free, and the refused send took no seq"
+    );
+    // The removed member's socket on B is not sent what came after the removal.
+    loop {
+        let m = owner_ws.expect("message.created").await;
+        if m["client_message_id"] == "m-4" {
+            break;
+        }
+    }
+    let leaked = tokio::time::timeout(Duration::from_secs(1), async {
+        while let Some(f) = leaving_ws.next_frame().await {
+            if f["type"] == "message.created" && f["data"]["client_message_id"] == "m-4" {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(
+        !matches!(leaked, Ok(true)),
+        "a removed member received a later message"
+    );
+}

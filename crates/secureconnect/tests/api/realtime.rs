@@ -492,18 +492,41 @@ async fn offline_members_get_a_notification_record() {
         .assert_ok(201)
         .clone();
     w.expect("message.created").await;
+    // Concurrent sends are written in batches: each message still gets its own notification.
+    let cmids: Vec<String> = (0..20).map(|i| format!("n-burst-{i}")).collect();
+    let burst = futures_util::future::join_all(
+        cmids.iter().map(|c| app.send_text(&sender, &g, c, "burst")),
+    )
+    .await;
+    let mut expected: HashSet<String> = burst
+        .iter()
+        .map(|r| r.assert_ok(201)["id"].as_str().unwrap().to_string())
+        .collect();
+    expected.insert(m["id"].as_str().unwrap().to_string());
     let started = Instant::now();
     loop {
-        let r = app.get("/v1/notifications", Some(&offline.access)).await;
+        let r = app
+            .get("/v1/notifications?limit=100", Some(&offline.access))
+            .await;
         let items = r.assert_ok(200)["items"].as_array().unwrap().clone();
-        if let Some(n) = items.first() {
-            assert_eq!(n["kind"], "message");
-            assert_eq!(n["data"]["message_id"], m["id"]);
+        let got: Vec<String> = items
+            .iter()
+            .map(|n| {
+                assert_eq!(n["kind"], "message");
+                assert_eq!(n["data"]["conversation_id"], g.as_str());
+                n["data"]["message_id"].as_str().unwrap().to_string()
+            })
+            .collect();
+        if got.len() >= expected.len() {
+            assert_eq!(got.len(), expected.len(), "one notification per message");
+            assert_eq!(got.into_iter().collect::<HashSet<_>>(), expected);
             break;
         }
         assert!(
             started.elapsed() < Duration::from_secs(10),
-            "no notification for the offline member"
+            "notifications missing for the offline member: {} of {}",
+            got.len(),
+            expected.len()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

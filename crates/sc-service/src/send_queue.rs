@@ -1,0 +1,94 @@
+//! The send queue: concurrent sends are written to the database in batches.
+//!
+//! A message write costs the database a statement, a round trip and a commit whatever the
+//! message's size, so sends that arrive while a write is in flight wait for it and then go
+//! together in one write (group commit). An idle server writes each message at once, alone: no
+//! timer ever holds a message back. Messages are spread over a few lanes by conversation, each
+//! lane with one write in flight, so two writes of one instance never touch the same
+//! conversation's counter (no lock-order deadlocks between them) and a busy conversation cannot
+//! take more than its lane.
+
+use sc_core::{AppError, AppResult};
+use sc_db::{
+    Backend, Db,
+    chat::{Inserted, NewMessage},
+};
+use std::collections::HashSet;
+use tokio::sync::{mpsc, oneshot};
+
+/// Messages per write at most (one statement's arrays on PostgreSQL, one transaction on SQLite).
+const MAX_BATCH: usize = 64;
+/// Lanes on PostgreSQL; SQLite has one writer at a time anyway, so one lane.
+const POSTGRES_LANES: usize = 4;
+/// Sends waiting per lane before a new one waits for room (back-pressure, not unbounded memory).
+const LANE_CAPACITY: usize = 1024;
+
+struct Pending {
+    message: NewMessage,
+    reply: oneshot::Sender<AppResult<Inserted>>,
+}
+
+pub struct SendQueue {
+    lanes: Vec<mpsc::Sender<Pending>>,
+}
+
+impl SendQueue {
+    /// Starts the lanes' writer tasks; they end when the queue is dropped.
+    pub fn start(db: Db) -> Self {
+        let count = match db.backend() {
+            Backend::Sqlite => 1,
+            Backend::Postgres => POSTGRES_LANES,
+        };
+        let lanes = (0..count)
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(LANE_CAPACITY);
+                tokio::spawn(run_lane(db.clone(), rx));
+                tx
+            })
+            .collect();
+        Self { lanes }
+    }
+
+    /// Writes one message (see `Chat::insert_messages`), batched with whatever else is waiting.
+    pub async fn write(&self, message: NewMessage) -> AppResult<Inserted> {
+        let lane =
+            (message.conversation_id.as_uuid().as_u128() % self.lanes.len() as u128) as usize;
+        let (reply, answer) = oneshot::channel();
+        let stopped = || AppError::ServiceUnavailable("the server is shutting down".into());
+        self.lanes[lane]
+            .send(Pending { message, reply })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+async fn run_lane(db: Db, mut rx: mpsc::Receiver<Pending>) {
+    let mut waiting = Vec::with_capacity(MAX_BATCH);
+    // Waits for the first send, then takes whatever else arrived meanwhile.
+    while rx.recv_many(&mut waiting, MAX_BATCH).await > 0 {
+        // A retry of a message in this same batch (same sender and client_message_id) is
+        // written after it, on its own, and so finds the original.
+        let mut seen = HashSet::with_capacity(waiting.len());
+        let (mut messages, mut replies, mut repeats) = (Vec::new(), Vec::new(), Vec::new());
+        for p in waiting.drain(..) {
+            if seen.insert((p.message.sender_id, p.message.client_message_id.clone())) {
+                messages.push(p.message);
+                replies.push(p.reply);
+            } else {
+                repeats.push(p);
+            }
+        }
+        let chat = db.chat();
+        for (reply, result) in replies
+            .into_iter()
+            .zip(chat.insert_messages(&messages).await)
+        {
+            // The sender may have gone away (request cancelled); the message stands regardless.
+            let _ = reply.send(result);
+        }
+        for p in repeats {
+            let _ = p.reply.send(chat.insert_message(&p.message).await);
+        }
+    }
+}
