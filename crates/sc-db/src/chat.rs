@@ -486,14 +486,16 @@ impl Chat<'_> {
                 // The recipients, read in the same transaction as the write.
                 let mut members: HashMap<ConversationId, Arc<[UserId]>> = HashMap::new();
                 for row in out.iter().flatten() {
-                    if !members.contains_key(&row.conversation_id) {
+                    if let std::collections::hash_map::Entry::Vacant(slot) =
+                        members.entry(row.conversation_id)
+                    {
                         let ids: Vec<(UserId,)> = sqlx::query_as(
                             "SELECT user_id FROM conversation_members WHERE conversation_id = $1",
                         )
                         .bind(row.conversation_id)
                         .fetch_all(&mut *tx)
                         .await?;
-                        members.insert(row.conversation_id, ids.into_iter().map(|r| r.0).collect());
+                        slot.insert(ids.into_iter().map(|r| r.0).collect());
                     }
                 }
                 tx.commit().await?;
