@@ -123,7 +123,7 @@ async fn insert_ceiling(
 
 pub async fn chat(
     dur: Duration,
-    concurrency: usize,
+    levels: Vec<usize>,
     database_url: Option<String>,
     redis_url: Option<String>,
 ) -> anyhow::Result<()> {
@@ -145,12 +145,13 @@ pub async fn chat(
         .map(|n| n.get())
         .unwrap_or(1);
     println!(
-        "machine: {cores} cores, {}; backend {backend}; {}s per measurement; {concurrency} concurrent",
+        "machine: {cores} cores, {}; backend {backend}; {}s per measurement; load levels {levels:?}",
         std::env::consts::ARCH,
         dur.as_secs()
     );
+    let top = levels.iter().copied().max().unwrap_or(1);
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency * 2)
+        .pool_max_idle_per_host(top * 2)
         .build()?;
     let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
 
@@ -182,42 +183,61 @@ pub async fn chat(
         ));
     }
 
-    let ceiling = insert_ceiling(&db, dur, concurrency).await?;
+    // The ceiling at each level; its best is the baseline.
+    let mut ceiling: f64 = 0.0;
+    for &c in &levels {
+        let load = insert_ceiling(&db, dur, c).await?;
+        println!(
+            "single-row INSERT ceiling, {c} loops: {:.0}/s, p95 {:.1} ms",
+            load.rate(),
+            load.percentile_ms(0.95)
+        );
+        ceiling = ceiling.max(load.rate());
+    }
+    // Sends at each level; the best rate whose p95 is under 200 ms counts.
     let counter = Arc::new(AtomicU64::new(0));
-    let (users_c, convs_c, base_c, client_c) = (
-        Arc::new(users.clone()),
-        Arc::new(convs.clone()),
-        base.clone(),
-        client.clone(),
-    );
-    let sends = drive(dur, concurrency, move || {
-        let (users, convs, base, client, counter) = (users_c.clone(), convs_c.clone(), base_c.clone(), client_c.clone(), counter.clone());
-        async move {
-            let n = counter.fetch_add(1, Ordering::Relaxed);
-            let (owner, conv) = &convs[(n % convs.len() as u64) as usize];
-            let req = client
-                .post(format!("{base}/v1/conversations/{conv}/messages"))
-                .bearer_auth(&users[*owner].0)
-                .json(&json!({"client_message_id": format!("bench-{n}-{}", uuid::Uuid::now_v7().simple()), "content": "benchmark message body"}))
-                .send()
-                .await;
-            matches!(req, Ok(r) if r.status() == 201)
+    let mut best: Option<(usize, f64)> = None;
+    for &c in &levels {
+        let (users_c, convs_c, base_c, client_c, counter) = (
+            Arc::new(users.clone()),
+            Arc::new(convs.clone()),
+            base.clone(),
+            client.clone(),
+            counter.clone(),
+        );
+        let sends = drive(dur, c, move || {
+            let (users, convs, base, client, counter) = (users_c.clone(), convs_c.clone(), base_c.clone(), client_c.clone(), counter.clone());
+            async move {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let (owner, conv) = &convs[(n % convs.len() as u64) as usize];
+                let req = client
+                    .post(format!("{base}/v1/conversations/{conv}/messages"))
+                    .bearer_auth(&users[*owner].0)
+                    .json(&json!({"client_message_id": format!("bench-{n}-{}", uuid::Uuid::now_v7().simple()), "content": "benchmark message body"}))
+                    .send()
+                    .await;
+                matches!(req, Ok(r) if r.status() == 201)
+            }
+        })
+        .await;
+        let p95 = sends.percentile_ms(0.95);
+        println!(
+            "send+persist over 100 conversations, {c} senders: {:.0} msg/s ({} errors), p50 {:.1} ms, p95 {p95:.1} ms",
+            sends.rate(),
+            sends.errors,
+            sends.percentile_ms(0.5),
+        );
+        if p95 < 200.0 && sends.errors == 0 && best.is_none_or(|(_, r)| sends.rate() > r) {
+            best = Some((c, sends.rate()));
         }
-    })
-    .await;
-    println!(
-        "single-row INSERT ceiling: {:.0}/s, p95 {:.1} ms",
-        ceiling.rate(),
-        ceiling.percentile_ms(0.95)
-    );
-    println!(
-        "send+persist over 100 conversations: {:.0} msg/s ({} errors), p50 {:.1} ms, p95 {:.1} ms  -> ratio to ceiling {:.2} (target >= 0.5 at p95 < 200 ms)",
-        sends.rate(),
-        sends.errors,
-        sends.percentile_ms(0.5),
-        sends.percentile_ms(0.95),
-        sends.rate() / ceiling.rate()
-    );
+    }
+    match best {
+        Some((c, rate)) => println!(
+            "best send rate at p95 < 200 ms: {rate:.0} msg/s ({c} senders) -> ratio to the best ceiling ({ceiling:.0}/s) {:.2} (target >= 0.5)",
+            rate / ceiling
+        ),
+        None => println!("no load level kept p95 under 200 ms without errors -> target not met"),
+    }
     match &db {
         Db::Sqlite(p) => {
             sqlx::query("DROP TABLE IF EXISTS bench_insert_ceiling")
