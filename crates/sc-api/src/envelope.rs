@@ -81,9 +81,22 @@ impl IntoResponse for ApiError {
             Json(json!({ "success": false, "error": error, "meta": meta() })),
         )
             .into_response();
+        if let AppError::RateLimited {
+            retry_after_seconds,
+            limit: Some(limit),
+        } = e
+        {
+            crate::middleware::set_rate_limit_headers(
+                res.headers_mut(),
+                limit,
+                0,
+                retry_after_seconds,
+            );
+        }
         match e {
             AppError::RateLimited {
                 retry_after_seconds,
+                ..
             }
             | AppError::AccountLocked {
                 retry_after_seconds,
@@ -124,6 +137,7 @@ pub fn envelope_stray(res: Response) -> Response {
         415 => AppError::UnsupportedMediaType("unsupported content type".into()),
         429 => AppError::RateLimited {
             retry_after_seconds: 1,
+            limit: None,
         },
         503 => AppError::ServiceUnavailable("service unavailable".into()),
         s if s >= 500 => AppError::Internal(format!("unenveloped {s} response")),

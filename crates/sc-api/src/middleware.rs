@@ -246,21 +246,31 @@ async fn limited(
             .inc();
         ApiError(AppError::RateLimited {
             retry_after_seconds: d.reset_seconds,
+            limit: Some(d.limit),
         })
         .into_response()
     };
     let h = res.headers_mut();
+    // A limit inside the route refused (sending, re-authentication): its headers stand.
+    if h.contains_key("ratelimit-limit") {
+        return res;
+    }
+    set_rate_limit_headers(h, d.limit, d.remaining, d.reset_seconds);
+    res
+}
+
+/// `RateLimit-Limit/Remaining/Reset` and their `X-RateLimit-*` twins.
+pub fn set_rate_limit_headers(h: &mut HeaderMap, limit: u32, remaining: u32, reset_seconds: u64) {
     for (name, value) in [
-        ("ratelimit-limit", d.limit as u64),
-        ("ratelimit-remaining", d.remaining as u64),
-        ("ratelimit-reset", d.reset_seconds),
-        ("x-ratelimit-limit", d.limit as u64),
-        ("x-ratelimit-remaining", d.remaining as u64),
-        ("x-ratelimit-reset", d.reset_seconds),
+        ("ratelimit-limit", limit as u64),
+        ("ratelimit-remaining", remaining as u64),
+        ("ratelimit-reset", reset_seconds),
+        ("x-ratelimit-limit", limit as u64),
+        ("x-ratelimit-remaining", remaining as u64),
+        ("x-ratelimit-reset", reset_seconds),
     ] {
         h.insert(name, HeaderValue::from(value));
     }
-    res
 }
 
 #[cfg(test)]

@@ -33,7 +33,11 @@ pub enum AppError {
     #[error("account is temporarily locked")]
     AccountLocked { retry_after_seconds: u64 },
     #[error("too many requests")]
-    RateLimited { retry_after_seconds: u64 },
+    /// `limit`: the quota of the limit that refused, when known (sent as `RateLimit-Limit`).
+    RateLimited {
+        retry_after_seconds: u64,
+        limit: Option<u32>,
+    },
     #[error("{0}")]
     LimitReached(String),
     #[error("{0}")]
@@ -121,6 +125,7 @@ impl AppError {
             }
             | Self::RateLimited {
                 retry_after_seconds,
+                ..
             } => Some(json!({ "retry_after_seconds": retry_after_seconds })),
             _ => None,
         }

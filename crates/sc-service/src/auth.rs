@@ -656,25 +656,14 @@ impl AuthService {
         if user.email_verified {
             return Err(AppError::conflict("email is already verified"));
         }
-        let d = self
-            .d
-            .limiter
-            .check(
+        self.d
+            .within_limit(
+                "email_resend",
                 &format!("resend:{}", user.id),
                 self.d.cfg.email_resend_per_hour,
                 Duration::from_secs(3600),
             )
-            .await;
-        if !d.allowed {
-            self.d
-                .metrics
-                .rate_limited
-                .get_or_create(&vec![("scope", "email_resend".to_string())])
-                .inc();
-            return Err(AppError::RateLimited {
-                retry_after_seconds: d.reset_seconds,
-            });
-        }
+            .await?;
         self.send_verification(user.id, &user.email).await
     }
 

@@ -716,25 +716,14 @@ impl ChatService {
         req: SendRequest,
     ) -> AppResult<NewMessage> {
         let (conv_kind, encrypted) = (access.kind.as_str(), access.encrypted);
-        let limit = self
-            .d
-            .limiter
-            .check(
+        self.d
+            .within_limit(
+                "send",
                 &format!("send:{}", ctx.user_id),
                 self.d.cfg.message_rate_per_user_per_minute,
                 Duration::from_secs(60),
             )
-            .await;
-        if !limit.allowed {
-            self.d
-                .metrics
-                .rate_limited
-                .get_or_create(&vec![("scope", "send".to_string())])
-                .inc();
-            return Err(AppError::RateLimited {
-                retry_after_seconds: limit.reset_seconds,
-            });
-        }
+            .await?;
         if req.attachments.as_ref().is_some_and(|a| !a.is_empty()) {
             return Err(AppError::validation(
                 "attachments",

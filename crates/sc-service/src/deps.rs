@@ -18,6 +18,7 @@ use sc_core::{
 use sc_db::Db;
 use sc_infra::{bus::Bus, ratelimit::RateLimiter};
 use std::sync::Arc;
+use std::time::Duration;
 
 pub struct Deps {
     pub cfg: Arc<Config>,
@@ -76,23 +77,35 @@ impl Deps {
     /// 2FA-disable) is limited to 10 attempts per 15 minutes per user, so a stolen access token
     /// cannot be used to guess the password.
     pub async fn reauth_allowed(&self, user: UserId) -> AppResult<()> {
-        let d = self
-            .limiter
-            .check(
-                &format!("reauth:{user}"),
-                10,
-                std::time::Duration::from_secs(900),
-            )
-            .await;
+        self.within_limit(
+            "reauth",
+            &format!("reauth:{user}"),
+            10,
+            Duration::from_secs(900),
+        )
+        .await
+    }
+
+    /// Counts one hit against a limit of the service (sends, re-authentication, mails); over it,
+    /// a 429 that names this limit (its `RateLimit-*` headers, not the route's general ones).
+    pub async fn within_limit(
+        &self,
+        scope: &str,
+        key: &str,
+        limit: u32,
+        window: Duration,
+    ) -> AppResult<()> {
+        let d = self.limiter.check(key, limit, window).await;
         if d.allowed {
             return Ok(());
         }
         self.metrics
             .rate_limited
-            .get_or_create(&vec![("scope", "reauth".to_string())])
+            .get_or_create(&vec![("scope", scope.to_string())])
             .inc();
         Err(sc_core::AppError::RateLimited {
             retry_after_seconds: d.reset_seconds,
+            limit: Some(limit),
         })
     }
 

@@ -229,23 +229,28 @@ pub async fn client(urls_file: std::path::PathBuf, expect: u64) -> anyhow::Resul
     std::process::exit(0);
 }
 
-/// A bare broadcast server: every socket of room `r` gets every frame of room `r`.
 // The handshake callback's Result type is tungstenite's, not ours.
 #[allow(clippy::result_large_err)]
-async fn baseline_server() -> anyhow::Result<(String, broadcast::Sender<(usize, Arc<str>)>)> {
+/// A bare tokio-tungstenite server: one broadcast channel per room, each connection subscribed
+/// to its room's (`?room=N`), every frame written as it comes.
+async fn baseline_server(
+    rooms: usize,
+) -> anyhow::Result<(String, Vec<broadcast::Sender<Arc<str>>>)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let (tx, _) = broadcast::channel::<(usize, Arc<str>)>(65_536);
-    let sender = tx.clone();
+    let senders: Vec<broadcast::Sender<Arc<str>>> = (0..rooms.max(1))
+        .map(|_| broadcast::channel::<Arc<str>>(4096).0)
+        .collect();
+    let channels = Arc::new(senders.clone());
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             };
-            let mut rx = tx.subscribe();
+            let channels = channels.clone();
             tokio::spawn(async move {
-                let mut room = usize::MAX;
+                let mut room = 0usize;
                 let callback =
                     |req: &tokio_tungstenite::tungstenite::handshake::server::Request, resp| {
                         room = req
@@ -259,9 +264,12 @@ async fn baseline_server() -> anyhow::Result<(String, broadcast::Sender<(usize, 
                 let Ok(ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
                     return;
                 };
+                let Some(mut rx) = channels.get(room).map(broadcast::Sender::subscribe) else {
+                    return;
+                };
                 let (mut sink, mut stream) = ws.split();
                 loop {
-                    let (r, frame) = tokio::select! {
+                    let frame = tokio::select! {
                         biased;
                         ev = rx.recv() => match ev {
                             Ok(ev) => ev,
@@ -271,13 +279,12 @@ async fn baseline_server() -> anyhow::Result<(String, broadcast::Sender<(usize, 
                         // The client went away: free the connection.
                         _ = stream.next() => break,
                     };
-                    if r == room
-                        && sink
-                            .send(tokio_tungstenite::tungstenite::Message::Text(
-                                (&*frame).into(),
-                            ))
-                            .await
-                            .is_err()
+                    if sink
+                        .send(tokio_tungstenite::tungstenite::Message::Text(
+                            (&*frame).into(),
+                        ))
+                        .await
+                        .is_err()
                     {
                         break;
                     }
@@ -285,7 +292,7 @@ async fn baseline_server() -> anyhow::Result<(String, broadcast::Sender<(usize, 
             });
         }
     });
-    Ok((format!("ws://{addr}/"), sender))
+    Ok((format!("ws://{addr}/"), senders))
 }
 
 pub async fn fanout(
@@ -465,7 +472,7 @@ pub async fn fanout(
     let baseline_frame = || -> Arc<str> {
         json!({"type": "message.created", "data": {"content": format!("t={}", now_micros()), "padding": "x".repeat(pad)}}).to_string().into()
     };
-    let (bws, btx) = baseline_server().await?;
+    let (bws, btx) = baseline_server(rooms).await?;
     let burls: Vec<String> = (0..sockets)
         .map(|i| format!("{bws}?room={}", i / per_room))
         .collect();
@@ -473,15 +480,15 @@ pub async fn fanout(
         let start = tokio::time::Instant::now();
         for (at, room) in &schedule {
             tokio::time::sleep_until(start + Duration::from_micros(*at)).await;
-            let _ = btx.send((*room, baseline_frame()));
+            let _ = btx[*room].send(baseline_frame());
         }
         Ok(())
     })
     .await?;
     let (burst, _) = with_client(&burls, expect, || async {
         for _ in 0..messages_per_room {
-            for r in 0..rooms {
-                let _ = btx.send((r, baseline_frame()));
+            for room in &btx {
+                let _ = room.send(baseline_frame());
             }
             tokio::task::yield_now().await;
         }

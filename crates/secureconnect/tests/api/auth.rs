@@ -646,9 +646,15 @@ async fn resend_is_rate_limited_and_voids_older_links() {
     app.post("/v1/auth/email/resend", Some(&u.access), Value::Null)
         .await
         .assert_ok(200);
-    app.post("/v1/auth/email/resend", Some(&u.access), Value::Null)
-        .await
-        .assert_error(429, "RATE_LIMITED");
+    let r = app
+        .post("/v1/auth/email/resend", Some(&u.access), Value::Null)
+        .await;
+    r.assert_error(429, "RATE_LIMITED");
+    assert_eq!(
+        r.headers["ratelimit-limit"], "2",
+        "the resend limit's own headers"
+    );
+    assert_eq!(r.headers["ratelimit-remaining"], "0");
     app.post("/v1/auth/email/verify", None, json!({"token": first}))
         .await
         .assert_error(400, "VALIDATION_ERROR");

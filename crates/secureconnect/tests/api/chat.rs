@@ -1002,6 +1002,14 @@ async fn per_user_send_rate_limit() {
     let r = app.send_text(&a, &g, "rl-3", "x").await;
     r.assert_error(429, "RATE_LIMITED");
     assert!(r.headers.contains_key("retry-after"));
+    // The headers describe the limit that refused (3 per minute), not the route's general one.
+    assert_eq!(r.headers["ratelimit-limit"], "3");
+    assert_eq!(r.headers["x-ratelimit-limit"], "3");
+    assert_eq!(r.headers["ratelimit-remaining"], "0");
+    assert_eq!(
+        r.headers["ratelimit-reset"], r.headers["retry-after"],
+        "reset and Retry-After agree"
+    );
     // A retry of an already-sent message is still answered.
     app.send_text(&a, &g, "rl-0", "x").await.assert_ok(200);
 }
