@@ -408,7 +408,10 @@ impl Chat<'_> {
                 }
                 out
             }
-            Err(e) => vec![self.resolve_failed_insert(e, &batch[0]).await],
+            Err(e) => match batch.first() {
+                Some(m) => vec![self.resolve_failed_insert(e, m).await],
+                None => Vec::new(),
+            },
         }
     }
 

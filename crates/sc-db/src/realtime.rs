@@ -72,6 +72,29 @@ impl Realtime<'_> {
         Ok(())
     }
 
+    /// `renew_presence` for many users (distinct ids) at once: one statement per 1,000 users, so
+    /// an instance with 10,000 sockets renews their leases in ten statements, not 10,000.
+    pub async fn renew_presence_many(
+        &self,
+        users: &[UserId],
+        online_until: Timestamp,
+        now: Timestamp,
+    ) -> AppResult<()> {
+        for chunk in users.chunks(1000) {
+            on_pool!(self.0, p => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO presence (user_id, status, online_until, last_seen_at) ");
+                q.push_values(chunk, |mut row, user| {
+                    row.push_bind(*user).push_bind("online").push_bind(online_until).push_bind(now);
+                });
+                q.push(" ON CONFLICT (user_id) DO UPDATE SET online_until = excluded.online_until,
+                                                             last_seen_at = excluded.last_seen_at");
+                q.build().execute(p).await.map(|r| r.rows_affected())
+            })?;
+        }
+        Ok(())
+    }
+
     /// Presence of the given users who share a conversation with `viewer`:
     /// (user, stored status, online_until, last_seen_at).
     pub async fn presence_visible_to(
@@ -109,5 +132,81 @@ impl Realtime<'_> {
                AND (SELECT COUNT(*) FROM conversation_members z WHERE z.conversation_id = x.conversation_id) <= $2")
             .bind(user).bind(max_room).fetch_all(p).await)?;
         Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Db, users::NewUser};
+    use sc_core::{ids::UserId, time::Timestamp};
+    use std::time::Duration;
+
+    /// SQLite in a temporary directory, or a fresh database on `SC_TEST_PG_URL` when set.
+    async fn test_db() -> (Db, tempfile::TempDir) {
+        use sqlx::Connection;
+        let dir = tempfile::tempdir().unwrap();
+        let db = match std::env::var("SC_TEST_PG_URL") {
+            Ok(base) => {
+                let name = format!("sc_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                let (head, _) = base.split('?').next().unwrap().rsplit_once('/').unwrap();
+                Db::connect_postgres(&format!("{head}/{name}"), 2)
+                    .await
+                    .unwrap()
+            }
+            Err(_) => Db::connect_sqlite(&dir.path().join("t.db"), 2)
+                .await
+                .unwrap(),
+        };
+        db.migrate().await.unwrap();
+        (db, dir)
+    }
+
+    #[tokio::test]
+    async fn many_leases_are_renewed_at_once_and_keep_the_chosen_status() {
+        let (db, _dir) = test_db().await;
+        let now = Timestamp::now();
+        // More users than one statement takes, so the chunks are exercised.
+        let mut ids = Vec::new();
+        for i in 0..1200 {
+            let (id, name) = (UserId::new(), format!("lease{i}"));
+            let email = format!("{name}@example.test");
+            let user = NewUser {
+                id,
+                email: &email,
+                email_normalized: &email,
+                username: &name,
+                display_name: &name,
+                search_name: &name,
+                password_hash: "-",
+                role: "user",
+                email_verified: false,
+                now,
+            };
+            db.users().insert(&user).await.unwrap().unwrap();
+            ids.push(id);
+        }
+        db.realtime()
+            .set_presence(ids[0], "away", now, now)
+            .await
+            .unwrap();
+        let until = now.plus(Duration::from_secs(45));
+        db.realtime()
+            .renew_presence_many(&ids, until, now)
+            .await
+            .unwrap();
+        let rows: Vec<(UserId, String, Timestamp)> = on_pool!(&db, p => sqlx::query_as(
+            "SELECT user_id, status, online_until FROM presence").fetch_all(p).await)
+        .unwrap();
+        assert_eq!(rows.len(), ids.len());
+        for (user, status, online_until) in rows {
+            assert_eq!(online_until, until);
+            let expected = if user == ids[0] { "away" } else { "online" };
+            assert_eq!(status, expected, "a chosen status is kept");
+        }
     }
 }

@@ -303,17 +303,14 @@ impl RealtimeService {
     /// Renews the leases of users connected here (run every `PRESENCE_RENEW_EVERY`).
     pub async fn renew_leases(&self, users: &[UserId]) {
         let now = Timestamp::now();
-        for u in users {
-            if let Err(e) = self
-                .d
-                .db
-                .realtime()
-                .renew_presence(*u, now.plus(PRESENCE_LEASE), now)
-                .await
-            {
-                tracing::warn!(error = %e, "could not renew presence");
-                return;
-            }
+        if let Err(e) = self
+            .d
+            .db
+            .realtime()
+            .renew_presence_many(users, now.plus(PRESENCE_LEASE), now)
+            .await
+        {
+            tracing::warn!(error = %e, "could not renew presence");
         }
     }
 
