@@ -62,7 +62,7 @@ pub enum BenchKind {
         /// Load levels: concurrent senders, and as many concurrent INSERT loops for the ceiling.
         /// Each is measured; the ratio takes the best send rate whose p95 stays under 200 ms
         /// against the best ceiling.
-        #[arg(long, value_delimiter = ',', default_values_t = [32, 64, 128])]
+        #[arg(long, value_delimiter = ',', default_values_t = [32, 64, 128, 256])]
         concurrency: Vec<usize>,
         /// PostgreSQL database (empty, or one earlier bench runs used).
         #[arg(long)]
