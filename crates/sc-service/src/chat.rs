@@ -118,7 +118,7 @@ pub struct MessageView {
 }
 
 impl MessageView {
-    fn new(m: MessageRow, reactions: BTreeMap<String, i64>) -> Self {
+    pub(crate) fn new(m: MessageRow, reactions: BTreeMap<String, i64>) -> Self {
         Self {
             id: m.id,
             conversation_id: m.conversation_id,
@@ -186,7 +186,7 @@ fn validate_title(t: &str) -> AppResult<String> {
 impl ChatService {
     /// Starts the send queue's writers (they stop when the service is dropped).
     pub fn new(d: Arc<Deps>) -> Self {
-        let sends = Arc::new(SendQueue::start(d.db.clone()));
+        let sends = Arc::new(SendQueue::start(d.clone()));
         Self { d, sends }
     }
 
@@ -670,15 +670,9 @@ impl ChatService {
         match self.sends.write(new).await? {
             Inserted::Existing(m) => Ok((self.view_one(m).await?, false)),
             Inserted::NotMember => Err(not_found()),
-            Inserted::New(m, members) => {
-                let view = MessageView::new(m, BTreeMap::new());
-                // The offline-notification job was committed with the message; the recipients
-                // are the members as of the write.
-                self.d
-                    .emit(members.to_vec(), "message.created", &view)
-                    .await;
-                Ok((view, true))
-            }
+            // The offline-notification job was committed with the message, and the send
+            // queue announces it (see `send_queue`).
+            Inserted::New(m, _) => Ok((MessageView::new(m, BTreeMap::new()), true)),
         }
     }
 

@@ -7,13 +7,19 @@
 //! lane with one write in flight, so two writes of one instance never touch the same
 //! conversation's counter (no lock-order deadlocks between them) and a busy conversation cannot
 //! take more than its lane.
+//!
+//! The lane also announces what it wrote (`message.created` to the members as of the write),
+//! after answering the senders: so one instance publishes a conversation's messages in `seq`
+//! order, and a message whose sender went away before the answer is still announced.
 
-use sc_core::{AppError, AppResult};
+use crate::{Deps, chat::MessageView};
+use sc_core::{AppError, AppResult, ids::UserId};
 use sc_db::{
-    Backend, Db,
+    Backend,
     chat::{Inserted, NewMessage},
 };
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// Messages per write at most (one statement's arrays on PostgreSQL, one transaction on SQLite).
@@ -34,15 +40,15 @@ pub struct SendQueue {
 
 impl SendQueue {
     /// Starts the lanes' writer tasks; they end when the queue is dropped.
-    pub fn start(db: Db) -> Self {
-        let count = match db.backend() {
+    pub fn start(deps: Arc<Deps>) -> Self {
+        let count = match deps.db.backend() {
             Backend::Sqlite => 1,
             Backend::Postgres => POSTGRES_LANES,
         };
         let lanes = (0..count)
             .map(|_| {
                 let (tx, rx) = mpsc::channel(LANE_CAPACITY);
-                tokio::spawn(run_lane(db.clone(), rx));
+                tokio::spawn(run_lane(deps.clone(), rx));
                 tx
             })
             .collect();
@@ -63,7 +69,7 @@ impl SendQueue {
     }
 }
 
-async fn run_lane(db: Db, mut rx: mpsc::Receiver<Pending>) {
+async fn run_lane(deps: Arc<Deps>, mut rx: mpsc::Receiver<Pending>) {
     let mut waiting = Vec::with_capacity(MAX_BATCH);
     // Waits for the first send, then takes whatever else arrived meanwhile.
     while rx.recv_many(&mut waiting, MAX_BATCH).await > 0 {
@@ -79,16 +85,30 @@ async fn run_lane(db: Db, mut rx: mpsc::Receiver<Pending>) {
                 repeats.push(p);
             }
         }
-        let chat = db.chat();
+        let chat = deps.db.chat();
+        let mut written: Vec<(MessageView, Arc<[UserId]>)> = Vec::new();
+        let mut answer = |reply: oneshot::Sender<AppResult<Inserted>>,
+                          result: AppResult<Inserted>| {
+            if let Ok(Inserted::New(row, members)) = &result {
+                written.push((
+                    MessageView::new(row.clone(), BTreeMap::new()),
+                    members.clone(),
+                ));
+            }
+            // The sender may have gone away (request cancelled); the message stands regardless.
+            let _ = reply.send(result);
+        };
         for (reply, result) in replies
             .into_iter()
             .zip(chat.insert_messages(&messages).await)
         {
-            // The sender may have gone away (request cancelled); the message stands regardless.
-            let _ = reply.send(result);
+            answer(reply, result);
         }
         for p in repeats {
-            let _ = p.reply.send(chat.insert_message(&p.message).await);
+            answer(p.reply, chat.insert_message(&p.message).await);
+        }
+        for (view, members) in written {
+            deps.emit(members.to_vec(), "message.created", &view).await;
         }
     }
 }

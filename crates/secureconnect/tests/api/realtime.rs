@@ -327,6 +327,12 @@ async fn ten_senders_fifty_messages_each_gap_free_and_delivered_once() {
         let unique: HashSet<i64> = seen.iter().copied().collect();
         assert_eq!(seen.len(), 500, "each socket gets 500 events");
         assert_eq!(unique.len(), 500, "each message exactly once");
+        // One instance announces a conversation's messages in seq order.
+        assert_eq!(
+            seen,
+            (1..=500).collect::<Vec<_>>(),
+            "events arrive in seq order"
+        );
     }
     let conv = app
         .get(&format!("/v1/conversations/{g}"), Some(&users[0].access))
