@@ -5,6 +5,7 @@ use sc_infra::redis_link::RedisLink;
 use sc_service::{
     AuthService, Deps, UserService,
     chat::ChatService,
+    notify::NotifyService,
     realtime::{Hub, RealtimeService},
 };
 use std::sync::Arc;
@@ -16,6 +17,7 @@ pub struct AppState {
     pub users: UserService,
     pub chat: ChatService,
     pub realtime: RealtimeService,
+    pub notify: NotifyService,
     pub hub: Arc<Hub>,
     pub trusted_proxies: Vec<IpNet>,
     pub redis: Option<RedisLink>,

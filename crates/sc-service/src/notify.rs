@@ -4,10 +4,11 @@
 
 use crate::Deps;
 use sc_core::{
+    AppResult,
     ids::{JobId, MessageId, NotificationId, UserId},
     time::Timestamp,
 };
-use sc_db::notifications::NewNotification;
+use sc_db::notifications::{NewNotification, NotificationRow};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +46,16 @@ impl NotifyService {
                 }
             });
         }
+    }
+
+    /// The user's in-app notifications, newest first, below `before`.
+    pub async fn list(
+        &self,
+        user: UserId,
+        before: Option<NotificationId>,
+        limit: i64,
+    ) -> AppResult<Vec<NotificationRow>> {
+        self.d.db.notifications().list(user, before, limit).await
     }
 
     /// Processes a batch of due jobs; true when something was claimed.

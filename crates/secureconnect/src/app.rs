@@ -105,7 +105,8 @@ impl App {
         mail.spawn_workers(cfg.mail_workers, background.clone());
         let hub = Arc::new(Hub::default());
         let realtime = RealtimeService::new(deps.clone());
-        NotifyService::new(deps.clone()).spawn_workers(1, background.clone());
+        let notify = NotifyService::new(deps.clone());
+        notify.spawn_workers(1, background.clone());
         spawn_event_dispatcher(deps.clone(), hub.clone(), background.clone());
         spawn_presence_renewal(realtime.clone(), hub.clone(), background.clone());
         spawn_housekeeping(deps.db.clone(), background.clone());
@@ -115,6 +116,7 @@ impl App {
             users: UserService::new(deps.clone()),
             chat: ChatService::new(deps.clone()),
             realtime,
+            notify,
             hub,
             deps,
             trusted_proxies: cfg.trusted_proxy_nets(),

@@ -138,12 +138,7 @@ pub async fn notifications(
         .as_deref()
         .map(|c| parse_id::<NotificationId>("cursor", c))
         .transpose()?;
-    let mut rows = s
-        .deps
-        .db
-        .notifications()
-        .list(ctx.user_id, before, lq.limit + 1)
-        .await?;
+    let mut rows = s.notify.list(ctx.user_id, before, lq.limit + 1).await?;
     let next_cursor = (rows.len() as i64 > lq.limit).then(|| {
         rows.truncate(lq.limit as usize);
         rows.last()
