@@ -14,6 +14,7 @@ impl Db {
         let mut n = 0;
         n += on_pool!(self, p => sqlx::query("DELETE FROM realtime_tickets WHERE expires_at < $1")
             .bind(now.minus(HOUR)).execute(p).await.map(|r| r.rows_affected()))?;
+        // Finished jobs are deleted as they finish; this clears those earlier versions kept.
         n += on_pool!(self, p => sqlx::query("DELETE FROM notification_jobs WHERE done_at < $1")
             .bind(now.minus(DAY)).execute(p).await.map(|r| r.rows_affected()))?;
         n += on_pool!(self, p => sqlx::query("DELETE FROM mail_queue WHERE sent_at < $1 OR failed_at < $2")

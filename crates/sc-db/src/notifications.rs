@@ -52,15 +52,9 @@ impl Db {
 }
 
 impl Notifications<'_> {
-    pub async fn enqueue_job(&self, kind: &str, payload: &str, now: Timestamp) -> AppResult<()> {
-        on_pool!(self.0, p => sqlx::query(
-            "INSERT INTO notification_jobs (id, kind, payload, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $4)")
-            .bind(JobId::new()).bind(kind).bind(payload).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
     /// Claims up to `limit` due jobs with a lease, in one conditional UPDATE (no row or advisory
-    /// locks: a job another worker claimed first no longer matches and is skipped).
+    /// locks: a job another worker claimed first no longer matches and is skipped). Finished jobs
+    /// are deleted; `done_at` is only set on rows left by earlier versions, which are skipped.
     pub async fn claim_jobs(
         &self,
         now: Timestamp,

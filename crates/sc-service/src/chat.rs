@@ -2,15 +2,18 @@
 //! editing, deletion, reactions, read receipts and search. Every change is announced to the
 //! members' sockets through the bus.
 
-use crate::{AuthContext, Deps, send_queue::SendQueue, session_cache::CONVERSATION_CACHE_TTL};
+use crate::{
+    AuthContext, Deps,
+    send_queue::{SendQueue, Written},
+    session_cache::CONVERSATION_CACHE_TTL,
+};
 use sc_core::{
     AppError, AppResult,
     ids::{ConversationId, MessageId, UserId},
     time::Timestamp,
 };
 use sc_db::chat::{
-    ConversationAccess, ConversationRow, Inserted, MemberRow, MessageRow, NewConversation,
-    NewMessage,
+    ConversationAccess, ConversationRow, MemberRow, MessageRow, NewConversation, NewMessage,
 };
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -668,11 +671,11 @@ impl ChatService {
             }
         };
         match self.sends.write(new).await? {
-            Inserted::Existing(m) => Ok((self.view_one(m).await?, false)),
-            Inserted::NotMember => Err(not_found()),
+            Written::Existing(m) => Ok((self.view_one(m).await?, false)),
+            Written::NotMember => Err(not_found()),
             // The offline-notification job was committed with the message, and the send
             // queue announces it (see `send_queue`).
-            Inserted::New(m, _) => Ok((MessageView::new(m, BTreeMap::new()), true)),
+            Written::New(view) => Ok((view, true)),
         }
     }
 

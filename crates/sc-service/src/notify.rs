@@ -96,19 +96,20 @@ impl NotifyService {
             // anywhere (a chosen "offline" status still counts as connected: invisible users
             // are not notified of chats they are reading). Deleted messages need nothing.
             let recipients = db.offline_recipients(&messages, Timestamp::now()).await?;
-            let records: Vec<(NotificationId, UserId, Value, String)> = recipients
+            let records: Vec<(NotificationId, UserId, Value)> = recipients
                 .iter()
                 .map(|r| {
                     let data = json!({"conversation_id": r.conversation_id, "message_id": r.message_id,
                                       "sender_id": r.sender_id, "seq": r.seq});
-                    let text = data.to_string();
-                    (NotificationId::new(), r.user_id, data, text)
+                    (NotificationId::new(), r.user_id, data)
                 })
                 .collect();
+            let texts: Vec<String> = records.iter().map(|(_, _, data)| data.to_string()).collect();
             let created = Timestamp::now();
             let rows: Vec<NewNotification<'_>> = records
                 .iter()
-                .map(|(id, user, _, data)| NewNotification {
+                .zip(&texts)
+                .map(|((id, user, _), data)| NewNotification {
                     id: *id,
                     user_id: *user,
                     kind: "message",
@@ -123,7 +124,7 @@ impl NotifyService {
         .await;
         match outcome {
             Ok(records) => {
-                for (id, user, data, _) in records {
+                for (id, user, data) in records {
                     self.d
                         .emit(
                             vec![user],

@@ -16,7 +16,7 @@ use crate::{Deps, chat::MessageView};
 use sc_core::{AppError, AppResult, ids::UserId};
 use sc_db::{
     Backend,
-    chat::{Inserted, NewMessage},
+    chat::{Inserted, MessageRow, NewMessage},
 };
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -29,9 +29,19 @@ const POSTGRES_LANES: usize = 4;
 /// Sends waiting per lane before a new one waits for room (back-pressure, not unbounded memory).
 const LANE_CAPACITY: usize = 1024;
 
+/// What became of a send.
+pub enum Written {
+    /// Stored (and about to be announced).
+    New(MessageView),
+    /// The sender already sent this `client_message_id`: the original.
+    Existing(MessageRow),
+    /// The sender is no longer a member (or the conversation is gone).
+    NotMember,
+}
+
 struct Pending {
     message: NewMessage,
-    reply: oneshot::Sender<AppResult<Inserted>>,
+    reply: oneshot::Sender<AppResult<Written>>,
 }
 
 pub struct SendQueue {
@@ -56,7 +66,7 @@ impl SendQueue {
     }
 
     /// Writes one message (see `Chat::insert_messages`), batched with whatever else is waiting.
-    pub async fn write(&self, message: NewMessage) -> AppResult<Inserted> {
+    pub async fn write(&self, message: NewMessage) -> AppResult<Written> {
         let lane =
             (message.conversation_id.as_uuid().as_u128() % self.lanes.len() as u128) as usize;
         let (reply, answer) = oneshot::channel();
@@ -87,16 +97,19 @@ async fn run_lane(deps: Arc<Deps>, mut rx: mpsc::Receiver<Pending>) {
         }
         let chat = deps.db.chat();
         let mut written: Vec<(MessageView, Arc<[UserId]>)> = Vec::new();
-        let mut answer = |reply: oneshot::Sender<AppResult<Inserted>>,
+        let mut answer = |reply: oneshot::Sender<AppResult<Written>>,
                           result: AppResult<Inserted>| {
-            if let Ok(Inserted::New(row, members)) = &result {
-                written.push((
-                    MessageView::new(row.clone(), BTreeMap::new()),
-                    members.clone(),
-                ));
-            }
+            let outcome = result.map(|inserted| match inserted {
+                Inserted::New(row, members) => {
+                    let view = MessageView::new(row, BTreeMap::new());
+                    written.push((view.clone(), members));
+                    Written::New(view)
+                }
+                Inserted::Existing(row) => Written::Existing(row),
+                Inserted::NotMember => Written::NotMember,
+            });
             // The sender may have gone away (request cancelled); the message stands regardless.
-            let _ = reply.send(result);
+            let _ = reply.send(outcome);
         };
         for (reply, result) in replies
             .into_iter()

@@ -1,9 +1,11 @@
 //! Short per-instance caches that keep the database off the hot path of authenticated requests:
-//! live session contexts and the account view of `GET /v1/users/me`. They only ever hold what
-//! was valid when read; changes remove entries at once on this instance and, through the bus,
-//! on every other one. Entries never live longer than 500 ms even with a live bus, so a
-//! revocation whose announcement is lost (a Redis blip, a race with a concurrent read) is still
-//! honoured everywhere within a second: revocation never fails open.
+//! live session contexts, the account view of `GET /v1/users/me`, and conversation access for
+//! sending. They only ever hold what was valid when read; changes remove entries at once on this
+//! instance and, through the bus, on every other one. Session and account entries never live
+//! longer than 500 ms even with a live bus, so a revocation whose announcement is lost (a Redis
+//! blip, a race with a concurrent read) is still honoured everywhere within a second: revocation
+//! never fails open. Conversation entries may live longer because they decide nothing on their
+//! own (see `ConversationCache`).
 
 use crate::AuthContext;
 use sc_core::ids::{ConversationId, SessionId, UserId};
