@@ -390,11 +390,18 @@ impl TestUser {
     }
 }
 
-/// A real SMTP listener (Python aiosmtpd) on a free port, writing mails into a directory.
+/// A real SMTP server on a free port of 127.0.0.1, in this process: the `mailin` crate's SMTP
+/// state machine behind a small tokio socket loop. Every mail it accepts is written to `dir` as
+/// `<nanos>-<uuid>.eml`: an `X-Envelope-To:` line, then the message data exactly as received
+/// (RFC 5322, dot-unstuffed), under a dot-name first and renamed so readers never see half a
+/// mail. Dropping the sink aborts its server task, which closes the listener (the port is free
+/// again) and every open session.
 pub struct SmtpSink {
     pub port: u16,
     pub dir: tempfile::TempDir,
-    child: std::process::Child,
+    /// Why each STARTTLS handshake the server attempted failed, as the server saw it.
+    pub tls_failures: Arc<Mutex<Vec<String>>>,
+    server: tokio::task::JoinHandle<()>,
 }
 
 impl SmtpSink {
@@ -402,36 +409,235 @@ impl SmtpSink {
         Self::start_on(free_port()).await
     }
 
+    /// Listens on `port` (the retry test brings SMTP up on a port the app already tried).
     pub async fn start_on(port: u16) -> SmtpSink {
+        Self::serve(port, None).await
+    }
+
+    /// Offers STARTTLS with a self-signed certificate (`localhost`, 127.0.0.1) that no public
+    /// root vouches for.
+    pub async fn start_with_self_signed_starttls() -> SmtpSink {
+        Self::serve(free_port(), Some(self_signed_acceptor())).await
+    }
+
+    async fn serve(port: u16, tls: Option<tokio_rustls::TlsAcceptor>) -> SmtpSink {
         let dir = tempfile::tempdir().unwrap();
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_sink.py");
-        let mut child = std::process::Command::new("python3")
-            .arg(script)
-            .arg(port.to_string())
-            .arg(dir.path())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3 with aiosmtpd is needed (pip install aiosmtpd)");
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        assert_eq!(
-            line.trim(),
-            "ready",
-            "smtp sink did not start (is aiosmtpd installed?)"
-        );
-        SmtpSink { port, dir, child }
+        let listener = bind_retrying(port).await;
+        let mut smtp = mailin::SessionBuilder::new("smtp-sink.test");
+        if tls.is_some() {
+            smtp.enable_start_tls();
+        }
+        let tls_failures = Arc::new(Mutex::new(Vec::new()));
+        let (out, failures) = (dir.path().to_path_buf(), tls_failures.clone());
+        let server = tokio::spawn(async move {
+            // Owned here: aborting the server task drops the listener and aborts every session.
+            let mut sessions = tokio::task::JoinSet::new();
+            loop {
+                let (stream, peer) = match listener.accept().await {
+                    Ok(conn) => conn,
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                while sessions.try_join_next().is_some() {}
+                let session = smtp.build(peer.ip(), MailFile::new(out.clone()));
+                sessions.spawn(smtp_session(session, stream, tls.clone(), failures.clone()));
+            }
+        });
+        SmtpSink {
+            port,
+            dir,
+            tls_failures,
+            server,
+        }
     }
 }
 
 impl Drop for SmtpSink {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.server.abort();
     }
+}
+
+async fn bind_retrying(port: u16) -> tokio::net::TcpListener {
+    for _ in 0..50 {
+        if let Ok(l) = tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+            return l;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("smtp sink: cannot listen on 127.0.0.1:{port}");
+}
+
+/// One SMTP connection: plain text, then (after STARTTLS) the same session over TLS.
+async fn smtp_session(
+    mut session: mailin::Session<MailFile>,
+    stream: tokio::net::TcpStream,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls_failures: Arc<Mutex<Vec<String>>>,
+) {
+    let mut conn = tokio::io::BufStream::new(stream);
+    let Ok(greeting) = session.greeting().buffer() else {
+        return;
+    };
+    if write_reply(&mut conn, &greeting).await.is_err() {
+        return;
+    }
+    let Ok(Upgrade::StartTls) = converse(&mut session, &mut conn).await else {
+        return;
+    };
+    // mailin offers STARTTLS only when the sink has a certificate. The client waits for the
+    // 220 before its ClientHello, so nothing is left in the read buffer.
+    let Some(acceptor) = tls else { return };
+    match acceptor.accept(conn.into_inner()).await {
+        Ok(stream) => {
+            session.tls_active();
+            let _ = converse(&mut session, &mut tokio::io::BufStream::new(stream)).await;
+        }
+        Err(e) => tls_failures.lock().unwrap().push(e.to_string()),
+    }
+}
+
+enum Upgrade {
+    None,
+    StartTls,
+}
+
+async fn converse<S>(
+    session: &mut mailin::Session<MailFile>,
+    conn: &mut tokio::io::BufStream<S>,
+) -> std::io::Result<Upgrade>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::AsyncBufReadExt;
+    let mut line = Vec::with_capacity(128);
+    loop {
+        line.clear();
+        if conn.read_until(b'\n', &mut line).await? == 0 {
+            return Ok(Upgrade::None);
+        }
+        let res = session.process(&line);
+        let action = res.action.clone();
+        if action != mailin::Action::NoReply {
+            write_reply(conn, &res.buffer()?).await?;
+        }
+        match action {
+            mailin::Action::Close => return Ok(Upgrade::None),
+            mailin::Action::UpgradeTls => return Ok(Upgrade::StartTls),
+            mailin::Action::Reply | mailin::Action::NoReply => {}
+        }
+    }
+}
+
+async fn write_reply<S>(conn: &mut tokio::io::BufStream<S>, bytes: &[u8]) -> std::io::Result<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::AsyncWriteExt;
+    conn.write_all(bytes).await?;
+    conn.flush().await
+}
+
+/// The mailin handler: accepts every sender and recipient and writes each message to a file.
+struct MailFile {
+    dir: PathBuf,
+    to: Vec<String>,
+    data: Vec<u8>,
+}
+
+impl MailFile {
+    fn new(dir: PathBuf) -> Self {
+        MailFile {
+            dir,
+            to: vec![],
+            data: vec![],
+        }
+    }
+
+    fn save(&mut self) -> std::io::Result<()> {
+        let name = format!(
+            "{}-{}.eml",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let tmp = self.dir.join(format!(".{name}"));
+        let mut f = std::fs::File::create(&tmp)?;
+        write!(f, "X-Envelope-To: {}\r\n", self.to.join(","))?;
+        f.write_all(&self.data)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, self.dir.join(name))
+    }
+}
+
+impl mailin::Handler for MailFile {
+    fn data_start(
+        &mut self,
+        _domain: &str,
+        _from: &str,
+        _8bit: bool,
+        to: &[String],
+    ) -> mailin::Response {
+        self.to = to.to_vec();
+        self.data.clear();
+        mailin::response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> mailin::Response {
+        match self.save() {
+            Ok(()) => mailin::response::OK,
+            Err(_) => mailin::response::TRANSACTION_FAILED,
+        }
+    }
+}
+
+/// A self-signed P-256 certificate for `localhost` and 127.0.0.1 (valid to 2126) and its key,
+/// made for these tests only with `openssl req -x509 -newkey ec`. Nothing trusts it.
+const SELF_SIGNED_CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIBtjCCAV2gAwIBAgIUcKxuAe/qXhdwQuV+2Wn8lUJDaF4wCgYIKoZIzj0EAwIw
+IjEgMB4GA1UEAwwXU2VjdXJlQ29ubmVjdCB0ZXN0IFNNVFAwIBcNMjYxMjAxMTk1
+NzQxWhgPMjEyNjExMDcxOTU3NDFaMCIxIDAeBgNVBAMMF1NlY3VyZUNvbm5lY3Qg
+dGVzdCBTTVRQMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEod6x9TsSsaZFqpW
+hzB1dPQwx2+XA2Q3yoglIUrdakWO/B+U06c7p12fA4H3d8MQp0I9b76IpCqY7pZO
+mCth0qNvMG0wHQYDVR0OBBYEFDA6ZyQ6ZZ+En0jqjc0k9H5OP0EAMB8GA1UdIwQY
+MBaAFDA6ZyQ6ZZ+En0jqjc0k9H5OP0EAMA8GA1UdEwEB/wQFMAMBAf8wGgYDVR0R
+BBMwEYIJbG9jYWxob3N0hwR/AAABMAoGCCqGSM49BAMCA0cAMEQCIFJj+3uB1ofI
+uYS7OToim9I5A988dVzl1psM/AnWxRFHAiAsbRpwe6KryeB4qzZD19gY4wtqB/2/
+utYJrOo97m75hQ==
+-----END CERTIFICATE-----
+";
+const SELF_SIGNED_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgqV8JaK+ktGMNuRCp
+0S+puWbZS0mPzU74+wcPF+SU0FihRANCAAQSh3rH1OxKxpkWqlaHMHV09DDHb5cD
+ZDfKiCUhSt1qRY78H5TTpzunXZ8Dgfd3wxCnQj1vvoikKpjulk6YK2HS
+-----END PRIVATE KEY-----
+";
+
+fn self_signed_acceptor() -> tokio_rustls::TlsAcceptor {
+    use tokio_rustls::rustls::{
+        self,
+        pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
+    };
+    let cert = CertificateDer::from_pem_slice(SELF_SIGNED_CERT.as_bytes()).unwrap();
+    let key = PrivateKeyDer::from_pem_slice(SELF_SIGNED_KEY.as_bytes()).unwrap();
+    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert], key)
+    .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(cfg))
 }
 
 pub fn free_port() -> u16 {

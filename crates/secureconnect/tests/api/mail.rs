@@ -1,4 +1,5 @@
-//! Mail through a real SMTP listener (aiosmtpd), and the queue's retry when SMTP is down.
+//! Mail through a real SMTP server (`SmtpSink`: the `mailin` crate in this process), the queue's
+//! retry when SMTP is down, and STARTTLS refusing a certificate nobody vouches for.
 
 use crate::common::*;
 use sc_core::config::SmtpSecurity;
@@ -71,4 +72,44 @@ async fn smtp_down_never_fails_the_request_and_mail_is_retried() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(found, "mail delivered after SMTP came back");
+}
+
+/// STARTTLS mode really upgrades and checks the certificate: against a server offering STARTTLS
+/// with a self-signed certificate the mailer aborts the handshake and sends nothing; the request
+/// still succeeds and the mail stays queued. (That STARTTLS *delivers* is not tested here: the
+/// mailer trusts only the public web roots and has no knob to trust a test CA.)
+#[tokio::test]
+async fn starttls_refuses_an_untrusted_certificate() {
+    let smtp = SmtpSink::start_with_self_signed_starttls().await;
+    let port = smtp.port;
+    let app = TestApp::spawn_with(|c| {
+        c.smtp_host = Some("127.0.0.1".into());
+        c.smtp_port = port;
+        c.smtp_security = SmtpSecurity::Starttls;
+    })
+    .await;
+    let u = app.register("tlsuser").await;
+    let mut failed = false;
+    for _ in 0..100 {
+        failed = app
+            .metrics()
+            .await
+            .contains("secureconnect_mail_failed_total 1");
+        if failed && !smtp.tls_failures.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(failed, "the send failed");
+    let failures = smtp.tls_failures.lock().unwrap().clone();
+    assert!(
+        failures.iter().any(|e| e.contains("fatal alert")),
+        "the client upgraded with STARTTLS and rejected the certificate: {failures:?}"
+    );
+    assert!(
+        !mails_in(smtp.dir.path())
+            .iter()
+            .any(|m| m.contains(&u.email)),
+        "nothing sent over an unverified connection"
+    );
 }
