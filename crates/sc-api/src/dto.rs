@@ -124,9 +124,25 @@ pub struct Page<T: ToSchema> {
     pub next_cursor: Option<String>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct Items<T: ToSchema> {
-    pub items: Vec<T>,
+impl<T: ToSchema> Page<T> {
+    /// A page from rows fetched with `limit + 1`: the extra row only says that another page
+    /// follows, and the cursor is the (already encoded) keyset of the last row kept.
+    pub fn from_rows<R>(
+        mut rows: Vec<R>,
+        limit: i64,
+        cursor: impl Fn(&R) -> String,
+        view: impl FnMut(R) -> T,
+    ) -> Self {
+        let limit = usize::try_from(limit).unwrap_or(0);
+        let next_cursor = (rows.len() > limit).then(|| {
+            rows.truncate(limit);
+            rows.last().map(&cursor).unwrap_or_default()
+        });
+        Self {
+            items: rows.into_iter().map(view).collect(),
+            next_cursor,
+        }
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -355,4 +371,20 @@ pub struct NotificationView {
     pub created_at: Timestamp,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub read_at: Option<Timestamp>,
+}
+
+/// `GET /health`.
+#[derive(Serialize, ToSchema)]
+pub struct HealthView {
+    /// Always "ok".
+    pub status: String,
+}
+
+/// `GET /ready`: each dependency is "ok", "degraded", "down" or "disabled".
+#[derive(Serialize, ToSchema)]
+pub struct ReadyView {
+    /// "ok", "degraded" or "down"
+    pub status: String,
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
+    pub checks: serde_json::Map<String, serde_json::Value>,
 }

@@ -194,18 +194,21 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
+    pub const DEFAULT_LIMIT: i64 = 20;
+    pub const MAX_LIMIT: i64 = 100;
+
     pub fn parse(raw: Option<&str>, allowed: &[&str]) -> Result<Self, ApiError> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
             .map_err(|_| ApiError(AppError::validation("query", "malformed query string")))?;
         let mut params = HashMap::new();
-        let (mut limit, mut cursor) = (20i64, None);
+        let (mut limit, mut cursor) = (Self::DEFAULT_LIMIT, None);
         for (k, v) in pairs {
             match k.as_str() {
                 "limit" => {
                     limit = v
                         .parse::<i64>()
                         .ok()
-                        .filter(|l| (1..=100).contains(l))
+                        .filter(|l| (1..=Self::MAX_LIMIT).contains(l))
                         .ok_or_else(|| {
                             ApiError(AppError::validation(
                                 "limit",
@@ -251,6 +254,16 @@ impl ListQuery {
             sc_core::time::Timestamp(t.parse().map_err(|_| bad())?),
             id.parse::<Id>().map_err(|_| bad())?,
         )))
+    }
+}
+
+impl ListQuery {
+    /// A cursor that is one id (lists ordered by id alone); malformed → 400.
+    pub fn id_cursor<Id: std::str::FromStr>(&self) -> Result<Option<Id>, ApiError> {
+        self.cursor
+            .as_deref()
+            .map(|c| parse_id("cursor", c))
+            .transpose()
     }
 }
 

@@ -35,7 +35,7 @@ use tower_http::{
 };
 
 /// Public routes under /v1 (everything else needs a bearer token).
-const PUBLIC_PATHS: [&str; 8] = [
+pub(crate) const PUBLIC_PATHS: [&str; 8] = [
     "/v1/realtime",
     "/v1/auth/register",
     "/v1/auth/login",

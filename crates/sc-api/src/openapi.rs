@@ -1,15 +1,22 @@
-//! The OpenAPI 3.1 document, generated from the handlers' annotations at run time.
+//! The OpenAPI 3.1 document, generated from the handlers' annotations once per process.
+//!
+//! Handlers describe their payloads and the statuses particular to them; `finish` then applies
+//! what holds for every route, so no annotation can forget it: each payload is wrapped in the
+//! success envelope, each error status gets the error envelope with the codes it can carry, the
+//! statuses every route can answer are added (400, 401 on protected routes, 413/415 with a body,
+//! 429 on rate-limited routes, 500, 503), operation ids are `<tag>_<handler>` (unique), and the
+//! bearer requirement is set on every route outside the public list.
 
 use crate::{dto::*, routes};
-use utoipa::{
-    Modify, OpenApi,
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
-};
+use serde_json::{Value, json};
+use std::sync::LazyLock;
+use utoipa::OpenApi;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "SecureConnect API", version = "1", description = "Every JSON response uses the envelope {success, data|error, meta}; see API.md."),
+    info(title = "SecureConnect API", version = "1", description = "Every JSON response uses the envelope {success, data|error, meta}; see API.md. Lists answer {items, next_cursor} and take limit (1-100, default 20) and cursor."),
     paths(
+        routes::ops::health, routes::ops::ready, routes::ops::metrics, routes::ops::openapi,
         routes::auth::register, routes::auth::login, routes::auth::refresh, routes::auth::logout,
         routes::auth::logout_all, routes::auth::sessions, routes::auth::end_session,
         routes::auth::reset_request, routes::auth::reset_confirm, routes::auth::verify_email,
@@ -22,32 +29,214 @@ use utoipa::{
         routes::chat::members, routes::chat::add_members, routes::chat::remove_member, routes::chat::set_role,
         routes::chat::send, routes::chat::history, routes::chat::edit, routes::chat::delete_message,
         routes::chat::react, routes::chat::unreact, routes::chat::read, routes::chat::receipts, routes::chat::search,
-        routes::realtime::ticket, routes::realtime::set_presence, routes::realtime::get_presence,
+        routes::realtime::ticket, routes::realtime::upgrade, routes::realtime::set_presence, routes::realtime::get_presence,
         routes::realtime::notifications,
     ),
     components(schemas(UserView, TokenPairView, SessionView, ProfileView, Empty)),
-    modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "chat"), (name = "realtime"), (name = "notifications"))
+    tags((name = "ops"), (name = "auth"), (name = "users"), (name = "chat"), (name = "realtime"), (name = "notifications"))
 )]
 struct ApiDoc;
 
-struct BearerAuth;
+/// The served document (built once: it only depends on the code).
+pub static DOCUMENT: LazyLock<Vec<u8>> =
+    LazyLock::new(|| serde_json::to_vec(&document()).expect("the OpenAPI document serializes"));
 
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
+pub fn document() -> Value {
+    let raw = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    finish(raw)
+}
+
+/// Routes answered without the envelope (API.md §12).
+const RAW_ROUTES: [&str; 4] = ["/health", "/ready", "/metrics", "/v1/openapi.json"];
+
+/// Routes under the per-IP limits of the sign-in and account-recovery routes.
+const IP_LIMITED: [&str; 6] = [
+    "/v1/auth/login",
+    "/v1/auth/register",
+    "/v1/auth/refresh",
+    "/v1/auth/password-reset/request",
+    "/v1/auth/password-reset/confirm",
+    "/v1/auth/email/verify",
+];
+
+/// The error codes each status carries (API.md §1).
+const ERROR_CODES: [(&str, &[&str]); 13] = [
+    ("400", &["VALIDATION_ERROR"]),
+    ("401", &["UNAUTHORIZED", "TOTP_REQUIRED"]),
+    ("403", &["FORBIDDEN", "EMAIL_NOT_VERIFIED"]),
+    ("404", &["NOT_FOUND"]),
+    ("405", &["METHOD_NOT_ALLOWED"]),
+    ("409", &["CONFLICT", "LIMIT_REACHED"]),
+    ("413", &["PAYLOAD_TOO_LARGE"]),
+    ("415", &["UNSUPPORTED_MEDIA_TYPE"]),
+    ("423", &["ACCOUNT_LOCKED"]),
+    ("429", &["RATE_LIMITED"]),
+    ("500", &["INTERNAL_ERROR"]),
+    ("503", &["SERVICE_UNAVAILABLE"]),
+    ("507", &["QUOTA_EXCEEDED"]),
+];
+
+const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+
+fn finish(mut doc: Value) -> Value {
+    let components = doc["components"]
+        .as_object_mut()
+        .map(std::mem::take)
+        .unwrap_or_default();
+    let mut components = Value::Object(components);
+    add_envelope_schemas(&mut components);
+    components["securitySchemes"] = json!({
+        "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    });
+    doc["components"] = components;
+
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for (path, item) in paths.iter_mut() {
+            for method in METHODS {
+                if let Some(op) = item.get_mut(method) {
+                    finish_operation(path, op);
+                }
+            }
+        }
+    }
+    doc
+}
+
+fn add_envelope_schemas(components: &mut Value) {
+    let schemas = components
+        .as_object_mut()
+        .map(|c| c.entry("schemas").or_insert_with(|| json!({})))
+        .and_then(Value::as_object_mut);
+    let Some(schemas) = schemas else { return };
+    schemas.insert(
+        "Meta".into(),
+        json!({
+            "type": "object",
+            "required": ["request_id", "timestamp"],
+            "properties": {
+                "request_id": {"type": "string"},
+                "timestamp": {"type": "string", "format": "date-time"}
+            }
+        }),
+    );
+    for (status, codes) in ERROR_CODES {
+        schemas.insert(
+            format!("Error{status}"),
+            json!({
+                "type": "object",
+                "required": ["success", "error", "meta"],
+                "properties": {
+                    "success": {"const": false},
+                    "error": {
+                        "type": "object",
+                        "required": ["code", "message"],
+                        "properties": {
+                            "code": {"type": "string", "enum": codes},
+                            "message": {"type": "string"},
+                            "details": {"type": "object"}
+                        }
+                    },
+                    "meta": {"$ref": "#/components/schemas/Meta"}
+                }
+            }),
         );
     }
 }
 
-pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+fn is_public(path: &str) -> bool {
+    RAW_ROUTES.contains(&path) || crate::PUBLIC_PATHS.contains(&path)
+}
+
+fn finish_operation(path: &str, op: &mut Value) {
+    let tag = op["tags"][0].as_str().unwrap_or("api").to_string();
+    if let Some(id) = op["operationId"].as_str() {
+        op["operationId"] = json!(format!("{tag}_{id}"));
+    }
+    if is_public(path) {
+        if let Some(o) = op.as_object_mut() {
+            o.remove("security");
+        }
+    } else {
+        op["security"] = json!([{"bearer": []}]);
+    }
+    if RAW_ROUTES.contains(&path) {
+        return;
+    }
+    let has_body = op.get("requestBody").is_some();
+    let mut statuses = vec!["400", "500", "503"];
+    if !is_public(path) {
+        // Protected routes also share the per-user request limit of `require_auth`.
+        statuses.extend(["401", "429"]);
+    }
+    if has_body {
+        statuses.extend(["413", "415"]);
+    }
+    if IP_LIMITED.contains(&path) {
+        statuses.push("429");
+    }
+    let responses = op
+        .as_object_mut()
+        .map(|o| o.entry("responses").or_insert_with(|| json!({})))
+        .and_then(Value::as_object_mut);
+    let Some(responses) = responses else { return };
+    for s in statuses {
+        responses.entry(s).or_insert_with(|| json!({}));
+    }
+    for (status, response) in responses.iter_mut() {
+        envelope_response(status, response);
+    }
+}
+
+/// Wraps a success payload in `{success: true, data, meta}`; gives an error status its
+/// error envelope and a description naming its codes.
+fn envelope_response(status: &str, response: &mut Value) {
+    let Some(r) = response.as_object_mut() else {
+        return;
+    };
+    if status.starts_with('1') {
+        return;
+    }
+    if status.starts_with('2') {
+        let data = r
+            .get("content")
+            .and_then(|c| c.get("application/json"))
+            .and_then(|c| c.get("schema"))
+            .cloned()
+            .unwrap_or_else(|| json!({"type": "object"}));
+        r.insert(
+            "content".into(),
+            json!({"application/json": {"schema": {
+                "type": "object",
+                "required": ["success", "data", "meta"],
+                "properties": {
+                    "success": {"const": true},
+                    "data": data,
+                    "meta": {"$ref": "#/components/schemas/Meta"}
+                }
+            }}}),
+        );
+        r.entry("description").or_insert_with(|| json!("success"));
+        return;
+    }
+    let codes = ERROR_CODES
+        .iter()
+        .find(|(s, _)| *s == status)
+        .map(|(_, c)| c.join(", "))
+        .unwrap_or_default();
+    let schema = if codes.is_empty() {
+        json!({"type": "object"})
+    } else {
+        json!({"$ref": format!("#/components/schemas/Error{status}")})
+    };
+    r.insert(
+        "content".into(),
+        json!({"application/json": {"schema": schema}}),
+    );
+    let described = r
+        .get("description")
+        .and_then(Value::as_str)
+        .filter(|d| !d.is_empty())
+        .map(|d| format!("{codes}: {d}"))
+        .unwrap_or(codes);
+    r.insert("description".into(), Value::String(described));
 }

@@ -252,11 +252,30 @@ impl Chat<'_> {
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
-    pub async fn members(&self, id: ConversationId) -> AppResult<Vec<MemberRow>> {
+    pub async fn member(&self, id: ConversationId, user: UserId) -> AppResult<Option<MemberRow>> {
         Ok(on_pool!(self.0, p => sqlx::query_as(
             "SELECT m.user_id, u.username, u.display_name, m.role, m.joined_at
              FROM conversation_members m JOIN users u ON u.id = m.user_id
-             WHERE m.conversation_id = $1 ORDER BY m.joined_at, m.user_id").bind(id).fetch_all(p).await)?)
+             WHERE m.conversation_id = $1 AND m.user_id = $2")
+            .bind(id).bind(user).fetch_optional(p).await)?)
+    }
+
+    /// Members in joining order, after `after` (keyset cursor), at most `limit`; served by the
+    /// `(conversation_id, joined_at, user_id)` index, so a deep page of a large group stays cheap.
+    pub async fn members(
+        &self,
+        id: ConversationId,
+        after: Option<(Timestamp, UserId)>,
+        limit: i64,
+    ) -> AppResult<Vec<MemberRow>> {
+        let (at, uid) = after.map_or((None, None), |(t, u)| (Some(t), Some(u)));
+        Ok(on_pool!(self.0, p => sqlx::query_as(
+            "SELECT m.user_id, u.username, u.display_name, m.role, m.joined_at
+             FROM conversation_members m JOIN users u ON u.id = m.user_id
+             WHERE m.conversation_id = $1
+               AND ($2 IS NULL OR m.joined_at > $2 OR (m.joined_at = $2 AND m.user_id > $3))
+             ORDER BY m.joined_at, m.user_id LIMIT $4")
+            .bind(id).bind(at).bind(uid).bind(limit).fetch_all(p).await)?)
     }
 
     /// Adds members (already present ones are skipped); returns those added.
@@ -770,10 +789,17 @@ impl Chat<'_> {
         Ok(row.map(|r| r.0))
     }
 
-    pub async fn receipts(&self, id: ConversationId) -> AppResult<Vec<(UserId, i64)>> {
+    /// Read positions by member id, after `after`, at most `limit` (the primary key orders them).
+    pub async fn receipts(
+        &self,
+        id: ConversationId,
+        after: Option<UserId>,
+        limit: i64,
+    ) -> AppResult<Vec<(UserId, i64)>> {
         Ok(on_pool!(self.0, p => sqlx::query_as(
-            "SELECT user_id, read_seq FROM conversation_members WHERE conversation_id = $1 ORDER BY user_id")
-            .bind(id).fetch_all(p).await)?)
+            "SELECT user_id, read_seq FROM conversation_members
+             WHERE conversation_id = $1 AND ($2 IS NULL OR user_id > $2) ORDER BY user_id LIMIT $3")
+            .bind(id).bind(after).bind(limit).fetch_all(p).await)?)
     }
 
     /// Full-text search over live plain messages in the member's conversations, newest first.

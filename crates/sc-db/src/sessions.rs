@@ -84,12 +84,32 @@ impl Sessions<'_> {
     }
 
     /// Active sessions of a user, most recently used first.
-    pub async fn list_active(&self, user_id: UserId, now: Timestamp) -> AppResult<Vec<SessionRow>> {
+    /// Ids of every live session of a user (bounded by the session limit).
+    pub async fn active_ids(&self, user_id: UserId, now: Timestamp) -> AppResult<Vec<SessionId>> {
+        let rows: Vec<(SessionId,)> = on_pool!(self.0, p => sqlx::query_as(
+            "SELECT id FROM sessions
+             WHERE user_id = $1 AND revoked_at IS NULL AND idle_expires_at > $2 AND absolute_expires_at > $2")
+            .bind(user_id).bind(now).fetch_all(p).await)?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Live sessions, most recently used first, before `before` (keyset cursor), at most `limit`.
+    pub async fn list_active(
+        &self,
+        user_id: UserId,
+        now: Timestamp,
+        before: Option<(Timestamp, SessionId)>,
+        limit: i64,
+    ) -> AppResult<Vec<SessionRow>> {
+        let (bt, bid) = before.map_or((None, None), |(t, id)| (Some(t), Some(id)));
         let sql = concat!(
             "SELECT ", session_columns!(), " FROM sessions
              WHERE user_id = $1 AND revoked_at IS NULL AND idle_expires_at > $2 AND absolute_expires_at > $2
-             ORDER BY last_seen_at DESC, id DESC");
-        Ok(on_pool!(self.0, p => sqlx::query_as(sql).bind(user_id).bind(now).fetch_all(p).await)?)
+               AND ($3 IS NULL OR last_seen_at < $3 OR (last_seen_at = $3 AND id < $4))
+             ORDER BY last_seen_at DESC, id DESC LIMIT $5");
+        Ok(
+            on_pool!(self.0, p => sqlx::query_as(sql).bind(user_id).bind(now).bind(bt).bind(bid).bind(limit).fetch_all(p).await)?,
+        )
     }
 
     /// Records use of a session (throttled by the caller).

@@ -200,15 +200,7 @@ impl AuthService {
             )
             .await;
         // Cached contexts carry the role.
-        let ids: Vec<SessionId> = self
-            .d
-            .db
-            .sessions()
-            .list_active(user.id, Timestamp::now())
-            .await?
-            .iter()
-            .map(|s| s.id)
-            .collect();
+        let ids = self.active_session_ids(user.id).await?;
         self.d.invalidate_cached(&ids).await;
         Ok(())
     }
@@ -513,7 +505,8 @@ impl AuthService {
         bearer: &str,
         client_ip: Option<&str>,
     ) -> AppResult<AuthContext> {
-        let claims = self.d.jwt.verify(bearer).ok_or_else(session_expired)?;
+        let now = Timestamp::now();
+        let claims = self.d.jwt.verify(bearer, now).ok_or_else(session_expired)?;
         if let Some(ctx) = self.d.sessions.get(&claims.sid) {
             return if ctx.user_id == claims.sub {
                 Ok(ctx)
@@ -521,7 +514,6 @@ impl AuthService {
                 Err(session_expired())
             };
         }
-        let now = Timestamp::now();
         let session = self
             .d
             .db
@@ -586,11 +578,17 @@ impl AuthService {
         Ok(())
     }
 
-    pub async fn list_sessions(&self, ctx: &AuthContext) -> AppResult<Vec<SessionRow>> {
+    /// The caller's live sessions, most recently used first, one page at a time.
+    pub async fn list_sessions(
+        &self,
+        ctx: &AuthContext,
+        before: Option<(Timestamp, SessionId)>,
+        limit: i64,
+    ) -> AppResult<Vec<SessionRow>> {
         self.d
             .db
             .sessions()
-            .list_active(ctx.user_id, Timestamp::now())
+            .list_active(ctx.user_id, Timestamp::now(), before, limit)
             .await
     }
 
@@ -690,15 +688,11 @@ impl AuthService {
     }
 
     async fn active_session_ids(&self, user: UserId) -> AppResult<Vec<SessionId>> {
-        Ok(self
-            .d
+        self.d
             .db
             .sessions()
-            .list_active(user, Timestamp::now())
-            .await?
-            .iter()
-            .map(|s| s.id)
-            .collect())
+            .active_ids(user, Timestamp::now())
+            .await
     }
 
     /// Always succeeds from the caller's view (no account enumeration).

@@ -160,7 +160,7 @@ pub struct SendRequest {
 }
 
 /// A message body for send or edit: exactly one of plain text or ciphertext, matching the mode.
-enum Body {
+pub(crate) enum Body {
     Plain(String),
     Cipher(String),
 }
@@ -175,7 +175,7 @@ fn not_found() -> AppError {
     AppError::NotFound("conversation".into())
 }
 
-fn validate_title(t: &str) -> AppResult<String> {
+pub(crate) fn validate_title(t: &str) -> AppResult<String> {
     let t = t.trim();
     if t.is_empty() || t.chars().count() > 128 || t.chars().any(char::is_control) {
         return Err(AppError::validation(
@@ -410,17 +410,20 @@ impl ChatService {
         Ok(())
     }
 
+    /// Members in joining order, one page at a time (`after`: the keyset of the last one seen).
     pub async fn members(
         &self,
         ctx: &AuthContext,
         id: ConversationId,
+        after: Option<(Timestamp, UserId)>,
+        limit: i64,
     ) -> AppResult<Vec<MemberView>> {
         self.membership(ctx, id).await?;
         Ok(self
             .d
             .db
             .chat()
-            .members(id)
+            .members(id, after, limit)
             .await?
             .into_iter()
             .map(Into::into)
@@ -432,6 +435,7 @@ impl ChatService {
         ctx: &AuthContext,
         id: ConversationId,
         users: Vec<UserId>,
+        limit: i64,
     ) -> AppResult<Vec<MemberView>> {
         let c = self.membership(ctx, id).await?;
         Self::require_group_admin(&c)?;
@@ -462,7 +466,7 @@ impl ChatService {
                 )
                 .await;
         }
-        self.members(ctx, id).await
+        self.members(ctx, id, None, limit).await
     }
 
     /// Owner/admin removes anyone but the owner; anyone removes themself (leave). An owner who
@@ -561,16 +565,15 @@ impl ChatService {
             .d
             .db
             .chat()
-            .members(id)
+            .member(id, user)
             .await?
-            .into_iter()
-            .find(|m| m.user_id == user)
             .ok_or_else(|| AppError::NotFound("member".into()))?;
         Ok(m.into())
     }
 
-    fn body(
-        &self,
+    /// Checks a body; `max_chars` bounds plain text.
+    pub(crate) fn body(
+        max_chars: usize,
         encrypted: bool,
         content: Option<String>,
         ciphertext: Option<String>,
@@ -592,10 +595,9 @@ impl ChatService {
             (None, None, false) => Err(AppError::validation("content", "content is required")),
             (Some(text), None, false) => {
                 let n = text.chars().count();
-                if n > self.d.cfg.message_max_chars {
+                if n > max_chars {
                     return Err(AppError::PayloadTooLarge(format!(
-                        "content exceeds {} characters",
-                        self.d.cfg.message_max_chars
+                        "content exceeds {max_chars} characters"
                     )));
                 }
                 if text.trim().is_empty() {
@@ -640,19 +642,8 @@ impl ChatService {
     ) -> AppResult<(MessageView, bool)> {
         // Membership first (404 before any validation, API.md §12).
         let access = self.send_access(ctx.user_id, id).await?;
-        let cmid = &req.client_message_id;
-        if cmid.is_empty()
-            || cmid.len() > 64
-            || !cmid
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            return Err(AppError::validation(
-                "client_message_id",
-                "1-64 characters of A-Z, a-z, 0-9, _ and -",
-            ));
-        }
-        let cmid = cmid.clone();
+        Self::check_client_message_id(&req.client_message_id)?;
+        let cmid = req.client_message_id.clone();
         let new = match self.prepare_message(ctx, id, &access, req).await {
             Ok(new) => new,
             // A retry returns the original whatever it carries now (another body, or a sender
@@ -677,6 +668,22 @@ impl ChatService {
             // queue announces it (see `send_queue`).
             Written::New(view) => Ok((view, true)),
         }
+    }
+
+    /// 1–64 characters of `[A-Za-z0-9_-]`.
+    pub(crate) fn check_client_message_id(cmid: &str) -> AppResult<()> {
+        if cmid.is_empty()
+            || cmid.len() > 64
+            || !cmid
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(AppError::validation(
+                "client_message_id",
+                "1-64 characters of A-Z, a-z, 0-9, _ and -",
+            ));
+        }
+        Ok(())
     }
 
     /// The conversation as sending needs it, when `user` is a member (404 otherwise). Served
@@ -774,7 +781,12 @@ impl ChatService {
                 ));
             }
         }
-        let (content, ciphertext) = match self.body(encrypted, req.content, req.ciphertext)? {
+        let (content, ciphertext) = match Self::body(
+            self.d.cfg.message_max_chars,
+            encrypted,
+            req.content,
+            req.ciphertext,
+        )? {
             Body::Plain(t) => (Some(t), None),
             Body::Cipher(b) => (None, Some(b)),
         };
@@ -881,7 +893,12 @@ impl ChatService {
         if m.deleted_at.is_some() {
             return Err(AppError::conflict("a deleted message cannot be edited"));
         }
-        let (content, ciphertext) = match self.body(c.encrypted, content, ciphertext)? {
+        let (content, ciphertext) = match Self::body(
+            self.d.cfg.message_max_chars,
+            c.encrypted,
+            content,
+            ciphertext,
+        )? {
             Body::Plain(t) => (Some(t), None),
             Body::Cipher(b) => (None, Some(b)),
         };
@@ -928,7 +945,7 @@ impl ChatService {
         Ok(view)
     }
 
-    fn check_emoji(emoji: &str) -> AppResult<()> {
+    pub(crate) fn check_emoji(emoji: &str) -> AppResult<()> {
         let ok = !emoji.is_empty()
             && emoji.len() <= 32
             && emoji.graphemes(true).count() == 1
@@ -1006,13 +1023,16 @@ impl ChatService {
         }
     }
 
+    /// Read positions by member id, one page at a time.
     pub async fn receipts(
         &self,
         ctx: &AuthContext,
         id: ConversationId,
+        after: Option<UserId>,
+        limit: i64,
     ) -> AppResult<Vec<(UserId, i64)>> {
         self.membership(ctx, id).await?;
-        self.d.db.chat().receipts(id).await
+        self.d.db.chat().receipts(id, after, limit).await
     }
 
     pub async fn search(

@@ -36,6 +36,9 @@ pub fn constant_eq(a: &[u8], b: &[u8]) -> bool {
 
 pub const ACCESS_TYPE: &str = "access";
 
+/// Clock skew tolerated for `iat` and `nbf` in the future (API.md §12).
+pub const FUTURE_SKEW_SECONDS: i64 = 30;
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct AccessClaims {
     pub sub: UserId,
@@ -45,6 +48,9 @@ pub struct AccessClaims {
     pub iss: String,
     pub exp: i64,
     pub iat: i64,
+    /// Not before; our tokens set it to `iat`, foreign ones may omit it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     /// Token type; only "access" is accepted as a bearer token.
     pub typ: String,
 }
@@ -64,6 +70,8 @@ impl JwtKeys {
         validation.set_issuer(&[issuer]);
         validation.set_required_spec_claims(&["exp", "iat", "aud", "iss", "sub"]);
         validation.leeway = 5;
+        // `nbf` and `iat` are checked by `verify` against their own 30 s skew.
+        validation.validate_nbf = false;
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -87,6 +95,7 @@ impl JwtKeys {
             aud: self.audience.clone(),
             iss: self.issuer.clone(),
             iat: now.unix_seconds(),
+            nbf: Some(now.unix_seconds()),
             exp: now.unix_seconds() + ttl_seconds as i64,
             typ: ACCESS_TYPE.into(),
         };
@@ -94,11 +103,15 @@ impl JwtKeys {
             .map_err(AppError::internal)
     }
 
-    /// Verifies signature, algorithm, expiry, audience, issuer and type.
-    pub fn verify(&self, token: &str) -> Option<AccessClaims> {
+    /// Verifies signature, algorithm, expiry, audience, issuer and type, and refuses a token
+    /// issued (`iat`) or valid only from (`nbf`) more than 30 s after `now`.
+    pub fn verify(&self, token: &str, now: Timestamp) -> Option<AccessClaims> {
         let data =
             jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation).ok()?;
-        (data.claims.typ == ACCESS_TYPE).then_some(data.claims)
+        let c = data.claims;
+        let horizon = now.unix_seconds() + FUTURE_SKEW_SECONDS;
+        let in_time = c.iat <= horizon && c.nbf.is_none_or(|nbf| nbf <= horizon);
+        (c.typ == ACCESS_TYPE && in_time).then_some(c)
     }
 }
 
@@ -290,22 +303,34 @@ mod tests {
         let keys = JwtKeys::new(&[7u8; 32], "iss", "aud");
         let (u, s) = (UserId::new(), SessionId::new());
         let tok = keys.issue(u, s, Timestamp::now(), 60).unwrap();
-        let c = keys.verify(&tok).unwrap();
+        let now = Timestamp::now();
+        let c = keys.verify(&tok, now).unwrap();
         assert_eq!((c.sub, c.sid), (u, s));
         assert!(
             JwtKeys::new(&[8u8; 32], "iss", "aud")
-                .verify(&tok)
+                .verify(&tok, now)
                 .is_none()
         );
         assert!(
             JwtKeys::new(&[7u8; 32], "iss", "other")
-                .verify(&tok)
+                .verify(&tok, now)
                 .is_none()
         );
         let old = keys
             .issue(u, s, Timestamp::from_unix_seconds(1_000_000), 60)
             .unwrap();
-        assert!(keys.verify(&old).is_none());
+        assert!(keys.verify(&old, now).is_none());
+        // Issued in the future: fine within the 30 s skew, refused beyond it.
+        let soon = Timestamp::from_unix_seconds(now.unix_seconds() + 20);
+        let later = Timestamp::from_unix_seconds(now.unix_seconds() + 40);
+        assert!(
+            keys.verify(&keys.issue(u, s, soon, 60).unwrap(), now)
+                .is_some()
+        );
+        assert!(
+            keys.verify(&keys.issue(u, s, later, 60).unwrap(), now)
+                .is_none()
+        );
     }
 
     #[test]

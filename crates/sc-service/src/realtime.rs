@@ -34,6 +34,13 @@ pub const PRESENCE_RENEW_EVERY: Duration = Duration::from_secs(15);
 /// Presence changes are pushed to members of conversations up to this size.
 pub const PRESENCE_MAX_ROOM: i64 = 100;
 
+/// What one user's presence looks like to another.
+pub struct PresenceEntry {
+    pub user_id: UserId,
+    pub status: String,
+    pub last_seen_at: Option<Timestamp>,
+}
+
 /// Tells a socket task to close, with which code.
 #[derive(Default)]
 pub struct CloseSignal {
@@ -336,9 +343,37 @@ impl RealtimeService {
         Ok(())
     }
 
+    /// Presence of the named users in id order after `after`, at most `limit`; users the
+    /// viewer shares no conversation with are left out.
+    pub async fn presence_page(
+        &self,
+        viewer: UserId,
+        mut users: Vec<UserId>,
+        after: Option<UserId>,
+        limit: i64,
+    ) -> AppResult<Vec<PresenceEntry>> {
+        users.sort_unstable();
+        users.dedup();
+        let limit = usize::try_from(limit).unwrap_or(0);
+        let mut out = Vec::new();
+        for user in users.into_iter().filter(|u| after.is_none_or(|a| *u > a)) {
+            if out.len() == limit {
+                break;
+            }
+            if let Some((status, last_seen_at)) = self.presence_of(viewer, user).await? {
+                out.push(PresenceEntry {
+                    user_id: user,
+                    status,
+                    last_seen_at,
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// `(status, last_seen_at)` of `user` as `viewer` may see it; `None` when they share no
     /// conversation.
-    pub async fn presence_of(
+    async fn presence_of(
         &self,
         viewer: UserId,
         user: UserId,

@@ -3,11 +3,11 @@
 use crate::{
     dto::*,
     envelope::{ApiError, ApiResult, created, done, ok},
-    extract::{ApiJson, Auth, Client, parse_id},
+    extract::{ApiJson, Auth, Client, ListQuery, encode_keyset, parse_id},
     state::AppState,
 };
 use axum::{
-    extract::{Path, State},
+    extract::{Path, RawQuery, State},
     http::StatusCode,
 };
 use sc_core::{
@@ -100,16 +100,25 @@ pub async fn logout_all(State(s): S, Auth(ctx): Auth) -> ApiResult<Value> {
     Ok(done())
 }
 
-#[utoipa::path(get, path = "/v1/auth/sessions", tag = "auth", security(("bearer" = [])), responses((status = 200, body = Items<SessionView>)))]
-pub async fn sessions(State(s): S, Auth(ctx): Auth) -> ApiResult<Items<SessionView>> {
-    let items = s
+#[utoipa::path(get, path = "/v1/auth/sessions", tag = "auth", security(("bearer" = [])),
+    params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Page<SessionView>, description = "live sessions, most recently used first")))]
+pub async fn sessions(
+    State(s): S,
+    Auth(ctx): Auth,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Page<SessionView>> {
+    let lq = ListQuery::parse(q.as_deref(), &[])?;
+    let rows = s
         .auth
-        .list_sessions(&ctx)
-        .await?
-        .into_iter()
-        .map(|r| SessionView::new(r, ctx.session_id))
-        .collect();
-    Ok(ok(Items { items }))
+        .list_sessions(&ctx, lq.keyset::<SessionId>()?, lq.limit + 1)
+        .await?;
+    Ok(ok(Page::from_rows(
+        rows,
+        lq.limit,
+        |r| encode_keyset(r.last_seen_at, r.id),
+        |r| SessionView::new(r, ctx.session_id),
+    )))
 }
 
 #[utoipa::path(delete, path = "/v1/auth/sessions/{id}", tag = "auth", security(("bearer" = [])),

@@ -49,15 +49,13 @@ pub async fn list(
 ) -> ApiResult<Page<ConversationView>> {
     let lq = ListQuery::parse(q.as_deref(), &[])?;
     let before = lq.keyset::<ConversationId>()?;
-    let mut items = s.chat.list(&ctx, before, lq.limit + 1).await?;
-    let next_cursor = (items.len() as i64 > lq.limit).then(|| {
-        items.truncate(lq.limit as usize);
-        items
-            .last()
-            .map(|c| encode_keyset(c.last_activity_at, c.id))
-            .unwrap_or_default()
-    });
-    Ok(ok(Page { items, next_cursor }))
+    let rows = s.chat.list(&ctx, before, lq.limit + 1).await?;
+    Ok(ok(Page::from_rows(
+        rows,
+        lq.limit,
+        |c| encode_keyset(c.last_activity_at, c.id),
+        |c| c,
+    )))
 }
 
 #[utoipa::path(get, path = "/v1/conversations/{id}", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
@@ -95,29 +93,41 @@ pub async fn delete(
     Ok(done())
 }
 
-#[utoipa::path(get, path = "/v1/conversations/{id}/members", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = Items<MemberView>), (status = 404)))]
+fn member_cursor(m: &MemberView) -> String {
+    encode_keyset(m.joined_at, m.user_id)
+}
+
+#[utoipa::path(get, path = "/v1/conversations/{id}/members", tag = "chat", security(("bearer" = [])),
+    params(("id" = String, Path), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Page<MemberView>, description = "members in joining order"), (status = 404)))]
 pub async fn members(
     State(s): S,
     VerifiedAuth(ctx): VerifiedAuth,
     Path(id): Path<String>,
-) -> ApiResult<Items<MemberView>> {
-    Ok(ok(Items {
-        items: s.chat.members(&ctx, conv_id(&id)?).await?,
-    }))
+    RawQuery(q): RawQuery,
+) -> ApiResult<Page<MemberView>> {
+    let id = conv_id(&id)?;
+    let lq = ListQuery::parse(q.as_deref(), &[])?;
+    let after = lq.keyset::<UserId>()?;
+    let rows = s.chat.members(&ctx, id, after, lq.limit + 1).await?;
+    Ok(ok(Page::from_rows(rows, lq.limit, member_cursor, |m| m)))
 }
 
 #[utoipa::path(post, path = "/v1/conversations/{id}/members", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
-    request_body = AddMembersRequest, responses((status = 200, body = Items<MemberView>), (status = 403), (status = 404)))]
+    request_body = AddMembersRequest,
+    responses((status = 200, body = Page<MemberView>, description = "the first page of the members, as GET answers it"), (status = 403), (status = 404)))]
 pub async fn add_members(
     State(s): S,
     VerifiedAuth(ctx): VerifiedAuth,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<AddMembersRequest>,
-) -> ApiResult<Items<MemberView>> {
-    Ok(ok(Items {
-        items: s.chat.add_members(&ctx, conv_id(&id)?, b.user_ids).await?,
-    }))
+) -> ApiResult<Page<MemberView>> {
+    let limit = ListQuery::DEFAULT_LIMIT;
+    let rows = s
+        .chat
+        .add_members(&ctx, conv_id(&id)?, b.user_ids, limit + 1)
+        .await?;
+    Ok(ok(Page::from_rows(rows, limit, member_cursor, |m| m)))
 }
 
 #[utoipa::path(delete, path = "/v1/conversations/{id}/members/{user_id}", tag = "chat", security(("bearer" = [])),
@@ -272,24 +282,30 @@ pub async fn read(
     }))
 }
 
-#[utoipa::path(get, path = "/v1/conversations/{id}/receipts", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = Items<ReceiptView>), (status = 404)))]
+#[utoipa::path(get, path = "/v1/conversations/{id}/receipts", tag = "chat", security(("bearer" = [])),
+    params(("id" = String, Path), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Page<ReceiptView>, description = "read positions by member id"), (status = 404)))]
 pub async fn receipts(
     State(s): S,
     VerifiedAuth(ctx): VerifiedAuth,
     Path(id): Path<String>,
-) -> ApiResult<Items<ReceiptView>> {
-    let items = s
+    RawQuery(q): RawQuery,
+) -> ApiResult<Page<ReceiptView>> {
+    let id = conv_id(&id)?;
+    let lq = ListQuery::parse(q.as_deref(), &[])?;
+    let rows = s
         .chat
-        .receipts(&ctx, conv_id(&id)?)
-        .await?
-        .into_iter()
-        .map(|(u, r)| ReceiptView {
+        .receipts(&ctx, id, lq.id_cursor()?, lq.limit + 1)
+        .await?;
+    Ok(ok(Page::from_rows(
+        rows,
+        lq.limit,
+        |(u, _)| encode_cursor(&u.to_string()),
+        |(u, r)| ReceiptView {
             user_id: u.to_string(),
             read_seq: r,
-        })
-        .collect();
-    Ok(ok(Items { items }))
+        },
+    )))
 }
 
 #[utoipa::path(get, path = "/v1/search/messages", tag = "chat", security(("bearer" = [])),
@@ -310,21 +326,15 @@ pub async fn search(
         .get("conversation_id")
         .map(|c| parse_id::<ConversationId>("conversation_id", c))
         .transpose()?;
-    let before = lq
-        .cursor
-        .as_deref()
-        .map(|c| parse_id::<MessageId>("cursor", c))
-        .transpose()?;
-    let mut items = s
+    let before = lq.id_cursor::<MessageId>()?;
+    let rows = s
         .chat
         .search(&ctx, text, conversation, before, lq.limit + 1)
         .await?;
-    let next_cursor = (items.len() as i64 > lq.limit).then(|| {
-        items.truncate(lq.limit as usize);
-        items
-            .last()
-            .map(|m| encode_cursor(&m.id.to_string()))
-            .unwrap_or_default()
-    });
-    Ok(ok(Page { items, next_cursor }))
+    Ok(ok(Page::from_rows(
+        rows,
+        lq.limit,
+        |m| encode_cursor(&m.id.to_string()),
+        |m| m,
+    )))
 }

@@ -1,6 +1,9 @@
 //! Operations endpoints (not enveloped, API.md §12): liveness, readiness, metrics, OpenAPI.
 
-use crate::state::AppState;
+use crate::{
+    dto::{HealthView, ReadyView},
+    state::AppState,
+};
 use axum::{
     Json,
     extract::State,
@@ -11,10 +14,14 @@ use sc_infra::DepState;
 use serde_json::json;
 use std::sync::Arc;
 
+#[utoipa::path(get, path = "/health", tag = "ops", responses((status = 200, body = HealthView, description = "the process serves (not enveloped)")))]
 pub async fn health() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
 
+#[utoipa::path(get, path = "/ready", tag = "ops",
+    responses((status = 200, body = ReadyView, description = "the database answers (not enveloped)"),
+              (status = 503, body = ReadyView, description = "the database is down")))]
 pub async fn ready(State(s): State<Arc<AppState>>) -> Response {
     let (database, cache) = tokio::join!(s.deps.db.ping(), async {
         match &s.redis {
@@ -65,6 +72,8 @@ pub async fn ready(State(s): State<Arc<AppState>>) -> Response {
     (code, Json(body)).into_response()
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, body = String, content_type = "text/plain", description = "Prometheus text format")))]
 pub async fn metrics(State(s): State<Arc<AppState>>) -> Response {
     let m = &s.deps.metrics;
     let (size, idle) = s.deps.db.pool_stats();
@@ -90,6 +99,12 @@ pub async fn metrics(State(s): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "ops",
+    responses((status = 200, body = Object, description = "this document (not enveloped)")))]
 pub async fn openapi() -> Response {
-    Json(crate::openapi::document()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::openapi::DOCUMENT.as_slice(),
+    )
+        .into_response()
 }

@@ -45,6 +45,12 @@ fn origin_allowed(s: &AppState, headers: &HeaderMap) -> bool {
 }
 
 /// `GET /v1/realtime?ticket=…` (or with `Authorization: Bearer …`) upgrades to the WebSocket.
+#[utoipa::path(get, path = "/v1/realtime", tag = "realtime",
+    params(("ticket" = Option<String>, Query, description = "single-use ticket from POST /v1/realtime/ticket")),
+    responses((status = 101, description = "switching to the WebSocket protocol (frames: API.md §5)"),
+              (status = 400, description = "not a WebSocket upgrade request"),
+              (status = 401, description = "bad, used or expired ticket"),
+              (status = 403, description = "Origin not allowed, or email not verified")))]
 pub async fn upgrade(
     State(s): S,
     headers: HeaderMap,
@@ -93,12 +99,13 @@ pub async fn set_presence(
 }
 
 #[utoipa::path(get, path = "/v1/presence", tag = "realtime", security(("bearer" = [])),
-    params(("user_ids" = String, Query, description = "comma-separated, at most 100")), responses((status = 200, body = Items<PresenceView>)))]
+    params(("user_ids" = String, Query, description = "comma-separated, at most 100"), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Page<PresenceView>, description = "in user id order; users sharing no conversation with the caller are omitted")))]
 pub async fn get_presence(
     State(s): S,
     Auth(ctx): Auth,
     RawQuery(q): RawQuery,
-) -> ApiResult<Items<PresenceView>> {
+) -> ApiResult<Page<PresenceView>> {
     let lq = ListQuery::parse(q.as_deref(), &["user_ids"])?;
     let raw = lq
         .params
@@ -112,17 +119,20 @@ pub async fn get_presence(
     if ids.is_empty() || ids.len() > 100 {
         return Err(AppError::validation("user_ids", "give 1-100 user ids").into());
     }
-    let mut items = Vec::new();
-    for id in ids {
-        if let Some((status, last_seen_at)) = s.realtime.presence_of(ctx.user_id, id).await? {
-            items.push(PresenceView {
-                user_id: id.to_string(),
-                status,
-                last_seen_at,
-            });
-        }
-    }
-    Ok(ok(Items { items }))
+    let rows = s
+        .realtime
+        .presence_page(ctx.user_id, ids, lq.id_cursor()?, lq.limit + 1)
+        .await?;
+    Ok(ok(Page::from_rows(
+        rows,
+        lq.limit,
+        |p| encode_cursor(&p.user_id.to_string()),
+        |p| PresenceView {
+            user_id: p.user_id.to_string(),
+            status: p.status,
+            last_seen_at: p.last_seen_at,
+        },
+    )))
 }
 
 #[utoipa::path(get, path = "/v1/notifications", tag = "notifications", security(("bearer" = [])),
@@ -133,27 +143,18 @@ pub async fn notifications(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Page<NotificationView>> {
     let lq = ListQuery::parse(q.as_deref(), &[])?;
-    let before = lq
-        .cursor
-        .as_deref()
-        .map(|c| parse_id::<NotificationId>("cursor", c))
-        .transpose()?;
-    let mut rows = s.notify.list(ctx.user_id, before, lq.limit + 1).await?;
-    let next_cursor = (rows.len() as i64 > lq.limit).then(|| {
-        rows.truncate(lq.limit as usize);
-        rows.last()
-            .map(|n| encode_cursor(&n.id.to_string()))
-            .unwrap_or_default()
-    });
-    let items = rows
-        .into_iter()
-        .map(|n| NotificationView {
+    let before = lq.id_cursor::<NotificationId>()?;
+    let rows = s.notify.list(ctx.user_id, before, lq.limit + 1).await?;
+    Ok(ok(Page::from_rows(
+        rows,
+        lq.limit,
+        |n| encode_cursor(&n.id.to_string()),
+        |n| NotificationView {
             id: n.id.to_string(),
             kind: n.kind,
             data: serde_json::from_str(&n.data).unwrap_or(Value::Null),
             created_at: n.created_at,
             read_at: n.read_at,
-        })
-        .collect();
-    Ok(ok(Page { items, next_cursor }))
+        },
+    )))
 }

@@ -89,18 +89,16 @@ pub async fn search(
         .params
         .get("q")
         .ok_or_else(|| AppError::validation("q", "q is required"))?;
-    let mut rows = s
+    let rows = s
         .users
         .search(text, lq.cursor.as_deref(), lq.limit + 1)
         .await?;
-    let next_cursor = (rows.len() as i64 > lq.limit).then(|| {
-        rows.truncate(lq.limit as usize);
-        encode_cursor(&rows.last().map(|r| r.username.clone()).unwrap_or_default())
-    });
-    Ok(ok(Page {
-        items: rows.into_iter().map(Into::into).collect(),
-        next_cursor,
-    }))
+    Ok(ok(Page::from_rows(
+        rows,
+        lq.limit,
+        |r| encode_cursor(&r.username),
+        Into::into,
+    )))
 }
 
 #[utoipa::path(post, path = "/v1/users/{id}/block", tag = "users", security(("bearer" = [])), params(("id" = String, Path)),
@@ -126,15 +124,11 @@ pub async fn blocked(
 ) -> ApiResult<Page<ProfileView>> {
     let lq = ListQuery::parse(q.as_deref(), &[])?;
     let before = lq.keyset::<UserId>()?;
-    let mut rows = s.users.blocked(&ctx, before, lq.limit + 1).await?;
-    let next_cursor = (rows.len() as i64 > lq.limit).then(|| {
-        rows.truncate(lq.limit as usize);
-        rows.last()
-            .map(|(p, at)| encode_keyset(*at, p.id))
-            .unwrap_or_default()
-    });
-    Ok(ok(Page {
-        items: rows.into_iter().map(|(p, _)| p.into()).collect(),
-        next_cursor,
-    }))
+    let rows = s.users.blocked(&ctx, before, lq.limit + 1).await?;
+    Ok(ok(Page::from_rows(
+        rows,
+        lq.limit,
+        |(p, at)| encode_keyset(*at, p.id),
+        |(p, _)| p.into(),
+    )))
 }

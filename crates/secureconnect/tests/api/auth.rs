@@ -390,6 +390,46 @@ async fn forged_tokens_are_refused() {
     assert_eq!(r.status(), 401);
 }
 
+/// Each time claim is checked on its own: validly signed tokens that differ from a working
+/// control only in `iat`, `nbf` or `exp`.
+#[tokio::test]
+async fn time_claims_in_the_future_or_past_are_refused() {
+    let app = TestApp::spawn().await;
+    let u = app.register("timeclaims").await;
+    let now = sc_core::time::Timestamp::now().unix_seconds();
+    let token = |iat: i64, nbf: Option<i64>, exp: i64| {
+        let mut c = json!({"sub": u.id, "sid": u.session_id, "jti": "t", "aud": "secureconnect-api",
+            "iss": "secureconnect", "iat": iat, "exp": exp, "typ": "access"});
+        if let Some(nbf) = nbf {
+            c["nbf"] = json!(nbf);
+        }
+        forge(JWT_SECRET.as_bytes(), c, jsonwebtoken::Algorithm::HS256)
+    };
+    let accepted = [
+        ("control", token(now, None, now + 600)),
+        ("nbf now", token(now, Some(now), now + 600)),
+        ("iat within the skew", token(now + 20, None, now + 600)),
+        ("nbf within the skew", token(now, Some(now + 20), now + 600)),
+    ];
+    for (what, t) in accepted {
+        let r = app.get("/v1/users/me", Some(&t)).await;
+        assert_eq!(r.status, 200, "{what}: {:?}", r.body);
+    }
+    let refused = [
+        ("iat beyond the skew", token(now + 120, None, now + 600)),
+        (
+            "nbf beyond the skew",
+            token(now, Some(now + 120), now + 600),
+        ),
+        ("exp in the past", token(now - 600, None, now - 60)),
+    ];
+    for (what, t) in refused {
+        let r = app.get("/v1/users/me", Some(&t)).await;
+        assert_eq!(r.status, 401, "{what}: {:?}", r.body);
+        r.assert_error(401, "UNAUTHORIZED");
+    }
+}
+
 #[tokio::test]
 async fn refresh_rotates_and_reuse_revokes_the_session() {
     let app = TestApp::spawn().await;

@@ -11,6 +11,7 @@ mod chat;
 mod cluster;
 mod common;
 mod hostile;
+mod lists;
 mod logs;
 mod mail;
 mod ops;
