@@ -10,6 +10,7 @@ mod binary;
 mod chat;
 mod cluster;
 mod common;
+mod faults;
 mod hostile;
 mod lists;
 mod logs;

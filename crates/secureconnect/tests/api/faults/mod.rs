@@ -1,0 +1,3 @@
+//! Fault episodes with "nothing lost" invariants.
+
+mod proxy;
