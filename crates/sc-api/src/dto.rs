@@ -148,13 +148,18 @@ impl<T: ToSchema> Page<T> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// 3–32 characters of a-z, 0-9, `_` and `.` (lowercased).
+    #[schema(pattern = "^[A-Za-z0-9_.]{3,32}$")]
     pub username: String,
-    /// 12–128 characters.
+    /// 12–128 characters; not a common password, nor containing the username or email.
+    #[schema(min_length = 12, max_length = 128)]
     pub password: String,
+    #[schema(min_length = 1, max_length = 64)]
     pub display_name: String,
     /// Optional label for the session created (extension).
+    #[schema(max_length = 64)]
     pub device_name: Option<String>,
 }
 
@@ -167,6 +172,7 @@ pub struct LoginRequest {
     pub password: String,
     /// A TOTP code or an unused recovery code.
     pub totp_code: Option<String>,
+    #[schema(max_length = 64)]
     pub device_name: Option<String>,
 }
 
@@ -179,6 +185,7 @@ pub struct RefreshRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetRequest {
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
 }
 
@@ -186,6 +193,7 @@ pub struct ResetRequest {
 #[serde(deny_unknown_fields)]
 pub struct ResetConfirm {
     pub token: String,
+    #[schema(min_length = 12, max_length = 128)]
     pub new_password: String,
 }
 
@@ -228,10 +236,11 @@ fn some_nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchMeRequest {
+    #[schema(min_length = 1, max_length = 64)]
     pub display_name: Option<String>,
-    /// A URL, or null to remove the avatar.
+    /// An https URL, or null to remove the avatar.
     #[serde(default, deserialize_with = "some_nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2048)]
     pub avatar_url: Option<Option<String>>,
 }
 
@@ -239,6 +248,7 @@ pub struct PatchMeRequest {
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     pub current_password: String,
+    #[schema(min_length = 12, max_length = 128)]
     pub new_password: String,
 }
 
@@ -255,9 +265,12 @@ pub struct Empty {}
 #[serde(deny_unknown_fields)]
 pub struct CreateConversationRequest {
     /// "direct" or "group"
+    #[schema(pattern = "^(direct|group)$")]
     pub kind: String,
-    #[schema(value_type = Vec<String>)]
+    /// Exactly one for a direct conversation.
+    #[schema(value_type = Vec<uuid::Uuid>, min_items = 1, max_items = 100)]
     pub member_ids: Vec<sc_core::ids::UserId>,
+    #[schema(min_length = 1, max_length = 128)]
     pub title: Option<String>,
     pub encrypted: Option<bool>,
 }
@@ -276,7 +289,7 @@ pub struct PatchConversationRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMembersRequest {
-    #[schema(value_type = Vec<String>)]
+    #[schema(value_type = Vec<uuid::Uuid>, min_items = 1, max_items = 100)]
     pub user_ids: Vec<sc_core::ids::UserId>,
 }
 
@@ -284,6 +297,7 @@ pub struct AddMembersRequest {
 #[serde(deny_unknown_fields)]
 pub struct RoleRequest {
     /// "owner" (hands over ownership), "admin" or "member"
+    #[schema(pattern = "^(owner|admin|member)$")]
     pub role: String,
 }
 
@@ -291,14 +305,21 @@ pub struct RoleRequest {
 #[serde(deny_unknown_fields)]
 pub struct SendMessageRequest {
     /// 1–64 characters of `[A-Za-z0-9_-]`, unique per sender: a retry returns the original.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub client_message_id: String,
+    /// "text" by default.
+    #[schema(pattern = "^(text|image|video|file|system|poll)$")]
     pub kind: Option<String>,
+    /// Plain conversations; at most 10,000 characters by default.
+    #[schema(max_length = 10000)]
     pub content: Option<String>,
     /// Standard base64, at most 64 KiB decoded (encrypted conversations).
+    #[schema(max_length = 87384)]
     pub ciphertext: Option<String>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<uuid::Uuid>)]
     pub reply_to: Option<sc_core::ids::MessageId>,
     /// Refused until the drive exists.
+    #[schema(value_type = Option<Vec<uuid::Uuid>>)]
     pub attachments: Option<Vec<String>>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
@@ -314,12 +335,15 @@ pub struct EditMessageRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReactionRequest {
+    /// One grapheme cluster of at most 32 bytes.
+    #[schema(min_length = 1, max_length = 32)]
     pub emoji: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReadRequest {
+    #[schema(minimum = 0)]
     pub seq: i64,
 }
 
@@ -350,6 +374,7 @@ pub struct TicketView {
 #[serde(deny_unknown_fields)]
 pub struct PresenceRequest {
     /// "online", "away" or "offline"
+    #[schema(pattern = "^(online|away|offline)$")]
     pub status: String,
 }
 

@@ -162,6 +162,9 @@ fn finish_operation(path: &str, op: &mut Value) {
     if RAW_ROUTES.contains(&path) {
         return;
     }
+    if returns_page(op) {
+        add_list_parameters(op);
+    }
     let has_body = op.get("requestBody").is_some();
     let mut statuses = vec!["400", "500", "503"];
     if !is_public(path) {
@@ -174,6 +177,10 @@ fn finish_operation(path: &str, op: &mut Value) {
     if IP_LIMITED.contains(&path) {
         statuses.push("429");
     }
+    if tag == "chat" {
+        // Messaging needs a verified email when the server requires one (EMAIL_NOT_VERIFIED).
+        statuses.push("403");
+    }
     let responses = op
         .as_object_mut()
         .map(|o| o.entry("responses").or_insert_with(|| json!({})))
@@ -185,6 +192,33 @@ fn finish_operation(path: &str, op: &mut Value) {
     for (status, response) in responses.iter_mut() {
         envelope_response(status, response);
     }
+}
+
+/// Whether the operation answers a `Page` (`{items, next_cursor}`).
+fn returns_page(op: &Value) -> bool {
+    op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        .as_str()
+        .is_some_and(|r| r.starts_with("#/components/schemas/Page_"))
+}
+
+/// `limit` and `cursor` as every list takes them (API.md §1 and §12), defined once here.
+fn add_list_parameters(op: &mut Value) {
+    let params = op
+        .as_object_mut()
+        .map(|o| o.entry("parameters").or_insert_with(|| json!([])))
+        .and_then(Value::as_array_mut);
+    let Some(params) = params else { return };
+    params.retain(|p| p["in"] != "query" || (p["name"] != "limit" && p["name"] != "cursor"));
+    params.push(json!({
+        "name": "limit", "in": "query", "required": false,
+        "description": "page size (default 20)",
+        "schema": {"type": "integer", "minimum": 1, "maximum": crate::extract::ListQuery::MAX_LIMIT}
+    }));
+    params.push(json!({
+        "name": "cursor", "in": "query", "required": false,
+        "description": "the next_cursor of the previous page (opaque)",
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]+$"}
+    }));
 }
 
 /// Wraps a success payload in `{success: true, data, meta}`; gives an error status its

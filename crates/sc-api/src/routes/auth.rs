@@ -29,7 +29,7 @@ fn device_name(raw: Option<String>) -> Result<Option<String>, ApiError> {
 }
 
 #[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 201, body = TokenPairView), (status = 400), (status = 409)))]
+    responses((status = 201, body = TokenPairView), (status = 400), (status = 409, description = "email or username taken")))]
 pub async fn register(
     State(s): S,
     Client(client): Client,
@@ -46,7 +46,7 @@ pub async fn register(
 }
 
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenPairView), (status = 401), (status = 423), (status = 429)))]
+    responses((status = 200, body = TokenPairView), (status = 401, description = "wrong credentials, or a second factor is needed"), (status = 403, description = "the account is banned"), (status = 423, description = "locked after repeated failures; details.retry_after_seconds"), (status = 429)))]
 pub async fn login(
     State(s): S,
     Client(client): Client,
@@ -101,7 +101,7 @@ pub async fn logout_all(State(s): S, Auth(ctx): Auth) -> ApiResult<Value> {
 }
 
 #[utoipa::path(get, path = "/v1/auth/sessions", tag = "auth", security(("bearer" = [])),
-    params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+
     responses((status = 200, body = Page<SessionView>, description = "live sessions, most recently used first")))]
 pub async fn sessions(
     State(s): S,
@@ -122,7 +122,7 @@ pub async fn sessions(
 }
 
 #[utoipa::path(delete, path = "/v1/auth/sessions/{id}", tag = "auth", security(("bearer" = [])),
-    params(("id" = String, Path, description = "session id")), responses((status = 200, body = Empty), (status = 404)))]
+    params(("id" = uuid::Uuid, Path, description = "session id")), responses((status = 200, body = Empty), (status = 404)))]
 pub async fn end_session(State(s): S, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<Value> {
     let id: SessionId = parse_id("id", &id)?;
     s.auth.end_own_session(&ctx, id).await?;
@@ -177,7 +177,7 @@ pub async fn totp_setup(State(s): S, Auth(ctx): Auth) -> ApiResult<TotpSetupView
 }
 
 #[utoipa::path(post, path = "/v1/auth/2fa/enable", tag = "auth", security(("bearer" = [])), request_body = CodeRequest,
-    responses((status = 200, body = RecoveryCodesView), (status = 400)))]
+    responses((status = 200, body = RecoveryCodesView), (status = 400, description = "wrong code"), (status = 409, description = "no setup pending, or already enabled"), (status = 429, description = "re-authentication budget spent")))]
 pub async fn totp_enable(
     State(s): S,
     Auth(ctx): Auth,
@@ -189,7 +189,7 @@ pub async fn totp_enable(
 }
 
 #[utoipa::path(post, path = "/v1/auth/2fa/disable", tag = "auth", security(("bearer" = [])), request_body = TotpDisableRequest,
-    responses((status = 200, body = Empty), (status = 400)))]
+    responses((status = 200, body = Empty), (status = 400, description = "wrong password or code"), (status = 409, description = "two-factor authentication is not enabled"), (status = 429, description = "re-authentication budget spent")))]
 pub async fn totp_disable(
     State(s): S,
     Auth(ctx): Auth,

@@ -41,7 +41,7 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/v1/conversations", tag = "chat", security(("bearer" = [])),
-    params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)), responses((status = 200, body = Page<ConversationView>)))]
+    responses((status = 200, body = Page<ConversationView>)))]
 pub async fn list(
     State(s): S,
     VerifiedAuth(ctx): VerifiedAuth,
@@ -58,7 +58,7 @@ pub async fn list(
     )))
 }
 
-#[utoipa::path(get, path = "/v1/conversations/{id}", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/conversations/{id}", tag = "chat", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = ConversationView), (status = 404)))]
 pub async fn get(
     State(s): S,
@@ -68,7 +68,7 @@ pub async fn get(
     Ok(ok(s.chat.get(&ctx, conv_id(&id)?).await?))
 }
 
-#[utoipa::path(patch, path = "/v1/conversations/{id}", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(patch, path = "/v1/conversations/{id}", tag = "chat", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
     request_body = PatchConversationRequest, responses((status = 200, body = ConversationView), (status = 403), (status = 404)))]
 pub async fn patch(
     State(s): S,
@@ -82,7 +82,7 @@ pub async fn patch(
         .await?))
 }
 
-#[utoipa::path(delete, path = "/v1/conversations/{id}", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/v1/conversations/{id}", tag = "chat", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Empty), (status = 403), (status = 404)))]
 pub async fn delete(
     State(s): S,
@@ -98,7 +98,7 @@ fn member_cursor(m: &MemberView) -> String {
 }
 
 #[utoipa::path(get, path = "/v1/conversations/{id}/members", tag = "chat", security(("bearer" = [])),
-    params(("id" = String, Path), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Page<MemberView>, description = "members in joining order"), (status = 404)))]
 pub async fn members(
     State(s): S,
@@ -113,7 +113,7 @@ pub async fn members(
     Ok(ok(Page::from_rows(rows, lq.limit, member_cursor, |m| m)))
 }
 
-#[utoipa::path(post, path = "/v1/conversations/{id}/members", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/conversations/{id}/members", tag = "chat", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
     request_body = AddMembersRequest,
     responses((status = 200, body = Page<MemberView>, description = "the first page of the members, as GET answers it"), (status = 403), (status = 404)))]
 pub async fn add_members(
@@ -131,7 +131,7 @@ pub async fn add_members(
 }
 
 #[utoipa::path(delete, path = "/v1/conversations/{id}/members/{user_id}", tag = "chat", security(("bearer" = [])),
-    params(("id" = String, Path), ("user_id" = String, Path)), responses((status = 200, body = Empty), (status = 403), (status = 404)))]
+    params(("id" = uuid::Uuid, Path), ("user_id" = uuid::Uuid, Path)), responses((status = 200, body = Empty), (status = 403), (status = 404)))]
 pub async fn remove_member(
     State(s): S,
     VerifiedAuth(ctx): VerifiedAuth,
@@ -143,7 +143,7 @@ pub async fn remove_member(
 }
 
 #[utoipa::path(patch, path = "/v1/conversations/{id}/members/{user_id}", tag = "chat", security(("bearer" = [])),
-    params(("id" = String, Path), ("user_id" = String, Path)), request_body = RoleRequest,
+    params(("id" = uuid::Uuid, Path), ("user_id" = uuid::Uuid, Path)), request_body = RoleRequest,
     responses((status = 200, body = MemberView), (status = 403), (status = 404)))]
 pub async fn set_role(
     State(s): S,
@@ -158,7 +158,7 @@ pub async fn set_role(
         .await?))
 }
 
-#[utoipa::path(post, path = "/v1/conversations/{id}/messages", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/conversations/{id}/messages", tag = "chat", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
     request_body = SendMessageRequest,
     responses((status = 201, body = MessageView), (status = 200, body = MessageView, description = "a retry: the original"), (status = 404), (status = 413), (status = 429)))]
 pub async fn send(
@@ -193,7 +193,7 @@ fn seq_param(lq: &ListQuery, name: &str) -> Result<Option<i64>, crate::envelope:
 }
 
 #[utoipa::path(get, path = "/v1/conversations/{id}/messages", tag = "chat", security(("bearer" = [])),
-    params(("id" = String, Path), ("before_seq" = Option<i64>, Query), ("after_seq" = Option<i64>, Query), ("limit" = Option<i64>, Query)),
+    params(("id" = uuid::Uuid, Path), ("before_seq" = Option<i64>, Query, minimum = 0), ("after_seq" = Option<i64>, Query, minimum = 0), ("limit" = Option<i64>, Query, minimum = 1, maximum = 100)),
     responses((status = 200, body = MessagePage), (status = 404)))]
 pub async fn history(
     State(s): S,
@@ -223,7 +223,7 @@ pub async fn history(
     Ok(ok(MessagePage { items, has_more }))
 }
 
-#[utoipa::path(patch, path = "/v1/messages/{id}", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(patch, path = "/v1/messages/{id}", tag = "chat", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
     request_body = EditMessageRequest, responses((status = 200, body = MessageView), (status = 403), (status = 404), (status = 409)))]
 pub async fn edit(
     State(s): S,
@@ -235,7 +235,7 @@ pub async fn edit(
     Ok(ok(s.chat.edit(&ctx, id, b.content, b.ciphertext).await?))
 }
 
-#[utoipa::path(delete, path = "/v1/messages/{id}", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/v1/messages/{id}", tag = "chat", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = MessageView), (status = 403), (status = 404)))]
 pub async fn delete_message(
     State(s): S,
@@ -246,7 +246,7 @@ pub async fn delete_message(
     Ok(ok(s.chat.delete_message(&ctx, id).await?))
 }
 
-#[utoipa::path(post, path = "/v1/messages/{id}/reactions", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/messages/{id}/reactions", tag = "chat", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
     request_body = ReactionRequest, responses((status = 200, body = MessageView), (status = 404), (status = 409)))]
 pub async fn react(
     State(s): S,
@@ -259,7 +259,7 @@ pub async fn react(
 }
 
 #[utoipa::path(delete, path = "/v1/messages/{id}/reactions/{emoji}", tag = "chat", security(("bearer" = [])),
-    params(("id" = String, Path), ("emoji" = String, Path, description = "percent-encoded")), responses((status = 200, body = MessageView), (status = 404)))]
+    params(("id" = uuid::Uuid, Path), ("emoji" = String, Path, description = "percent-encoded")), responses((status = 200, body = MessageView), (status = 404)))]
 pub async fn unreact(
     State(s): S,
     VerifiedAuth(ctx): VerifiedAuth,
@@ -269,7 +269,7 @@ pub async fn unreact(
     Ok(ok(s.chat.react(&ctx, id, &emoji, false).await?))
 }
 
-#[utoipa::path(post, path = "/v1/conversations/{id}/read", tag = "chat", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/conversations/{id}/read", tag = "chat", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
     request_body = ReadRequest, responses((status = 200, body = ReadView), (status = 404)))]
 pub async fn read(
     State(s): S,
@@ -283,7 +283,7 @@ pub async fn read(
 }
 
 #[utoipa::path(get, path = "/v1/conversations/{id}/receipts", tag = "chat", security(("bearer" = [])),
-    params(("id" = String, Path), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Page<ReceiptView>, description = "read positions by member id"), (status = 404)))]
 pub async fn receipts(
     State(s): S,
@@ -309,8 +309,8 @@ pub async fn receipts(
 }
 
 #[utoipa::path(get, path = "/v1/search/messages", tag = "chat", security(("bearer" = [])),
-    params(("q" = String, Query), ("conversation_id" = Option<String>, Query), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
-    responses((status = 200, body = Page<MessageView>)))]
+    params(("q" = String, Query, min_length = 1, max_length = 200), ("conversation_id" = Option<uuid::Uuid>, Query)),
+    responses((status = 200, body = Page<MessageView>), (status = 404, description = "conversation_id names a conversation the caller is not in")))]
 pub async fn search(
     State(s): S,
     VerifiedAuth(ctx): VerifiedAuth,

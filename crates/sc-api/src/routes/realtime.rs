@@ -99,7 +99,7 @@ pub async fn set_presence(
 }
 
 #[utoipa::path(get, path = "/v1/presence", tag = "realtime", security(("bearer" = [])),
-    params(("user_ids" = String, Query, description = "comma-separated, at most 100"), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    params(("user_ids" = String, Query, description = "comma-separated, at most 100")),
     responses((status = 200, body = Page<PresenceView>, description = "in user id order; users sharing no conversation with the caller are omitted")))]
 pub async fn get_presence(
     State(s): S,
@@ -136,7 +136,7 @@ pub async fn get_presence(
 }
 
 #[utoipa::path(get, path = "/v1/notifications", tag = "notifications", security(("bearer" = [])),
-    params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)), responses((status = 200, body = Page<NotificationView>)))]
+    responses((status = 200, body = Page<NotificationView>)))]
 pub async fn notifications(
     State(s): S,
     Auth(ctx): Auth,

@@ -69,7 +69,7 @@ pub async fn delete_me(
     Ok(done())
 }
 
-#[utoipa::path(get, path = "/v1/users/{id}", tag = "users", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/users/{id}", tag = "users", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = ProfileView), (status = 404)))]
 pub async fn profile(State(s): S, Auth(_): Auth, Path(id): Path<String>) -> ApiResult<ProfileView> {
     let id: UserId = parse_id("id", &id)?;
@@ -77,7 +77,7 @@ pub async fn profile(State(s): S, Auth(_): Auth, Path(id): Path<String>) -> ApiR
 }
 
 #[utoipa::path(get, path = "/v1/users", tag = "users", security(("bearer" = [])),
-    params(("q" = String, Query, description = "username or display-name prefix"), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    params(("q" = String, Query, description = "username or display-name prefix")),
     responses((status = 200, body = Page<ProfileView>)))]
 pub async fn search(
     State(s): S,
@@ -101,14 +101,14 @@ pub async fn search(
     )))
 }
 
-#[utoipa::path(post, path = "/v1/users/{id}/block", tag = "users", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/users/{id}/block", tag = "users", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Empty), (status = 404)))]
 pub async fn block(State(s): S, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<Value> {
     s.users.block(&ctx, parse_id("id", &id)?).await?;
     Ok(done())
 }
 
-#[utoipa::path(delete, path = "/v1/users/{id}/block", tag = "users", security(("bearer" = [])), params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/v1/users/{id}/block", tag = "users", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Empty)))]
 pub async fn unblock(State(s): S, Auth(ctx): Auth, Path(id): Path<String>) -> ApiResult<Value> {
     s.users.unblock(&ctx, parse_id("id", &id)?).await?;
@@ -116,7 +116,7 @@ pub async fn unblock(State(s): S, Auth(ctx): Auth, Path(id): Path<String>) -> Ap
 }
 
 #[utoipa::path(get, path = "/v1/users/me/blocked", tag = "users", security(("bearer" = [])),
-    params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)), responses((status = 200, body = Page<ProfileView>)))]
+    responses((status = 200, body = Page<ProfileView>)))]
 pub async fn blocked(
     State(s): S,
     Auth(ctx): Auth,

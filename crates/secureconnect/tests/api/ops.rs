@@ -46,6 +46,91 @@ async fn health_ready_metrics_openapi() {
     }
 }
 
+/// The document tools rely on: unique operation ids, the bearer requirement exactly on the
+/// routes that answer 401 without a token, every response inside its envelope, and the list
+/// parameters on every paged list.
+#[tokio::test]
+async fn openapi_operations_are_unique_secured_and_enveloped() {
+    let app = TestApp::spawn().await;
+    let doc = app.get("/v1/openapi.json", None).await.body;
+    let raw = ["/health", "/ready", "/metrics", "/v1/openapi.json"];
+    let mut ids = std::collections::HashSet::new();
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            let id = op["operationId"].as_str().unwrap();
+            assert!(ids.insert(id.to_string()), "operationId {id} twice");
+            let responses = op["responses"].as_object().unwrap();
+            let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+            // Without a token: 401 exactly where the document asks for one.
+            let concrete = path
+                .replace("{id}", "01a2333f-8125-77d3-bdd7-3632b6d3236a")
+                .replace("{user_id}", "01a2333f-8125-77d3-bdd7-3632b6d3236a")
+                .replace("{emoji}", "x");
+            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let r = app.call(m, &concrete, None, serde_json::Value::Null).await;
+            if secured {
+                assert_eq!(r.status, 401, "{method} {path} without a token");
+                assert!(responses.contains_key("401"), "{method} {path} lists 401");
+            } else {
+                assert_ne!(r.status, 401, "{method} {path} is public but wants a token");
+            }
+            if raw.contains(&path.as_str()) {
+                continue;
+            }
+            for status in ["400", "500", "503"] {
+                assert!(
+                    responses.contains_key(status),
+                    "{method} {path} lacks {status}"
+                );
+            }
+            for (status, resp) in responses {
+                if status.starts_with('1') {
+                    continue;
+                }
+                let schema = &resp["content"]["application/json"]["schema"];
+                if status.starts_with('2') {
+                    assert_eq!(
+                        schema["properties"]["success"]["const"], true,
+                        "{method} {path} {status}"
+                    );
+                    assert!(schema["properties"]["data"].is_object());
+                    assert_eq!(
+                        schema["properties"]["meta"]["$ref"],
+                        "#/components/schemas/Meta"
+                    );
+                } else {
+                    assert_eq!(
+                        schema["$ref"],
+                        format!("#/components/schemas/Error{status}"),
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+            let page = op["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["data"]["$ref"]
+                .as_str()
+                .is_some_and(|r| r.contains("/Page_"));
+            if page {
+                let names: Vec<&str> = op["parameters"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p["name"].as_str().unwrap())
+                    .collect();
+                assert!(
+                    names.contains(&"limit") && names.contains(&"cursor"),
+                    "{method} {path}"
+                );
+            }
+        }
+    }
+    assert!(operations >= 49, "{operations} operations");
+    let e400 = &doc["components"]["schemas"]["Error400"]["properties"]["error"]["properties"]["code"]
+        ["enum"];
+    assert_eq!(e400, &serde_json::json!(["VALIDATION_ERROR"]));
+}
+
 #[tokio::test]
 async fn unknown_routes_and_methods_are_enveloped() {
     let app = TestApp::spawn().await;
