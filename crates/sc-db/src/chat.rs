@@ -268,12 +268,13 @@ impl Chat<'_> {
         after: Option<(Timestamp, UserId)>,
         limit: i64,
     ) -> AppResult<Vec<MemberRow>> {
-        let (at, uid) = after.map_or((None, None), |(t, u)| (Some(t), Some(u)));
+        // A row comparison (not `$2 IS NULL OR …`) is what lets the planner seek the index to
+        // the cursor; the first page starts below every real key.
+        let (at, uid) = after.unwrap_or((Timestamp(i64::MIN), UserId(uuid::Uuid::nil())));
         Ok(on_pool!(self.0, p => sqlx::query_as(
             "SELECT m.user_id, u.username, u.display_name, m.role, m.joined_at
              FROM conversation_members m JOIN users u ON u.id = m.user_id
-             WHERE m.conversation_id = $1
-               AND ($2 IS NULL OR m.joined_at > $2 OR (m.joined_at = $2 AND m.user_id > $3))
+             WHERE m.conversation_id = $1 AND (m.joined_at, m.user_id) > ($2, $3)
              ORDER BY m.joined_at, m.user_id LIMIT $4")
             .bind(id).bind(at).bind(uid).bind(limit).fetch_all(p).await)?)
     }
@@ -798,8 +799,8 @@ impl Chat<'_> {
     ) -> AppResult<Vec<(UserId, i64)>> {
         Ok(on_pool!(self.0, p => sqlx::query_as(
             "SELECT user_id, read_seq FROM conversation_members
-             WHERE conversation_id = $1 AND ($2 IS NULL OR user_id > $2) ORDER BY user_id LIMIT $3")
-            .bind(id).bind(after).bind(limit).fetch_all(p).await)?)
+             WHERE conversation_id = $1 AND user_id > $2 ORDER BY user_id LIMIT $3")
+            .bind(id).bind(after.unwrap_or(UserId(uuid::Uuid::nil()))).bind(limit).fetch_all(p).await)?)
     }
 
     /// Full-text search over live plain messages in the member's conversations, newest first.
