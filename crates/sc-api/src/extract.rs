@@ -98,10 +98,18 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], max_depth: usize) -> Result
     })
 }
 
+/// The field in serde's "unknown field `x`, expected …" or "missing field `x`". An unknown
+/// field's name is the client's and may itself hold backticks: it ends where serde's own text
+/// (which names only our fields) begins.
 fn quoted_field(msg: &str) -> Option<String> {
-    let start = msg.find('`')? + 1;
-    let end = start + msg[start..].find('`')?;
-    Some(msg[start..end].to_string())
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        let end = rest
+            .rfind("`, expected ")
+            .or_else(|| rest.rfind("`, there are no fields"))?;
+        return Some(rest[..end].to_string());
+    }
+    let rest = msg.strip_prefix("missing field `")?;
+    Some(rest[..rest.rfind('`')?].to_string())
 }
 
 /// Scans raw JSON (outside strings) for nesting beyond `max` without building it.

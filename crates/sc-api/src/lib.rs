@@ -6,6 +6,8 @@ pub mod envelope;
 pub mod extract;
 pub mod middleware;
 pub mod openapi;
+#[cfg(test)]
+mod proptests;
 pub mod routes;
 pub mod state;
 pub mod tls;

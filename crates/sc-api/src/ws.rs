@@ -234,41 +234,82 @@ pub async fn run(state: Arc<AppState>, socket: WebSocket, user: UserId, session:
     }
 }
 
+/// A client frame, decoded.
+#[derive(Debug, PartialEq)]
+pub enum ClientRequest {
+    Ping(Value),
+    Typing {
+        conversation_id: ConversationId,
+        active: bool,
+    },
+    Read {
+        conversation_id: ConversationId,
+        seq: i64,
+    },
+    CallSignal,
+}
+
+/// Decodes one client text frame. A bad frame is a VALIDATION_ERROR naming `frame` (not a JSON
+/// object with a string `type`), `type` (unknown) or `data` (wrong for the type).
+pub fn decode_client_frame(text: &str) -> Result<ClientRequest, AppError> {
+    let f = serde_json::from_str::<ClientFrame>(text).map_err(|_| {
+        AppError::validation(
+            "frame",
+            "frames are JSON objects {\"type\": ..., \"data\": {...}}",
+        )
+    })?;
+    let bad_data = |e: serde_json::Error| AppError::validation("data", e.to_string());
+    match f.kind.as_str() {
+        "ping" => Ok(ClientRequest::Ping(f.data)),
+        "typing" => {
+            let d: TypingData = serde_json::from_value(f.data).map_err(bad_data)?;
+            Ok(ClientRequest::Typing {
+                conversation_id: d.conversation_id,
+                active: d.active,
+            })
+        }
+        "read" => {
+            let d: ReadData = serde_json::from_value(f.data).map_err(bad_data)?;
+            Ok(ClientRequest::Read {
+                conversation_id: d.conversation_id,
+                seq: d.seq,
+            })
+        }
+        "call.signal" => Ok(ClientRequest::CallSignal),
+        other => Err(AppError::validation(
+            "type",
+            format!(
+                "unknown frame type `{}`",
+                other.chars().take(32).collect::<String>()
+            ),
+        )),
+    }
+}
+
 /// Answers one client frame; the reply (if any) goes back on the same socket.
 async fn handle_client_frame(state: &AppState, ctx: &AuthContext, text: &str) -> Option<String> {
-    let Ok(f) = serde_json::from_str::<ClientFrame>(text) else {
-        return Some(error_frame(
-            "VALIDATION_ERROR",
-            "frames are JSON objects {\"type\": ..., \"data\": {...}}",
-        ));
-    };
     let result: Result<Option<String>, AppError> = async {
-        match f.kind.as_str() {
-            "ping" => Ok(Some(frame("pong", &f.data))),
-            "typing" => {
-                let d: TypingData = serde_json::from_value(f.data)
-                    .map_err(|e| AppError::validation("data", e.to_string()))?;
+        match decode_client_frame(text)? {
+            ClientRequest::Ping(data) => Ok(Some(frame("pong", &data))),
+            ClientRequest::Typing {
+                conversation_id,
+                active,
+            } => {
                 state
                     .realtime
-                    .typing(ctx.user_id, d.conversation_id, d.active)
+                    .typing(ctx.user_id, conversation_id, active)
                     .await?;
                 Ok(None)
             }
-            "read" => {
-                let d: ReadData = serde_json::from_value(f.data)
-                    .map_err(|e| AppError::validation("data", e.to_string()))?;
-                state.chat.mark_read(ctx, d.conversation_id, d.seq).await?;
+            ClientRequest::Read {
+                conversation_id,
+                seq,
+            } => {
+                state.chat.mark_read(ctx, conversation_id, seq).await?;
                 Ok(None)
             }
-            "call.signal" => Err(AppError::ServiceUnavailable(
+            ClientRequest::CallSignal => Err(AppError::ServiceUnavailable(
                 "calls are not available on this server yet".into(),
-            )),
-            other => Err(AppError::validation(
-                "type",
-                format!(
-                    "unknown frame type `{}`",
-                    other.chars().take(32).collect::<String>()
-                ),
             )),
         }
     }

@@ -243,6 +243,17 @@ impl IpNet {
             Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= max)?,
             None => max,
         };
+        // `contains` compares IPv4 peers, however written, as IPv4: an IPv4-mapped net
+        // (`::ffff:10.0.0.0/104`) is the IPv4 net it names, or it would never match.
+        if let IpAddr::V6(v6) = addr
+            && let Some(v4) = v6.to_ipv4_mapped()
+            && prefix >= 96
+        {
+            return Some(Self {
+                addr: IpAddr::V4(v4),
+                prefix: prefix - 96,
+            });
+        }
         Some(Self { addr, prefix })
     }
 

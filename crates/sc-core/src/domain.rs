@@ -39,12 +39,26 @@ pub struct Email {
 impl Email {
     pub fn parse(field: &str, raw: &str) -> Result<Self, AppError> {
         let s = raw.trim();
-        let bad = || AppError::validation(field, "not a valid email address");
-        if s.len() > 254 || has_control(s) || s.chars().any(char::is_whitespace) {
-            return Err(bad());
+        let normalized = s.to_lowercase();
+        // Lowercasing can lengthen a string (`İ` is 2 bytes, `i̇` 3): the normal form must pass
+        // too, or it would not parse again.
+        if !Self::valid(s) || !Self::valid(&normalized) {
+            return Err(AppError::validation(field, "not a valid email address"));
         }
-        let (local, domain) = s.rsplit_once('@').ok_or_else(bad)?;
-        if local.is_empty()
+        Ok(Self {
+            address: s.to_string(),
+            normalized,
+        })
+    }
+
+    fn valid(s: &str) -> bool {
+        if s.len() > 254 || has_control(s) || s.chars().any(char::is_whitespace) {
+            return false;
+        }
+        let Some((local, domain)) = s.rsplit_once('@') else {
+            return false;
+        };
+        !(local.is_empty()
             || local.len() > 64
             || local.contains('@')
             || domain.len() < 3
@@ -52,14 +66,7 @@ impl Email {
             || domain.starts_with('.')
             || domain.ends_with('.')
             || domain.contains("..")
-            || s.contains(['<', '>', '(', ')', '[', ']', ',', ';', ':', '\\', '"'])
-        {
-            return Err(bad());
-        }
-        Ok(Self {
-            address: s.to_string(),
-            normalized: s.to_lowercase(),
-        })
+            || s.contains(['<', '>', '(', ')', '[', ']', ',', ';', ':', '\\', '"']))
     }
 }
 

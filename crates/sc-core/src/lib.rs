@@ -5,6 +5,8 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod ids;
+#[cfg(test)]
+mod proptests;
 pub mod secret;
 pub mod time;
 

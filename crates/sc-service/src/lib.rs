@@ -9,6 +9,8 @@ pub mod mail;
 pub mod metrics;
 pub mod notify;
 pub mod password;
+#[cfg(test)]
+mod proptests;
 pub mod realtime;
 pub mod send_queue;
 pub mod session_cache;
