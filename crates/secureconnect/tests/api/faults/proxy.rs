@@ -376,6 +376,7 @@ mod tests {
             .await
             .unwrap();
         p.set(Mode::Stall);
+        assert_eq!(p.mode(), Mode::Stall);
         let err = roundtrip(&mut s, b"held", Duration::from_millis(300)).await;
         assert_eq!(err.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
         // A new connection is accepted but goes nowhere.
