@@ -97,6 +97,8 @@ pub enum Answer {
 
 #[derive(Default)]
 pub struct Stats {
+    /// Message sends waiting for an answer, per instance base URL.
+    pub sends_in_flight: Mutex<BTreeMap<String, i64>>,
     pub requests: AtomicU64,
     pub max_micros: AtomicU64,
     pub hung: Mutex<Vec<String>>,
@@ -259,8 +261,10 @@ pub struct SendRecord {
     pub status: u16,
     pub message_id: Option<String>,
     pub seq: Option<i64>,
-    /// A 2xx whose body was not the message asked for.
+    /// A 2xx whose body was not the message asked for, or the body of a final refusal.
     pub wrong_answer: Option<String>,
+    /// The body of the last failed attempt.
+    pub last_failure: Option<String>,
 }
 
 impl SendRecord {
@@ -336,8 +340,9 @@ pub struct Outcome {
     pub stored: BTreeMap<String, Vec<Msg>>,
     pub receivers: Vec<ReceiverLog>,
     pub ready: Vec<ReadySample>,
-    /// When and where the logout was acknowledged.
-    pub logout: Option<(Instant, usize)>,
+    /// When, where and with which status (200, or 401 when an earlier attempt had ended it
+    /// and only its answer was lost) the logout was acknowledged.
+    pub logout: Option<(Instant, usize, u16)>,
     pub session: Vec<SessionSample>,
     pub recovery: Vec<Recovery>,
     pub requests: u64,
@@ -369,7 +374,7 @@ pub struct Load {
     receivers: Vec<JoinHandle<ReceiverLog>>,
     ready: JoinHandle<Vec<ReadySample>>,
     session: JoinHandle<Vec<SessionSample>>,
-    logout: JoinHandle<Option<(Instant, usize)>>,
+    logout: JoinHandle<Option<(Instant, usize, u16)>>,
     recovery: Vec<JoinHandle<(Recovery, SendRecord)>>,
 }
 
@@ -435,6 +440,28 @@ impl Load {
 
     pub async fn until_fault_start(&self) {
         tokio::time::sleep_until(self.fault_start.into()).await;
+    }
+
+    /// Waits (at most 500 ms) until a send is in flight on instance `i`; returns how many are.
+    pub async fn mid_send(&self, i: usize) -> i64 {
+        let base = &self.ctx.bases[i];
+        let deadline = Instant::now() + Duration::from_millis(500);
+        loop {
+            let n = self
+                .ctx
+                .http
+                .stats
+                .sends_in_flight
+                .lock()
+                .unwrap()
+                .get(base)
+                .copied()
+                .unwrap_or(0);
+            if n > 0 || Instant::now() >= deadline {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
 
     pub async fn until_fault_end(&self) {
@@ -551,13 +578,21 @@ async fn send_until_acked(
         message_id: None,
         seq: None,
         wrong_answer: None,
+        last_failure: None,
     };
     let body = json!({"client_message_id": cmid, "content": format!("hello {cmid}")});
     loop {
         let base = &bases[(first + rec.attempts as usize) % bases.len()];
         rec.attempts += 1;
         let url = format!("{base}/v1/conversations/{conv}/messages");
-        match http.post(&url, Some(&user.access), body.clone()).await {
+        let in_flight = |d: i64| {
+            let mut m = http.stats.sends_in_flight.lock().unwrap();
+            *m.entry(base.clone()).or_default() += d;
+        };
+        in_flight(1);
+        let answer = http.post(&url, Some(&user.access), body.clone()).await;
+        in_flight(-1);
+        match answer {
             Answer::Status(s, v) if (200..300).contains(&s) => {
                 rec.status = s;
                 let m = Msg::from(&v["data"]);
@@ -570,7 +605,10 @@ async fn send_until_acked(
                 }
                 return rec;
             }
-            Answer::Status(s, _) if retryable(s) => rec.failures.push(s),
+            Answer::Status(s, v) if retryable(s) => {
+                rec.failures.push(s);
+                rec.last_failure = Some(format!("{s} {}", v["error"]["message"]));
+            }
             Answer::Status(s, v) => {
                 rec.status = s;
                 rec.wrong_answer = Some(v.to_string());
@@ -607,37 +645,50 @@ async fn sender(ctx: Arc<Ctx>, s: usize) -> Vec<SendRecord> {
 async fn recover(ctx: Arc<Ctx>, i: usize, fault_end: Instant) -> (Recovery, SendRecord) {
     tokio::time::sleep_until(fault_end.into()).await;
     let deadline = fault_end + ctx.plan.recovery;
-    let mut r = Recovery::default();
-    let rec = send_until_acked(
-        &ctx.http,
-        &ctx.bases[i..=i],
-        ctx.world.owner(),
-        0,
-        format!("{}-probe-{i}", ctx.tag),
-        &ctx.world.convs[0],
-        deadline,
-    )
-    .await;
-    if rec.acked() {
-        r.send_after = Some(Instant::now().saturating_duration_since(fault_end));
-    }
-    loop {
-        let a = ctx.http.get(&format!("{}/ready", ctx.bases[i]), None).await;
-        if let Answer::Status(s, v) = &a {
-            r.last_ready = format!("{s} {v}");
-            if *s == 200 && v["status"] == "ok" {
-                r.ready_after = Some(Instant::now().saturating_duration_since(fault_end));
-                break;
+    let send = async {
+        let rec = send_until_acked(
+            &ctx.http,
+            &ctx.bases[i..=i],
+            ctx.world.owner(),
+            0,
+            format!("{}-probe-{i}", ctx.tag),
+            &ctx.world.convs[0],
+            deadline,
+        )
+        .await;
+        let after = rec
+            .acked()
+            .then(|| Instant::now().saturating_duration_since(fault_end));
+        (rec, after)
+    };
+    let ready = async {
+        loop {
+            let a = ctx.http.get(&format!("{}/ready", ctx.bases[i]), None).await;
+            let last = match &a {
+                Answer::Status(200, v) if v["status"] == "ok" => {
+                    return (
+                        Some(Instant::now().saturating_duration_since(fault_end)),
+                        String::new(),
+                    );
+                }
+                Answer::Status(s, v) => format!("{s} {v}"),
+                other => format!("{other:?}"),
+            };
+            if Instant::now() >= deadline {
+                return (None, last);
             }
-        } else {
-            r.last_ready = format!("{a:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        if Instant::now() >= deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    (r, rec)
+    };
+    let ((rec, send_after), (ready_after, last_ready)) = tokio::join!(send, ready);
+    (
+        Recovery {
+            send_after,
+            ready_after,
+            last_ready,
+        },
+        rec,
+    )
 }
 
 async fn receiver(ctx: Arc<Ctx>, r: usize, ready: tokio::sync::mpsc::Sender<()>) -> ReceiverLog {
@@ -828,7 +879,7 @@ async fn session_prober(ctx: Arc<Ctx>) -> Vec<SessionSample> {
 
 /// Ends the leaver's session at `at`, retrying (on the next instance) until it is acknowledged.
 /// A 401 means an earlier attempt ended it and only the answer was lost.
-async fn logout(ctx: Arc<Ctx>, at: Instant) -> Option<(Instant, usize)> {
+async fn logout(ctx: Arc<Ctx>, at: Instant) -> Option<(Instant, usize, u16)> {
     tokio::time::sleep_until(at.into()).await;
     let token = ctx.world.leaver.access.clone();
     let mut k = 0usize;
@@ -843,8 +894,8 @@ async fn logout(ctx: Arc<Ctx>, at: Instant) -> Option<(Instant, usize)> {
                 Value::Null,
             )
             .await;
-        if let Answer::Status(200 | 401, _) = a {
-            return Some((Instant::now(), i));
+        if let Answer::Status(s @ (200 | 401), _) = a {
+            return Some((Instant::now(), i, s));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -18,6 +18,10 @@ use proxy::{FaultProxy, Mode};
 use sc_core::{config::Config, secret::Secret};
 use std::{sync::Arc, time::Duration};
 
+fn ms(d: Duration) -> String {
+    format!("{} ms", d.as_millis())
+}
+
 fn plan() -> Plan {
     if Plan::long() {
         Plan::full()
@@ -142,6 +146,16 @@ async fn redis_episode(name: &str, fault: RedisFault, plan: Plan) {
         _ => ReadyExpect::CacheDegraded,
     };
     let mut r = Report::new(name);
+    let what = match fault {
+        RedisFault::Killed => "redis-server killed (SIGKILL), a fresh one started on its port",
+        RedisFault::Stalled => "redis-server stopped (SIGSTOP), then continued (SIGCONT)",
+        RedisFault::Slow => "Redis behind the proxy, +100 ms each way (+200 ms a round trip)",
+    };
+    r.line(
+        "fault_applied",
+        true,
+        format!("{what}, for {}", ms(o.fault_end - o.fault_start)),
+    );
     check(&o, &[expect, expect], &captured_logs(), &mut r);
     for a in apps {
         a.stop().await;
@@ -198,6 +212,17 @@ async fn pg_episode(name: &str, fault: PgFault, plan: Plan) {
     proxy.set(Mode::Pass);
     let o = load.finish().await;
     let mut r = Report::new(name);
+    let what = match fault {
+        PgFault::Stopped => "PostgreSQL connections reset, then refused (proxy reset → refuse)",
+        PgFault::Stalled => {
+            "PostgreSQL connections accepted and held, nothing forwarded (proxy stall)"
+        }
+    };
+    r.line(
+        "fault_applied",
+        true,
+        format!("{what}, for {}", ms(o.fault_end - o.fault_start)),
+    );
     let down = ReadyExpect::DatabaseDown;
     check(&o, &[down, down], &captured_logs(), &mut r);
     for a in apps {
@@ -219,11 +244,17 @@ async fn instance_killed(name: &str, plan: Plan) {
     all_ready(&bases).await;
     let load = Load::start(name, bases, plan).await;
     load.until_fault_start().await;
+    let in_flight = load.mid_send(1).await;
     b.kill9();
     load.until_fault_end().await;
     b.restart().await;
     let o = load.finish().await;
     let mut r = Report::new(name);
+    r.line(
+        "fault_applied",
+        in_flight > 0,
+        format!("kill -9 of i1 with {in_flight} sends in flight on it"),
+    );
     let all_logs = a.logs() + &b.logs();
     check(
         &o,
@@ -260,6 +291,7 @@ async fn embedded_restart(name: &str, plan: Plan) {
     let mut s = Server::start(env, logs.path()).await;
     let load = Load::start(name, vec![s.base.clone()], plan).await;
     load.until_fault_start().await;
+    let in_flight = load.mid_send(0).await;
     s.kill9();
     load.until_fault_end().await;
     s.restart().await;
@@ -269,6 +301,11 @@ async fn embedded_restart(name: &str, plan: Plan) {
         o.secrets.push((f.replace('_', " "), v.trim().to_string()));
     }
     let mut r = Report::new(name);
+    r.line(
+        "fault_applied",
+        in_flight > 0,
+        format!("kill -9 with {in_flight} sends in flight, restarted on the same data dir"),
+    );
     check(&o, &[ReadyExpect::Unreachable], &s.logs(), &mut r);
     drop(s);
     r.finish();
