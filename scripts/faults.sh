@@ -42,8 +42,9 @@ status=$?
 set -e
 took=$(( $(date +%s) - started ))
 
-printf '== fault episodes: %s tier, %s plan, %ss (cargo test exit %s)\n' \
-  "$tier" "$([ "$SC_FAULTS_FULL" = 1 ] && echo full || echo short)" "$took" "$status"
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+printf '== fault episodes at %s: %s tier, %s plan, %ss (cargo test exit %s)\n' \
+  "$commit" "$tier" "$([ "$SC_FAULTS_FULL" = 1 ] && echo full || echo short)" "$took" "$status"
 printf '%-20s %-18s %-9s %s\n' episode invariant result counts
 cat "$report"
 held=$(grep -c ' held ' "$report" || true)

@@ -336,7 +336,18 @@ async fn embedded_full_disk(name: &str, plan: Plan) {
     let _ = std::fs::remove_file(&filler);
     let o = load.finish().await;
     let mut r = Report::new(name);
-    r.line("disk_filled", filled.is_ok(), format!("filler: {filled:?}"));
+    r.line(
+        "fault_applied",
+        filled.is_ok(),
+        match &filled {
+            Ok(n) => format!(
+                "the data dir's 32 MiB tmpfs filled up ({} KiB of filler) for {}, then freed",
+                n / 1024,
+                ms(o.fault_end - o.fault_start)
+            ),
+            Err(e) => format!("could not fill the disk: {e}"),
+        },
+    );
     check(&o, &[ReadyExpect::Serving], &captured_logs(), &mut r);
     app.stop().await;
     drop(fs);
