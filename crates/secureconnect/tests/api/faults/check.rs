@@ -327,11 +327,18 @@ pub fn check(o: &Outcome, expect: &[ReadyExpect], logs: &str, r: &mut Report) {
         .records
         .iter()
         .filter(|s| !s.acked())
-        .map(|s| {
-            format!(
-                "{} status {} {:?}, last failure {:?}",
-                s.cmid, s.status, s.wrong_answer, s.last_failure
-            )
+        .map(|s| match s.status {
+            0 => format!(
+                "{} given up after {} attempts, the last: {}",
+                s.cmid,
+                s.attempts,
+                s.last_failure.as_deref().unwrap_or("no answer")
+            ),
+            n => format!(
+                "{} refused with {n}: {}",
+                s.cmid,
+                s.wrong_answer.as_deref().unwrap_or("")
+            ),
         })
         .collect();
     let mut failures: BTreeMap<String, usize> = BTreeMap::new();
