@@ -4,6 +4,7 @@
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod files;
 pub mod ids;
 #[cfg(test)]
 mod proptests;
