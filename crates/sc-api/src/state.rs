@@ -1,7 +1,7 @@
 //! What every handler can reach.
 
 use sc_core::config::{Config, IpNet};
-use sc_infra::redis_link::RedisLink;
+use sc_infra::{blobs::BlobStore, redis_link::RedisLink};
 use sc_service::{
     AuthService, Deps, UserService,
     chat::ChatService,
@@ -21,4 +21,6 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub trusted_proxies: Vec<IpNet>,
     pub redis: Option<RedisLink>,
+    /// Where drive files live; the local adapter's signed URLs are served by `routes::blobs`.
+    pub blobs: Arc<BlobStore>,
 }

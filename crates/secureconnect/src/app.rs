@@ -13,6 +13,7 @@ use sc_core::{
 };
 use sc_db::Db;
 use sc_infra::{
+    blobs::{self, BlobStore},
     bus::{Bus, BusEvent},
     mailer::Mailer,
     ratelimit::RateLimiter,
@@ -110,6 +111,14 @@ impl App {
         spawn_event_dispatcher(deps.clone(), hub.clone(), background.clone());
         spawn_presence_renewal(realtime.clone(), hub.clone(), background.clone());
         spawn_housekeeping(deps.db.clone(), background.clone());
+        let blobs = Arc::new(
+            BlobStore::local(
+                cfg.data_dir.join("blobs"),
+                blobs::derive_url_signing_key(&data_key),
+                cfg.public_url.clone(),
+            )
+            .context("blob storage directory")?,
+        );
         let state = Arc::new(AppState {
             cfg: cfg.clone(),
             auth: AuthService::new(deps.clone()),
@@ -121,6 +130,7 @@ impl App {
             deps,
             trusted_proxies: cfg.trusted_proxy_nets(),
             redis,
+            blobs,
         });
         let router = sc_api::router(state.clone());
         Ok(App {
