@@ -413,3 +413,50 @@ pub struct ReadyView {
     #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub checks: serde_json::Map<String, serde_json::Value>,
 }
+
+/// Distinguishes an absent id from an explicit null (for moves to the root).
+fn some_nullable_id<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<sc_core::ids::FileId>>, D::Error> {
+    Option::<sc_core::ids::FileId>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadRequest {
+    /// 1–255 bytes; no path separators, control or bidi characters, no leading dot; its
+    /// extension must fit `content_type`.
+    #[schema(min_length = 1, max_length = 255)]
+    pub name: String,
+    /// Bytes the PUT will carry (at most `max_file_size_bytes`).
+    #[schema(minimum = 0)]
+    pub size: i64,
+    /// One of the allowed media types (API.md §12).
+    #[schema(max_length = 255)]
+    pub content_type: String,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub parent_id: Option<sc_core::ids::FileId>,
+    /// Client-side encrypted: not sniffed, always served as application/octet-stream.
+    pub encrypted: Option<bool>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FolderRequest {
+    #[schema(min_length = 1, max_length = 255)]
+    pub name: String,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub parent_id: Option<sc_core::ids::FileId>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchFileRequest {
+    /// A new name (the extension must still fit the file's type).
+    #[schema(min_length = 1, max_length = 255)]
+    pub name: Option<String>,
+    /// A folder of the caller's, or null for the root.
+    #[serde(default, deserialize_with = "some_nullable_id")]
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub parent_id: Option<Option<sc_core::ids::FileId>>,
+}

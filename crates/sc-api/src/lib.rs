@@ -16,7 +16,7 @@ pub mod ws;
 use crate::{
     envelope::ApiError,
     middleware::{auth_rate_limit, client_ip, login_rate_limit, request_context, require_auth},
-    routes::{auth, chat, ops, realtime, users},
+    routes::{auth, blobs, chat, drive, ops, realtime, users},
     state::AppState,
 };
 use axum::{
@@ -37,7 +37,7 @@ use tower_http::{
 };
 
 /// Public routes under /v1 (everything else needs a bearer token).
-pub(crate) const PUBLIC_PATHS: [&str; 8] = [
+const PUBLIC_PATHS: [&str; 8] = [
     "/v1/realtime",
     "/v1/auth/register",
     "/v1/auth/login",
@@ -47,6 +47,14 @@ pub(crate) const PUBLIC_PATHS: [&str; 8] = [
     "/v1/auth/email/verify",
     "/v1/openapi.json",
 ];
+
+/// Blob URLs carry their own signature instead of a bearer token.
+const BLOB_PREFIX: &str = "/v1/blobs/";
+
+/// Whether a /v1 path is served without a bearer token.
+pub(crate) fn is_public_path(path: &str) -> bool {
+    PUBLIC_PATHS.contains(&path) || path.starts_with(BLOB_PREFIX)
+}
 
 pub fn router(state: Arc<AppState>) -> Router {
     let st = || state.clone();
@@ -115,6 +123,16 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(realtime::set_presence).get(realtime::get_presence),
         )
         .route("/v1/notifications", get(realtime::notifications))
+        .route("/v1/files/uploads", post(drive::init_upload))
+        .route("/v1/files", get(drive::list))
+        .route(
+            "/v1/files/{id}",
+            get(drive::get).patch(drive::patch).delete(drive::delete),
+        )
+        .route("/v1/files/{id}/complete", post(drive::complete))
+        .route("/v1/files/{id}/download", get(drive::download))
+        .route("/v1/folders", post(drive::create_folder))
+        .route("/v1/storage/quota", get(drive::quota))
         .route_layer(from_fn_with_state(st(), require_auth));
     // Authenticated by its ticket (or bearer header) inside the handler.
     let socket = Router::new().route("/v1/realtime", get(realtime::upgrade));
@@ -138,7 +156,17 @@ pub fn router(state: Arc<AppState>) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(cfg.request_timeout_seconds),
         ))
-        .layer(CatchPanicLayer::new());
+        .layer(CatchPanicLayer::new())
+        // Blob transfers stream files of any allowed size: no request timeout of their own
+        // beyond the signed URL's expiry, which is checked before the first byte.
+        .merge(
+            Router::new()
+                .route(
+                    &format!("{BLOB_PREFIX}{{*key}}"),
+                    axum::routing::put(blobs::put_blob).get(blobs::get_blob),
+                )
+                .layer(CatchPanicLayer::new()),
+        );
     if !cfg.cors_allowed_origins.0.is_empty() {
         app = app.layer(cors(&cfg.cors_allowed_origins.0));
     }
@@ -151,7 +179,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             header::X_FRAME_OPTIONS,
             HeaderValue::from_static("DENY"),
         ))
-        .layer(SetResponseHeaderLayer::overriding(
+        // A route may send a stricter policy of its own (downloads add `sandbox`).
+        .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
         ))
@@ -216,7 +245,7 @@ async fn method_not_allowed(State(s): State<Arc<AppState>>, req: Request) -> Res
 
 async fn auth_first(s: &AppState, req: Request, otherwise: AppError) -> Response {
     let path = req.uri().path();
-    let protected = path.starts_with("/v1/") && !PUBLIC_PATHS.contains(&path);
+    let protected = path.starts_with("/v1/") && !is_public_path(path);
     let (parts, _) = req.into_parts();
     if protected && let Err(e) = middleware::authenticate(s, &parts.headers, None).await {
         return e.into_response();

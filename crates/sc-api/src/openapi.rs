@@ -31,9 +31,12 @@ use utoipa::OpenApi;
         routes::chat::react, routes::chat::unreact, routes::chat::read, routes::chat::receipts, routes::chat::search,
         routes::realtime::ticket, routes::realtime::upgrade, routes::realtime::set_presence, routes::realtime::get_presence,
         routes::realtime::notifications,
+        routes::drive::init_upload, routes::drive::complete, routes::drive::list, routes::drive::get,
+        routes::drive::patch, routes::drive::delete, routes::drive::download, routes::drive::create_folder,
+        routes::drive::quota, routes::blobs::put_blob, routes::blobs::get_blob,
     ),
     components(schemas(UserView, TokenPairView, SessionView, ProfileView, Empty)),
-    tags((name = "ops"), (name = "auth"), (name = "users"), (name = "chat"), (name = "realtime"), (name = "notifications"))
+    tags((name = "ops"), (name = "auth"), (name = "users"), (name = "chat"), (name = "realtime"), (name = "notifications"), (name = "drive"), (name = "blobs"))
 )]
 struct ApiDoc;
 
@@ -60,7 +63,7 @@ const IP_LIMITED: [&str; 6] = [
 ];
 
 /// The error codes each status carries (API.md §1).
-const ERROR_CODES: [(&str, &[&str]); 13] = [
+const ERROR_CODES: [(&str, &[&str]); 14] = [
     ("400", &["VALIDATION_ERROR"]),
     ("401", &["UNAUTHORIZED", "TOTP_REQUIRED"]),
     ("403", &["FORBIDDEN", "EMAIL_NOT_VERIFIED"]),
@@ -69,6 +72,7 @@ const ERROR_CODES: [(&str, &[&str]); 13] = [
     ("409", &["CONFLICT", "LIMIT_REACHED"]),
     ("413", &["PAYLOAD_TOO_LARGE"]),
     ("415", &["UNSUPPORTED_MEDIA_TYPE"]),
+    ("416", &["VALIDATION_ERROR"]),
     ("423", &["ACCOUNT_LOCKED"]),
     ("429", &["RATE_LIMITED"]),
     ("500", &["INTERNAL_ERROR"]),
@@ -144,7 +148,7 @@ fn add_envelope_schemas(components: &mut Value) {
 }
 
 fn is_public(path: &str) -> bool {
-    RAW_ROUTES.contains(&path) || crate::PUBLIC_PATHS.contains(&path)
+    RAW_ROUTES.contains(&path) || crate::is_public_path(path)
 }
 
 fn finish_operation(path: &str, op: &mut Value) {
@@ -231,6 +235,11 @@ fn envelope_response(status: &str, response: &mut Value) {
         return;
     }
     if status.starts_with('2') {
+        // Bytes (a download) are not enveloped.
+        let content = r.get("content").and_then(Value::as_object);
+        if content.is_some_and(|c| !c.is_empty() && !c.contains_key("application/json")) {
+            return;
+        }
         let data = r
             .get("content")
             .and_then(|c| c.get("application/json"))

@@ -5,6 +5,7 @@ use sc_infra::{blobs::BlobStore, redis_link::RedisLink};
 use sc_service::{
     AuthService, Deps, UserService,
     chat::ChatService,
+    drive::DriveService,
     notify::NotifyService,
     realtime::{Hub, RealtimeService},
 };
@@ -23,4 +24,5 @@ pub struct AppState {
     pub redis: Option<RedisLink>,
     /// Where drive files live; the local adapter's signed URLs are served by `routes::blobs`.
     pub blobs: Arc<BlobStore>,
+    pub drive: DriveService,
 }

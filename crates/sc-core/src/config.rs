@@ -150,6 +150,25 @@ pub struct Config {
     /// A socket silent for this long (no frame, no pong) is closed.
     pub ws_idle_timeout_seconds: u64,
 
+    // --- drive ---
+    /// Largest file (and file version) an upload may declare.
+    pub max_file_size_bytes: u64,
+    /// Storage quota of a user whose quota an admin has not set.
+    pub default_quota_bytes: u64,
+    /// Lifetime of a signed download URL.
+    pub download_url_ttl_seconds: u64,
+    /// An upload not completed within this long is abandoned: its quota is released and its
+    /// object deleted by the cleanup job.
+    pub upload_reservation_ttl_seconds: u64,
+    /// Media types uploads may declare; empty means the built-in list of API.md §12.
+    /// Executables, scripts, HTML and SVG stay refused whatever this lists.
+    pub allowed_file_types: List,
+    /// Versions kept per file; 0 keeps them all. The oldest beyond it are pruned.
+    pub max_versions_per_file: u32,
+    /// Seconds between passes of the drive cleanup job (abandoned uploads, deleted objects);
+    /// an upload is abandoned this long after its reservation lapsed.
+    pub drive_cleanup_interval_seconds: u64,
+
     // --- mail ---
     pub smtp_host: Option<String>,
     pub smtp_port: u16,
@@ -211,6 +230,13 @@ impl Default for Config {
             ws_inbound_per_second: 20,
             ws_heartbeat_seconds: 25,
             ws_idle_timeout_seconds: 75,
+            max_file_size_bytes: 100 * 1024 * 1024,
+            default_quota_bytes: 10 * 1024 * 1024 * 1024,
+            download_url_ttl_seconds: 300,
+            upload_reservation_ttl_seconds: 15 * 60,
+            allowed_file_types: List::default(),
+            max_versions_per_file: 0,
+            drive_cleanup_interval_seconds: 60,
             smtp_host: None,
             smtp_port: 587,
             smtp_security: SmtpSecurity::Starttls,

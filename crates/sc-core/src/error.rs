@@ -40,6 +40,12 @@ pub enum AppError {
     },
     #[error("{0}")]
     LimitReached(String),
+    #[error("the storage quota would be exceeded")]
+    QuotaExceeded {
+        used: u64,
+        quota: u64,
+        requested: u64,
+    },
     #[error("{0}")]
     ServiceUnavailable(String),
     /// A bug or an unexpected failure. The message is only logged, never sent to the client.
@@ -86,6 +92,7 @@ impl AppError {
             Self::AccountLocked { .. } => "ACCOUNT_LOCKED",
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::LimitReached(_) => "LIMIT_REACHED",
+            Self::QuotaExceeded { .. } => "QUOTA_EXCEEDED",
             Self::ServiceUnavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_ERROR",
         }
@@ -102,6 +109,7 @@ impl AppError {
             Self::PayloadTooLarge(_) => 413,
             Self::UnsupportedMediaType(_) => 415,
             Self::AccountLocked { .. } => 423,
+            Self::QuotaExceeded { .. } => 507,
             Self::RateLimited { .. } => 429,
             Self::ServiceUnavailable(_) => 503,
             Self::Internal(_) => 500,
@@ -120,6 +128,11 @@ impl AppError {
         match self {
             Self::Validation { field, reason } => Some(json!({ "field": field, "reason": reason })),
             Self::Conflict { details, .. } => details.clone(),
+            Self::QuotaExceeded {
+                used,
+                quota,
+                requested,
+            } => Some(json!({ "used": used, "quota": quota, "requested": requested })),
             Self::AccountLocked {
                 retry_after_seconds,
             }
@@ -138,6 +151,12 @@ impl From<sqlx::Error> for AppError {
             // The database is unreachable or saturated: a dependency problem, not a bug.
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
                 AppError::ServiceUnavailable("the database is unavailable".into())
+            }
+            // Out of space (SQLite SQLITE_FULL, PostgreSQL disk_full): the dependency, not a bug.
+            sqlx::Error::Database(d)
+                if matches!(d.code().as_deref(), Some("13") | Some("53100")) =>
+            {
+                AppError::ServiceUnavailable("the database is out of space".into())
             }
             _ => AppError::Internal(format!("database: {e}")),
         }

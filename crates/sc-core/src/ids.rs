@@ -74,3 +74,7 @@ typed_id!(
     /// A background job of the notification worker.
     JobId
 );
+typed_id!(
+    /// A file or folder of the drive.
+    FileId
+);

@@ -23,6 +23,7 @@ macro_rules! on_pool {
 pub mod audit;
 pub mod blocks;
 pub mod chat;
+pub mod drive;
 pub mod mail;
 pub mod maintenance;
 pub mod notifications;
@@ -54,6 +55,12 @@ impl Db {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
+            // A COMMIT that failed (a full disk, say) leaves the connection inside its
+            // transaction; handed out again, its later "commits" would only release savepoints
+            // and nothing would ever be stored. Such a connection is closed, not reused.
+            .after_release(|conn, _| {
+                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+            })
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts)

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod chat;
 pub mod crypto;
 pub mod deps;
+pub mod drive;
 pub mod mail;
 pub mod metrics;
 pub mod notify;

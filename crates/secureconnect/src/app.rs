@@ -24,6 +24,7 @@ use sc_service::{
     SESSION_REVOKED_CHANNEL, USER_CHANGED_CHANNEL, UserService,
     chat::ChatService,
     crypto::{JwtKeys, SecretBox},
+    drive::DriveService,
     mail::MailService,
     metrics::Metrics,
     notify::NotifyService,
@@ -119,6 +120,8 @@ impl App {
             )
             .context("blob storage directory")?,
         );
+        let drive = DriveService::new(deps.clone(), blobs.clone());
+        drive.spawn_cleanup(background.clone());
         let state = Arc::new(AppState {
             cfg: cfg.clone(),
             auth: AuthService::new(deps.clone()),
@@ -131,6 +134,7 @@ impl App {
             trusted_proxies: cfg.trusted_proxy_nets(),
             redis,
             blobs,
+            drive,
         });
         let router = sc_api::router(state.clone());
         Ok(App {

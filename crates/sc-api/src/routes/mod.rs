@@ -1,5 +1,7 @@
 pub mod auth;
+pub mod blobs;
 pub mod chat;
+pub mod drive;
 pub mod ops;
 pub mod realtime;
 pub mod users;

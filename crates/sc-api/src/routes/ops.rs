@@ -69,7 +69,10 @@ pub async fn ready(State(s): State<Arc<AppState>>) -> Response {
     } else {
         StatusCode::OK
     };
-    (code, Json(body)).into_response()
+    let mut res = (code, Json(body)).into_response();
+    // The 503 carries the readiness body, not the error envelope (API.md §12).
+    res.extensions_mut().insert(crate::envelope::Enveloped);
+    res
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "ops",

@@ -10,6 +10,7 @@ mod binary;
 mod chat;
 mod cluster;
 mod common;
+mod drive;
 mod faults;
 mod hostile;
 mod lists;

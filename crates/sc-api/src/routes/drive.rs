@@ -1,0 +1,168 @@
+//! /v1/files, /v1/folders, /v1/storage: the drive. Bytes go to and come from the blob store's
+//! signed URLs, never through these routes.
+
+use crate::{
+    dto::*,
+    envelope::{ApiError, ApiResult, created, done, ok},
+    extract::{ApiJson, ListQuery, VerifiedAuth, encode_cursor, parse_id},
+    state::AppState,
+};
+use axum::extract::{Path, RawQuery, State};
+use sc_core::{AppError, ids::FileId};
+use sc_service::drive::{
+    DownloadLink, FileChange, FileView, NewUploadRequest, QuotaView, UploadTicket,
+};
+use serde_json::Value;
+use std::sync::Arc;
+
+type S = State<Arc<AppState>>;
+
+fn file_id(raw: &str) -> Result<FileId, ApiError> {
+    parse_id("id", raw)
+}
+
+/// The cursor of a list ordered by (name, id): the id first, as it never holds the separator.
+fn file_cursor(f: &FileView) -> String {
+    encode_cursor(&format!("{}|{}", f.id, f.name))
+}
+
+fn parse_file_cursor(lq: &ListQuery) -> Result<Option<(String, FileId)>, ApiError> {
+    let Some(c) = &lq.cursor else {
+        return Ok(None);
+    };
+    let bad = || ApiError(AppError::validation("cursor", "malformed cursor"));
+    let (id, name) = c.split_once('|').ok_or_else(bad)?;
+    Ok(Some((name.to_string(), id.parse().map_err(|_| bad())?)))
+}
+
+#[utoipa::path(post, path = "/v1/files/uploads", tag = "drive", security(("bearer" = [])), request_body = UploadRequest,
+    responses((status = 201, body = UploadTicket, description = "PUT the bytes to upload_url, then complete"),
+              (status = 403), (status = 404, description = "parent_id is not a folder of the caller's"),
+              (status = 409, description = "a file of that name is already in the folder"),
+              (status = 413, description = "over the per-file limit"),
+              (status = 415, description = "type not allowed, or the extension does not fit it"),
+              (status = 507, description = "the quota would be exceeded; details has used, quota, requested")))]
+pub async fn init_upload(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    ApiJson(b): ApiJson<UploadRequest>,
+) -> ApiResult<UploadTicket> {
+    let req = NewUploadRequest {
+        name: b.name,
+        size: b.size,
+        content_type: b.content_type,
+        parent_id: b.parent_id,
+        encrypted: b.encrypted.unwrap_or(false),
+    };
+    Ok(created(s.drive.init_upload(&ctx, req).await?))
+}
+
+#[utoipa::path(post, path = "/v1/files/{id}/complete", tag = "drive", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = FileView, description = "the file, ready"),
+              (status = 400, description = "no object, or not the declared size: the upload is given up"),
+              (status = 403), (status = 404), (status = 409, description = "no upload pending"),
+              (status = 415, description = "the bytes are not of the declared type: the upload is given up")))]
+pub async fn complete(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+) -> ApiResult<FileView> {
+    Ok(ok(s.drive.complete(&ctx, file_id(&id)?).await?))
+}
+
+#[utoipa::path(get, path = "/v1/files", tag = "drive", security(("bearer" = [])),
+    params(("parent_id" = Option<uuid::Uuid>, Query, description = "a folder; the root without it"),
+           ("q" = Option<String>, Query, min_length = 1, max_length = 255, description = "search names across all the caller's files")),
+    responses((status = 200, body = Page<FileView>, description = "by name"), (status = 403), (status = 404)))]
+pub async fn list(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Page<FileView>> {
+    let lq = ListQuery::parse(q.as_deref(), &["parent_id", "q"])?;
+    let parent = lq
+        .params
+        .get("parent_id")
+        .map(|p| parse_id::<FileId>("parent_id", p))
+        .transpose()?;
+    let after = parse_file_cursor(&lq)?;
+    let rows = s
+        .drive
+        .list(
+            &ctx,
+            parent,
+            lq.params.get("q").map(String::as_str),
+            after,
+            lq.limit + 1,
+        )
+        .await?;
+    Ok(ok(Page::from_rows(rows, lq.limit, file_cursor, |f| f)))
+}
+
+#[utoipa::path(get, path = "/v1/files/{id}", tag = "drive", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = FileView), (status = 403), (status = 404)))]
+pub async fn get(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+) -> ApiResult<FileView> {
+    Ok(ok(s.drive.get(&ctx, file_id(&id)?).await?))
+}
+
+#[utoipa::path(patch, path = "/v1/files/{id}", tag = "drive", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    request_body = PatchFileRequest,
+    responses((status = 200, body = FileView), (status = 403), (status = 404), (status = 409, description = "the name is taken in the target folder")))]
+pub async fn patch(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<PatchFileRequest>,
+) -> ApiResult<FileView> {
+    let change = FileChange {
+        name: b.name,
+        parent_id: b.parent_id,
+    };
+    Ok(ok(s.drive.update(&ctx, file_id(&id)?, change).await?))
+}
+
+#[utoipa::path(delete, path = "/v1/files/{id}", tag = "drive", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Empty, description = "deleted with every version (a folder with its contents); quota released"),
+              (status = 403), (status = 404)))]
+pub async fn delete(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+) -> ApiResult<Value> {
+    s.drive.delete(&ctx, file_id(&id)?).await?;
+    Ok(done())
+}
+
+#[utoipa::path(get, path = "/v1/files/{id}/download", tag = "drive", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = DownloadLink, description = "a signed URL, valid for download_url_ttl_seconds"),
+              (status = 403), (status = 404), (status = 409, description = "a folder, or a file whose upload is not complete")))]
+pub async fn download(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+) -> ApiResult<DownloadLink> {
+    Ok(ok(s.drive.download(&ctx, file_id(&id)?).await?))
+}
+
+#[utoipa::path(post, path = "/v1/folders", tag = "drive", security(("bearer" = [])), request_body = FolderRequest,
+    responses((status = 201, body = FileView), (status = 403), (status = 404, description = "parent_id is not a folder of the caller's"),
+              (status = 409, description = "the name is taken in that folder")))]
+pub async fn create_folder(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    ApiJson(b): ApiJson<FolderRequest>,
+) -> ApiResult<FileView> {
+    Ok(created(
+        s.drive.create_folder(&ctx, &b.name, b.parent_id).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/storage/quota", tag = "drive", security(("bearer" = [])),
+    responses((status = 200, body = QuotaView, description = "bytes used, reserved by pending uploads, the quota and what is left")))]
+pub async fn quota(State(s): S, VerifiedAuth(ctx): VerifiedAuth) -> ApiResult<QuotaView> {
+    Ok(ok(s.drive.quota(&ctx).await?))
+}

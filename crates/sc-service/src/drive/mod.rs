@@ -1,0 +1,529 @@
+//! The drive's rules: uploads with atomic quota and verified types, files and folders, and the
+//! cleanup of abandoned uploads and deleted objects. Bytes never pass through here: clients PUT
+//! and GET signed URLs of the blob store.
+
+pub mod sniff;
+
+use crate::{AuthContext, Deps};
+use sc_core::{
+    AppError, AppResult,
+    files::{self, FileName, MediaType},
+    ids::FileId,
+    time::Timestamp,
+};
+use sc_db::drive::{FileRow, NewUpload, Reserved};
+use sc_infra::blobs::{BlobKey, BlobStore, UploadTarget};
+use serde::Serialize;
+use std::{sync::Arc, time::Duration};
+use tokio_util::sync::CancellationToken;
+use utoipa::ToSchema;
+
+/// Bytes of an object read to check its type.
+const SNIFF_BYTES: usize = 8 * 1024;
+/// Rows handled per cleanup statement and per deletion transaction.
+const BATCH: i64 = 100;
+
+/// The File object of API.md §7.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct FileView {
+    #[schema(value_type = uuid::Uuid)]
+    pub id: FileId,
+    pub name: String,
+    pub size: i64,
+    pub content_type: Option<String>,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub parent_id: Option<FileId>,
+    pub is_folder: bool,
+    /// "pending" until the upload completes, then "ready".
+    pub status: String,
+    pub version: i64,
+    pub sha256: Option<String>,
+    pub encrypted: bool,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+impl From<FileRow> for FileView {
+    fn from(f: FileRow) -> Self {
+        Self {
+            id: f.id,
+            name: f.name,
+            size: f.size,
+            content_type: f.content_type,
+            parent_id: f.parent_id,
+            is_folder: f.is_folder,
+            status: f.status,
+            version: f.version,
+            sha256: f.sha256,
+            encrypted: f.encrypted,
+            created_at: f.created_at,
+            updated_at: f.updated_at,
+        }
+    }
+}
+
+/// What `POST /v1/files/uploads` answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadTicket {
+    #[schema(value_type = uuid::Uuid)]
+    pub file_id: FileId,
+    pub upload_url: String,
+    /// Always "PUT".
+    pub method: &'static str,
+    /// Headers the PUT must carry.
+    pub headers: std::collections::BTreeMap<String, String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DownloadLink {
+    pub download_url: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuotaView {
+    pub used: i64,
+    pub reserved: i64,
+    pub quota: i64,
+    pub available: i64,
+}
+
+pub struct NewUploadRequest {
+    pub name: String,
+    pub size: i64,
+    pub content_type: String,
+    pub parent_id: Option<FileId>,
+    pub encrypted: bool,
+}
+
+/// A rename and/or move; `parent_id: Some(None)` moves to the root.
+pub struct FileChange {
+    pub name: Option<String>,
+    pub parent_id: Option<Option<FileId>>,
+}
+
+#[derive(Clone)]
+pub struct DriveService {
+    d: Arc<Deps>,
+    blobs: Arc<BlobStore>,
+}
+
+fn not_found() -> AppError {
+    AppError::NotFound("file".into())
+}
+
+impl DriveService {
+    pub fn new(d: Arc<Deps>, blobs: Arc<BlobStore>) -> Self {
+        Self { d, blobs }
+    }
+
+    fn default_quota(&self) -> i64 {
+        i64::try_from(self.d.cfg.default_quota_bytes).unwrap_or(i64::MAX)
+    }
+
+    /// Checks a declared upload against the limits, in the order API.md §12 gives: size limit
+    /// (413) before type (415), both before quota (507).
+    fn check_declared(
+        &self,
+        name: &FileName,
+        size: i64,
+        content_type: &str,
+    ) -> AppResult<MediaType> {
+        let max = i64::try_from(self.d.cfg.max_file_size_bytes).unwrap_or(i64::MAX);
+        if size < 0 {
+            return Err(AppError::validation("size", "size must not be negative"));
+        }
+        if size > max {
+            return Err(AppError::PayloadTooLarge(format!(
+                "files are limited to {max} bytes"
+            )));
+        }
+        let media = MediaType::parse("content_type", content_type)?;
+        let ext = name.extension();
+        let allowed = &self.d.cfg.allowed_file_types.0;
+        let listed = if allowed.is_empty() {
+            files::DEFAULT_ALLOWED_TYPES.contains(&media.as_str())
+        } else {
+            allowed
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(media.as_str()))
+        };
+        if !listed
+            || ext
+                .as_deref()
+                .is_some_and(files::is_always_refused_extension)
+        {
+            return Err(AppError::UnsupportedMediaType(format!(
+                "files of type {} are not accepted",
+                media.as_str()
+            )));
+        }
+        if !files::extension_matches(&media, ext.as_deref()) {
+            return Err(AppError::UnsupportedMediaType(
+                "the file name's extension does not match its content_type".into(),
+            ));
+        }
+        Ok(media)
+    }
+
+    /// A folder the caller may put things in: their own (shares come later), else 404.
+    async fn own_folder(&self, ctx: &AuthContext, id: FileId) -> AppResult<FileRow> {
+        let f = self.own_file(ctx, id).await.map_err(|e| match e {
+            AppError::NotFound(_) => AppError::NotFound("folder".into()),
+            e => e,
+        })?;
+        if !f.is_folder {
+            return Err(AppError::validation("parent_id", "not a folder"));
+        }
+        Ok(f)
+    }
+
+    /// A file or folder of the caller's; anyone else's is "not found" (its existence does not
+    /// leak).
+    async fn own_file(&self, ctx: &AuthContext, id: FileId) -> AppResult<FileRow> {
+        self.d
+            .db
+            .drive()
+            .file(id)
+            .await?
+            .filter(|f| f.owner_id == ctx.user_id)
+            .ok_or_else(not_found)
+    }
+
+    pub async fn init_upload(
+        &self,
+        ctx: &AuthContext,
+        req: NewUploadRequest,
+    ) -> AppResult<UploadTicket> {
+        let name = FileName::parse("name", &req.name)?;
+        let media = self.check_declared(&name, req.size, &req.content_type)?;
+        if let Some(parent) = req.parent_id {
+            self.own_folder(ctx, parent).await?;
+        }
+        let now = Timestamp::now();
+        let ttl = i64::try_from(self.d.cfg.upload_reservation_ttl_seconds).unwrap_or(900);
+        let expires_at = Timestamp(now.millis() + ttl * 1000);
+        let file = FileId::new();
+        let key = BlobKey::new_random();
+        let outcome = self
+            .d
+            .db
+            .drive()
+            .begin_upload(&NewUpload {
+                file,
+                owner: ctx.user_id,
+                parent: req.parent_id,
+                name: name.as_str(),
+                size: req.size,
+                content_type: media.as_str(),
+                encrypted: req.encrypted,
+                blob_key: key.as_str(),
+                expires_at,
+                now,
+                default_quota: self.default_quota(),
+            })
+            .await?;
+        match outcome {
+            Reserved::Ok => {}
+            Reserved::OverQuota { used, quota } => {
+                return Err(AppError::QuotaExceeded {
+                    used: used.max(0) as u64,
+                    quota: quota.max(0) as u64,
+                    requested: req.size as u64,
+                });
+            }
+            Reserved::NameTaken => {
+                return Err(AppError::conflict(
+                    "a file or folder of that name is already there",
+                ));
+            }
+        }
+        let UploadTarget {
+            url,
+            method,
+            headers,
+            expires_at,
+        } = self
+            .blobs
+            .upload_target(&key, req.size as u64, media.as_str(), expires_at);
+        Ok(UploadTicket {
+            file_id: file,
+            upload_url: url,
+            method,
+            headers,
+            expires_at,
+        })
+    }
+
+    /// Checks the uploaded object (present, exactly the declared size, magic bytes of the
+    /// declared type unless client-side encrypted), records its sha256 and makes it current.
+    /// A wrong size is 400 and a wrong type 415; both give the reservation back, and a file
+    /// whose first upload failed is gone.
+    pub async fn complete(&self, ctx: &AuthContext, id: FileId) -> AppResult<FileView> {
+        let file = self.own_file(ctx, id).await?;
+        let repo = self.d.db.drive();
+        let Some(pending) = repo.pending_version(id).await? else {
+            return Err(AppError::conflict("no upload is pending for this file"));
+        };
+        let key = BlobKey::parse(&pending.blob_key)
+            .ok_or_else(|| AppError::internal("stored blob key is malformed"))?;
+        let now = Timestamp::now();
+        let size = self.blobs.size_of(&key).await?;
+        if size != Some(pending.size as u64) {
+            repo.abandon_version(id, pending.version, now).await?;
+            return Err(AppError::validation(
+                "size",
+                match size {
+                    None => "nothing was uploaded".to_string(),
+                    Some(n) => format!("{n} bytes were uploaded, {} declared", pending.size),
+                },
+            ));
+        }
+        if !file.encrypted {
+            let media = MediaType::parse("content_type", &pending.content_type)?;
+            let head = self.blobs.read_head(&key, SNIFF_BYTES).await?;
+            if !sniff::matches_declared(&media, &head) {
+                repo.abandon_version(id, pending.version, now).await?;
+                return Err(AppError::UnsupportedMediaType(
+                    "the file's content does not match its declared type".into(),
+                ));
+            }
+        }
+        let sha256 = self.blobs.sha256_hex(&key).await?;
+        if !repo
+            .complete_version(id, pending.version, &sha256, now)
+            .await?
+        {
+            return Err(AppError::conflict(
+                "the upload expired or was completed already",
+            ));
+        }
+        self.get(ctx, id).await
+    }
+
+    pub async fn get(&self, ctx: &AuthContext, id: FileId) -> AppResult<FileView> {
+        Ok(self.own_file(ctx, id).await?.into())
+    }
+
+    /// A folder's entries (the root without `parent`), or with `query` the caller's files whose
+    /// name contains it; by name, one page at a time.
+    pub async fn list(
+        &self,
+        ctx: &AuthContext,
+        parent: Option<FileId>,
+        query: Option<&str>,
+        after: Option<(String, FileId)>,
+        limit: i64,
+    ) -> AppResult<Vec<FileView>> {
+        let repo = self.d.db.drive();
+        let rows = match query {
+            Some(q) => {
+                let q = q.trim();
+                if q.is_empty() || q.chars().count() > 255 || q.chars().any(char::is_control) {
+                    return Err(AppError::validation("q", "q must be 1-255 characters"));
+                }
+                repo.search(ctx.user_id, q, after, limit).await?
+            }
+            None => {
+                if let Some(p) = parent {
+                    self.own_folder(ctx, p).await?;
+                }
+                repo.children(ctx.user_id, parent, after, limit).await?
+            }
+        };
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    pub async fn create_folder(
+        &self,
+        ctx: &AuthContext,
+        name: &str,
+        parent: Option<FileId>,
+    ) -> AppResult<FileView> {
+        let name = FileName::parse("name", name)?;
+        if let Some(p) = parent {
+            self.own_folder(ctx, p).await?;
+        }
+        let id = FileId::new();
+        if !self
+            .d
+            .db
+            .drive()
+            .create_folder(id, ctx.user_id, parent, name.as_str(), Timestamp::now())
+            .await?
+        {
+            return Err(AppError::conflict(
+                "a file or folder of that name is already there",
+            ));
+        }
+        self.get(ctx, id).await
+    }
+
+    /// Renames and/or moves within the caller's tree; a folder never moves into itself or
+    /// below itself.
+    pub async fn update(
+        &self,
+        ctx: &AuthContext,
+        id: FileId,
+        change: FileChange,
+    ) -> AppResult<FileView> {
+        let file = self.own_file(ctx, id).await?;
+        let name = match &change.name {
+            Some(n) => FileName::parse("name", n)?.as_str().to_string(),
+            None => file.name.clone(),
+        };
+        if !file.is_folder && change.name.is_some() {
+            let ext = FileName::parse("name", &name)?.extension();
+            let media = MediaType::parse(
+                "content_type",
+                file.content_type.as_deref().unwrap_or_default(),
+            )?;
+            if !files::extension_matches(&media, ext.as_deref()) {
+                return Err(AppError::validation(
+                    "name",
+                    "the new name's extension does not match the file's type",
+                ));
+            }
+        }
+        let parent = match change.parent_id {
+            None => file.parent_id,
+            Some(None) => None,
+            Some(Some(p)) => {
+                self.own_folder(ctx, p).await?;
+                if self.d.db.drive().ancestry(p).await?.contains(&id) {
+                    return Err(AppError::validation(
+                        "parent_id",
+                        "a folder cannot move into itself",
+                    ));
+                }
+                Some(p)
+            }
+        };
+        if !self
+            .d
+            .db
+            .drive()
+            .rename_move(id, &name, parent, Timestamp::now())
+            .await?
+        {
+            return Err(AppError::conflict(
+                "a file or folder of that name is already there",
+            ));
+        }
+        self.get(ctx, id).await
+    }
+
+    /// Deletes a file with every version, or a folder with everything below it (in batches,
+    /// children first). Quota is released and the objects are queued for deletion.
+    pub async fn delete(&self, ctx: &AuthContext, id: FileId) -> AppResult<()> {
+        let file = self.own_file(ctx, id).await?;
+        let repo = self.d.db.drive();
+        let ids = if file.is_folder {
+            repo.subtree_deepest_first(id).await?
+        } else {
+            vec![id]
+        };
+        for chunk in ids.chunks(BATCH as usize) {
+            repo.delete_files(chunk, Timestamp::now()).await?;
+        }
+        Ok(())
+    }
+
+    /// A short-lived signed URL for the current version's bytes.
+    pub async fn download(&self, ctx: &AuthContext, id: FileId) -> AppResult<DownloadLink> {
+        let file = self.own_file(ctx, id).await?;
+        if file.is_folder || file.status != "ready" {
+            return Err(AppError::conflict("only a ready file can be downloaded"));
+        }
+        let key = self
+            .d
+            .db
+            .drive()
+            .blob_key_of(id, file.version)
+            .await?
+            .and_then(|k| BlobKey::parse(&k))
+            .ok_or_else(not_found)?;
+        // Client-side encrypted bytes are opaque: never labelled as something a browser renders.
+        let content_type = if file.encrypted {
+            "application/octet-stream".to_string()
+        } else {
+            file.content_type
+                .unwrap_or_else(|| "application/octet-stream".into())
+        };
+        let ttl = i64::try_from(self.d.cfg.download_url_ttl_seconds).unwrap_or(300);
+        let expires_at = Timestamp(Timestamp::now().millis() + ttl * 1000);
+        let download_url = self.blobs.download_url(
+            &key,
+            file.size as u64,
+            &file.name,
+            &content_type,
+            expires_at,
+        );
+        Ok(DownloadLink {
+            download_url,
+            expires_at,
+        })
+    }
+
+    pub async fn quota(&self, ctx: &AuthContext) -> AppResult<QuotaView> {
+        let a = self.d.db.drive().account(ctx.user_id).await?;
+        let quota = a.quota.unwrap_or_else(|| self.default_quota());
+        Ok(QuotaView {
+            used: a.used,
+            reserved: a.reserved,
+            quota,
+            available: (quota - a.used - a.reserved).max(0),
+        })
+    }
+
+    /// The durable cleanup job: every instance runs it (each step is a conditional write, so
+    /// two instances never release a reservation twice).
+    pub fn spawn_cleanup(&self, stop: CancellationToken) {
+        let svc = self.clone();
+        let every = Duration::from_secs(self.d.cfg.drive_cleanup_interval_seconds.max(1));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tick.tick() => match svc.cleanup_once().await {
+                        Ok((0, 0)) => {}
+                        Ok((abandoned, deleted)) => tracing::info!(abandoned, deleted, "drive cleanup"),
+                        Err(e) => tracing::warn!(error = %e, "drive cleanup failed"),
+                    },
+                }
+            }
+        });
+    }
+
+    /// One pass of the cleanup job: abandons uploads whose reservation lapsed, then deletes
+    /// queued objects. Returns (uploads abandoned, objects deleted).
+    pub async fn cleanup_once(&self) -> AppResult<(usize, usize)> {
+        let repo = self.d.db.drive();
+        let now = Timestamp::now();
+        // Collected one interval after the reservation lapsed, so a PUT that started just
+        // before its URL expired can finish first.
+        let grace = Duration::from_secs(self.d.cfg.drive_cleanup_interval_seconds);
+        let before = Timestamp(now.millis() - grace.as_millis() as i64);
+        let mut abandoned = 0;
+        for (file, version) in repo.expired_uploads(before, BATCH).await? {
+            if repo.abandon_version(file, version, now).await? {
+                abandoned += 1;
+            }
+        }
+        let mut deleted = 0;
+        for raw in repo.queued_blob_deletions(BATCH).await? {
+            if let Some(key) = BlobKey::parse(&raw) {
+                self.blobs.delete(&key).await?;
+            }
+            repo.blob_deleted(&raw).await?;
+            deleted += 1;
+        }
+        Ok((abandoned, deleted))
+    }
+}

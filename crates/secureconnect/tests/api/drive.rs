@@ -1,0 +1,570 @@
+//! The drive over HTTP: uploads through signed URLs, atomic quota, verified types, folders,
+//! downloads, cleanup of abandoned uploads, and who may touch what.
+
+use crate::common::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// The smallest valid PNG (1×1, transparent).
+pub const PNG: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
+    0x89, 0x00, 0x00, 0x00, 0x0A, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00,
+    0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE,
+    0x42, 0x60, 0x82,
+];
+/// The start of an ELF executable.
+const ELF: &[u8] = b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x3e\x00";
+
+/// URLs are built on `public_url` (http://sc.test in tests): aim them at this instance.
+fn local(app: &TestApp, url: &str) -> String {
+    url.replacen("http://sc.test", &app.base, 1)
+}
+
+async fn init(app: &TestApp, u: &TestUser, body: Value) -> Resp {
+    app.post("/v1/files/uploads", Some(&u.access), body).await
+}
+
+async fn put_bytes(app: &TestApp, ticket: &Value, bytes: &[u8]) -> reqwest::Response {
+    let mut req = app
+        .client
+        .put(local(app, ticket["upload_url"].as_str().unwrap()));
+    for (k, v) in ticket["headers"].as_object().unwrap() {
+        req = req.header(k, v.as_str().unwrap());
+    }
+    req.body(bytes.to_vec()).send().await.unwrap()
+}
+
+/// Init, PUT, complete: the ready File.
+pub async fn upload(app: &TestApp, u: &TestUser, name: &str, ct: &str, bytes: &[u8]) -> Value {
+    let t = init(
+        app,
+        u,
+        json!({"name": name, "size": bytes.len(), "content_type": ct}),
+    )
+    .await;
+    let ticket = t.assert_ok(201).clone();
+    assert_eq!(ticket["method"], "PUT");
+    let r = put_bytes(app, &ticket, bytes).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let id = ticket["file_id"].as_str().unwrap();
+    app.post(
+        &format!("/v1/files/{id}/complete"),
+        Some(&u.access),
+        json!({}),
+    )
+    .await
+    .assert_ok(200)
+    .clone()
+}
+
+async fn quota(app: &TestApp, u: &TestUser) -> Value {
+    app.get("/v1/storage/quota", Some(&u.access))
+        .await
+        .assert_ok(200)
+        .clone()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn upload_complete_download_round_trip() {
+    let app = TestApp::spawn().await;
+    let u = app.register("driver").await;
+    let file = upload(&app, &u, "pixel.png", "image/png", PNG).await;
+    assert_eq!(file["status"], "ready");
+    assert_eq!(file["version"], 1);
+    assert_eq!(file["size"], PNG.len());
+    assert_eq!(file["sha256"], sha256_hex(PNG));
+    assert_eq!(file["is_folder"], false);
+    let q = quota(&app, &u).await;
+    assert_eq!(
+        (q["used"].as_i64(), q["reserved"].as_i64()),
+        (Some(PNG.len() as i64), Some(0))
+    );
+
+    let id = file["id"].as_str().unwrap();
+    let d = app
+        .get(&format!("/v1/files/{id}/download"), Some(&u.access))
+        .await;
+    let url = local(&app, d.assert_ok(200)["download_url"].as_str().unwrap());
+    // No bearer: the signature is the authorization.
+    let r = app.client.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let h = r.headers().clone();
+    assert_eq!(h["content-type"], "image/png");
+    assert!(
+        h["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert!(
+        h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("sandbox")
+    );
+    assert_eq!(r.bytes().await.unwrap().as_ref(), PNG);
+
+    // A range: resumable downloads and seeking.
+    let r = app
+        .client
+        .get(&url)
+        .header("range", "bytes=1-3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(
+        r.headers()["content-range"],
+        format!("bytes 1-3/{}", PNG.len()).as_str()
+    );
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &PNG[1..4]);
+
+    // A tampered or expired URL is refused.
+    let tampered = url.replacen("op=get", "op=put", 1);
+    assert_eq!(
+        app.client.get(&tampered).send().await.unwrap().status(),
+        403
+    );
+    let other_sig = {
+        let (head, sig) = url.rsplit_once("sig=").unwrap();
+        let mut s: Vec<char> = sig.chars().collect();
+        s[0] = if s[0] == 'A' { 'B' } else { 'A' };
+        format!("{head}sig={}", s.into_iter().collect::<String>())
+    };
+    let r = app.client.get(&other_sig).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "FORBIDDEN");
+}
+
+#[tokio::test]
+async fn expired_signed_urls_are_refused() {
+    let app = TestApp::spawn_with(|c| c.download_url_ttl_seconds = 1).await;
+    let u = app.register("expirer").await;
+    let file = upload(&app, &u, "late.png", "image/png", PNG).await;
+    let id = file["id"].as_str().unwrap();
+    let d = app
+        .get(&format!("/v1/files/{id}/download"), Some(&u.access))
+        .await;
+    let url = local(&app, d.assert_ok(200)["download_url"].as_str().unwrap());
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert_eq!(app.client.get(&url).send().await.unwrap().status(), 403);
+}
+
+#[tokio::test]
+async fn concurrent_uploads_never_exceed_the_quota() {
+    let app = TestApp::spawn_with(|c| c.default_quota_bytes = 1000).await;
+    let u = app.register("quotarace").await;
+    // 20 inits of 150 bytes: 3,000 requested against 1,000.
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (base, client, token) = (app.base.clone(), app.client.clone(), u.access.clone());
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post(format!("{base}/v1/files/uploads"))
+                .bearer_auth(token)
+                .json(
+                    &json!({"name": format!("f{i}.png"), "size": 150, "content_type": "image/png"}),
+                )
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut accepted = 0;
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        match status {
+            201 => accepted += 1,
+            507 => {
+                assert_eq!(body["error"]["code"], "QUOTA_EXCEEDED");
+                assert_eq!(body["error"]["details"]["quota"], 1000);
+                assert_eq!(body["error"]["details"]["requested"], 150);
+            }
+            s => panic!("unexpected {s}: {body}"),
+        }
+    }
+    assert_eq!(accepted, 6, "1000 / 150 = 6 reservations fit");
+    let q = quota(&app, &u).await;
+    assert_eq!(q["reserved"], 900);
+    assert_eq!(q["available"], 100);
+}
+
+#[tokio::test]
+async fn refused_types_and_mismatched_bytes_release_the_quota() {
+    let app = TestApp::spawn().await;
+    let u = app.register("typechecker").await;
+    for (name, ct) in [
+        ("setup.exe", "application/octet-stream"),
+        ("setup.exe", "image/png"),
+        ("run.sh", "text/plain"),
+        ("page.html", "text/html"),
+        ("logo.svg", "image/svg+xml"),
+        ("photo.png", "application/pdf"),
+        ("noext", "image/png"),
+    ] {
+        init(
+            &app,
+            &u,
+            json!({"name": name, "size": 10, "content_type": ct}),
+        )
+        .await
+        .assert_error(415, "UNSUPPORTED_MEDIA_TYPE");
+    }
+    for bad in [
+        "a/b.png",
+        ".hidden.png",
+        "evil\u{202e}gnp.exe",
+        "tab\there.png",
+        "",
+    ] {
+        init(
+            &app,
+            &u,
+            json!({"name": bad, "size": 10, "content_type": "image/png"}),
+        )
+        .await
+        .assert_error(400, "VALIDATION_ERROR");
+    }
+    // Over the per-file limit: 413 before anything else.
+    init(
+        &app,
+        &u,
+        json!({"name": "huge.png", "size": 200 * 1024 * 1024, "content_type": "image/png"}),
+    )
+    .await
+    .assert_error(413, "PAYLOAD_TOO_LARGE");
+
+    // A PNG declared as a PDF, an ELF declared as a PNG: 415 at complete, file gone, quota back.
+    for (name, ct, bytes) in [
+        ("doc.pdf", "application/pdf", PNG),
+        ("pic.png", "image/png", ELF),
+    ] {
+        let t = init(
+            &app,
+            &u,
+            json!({"name": name, "size": bytes.len(), "content_type": ct}),
+        )
+        .await;
+        let ticket = t.assert_ok(201).clone();
+        assert_eq!(put_bytes(&app, &ticket, bytes).await.status(), 200);
+        assert_eq!(quota(&app, &u).await["reserved"], bytes.len());
+        let id = ticket["file_id"].as_str().unwrap();
+        app.post(
+            &format!("/v1/files/{id}/complete"),
+            Some(&u.access),
+            json!({}),
+        )
+        .await
+        .assert_error(415, "UNSUPPORTED_MEDIA_TYPE");
+        app.get(&format!("/v1/files/{id}"), Some(&u.access))
+            .await
+            .assert_error(404, "NOT_FOUND");
+        let q = quota(&app, &u).await;
+        assert_eq!(
+            (q["used"].as_i64(), q["reserved"].as_i64()),
+            (Some(0), Some(0))
+        );
+    }
+
+    // Nothing uploaded, or a different size: 400 and the reservation is released.
+    let t = init(
+        &app,
+        &u,
+        json!({"name": "empty.png", "size": 70, "content_type": "image/png"}),
+    )
+    .await;
+    let id = t.assert_ok(201)["file_id"].as_str().unwrap().to_string();
+    app.post(
+        &format!("/v1/files/{id}/complete"),
+        Some(&u.access),
+        json!({}),
+    )
+    .await
+    .assert_error(400, "VALIDATION_ERROR");
+    assert_eq!(quota(&app, &u).await["reserved"], 0);
+    // More bytes than declared are refused by the PUT itself.
+    let t = init(
+        &app,
+        &u,
+        json!({"name": "short.png", "size": 10, "content_type": "image/png"}),
+    )
+    .await;
+    let ticket = t.assert_ok(201).clone();
+    let r = put_bytes(&app, &ticket, PNG).await;
+    assert!(r.status() == 413 || r.status() == 400, "{}", r.status());
+
+    // A client-side encrypted file is not sniffed and is served as octet-stream.
+    let blob = b"\x00\x01opaque ciphertext bytes";
+    let t = init(
+        &app,
+        &u,
+        json!({"name": "secret.pdf", "size": blob.len(), "content_type": "application/pdf", "encrypted": true}),
+    )
+    .await;
+    let ticket = t.assert_ok(201).clone();
+    assert_eq!(put_bytes(&app, &ticket, blob).await.status(), 200);
+    let id = ticket["file_id"].as_str().unwrap();
+    let f = app
+        .post(
+            &format!("/v1/files/{id}/complete"),
+            Some(&u.access),
+            json!({}),
+        )
+        .await;
+    assert_eq!(f.assert_ok(200)["encrypted"], true);
+    let d = app
+        .get(&format!("/v1/files/{id}/download"), Some(&u.access))
+        .await;
+    let url = local(&app, d.assert_ok(200)["download_url"].as_str().unwrap());
+    let r = app.client.get(&url).send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "application/octet-stream");
+}
+
+#[tokio::test]
+async fn folders_listing_moves_and_recursive_delete() {
+    let app = TestApp::spawn().await;
+    let u = app.register("folderer").await;
+    let mk = |name: &str, parent: Option<&str>| {
+        let body = match parent {
+            Some(p) => json!({"name": name, "parent_id": p}),
+            None => json!({"name": name}),
+        };
+        let (app, token) = (&app, u.access.clone());
+        async move { app.post("/v1/folders", Some(&token), body).await }
+    };
+    let docs = mk("docs", None).await.assert_ok(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let inner = mk("inner", Some(&docs)).await.assert_ok(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    mk("docs", None).await.assert_error(409, "CONFLICT");
+
+    // Files in the inner folder, listed by name in pages.
+    for i in 0..5 {
+        let t = init(
+            &app,
+            &u,
+            json!({"name": format!("n{i}.txt"), "size": 5, "content_type": "text/plain", "parent_id": inner}),
+        )
+        .await;
+        let ticket = t.assert_ok(201).clone();
+        assert_eq!(put_bytes(&app, &ticket, b"hello").await.status(), 200);
+        let id = ticket["file_id"].as_str().unwrap();
+        app.post(
+            &format!("/v1/files/{id}/complete"),
+            Some(&u.access),
+            json!({}),
+        )
+        .await
+        .assert_ok(200);
+    }
+    let p1 = app
+        .get(
+            &format!("/v1/files?parent_id={inner}&limit=3"),
+            Some(&u.access),
+        )
+        .await;
+    let p1 = p1.assert_ok(200).clone();
+    assert_eq!(p1["items"].as_array().unwrap().len(), 3);
+    let cursor = p1["next_cursor"].as_str().unwrap();
+    let p2 = app
+        .get(
+            &format!("/v1/files?parent_id={inner}&limit=3&cursor={cursor}"),
+            Some(&u.access),
+        )
+        .await;
+    let names: Vec<&str> = p2.assert_ok(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["n3.txt", "n4.txt"]);
+    assert!(p2.body["data"]["next_cursor"].is_null());
+    // The root holds only "docs"; search finds files anywhere.
+    let root = app.get("/v1/files", Some(&u.access)).await;
+    assert_eq!(root.assert_ok(200)["items"].as_array().unwrap().len(), 1);
+    let found = app.get("/v1/files?q=N2", Some(&u.access)).await;
+    assert_eq!(found.assert_ok(200)["items"][0]["name"], "n2.txt");
+
+    // A folder cannot move into itself or below itself.
+    for target in [&docs, &inner] {
+        app.call(
+            Method::PATCH,
+            &format!("/v1/files/{docs}"),
+            Some(&u.access),
+            json!({"parent_id": target}),
+        )
+        .await
+        .assert_error(400, "VALIDATION_ERROR");
+    }
+    // Move the inner folder to the root, rename it; then back under docs.
+    let moved = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/files/{inner}"),
+            Some(&u.access),
+            json!({"parent_id": null, "name": "top"}),
+        )
+        .await;
+    assert!(moved.assert_ok(200)["parent_id"].is_null());
+    app.call(
+        Method::PATCH,
+        &format!("/v1/files/{inner}"),
+        Some(&u.access),
+        json!({"parent_id": docs}),
+    )
+    .await
+    .assert_ok(200);
+
+    // Deleting docs deletes everything below it and gives the bytes back.
+    assert_eq!(quota(&app, &u).await["used"], 25);
+    app.call(
+        Method::DELETE,
+        &format!("/v1/files/{docs}"),
+        Some(&u.access),
+        Value::Null,
+    )
+    .await
+    .assert_ok(200);
+    app.get(&format!("/v1/files/{inner}"), Some(&u.access))
+        .await
+        .assert_error(404, "NOT_FOUND");
+    assert_eq!(quota(&app, &u).await["used"], 0);
+    let root = app.get("/v1/files", Some(&u.access)).await;
+    assert!(root.assert_ok(200)["items"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn strangers_reach_nothing() {
+    let app = TestApp::spawn().await;
+    let owner = app.register("fileowner").await;
+    let stranger = app.register("filestranger").await;
+    let file = upload(&app, &owner, "mine.png", "image/png", PNG).await;
+    let id = file["id"].as_str().unwrap();
+    let folder = app
+        .post(
+            "/v1/folders",
+            Some(&owner.access),
+            json!({"name": "private"}),
+        )
+        .await;
+    let folder = folder.assert_ok(201)["id"].as_str().unwrap().to_string();
+    let t = &stranger.access;
+    for (m, path, body) in [
+        (Method::GET, format!("/v1/files/{id}"), Value::Null),
+        (
+            Method::PATCH,
+            format!("/v1/files/{id}"),
+            json!({"name": "x.png"}),
+        ),
+        (Method::DELETE, format!("/v1/files/{id}"), Value::Null),
+        (Method::GET, format!("/v1/files/{id}/download"), Value::Null),
+        (Method::POST, format!("/v1/files/{id}/complete"), json!({})),
+        (
+            Method::GET,
+            format!("/v1/files?parent_id={folder}"),
+            Value::Null,
+        ),
+        (
+            Method::POST,
+            "/v1/folders".to_string(),
+            json!({"name": "x", "parent_id": folder}),
+        ),
+        (
+            Method::POST,
+            "/v1/files/uploads".to_string(),
+            json!({"name": "x.png", "size": 1, "content_type": "image/png", "parent_id": folder}),
+        ),
+    ] {
+        app.call(m.clone(), &path, Some(t), body)
+            .await
+            .assert_error(404, "NOT_FOUND");
+    }
+    // Still there, untouched.
+    let f = app
+        .get(&format!("/v1/files/{id}"), Some(&owner.access))
+        .await;
+    assert_eq!(f.assert_ok(200)["name"], "mine.png");
+    // Search and the root list only the caller's own.
+    let s = app.get("/v1/files?q=mine", Some(t)).await;
+    assert!(s.assert_ok(200)["items"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn abandoned_uploads_are_cleaned_up() {
+    let app = TestApp::spawn_with(|c| {
+        c.upload_reservation_ttl_seconds = 1;
+        c.drive_cleanup_interval_seconds = 1;
+    })
+    .await;
+    let u = app.register("abandoner").await;
+    let t = init(
+        &app,
+        &u,
+        json!({"name": "gone.png", "size": PNG.len(), "content_type": "image/png"}),
+    )
+    .await;
+    let ticket = t.assert_ok(201).clone();
+    assert_eq!(put_bytes(&app, &ticket, PNG).await.status(), 200);
+    let blobs = app.cfg.data_dir.join("blobs");
+    let count_objects = || {
+        walk_files(&blobs)
+            .into_iter()
+            .filter(|p| {
+                !p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(".tmp-")
+            })
+            .count()
+    };
+    assert_eq!(count_objects(), 1);
+    assert_eq!(quota(&app, &u).await["reserved"], PNG.len());
+    // Never completed: after the reservation and one cleanup interval, nothing is left.
+    let id = ticket["file_id"].as_str().unwrap();
+    let mut gone = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if count_objects() == 0 && quota(&app, &u).await["reserved"] == 0 {
+            gone = true;
+            break;
+        }
+    }
+    assert!(gone, "object deleted and reservation released");
+    app.get(&format!("/v1/files/{id}"), Some(&u.access))
+        .await
+        .assert_error(404, "NOT_FOUND");
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk_files(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
