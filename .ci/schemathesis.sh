@@ -63,7 +63,14 @@ spare_group=$(post /v1/conversations "{\"kind\":\"group\",\"member_ids\":[\"$fri
 direct=$(post /v1/conversations "{\"kind\":\"direct\",\"member_ids\":[\"$friend_id\"]}" | json_field id)
 message=$(post "/v1/conversations/$group/messages" '{"client_message_id":"st-1","content":"hello"}' | json_field id)
 post "/v1/conversations/$direct/messages" '{"client_message_id":"st-2","content":"hi there"}' >/dev/null
-echo "provisioned user $main_id, group $group, message $message"
+ticket=$(post /v1/files/uploads '{"name":"notes.txt","size":5,"content_type":"text/plain"}')
+file=$(echo "$ticket" | json_field file_id)
+upload_url=$(echo "$ticket" | json_field upload_url)
+curl -sf -X PUT --data-binary hello "$upload_url" >/dev/null
+post "/v1/files/$file/complete" '{}' >/dev/null
+folder=$(post /v1/folders '{"name":"docs"}' | json_field id)
+spare_folder=$(post /v1/folders '{"name":"spare"}' | json_field id)
+echo "provisioned user $main_id, group $group, message $message, file $file"
 
 # Known ids go into the generated requests part of the time, so the fuzzer reaches the rules
 # behind the 404s; the rest stay random. The spare group is the one DELETE may remove.
@@ -74,6 +81,12 @@ values = ["$group", "$direct"]
 values = ["$spare_group"]
 [dictionaries.message]
 values = ["$message"]
+[dictionaries.file]
+values = ["$file", "$folder"]
+[dictionaries.spare_file]
+values = ["$spare_folder"]
+[dictionaries.folder]
+values = ["$folder"]
 [dictionaries.user]
 values = ["$friend_id", "$main_id"]
 
@@ -94,6 +107,20 @@ parameters = { "path.id" = { dictionary = "message", probability = 0.8 } }
 [[operations]]
 include-path-regex = '^/v1/users/\{id\}'
 parameters = { "path.id" = { dictionary = "user", probability = 0.8 } }
+
+[[operations]]
+include-path-regex = '^/v1/files/\\{id\\}'
+exclude-method = "DELETE"
+parameters = { "path.id" = { dictionary = "file", probability = 0.8 } }
+
+[[operations]]
+include-path-regex = '^/v1/files/\\{id\\}'
+include-method = "DELETE"
+parameters = { "path.id" = { dictionary = "spare_file", probability = 0.5 } }
+
+[[operations]]
+include-path-regex = '^/v1/(files|folders|files/uploads)$'
+parameters = { "query.parent_id" = { dictionary = "folder", probability = 0.5 }, "body.parent_id" = { dictionary = "folder", probability = 0.5 } }
 
 [[operations]]
 include-path = "/v1/search/messages"

@@ -165,6 +165,10 @@ pub fn router(state: Arc<AppState>) -> Router {
                     &format!("{BLOB_PREFIX}{{*key}}"),
                     axum::routing::put(blobs::put_blob).get(blobs::get_blob),
                 )
+                // A transfer that stops sending for a minute is ended.
+                .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+                    Duration::from_secs(60),
+                ))
                 .layer(CatchPanicLayer::new()),
         );
     if !cfg.cors_allowed_origins.0.is_empty() {

@@ -40,12 +40,12 @@ pub async fn ready(State(s): State<Arc<AppState>>) -> Response {
     } else {
         DepState::Down
     };
-    // Not built yet: blobs, push and AI arrive with their features.
+    // Not built yet: push and AI arrive with their features.
     let checks = [
         ("database", database),
         ("cache", cache),
         ("pubsub", pubsub),
-        ("blobs", DepState::Disabled),
+        ("blobs", s.blobs.health()),
         ("mail", DepState::Ok),
         ("push", DepState::Disabled),
         ("ai", DepState::Disabled),

@@ -20,6 +20,8 @@ use utoipa::ToSchema;
 
 /// Bytes of an object read to check its type.
 const SNIFF_BYTES: usize = 8 * 1024;
+/// How often, and past what age, temporary files of interrupted writes are removed.
+const TEMP_SWEEP_EVERY: Duration = Duration::from_secs(3600);
 /// Rows handled per cleanup statement and per deletion transaction.
 const BATCH: i64 = 100;
 
@@ -153,11 +155,11 @@ impl DriveService {
                 .iter()
                 .any(|t| t.eq_ignore_ascii_case(media.as_str()))
         };
-        if !listed
+        let refused = files::is_always_refused_type(&media)
             || ext
                 .as_deref()
-                .is_some_and(files::is_always_refused_extension)
-        {
+                .is_some_and(files::is_always_refused_extension);
+        if !listed || refused {
             return Err(AppError::UnsupportedMediaType(format!(
                 "files of type {} are not accepted",
                 media.as_str()
@@ -488,9 +490,16 @@ impl DriveService {
         let every = Duration::from_secs(self.d.cfg.drive_cleanup_interval_seconds.max(1));
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
+            // Temporary files of writes a crash cut short: a walk of the store, so hourly.
+            let mut sweep = tokio::time::interval(TEMP_SWEEP_EVERY);
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => break,
+                    _ = sweep.tick() => match svc.blobs.sweep_temp(TEMP_SWEEP_EVERY).await {
+                        Ok(0) => {}
+                        Ok(removed) => tracing::info!(removed, "drive cleanup: temporary files"),
+                        Err(e) => tracing::warn!(error = %e, "drive temporary-file sweep failed"),
+                    },
                     _ = tick.tick() => match svc.cleanup_once().await {
                         Ok((0, 0)) => {}
                         Ok((abandoned, deleted)) => tracing::info!(abandoned, deleted, "drive cleanup"),
