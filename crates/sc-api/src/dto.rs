@@ -460,3 +460,14 @@ pub struct PatchFileRequest {
     #[schema(value_type = Option<uuid::Uuid>)]
     pub parent_id: Option<Option<sc_core::ids::FileId>>,
 }
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewVersionRequest {
+    /// Bytes the PUT will carry (at most `max_file_size_bytes`).
+    #[schema(minimum = 0)]
+    pub size: i64,
+    /// An allowed media type that the file name's extension fits.
+    #[schema(max_length = 255)]
+    pub content_type: String,
+}

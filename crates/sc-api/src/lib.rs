@@ -131,6 +131,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/files/{id}/complete", post(drive::complete))
         .route("/v1/files/{id}/download", get(drive::download))
+        .route(
+            "/v1/files/{id}/versions",
+            post(drive::init_version).get(drive::versions),
+        )
+        .route("/v1/files/{id}/versions/{n}/restore", post(drive::restore))
         .route("/v1/folders", post(drive::create_folder))
         .route("/v1/storage/quota", get(drive::quota))
         .route_layer(from_fn_with_state(st(), require_auth));

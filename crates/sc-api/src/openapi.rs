@@ -33,7 +33,8 @@ use utoipa::OpenApi;
         routes::realtime::notifications,
         routes::drive::init_upload, routes::drive::complete, routes::drive::list, routes::drive::get,
         routes::drive::patch, routes::drive::delete, routes::drive::download, routes::drive::create_folder,
-        routes::drive::quota, routes::blobs::put_blob, routes::blobs::get_blob,
+        routes::drive::quota, routes::drive::init_version, routes::drive::versions, routes::drive::restore,
+        routes::blobs::put_blob, routes::blobs::get_blob,
     ),
     components(schemas(UserView, TokenPairView, SessionView, ProfileView, Empty)),
     tags((name = "ops"), (name = "auth"), (name = "users"), (name = "chat"), (name = "realtime"), (name = "notifications"), (name = "drive"), (name = "blobs"))

@@ -59,6 +59,39 @@ pub struct NewUpload<'a> {
     pub default_quota: i64,
 }
 
+pub struct NewVersion<'a> {
+    pub file: FileId,
+    /// Whose quota pays: the file's owner.
+    pub owner: UserId,
+    pub size: i64,
+    pub content_type: &'a str,
+    pub blob_key: &'a str,
+    pub expires_at: Timestamp,
+    pub now: Timestamp,
+    pub default_quota: i64,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum VersionReserved {
+    Ok,
+    OverQuota {
+        used: i64,
+        quota: i64,
+    },
+    /// An upload of this file is in progress already.
+    Busy,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct VersionRow {
+    pub version: i64,
+    pub blob_key: String,
+    pub size: i64,
+    pub content_type: String,
+    pub sha256: Option<String>,
+    pub created_at: Timestamp,
+}
+
 /// How a reservation went.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Reserved {
@@ -138,6 +171,160 @@ impl Drive<'_> {
                     .execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok::<_, sqlx::Error>(Reserved::Ok)
+            })
+        };
+        Ok(crate::retry_tx!(run())?)
+    }
+
+    /// Reserves the bytes of a new version of a ready file and records it as pending. The
+    /// owner's quota pays, whoever uploads. `Busy` when an upload of this file is pending.
+    pub async fn begin_version(&self, v: &NewVersion<'_>) -> AppResult<VersionReserved> {
+        let run = || async {
+            on_pool!(self.0, p => {
+                let mut tx = p.begin().await?;
+                let pending: Option<(i64,)> = sqlx::query_as(
+                    "SELECT version FROM file_versions WHERE file_id = $1 AND status = 'pending'")
+                    .bind(v.file).fetch_optional(&mut *tx).await?;
+                if pending.is_some() {
+                    tx.rollback().await?;
+                    return Ok(VersionReserved::Busy);
+                }
+                sqlx::query("INSERT INTO storage_accounts (user_id) VALUES ($1) ON CONFLICT DO NOTHING")
+                    .bind(v.owner).execute(&mut *tx).await?;
+                let reserved = sqlx::query(
+                    "UPDATE storage_accounts SET reserved = reserved + $2
+                     WHERE user_id = $1 AND used + reserved + $2 <= COALESCE(quota, $3)")
+                    .bind(v.owner).bind(v.size).bind(v.default_quota)
+                    .execute(&mut *tx).await?.rows_affected();
+                if reserved == 0 {
+                    let (used, reserved, quota): (i64, i64, Option<i64>) = sqlx::query_as(
+                        "SELECT used, reserved, quota FROM storage_accounts WHERE user_id = $1")
+                        .bind(v.owner).fetch_one(&mut *tx).await?;
+                    tx.rollback().await?;
+                    return Ok(VersionReserved::OverQuota { used: used + reserved, quota: quota.unwrap_or(v.default_quota) });
+                }
+                let inserted = sqlx::query(
+                    "INSERT INTO file_versions (file_id, version, blob_key, size, content_type, sha256, status, expires_at, created_at)
+                     SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3, $4, NULL, 'pending', $5, $6 FROM file_versions WHERE file_id = $1")
+                    .bind(v.file).bind(v.blob_key).bind(v.size).bind(v.content_type).bind(v.expires_at).bind(v.now)
+                    .execute(&mut *tx).await;
+                match inserted {
+                    // Another upload of the same file took that version number first.
+                    Err(e) if crate::is_unique_violation(&e) => {
+                        tx.rollback().await?;
+                        return Ok(VersionReserved::Busy);
+                    }
+                    other => { other?; }
+                }
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(VersionReserved::Ok)
+            })
+        };
+        Ok(crate::retry_tx!(run())?)
+    }
+
+    /// A file's ready versions, newest first, below `before`.
+    pub async fn versions(
+        &self,
+        file: FileId,
+        before: Option<i64>,
+        limit: i64,
+    ) -> AppResult<Vec<VersionRow>> {
+        Ok(on_pool!(self.0, p => sqlx::query_as(
+            "SELECT version, blob_key, size, content_type, sha256, created_at FROM file_versions
+             WHERE file_id = $1 AND status = 'ready' AND version < $2 ORDER BY version DESC LIMIT $3")
+            .bind(file).bind(before.unwrap_or(i64::MAX)).bind(limit).fetch_all(p).await)?)
+    }
+
+    pub async fn version(&self, file: FileId, version: i64) -> AppResult<Option<VersionRow>> {
+        Ok(on_pool!(self.0, p => sqlx::query_as(
+            "SELECT version, blob_key, size, content_type, sha256, created_at FROM file_versions
+             WHERE file_id = $1 AND version = $2 AND status = 'ready'")
+            .bind(file).bind(version).fetch_optional(p).await)?)
+    }
+
+    /// Adds a ready version whose object already exists (a restore's copy) and makes it
+    /// current; its bytes are counted as usage at once, never past the quota.
+    pub async fn add_ready_version(
+        &self,
+        v: &NewVersion<'_>,
+        sha256: &str,
+    ) -> AppResult<VersionReserved> {
+        let run = || async {
+            on_pool!(self.0, p => {
+                let mut tx = p.begin().await?;
+                sqlx::query("INSERT INTO storage_accounts (user_id) VALUES ($1) ON CONFLICT DO NOTHING")
+                    .bind(v.owner).execute(&mut *tx).await?;
+                let counted = sqlx::query(
+                    "UPDATE storage_accounts SET used = used + $2
+                     WHERE user_id = $1 AND used + reserved + $2 <= COALESCE(quota, $3)")
+                    .bind(v.owner).bind(v.size).bind(v.default_quota)
+                    .execute(&mut *tx).await?.rows_affected();
+                if counted == 0 {
+                    let (used, reserved, quota): (i64, i64, Option<i64>) = sqlx::query_as(
+                        "SELECT used, reserved, quota FROM storage_accounts WHERE user_id = $1")
+                        .bind(v.owner).fetch_one(&mut *tx).await?;
+                    tx.rollback().await?;
+                    return Ok(VersionReserved::OverQuota { used: used + reserved, quota: quota.unwrap_or(v.default_quota) });
+                }
+                let next: (i64,) = sqlx::query_as(
+                    "SELECT COALESCE(MAX(version), 0) + 1 FROM file_versions WHERE file_id = $1")
+                    .bind(v.file).fetch_one(&mut *tx).await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO file_versions (file_id, version, blob_key, size, content_type, sha256, status, expires_at, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, 'ready', NULL, $7)")
+                    .bind(v.file).bind(next.0).bind(v.blob_key).bind(v.size).bind(v.content_type).bind(sha256).bind(v.now)
+                    .execute(&mut *tx).await;
+                match inserted {
+                    Err(e) if crate::is_unique_violation(&e) => {
+                        tx.rollback().await?;
+                        return Ok(VersionReserved::Busy);
+                    }
+                    other => { other?; }
+                }
+                sqlx::query(
+                    "UPDATE files SET version = $2, size = $3, content_type = $4, sha256 = $5, updated_at = $6 WHERE id = $1")
+                    .bind(v.file).bind(next.0).bind(v.size).bind(v.content_type).bind(sha256).bind(v.now)
+                    .execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(VersionReserved::Ok)
+            })
+        };
+        Ok(crate::retry_tx!(run())?)
+    }
+
+    /// Deletes the oldest ready versions beyond the newest `keep` (the current one is the
+    /// newest, so it always stays): objects queued, bytes given back. Returns how many went.
+    pub async fn prune_versions(
+        &self,
+        file: FileId,
+        keep: i64,
+        now: Timestamp,
+    ) -> AppResult<usize> {
+        let run = || async {
+            on_pool!(self.0, p => {
+                let mut tx = p.begin().await?;
+                let ready: Vec<(i64, String, i64)> = sqlx::query_as(
+                    "SELECT version, blob_key, size FROM file_versions WHERE file_id = $1 AND status = 'ready'
+                     ORDER BY version DESC")
+                    .bind(file).fetch_all(&mut *tx).await?;
+                let old = ready.get(usize::try_from(keep).unwrap_or(usize::MAX)..).unwrap_or_default();
+                let mut freed = 0i64;
+                for (version, key, size) in old {
+                    sqlx::query("INSERT INTO blob_deletions (blob_key, queued_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                        .bind(key).bind(now).execute(&mut *tx).await?;
+                    sqlx::query("DELETE FROM file_versions WHERE file_id = $1 AND version = $2")
+                        .bind(file).bind(*version).execute(&mut *tx).await?;
+                    freed += size;
+                }
+                if freed > 0 {
+                    sqlx::query(
+                        "UPDATE storage_accounts SET used = used - $2
+                         WHERE user_id = (SELECT owner_id FROM files WHERE id = $1)")
+                        .bind(file).bind(freed).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(old.len())
             })
         };
         Ok(crate::retry_tx!(run())?)

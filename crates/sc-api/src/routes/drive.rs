@@ -10,7 +10,7 @@ use crate::{
 use axum::extract::{Path, RawQuery, State};
 use sc_core::{AppError, ids::FileId};
 use sc_service::drive::{
-    DownloadLink, FileChange, FileView, NewUploadRequest, QuotaView, UploadTicket,
+    DownloadLink, FileChange, FileView, NewUploadRequest, QuotaView, UploadTicket, VersionView,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -165,4 +165,67 @@ pub async fn create_folder(
     responses((status = 200, body = QuotaView, description = "bytes used, reserved by pending uploads, the quota and what is left")))]
 pub async fn quota(State(s): S, VerifiedAuth(ctx): VerifiedAuth) -> ApiResult<QuotaView> {
     Ok(ok(s.drive.quota(&ctx).await?))
+}
+
+#[utoipa::path(post, path = "/v1/files/{id}/versions", tag = "drive", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    request_body = NewVersionRequest,
+    responses((status = 201, body = UploadTicket, description = "PUT the bytes, then POST /v1/files/{id}/complete makes them the current version"),
+              (status = 403), (status = 404),
+              (status = 409, description = "an upload of this file is in progress, or its first upload is not complete"),
+              (status = 413), (status = 415), (status = 507)))]
+pub async fn init_version(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<NewVersionRequest>,
+) -> ApiResult<UploadTicket> {
+    Ok(created(
+        s.drive
+            .init_version(&ctx, file_id(&id)?, b.size, &b.content_type)
+            .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/files/{id}/versions", tag = "drive", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Page<VersionView>, description = "ready versions, newest first"), (status = 403), (status = 404)))]
+pub async fn versions(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Page<VersionView>> {
+    let id = file_id(&id)?;
+    let lq = ListQuery::parse(q.as_deref(), &[])?;
+    let before = lq
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| ApiError(AppError::validation("cursor", "malformed cursor")))
+        })
+        .transpose()?;
+    let rows = s.drive.versions(&ctx, id, before, lq.limit + 1).await?;
+    Ok(ok(Page::from_rows(
+        rows,
+        lq.limit,
+        |v| encode_cursor(&v.version.to_string()),
+        |v| v,
+    )))
+}
+
+#[utoipa::path(post, path = "/v1/files/{id}/versions/{n}/restore", tag = "drive", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path), ("n" = i64, Path, minimum = 1)),
+    responses((status = 200, body = FileView, description = "a new current version with version n's bytes"),
+              (status = 403), (status = 404), (status = 409), (status = 507)))]
+pub async fn restore(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path((id, n)): Path<(String, String)>,
+) -> ApiResult<FileView> {
+    let n = n
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| ApiError(AppError::validation("n", "a version number (1 or more)")))?;
+    Ok(ok(s.drive.restore(&ctx, file_id(&id)?, n).await?))
 }

@@ -524,26 +524,31 @@ async fn abandoned_uploads_are_cleaned_up() {
     .await;
     let ticket = t.assert_ok(201).clone();
     assert_eq!(put_bytes(&app, &ticket, PNG).await.status(), 200);
+    // The objects in the store: the files under data_dir/blobs, or the keys of the S3 bucket.
     let blobs = app.cfg.data_dir.join("blobs");
-    let count_objects = || {
-        walk_files(&blobs)
-            .into_iter()
-            .filter(|p| {
-                !p.file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .starts_with(".tmp-")
-            })
-            .count()
+    let s3 = s3_of(&app.cfg);
+    let count_objects = || async {
+        match &s3 {
+            Some(s3) => s3.list_keys("").await.unwrap().len(),
+            None => walk_files(&blobs)
+                .into_iter()
+                .filter(|p| {
+                    !p.file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .starts_with(".tmp-")
+                })
+                .count(),
+        }
     };
-    assert_eq!(count_objects(), 1);
+    assert_eq!(count_objects().await, 1);
     assert_eq!(quota(&app, &u).await["reserved"], PNG.len());
     // Never completed: after the reservation and one cleanup interval, nothing is left.
     let id = ticket["file_id"].as_str().unwrap();
     let mut gone = false;
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        if count_objects() == 0 && quota(&app, &u).await["reserved"] == 0 {
+        if count_objects().await == 0 && quota(&app, &u).await["reserved"] == 0 {
             gone = true;
             break;
         }
@@ -567,4 +572,161 @@ fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+#[tokio::test]
+async fn versions_upload_list_restore_and_count_against_the_quota() {
+    let app = TestApp::spawn_with(|c| c.max_versions_per_file = 3).await;
+    let u = app.register("versioner").await;
+    let file = upload(&app, &u, "notes.txt", "text/plain", b"one").await;
+    let id = file["id"].as_str().unwrap().to_string();
+    let new_version = |bytes: &'static [u8]| {
+        let (app, token, id) = (&app, u.access.clone(), id.clone());
+        async move {
+            let t = app
+                .post(
+                    &format!("/v1/files/{id}/versions"),
+                    Some(&token),
+                    json!({"size": bytes.len(), "content_type": "text/plain"}),
+                )
+                .await;
+            let ticket = t.assert_ok(201).clone();
+            assert_eq!(ticket["file_id"], id.as_str());
+            assert_eq!(put_bytes(app, &ticket, bytes).await.status(), 200);
+            app.post(&format!("/v1/files/{id}/complete"), Some(&token), json!({}))
+                .await
+                .assert_ok(200)
+                .clone()
+        }
+    };
+    let f = new_version(b"second").await;
+    assert_eq!(
+        (f["version"].as_i64(), f["size"].as_i64()),
+        (Some(2), Some(6))
+    );
+    assert_eq!(f["sha256"], sha256_hex(b"second"));
+    // Every version counts.
+    assert_eq!(quota(&app, &u).await["used"], 3 + 6);
+
+    // One upload at a time per file.
+    let first = app
+        .post(
+            &format!("/v1/files/{id}/versions"),
+            Some(&u.access),
+            json!({"size": 4, "content_type": "text/plain"}),
+        )
+        .await;
+    first.assert_ok(201);
+    app.post(
+        &format!("/v1/files/{id}/versions"),
+        Some(&u.access),
+        json!({"size": 4, "content_type": "text/plain"}),
+    )
+    .await
+    .assert_error(409, "CONFLICT");
+    // The pending one fails its check (nothing uploaded): the file stays at version 2.
+    app.post(
+        &format!("/v1/files/{id}/complete"),
+        Some(&u.access),
+        json!({}),
+    )
+    .await
+    .assert_error(400, "VALIDATION_ERROR");
+    let f = app.get(&format!("/v1/files/{id}"), Some(&u.access)).await;
+    assert_eq!(f.assert_ok(200)["version"], 2);
+    // A type the name's extension does not fit is refused.
+    app.post(
+        &format!("/v1/files/{id}/versions"),
+        Some(&u.access),
+        json!({"size": 4, "content_type": "image/png"}),
+    )
+    .await
+    .assert_error(415, "UNSUPPORTED_MEDIA_TYPE");
+
+    // Restore version 1: a new current version with its bytes.
+    let r = app
+        .post(
+            &format!("/v1/files/{id}/versions/1/restore"),
+            Some(&u.access),
+            json!({}),
+        )
+        .await;
+    let restored = r.assert_ok(200).clone();
+    // The abandoned upload left no version behind: ready versions are numbered without gaps.
+    assert_eq!(restored["version"], 3);
+    assert_eq!(restored["sha256"], sha256_hex(b"one"));
+    let d = app
+        .get(&format!("/v1/files/{id}/download"), Some(&u.access))
+        .await;
+    let url = local(&app, d.assert_ok(200)["download_url"].as_str().unwrap());
+    assert_eq!(
+        app.client
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .as_ref(),
+        b"one"
+    );
+    assert_eq!(quota(&app, &u).await["used"], 3 + 6 + 3);
+
+    // The list: newest first, paged.
+    let v = app
+        .get(&format!("/v1/files/{id}/versions?limit=2"), Some(&u.access))
+        .await;
+    let v = v.assert_ok(200).clone();
+    let nums: Vec<i64> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(nums, [3, 2]);
+    let c = v["next_cursor"].as_str().unwrap();
+    let v2 = app
+        .get(
+            &format!("/v1/files/{id}/versions?limit=2&cursor={c}"),
+            Some(&u.access),
+        )
+        .await;
+    assert_eq!(v2.assert_ok(200)["items"][0]["version"], 1);
+
+    // With max_versions_per_file = 3, a fourth ready version prunes the oldest and its bytes.
+    new_version(b"fifth!!").await;
+    let v = app
+        .get(&format!("/v1/files/{id}/versions"), Some(&u.access))
+        .await;
+    let nums: Vec<i64> = v.assert_ok(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(nums, [4, 3, 2]);
+    assert_eq!(quota(&app, &u).await["used"], 6 + 3 + 7);
+    // Unknown version, a stranger: 404.
+    app.post(
+        &format!("/v1/files/{id}/versions/1/restore"),
+        Some(&u.access),
+        json!({}),
+    )
+    .await
+    .assert_error(404, "NOT_FOUND");
+    let stranger = app.register("versionstranger").await;
+    app.get(&format!("/v1/files/{id}/versions"), Some(&stranger.access))
+        .await
+        .assert_error(404, "NOT_FOUND");
+    // Deleting the file gives back every version's bytes.
+    app.call(
+        Method::DELETE,
+        &format!("/v1/files/{id}"),
+        Some(&u.access),
+        Value::Null,
+    )
+    .await
+    .assert_ok(200);
+    assert_eq!(quota(&app, &u).await["used"], 0);
 }
