@@ -169,6 +169,21 @@ pub struct Config {
     /// an upload is abandoned this long after its reservation lapsed.
     pub drive_cleanup_interval_seconds: u64,
 
+    // --- object storage (S3) ---
+    /// `http(s)://host[:port]` of an S3-compatible store; setting it stores drive blobs there
+    /// (presigned URLs) instead of under `data_dir/blobs`. The server's own calls go here.
+    pub s3_endpoint: Option<String>,
+    pub s3_region: String,
+    pub s3_bucket: Option<String>,
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<Secret>,
+    pub s3_secret_access_key_file: Option<PathBuf>,
+    /// `endpoint/bucket/key` instead of the virtual-host style `bucket.endpoint/key`.
+    pub s3_path_style: bool,
+    /// The endpoint clients reach the store under, when it is not `s3_endpoint` (the URLs handed
+    /// to clients are signed for it).
+    pub s3_public_endpoint: Option<String>,
+
     // --- mail ---
     pub smtp_host: Option<String>,
     pub smtp_port: u16,
@@ -237,6 +252,14 @@ impl Default for Config {
             allowed_file_types: List::default(),
             max_versions_per_file: 0,
             drive_cleanup_interval_seconds: 60,
+            s3_endpoint: None,
+            s3_region: "us-east-1".into(),
+            s3_bucket: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            s3_secret_access_key_file: None,
+            s3_path_style: false,
+            s3_public_endpoint: None,
             smtp_host: None,
             smtp_port: 587,
             smtp_security: SmtpSecurity::Starttls,
@@ -374,14 +397,30 @@ impl Config {
             &self.smtp_password_file,
             &mut self.smtp_password,
         )?;
+        read(
+            "s3_secret_access_key",
+            &self.s3_secret_access_key_file,
+            &mut self.s3_secret_access_key,
+        )?;
         // An empty value means "not set" (handy to switch a backend off from the environment).
         for s in [
             &mut self.database_url,
             &mut self.redis_url,
             &mut self.jwt_secret,
             &mut self.data_key,
+            &mut self.s3_secret_access_key,
         ] {
             if s.as_ref().is_some_and(|v| v.is_empty()) {
+                *s = None;
+            }
+        }
+        for s in [
+            &mut self.s3_endpoint,
+            &mut self.s3_bucket,
+            &mut self.s3_access_key_id,
+            &mut self.s3_public_endpoint,
+        ] {
+            if s.as_deref().is_some_and(|v| v.trim().is_empty()) {
                 *s = None;
             }
         }
@@ -518,6 +557,71 @@ impl Config {
                 "must be a mail address, e.g. `Name <no-reply@example.org>`",
             ));
         }
+        self.validate_s3()
+    }
+
+    fn validate_s3(&mut self) -> Result<(), ConfigError> {
+        for (key, v) in [
+            ("s3_endpoint", &mut self.s3_endpoint),
+            ("s3_public_endpoint", &mut self.s3_public_endpoint),
+        ] {
+            if let Some(url) = v {
+                check_endpoint(url).map_err(|reason| invalid(key, reason))?;
+                *url = url.trim_end_matches('/').to_string();
+            }
+        }
+        let region_ok = !self.s3_region.is_empty()
+            && self.s3_region.len() <= 64
+            && self
+                .s3_region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !region_ok {
+            return Err(invalid(
+                "s3_region",
+                "must be a region name such as `us-east-1` (lowercase letters, digits, `-`)",
+            ));
+        }
+        if self.s3_endpoint.is_none() {
+            if self.s3_public_endpoint.is_some() {
+                return Err(invalid(
+                    "s3_public_endpoint",
+                    "needs s3_endpoint (the endpoint the server itself calls)",
+                ));
+            }
+            return Ok(());
+        }
+        let Some(bucket) = &self.s3_bucket else {
+            return Err(invalid("s3_bucket", "is required when s3_endpoint is set"));
+        };
+        if !valid_bucket_name(bucket) {
+            return Err(invalid(
+                "s3_bucket",
+                "must be 3 to 63 lowercase letters, digits, `.` or `-`, starting and ending with a letter or digit",
+            ));
+        }
+        if self.s3_access_key_id.is_none() {
+            return Err(invalid(
+                "s3_access_key_id",
+                "is required when s3_endpoint is set",
+            ));
+        }
+        if self
+            .s3_access_key_id
+            .as_deref()
+            .is_some_and(|k| !k.bytes().all(|b| b.is_ascii_graphic() && b != b'/'))
+        {
+            return Err(invalid(
+                "s3_access_key_id",
+                "must be printable ASCII without spaces or `/`",
+            ));
+        }
+        if self.s3_secret_access_key.is_none() {
+            return Err(invalid(
+                "s3_secret_access_key",
+                "is required when s3_endpoint is set (or s3_secret_access_key_file)",
+            ));
+        }
         Ok(())
     }
 
@@ -549,6 +653,42 @@ impl Config {
         let v = strip_nulls(v);
         toml_lines(&v)
     }
+}
+
+/// An S3 endpoint: `http(s)://host[:port][/path]`, without credentials, query or fragment.
+fn check_endpoint(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or("must start with http:// or https://")?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.is_empty() {
+        return Err("has no host".into());
+    }
+    if authority.contains('@') {
+        return Err(
+            "must not hold credentials (use s3_access_key_id and s3_secret_access_key)".into(),
+        );
+    }
+    if rest.contains(['?', '#'])
+        || rest
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        return Err("must be a plain URL without query, fragment or spaces".into());
+    }
+    Ok(())
+}
+
+/// S3 bucket naming rules (the DNS-compatible subset every S3 implementation accepts).
+fn valid_bucket_name(b: &str) -> bool {
+    let edge = |c: Option<u8>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    (3..=63).contains(&b.len())
+        && b.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
+        && edge(b.bytes().next())
+        && edge(b.bytes().last())
+        && !b.contains("..")
 }
 
 fn strip_nulls(v: serde_json::Value) -> serde_json::Value {
@@ -639,6 +779,77 @@ mod tests {
         assert!(!out.contains("topsecretpw"));
         assert!(!out.contains("jwtjwtjwt"));
         assert!(out.contains("database_url"));
+    }
+
+    #[test]
+    fn s3_keys_are_validated_and_the_secret_redacted() {
+        let dir = std::env::temp_dir().join(format!("sc-cfg-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("c.toml");
+        let key_file = dir.join("s3key");
+        std::fs::write(&key_file, "s3-topsecret-key\n").unwrap();
+        let base = format!(
+            "s3_endpoint = \"http://127.0.0.1:9000/\"\ns3_bucket = \"drive\"\n\
+             s3_access_key_id = \"AKID\"\ns3_secret_access_key_file = {:?}\n",
+            key_file.display().to_string()
+        );
+        std::fs::write(&f, &base).unwrap();
+        let cfg = Config::load_from(Some(&f), env()).unwrap();
+        assert_eq!(cfg.s3_endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(cfg.s3_region, "us-east-1");
+        assert!(!cfg.s3_path_style);
+        assert_eq!(
+            cfg.s3_secret_access_key.as_ref().unwrap().expose(),
+            "s3-topsecret-key"
+        );
+        let out = cfg.to_redacted_toml();
+        assert!(out.contains("s3_secret_access_key"), "{out}");
+        assert!(!out.contains("s3-topsecret-key"), "{out}");
+        assert!(!format!("{cfg:?}").contains("s3-topsecret-key"));
+
+        for (extra, key) in [
+            ("s3_bucket = \"Bad_Bucket\"\n", "s3_bucket"),
+            ("s3_region = \"\"\n", "s3_region"),
+            ("s3_public_endpoint = \"ftp://x\"\n", "s3_public_endpoint"),
+        ] {
+            std::fs::write(&f, format!("{base}{extra}")).unwrap();
+            let err = Config::load_from(Some(&f), env()).unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        }
+        for (body, key) in [
+            ("s3_endpoint = \"s3.example.org\"\n", "s3_endpoint"),
+            (
+                "s3_endpoint = \"https://u:pw@s3.example.org\"\n",
+                "s3_endpoint",
+            ),
+            ("s3_endpoint = \"https://s3.example.org\"\n", "s3_bucket"),
+            (
+                "s3_endpoint = \"https://s3.example.org\"\ns3_bucket = \"b-1\"\n",
+                "s3_access_key_id",
+            ),
+            (
+                "s3_endpoint = \"https://s3.example.org\"\ns3_bucket = \"b-1\"\ns3_access_key_id = \"k\"\n",
+                "s3_secret_access_key",
+            ),
+            (
+                "s3_public_endpoint = \"https://s3.example.org\"\n",
+                "s3_public_endpoint",
+            ),
+        ] {
+            std::fs::write(&f, body).unwrap();
+            let err = Config::load_from(Some(&f), env()).unwrap_err().to_string();
+            assert!(err.contains(key), "{body}: {err}");
+            assert!(!err.contains("pw@"), "{err}");
+        }
+        // An empty endpoint switches S3 off.
+        std::fs::write(&f, "s3_endpoint = \"\"\n").unwrap();
+        assert!(
+            Config::load_from(Some(&f), env())
+                .unwrap()
+                .s3_endpoint
+                .is_none()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

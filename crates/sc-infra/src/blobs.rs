@@ -1,8 +1,8 @@
 //! The blob store port: where the bytes of drive files live. Clients never send file bytes
-//! through a JSON route; they PUT and GET short-lived signed URLs. Today's one adapter is the
-//! local disk under `data/blobs`, whose URLs the server signs and serves itself
-//! (`/v1/blobs/{key}`); S3-compatible storage with presigned URLs will be a second variant of the
-//! same enum, with the same methods.
+//! through a JSON route; they PUT and GET short-lived signed URLs. Two adapters, one enum with
+//! the same methods: the local disk under `data/blobs`, whose URLs the server signs and serves
+//! itself (`/v1/blobs/{key}`), and an S3-compatible bucket with presigned URLs ([`S3Blobs`],
+//! selected by `s3_endpoint`), whose bytes never pass through the server.
 //!
 //! Local layout: `root/objects/<2 hex>/<32 hex>`, written as `.tmp-<uuid>` in the same directory,
 //! fsynced, then linked into place without ever replacing an existing object (an object is
@@ -26,6 +26,9 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use uuid::Uuid;
 
 use crate::DepState;
+
+mod s3;
+pub use s3::{MAX_PRESIGN_SECONDS, S3Blobs, S3Settings};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -797,6 +800,7 @@ fn hex(bytes: &[u8]) -> String {
 #[derive(Debug)]
 pub enum BlobStore {
     Local(LocalBlobs),
+    S3(S3Blobs),
 }
 
 impl BlobStore {
@@ -810,10 +814,24 @@ impl BlobStore {
         )?))
     }
 
+    /// An S3-compatible bucket (see [`S3Blobs`]).
+    pub fn s3(settings: S3Settings) -> io::Result<Self> {
+        Ok(BlobStore::S3(S3Blobs::new(settings)?))
+    }
+
     /// The local adapter, whose signed URLs this server serves (`None` on S3).
     pub fn as_local(&self) -> Option<&LocalBlobs> {
         match self {
             BlobStore::Local(l) => Some(l),
+            BlobStore::S3(_) => None,
+        }
+    }
+
+    /// The S3 adapter (`None` on local disk).
+    pub fn as_s3(&self) -> Option<&S3Blobs> {
+        match self {
+            BlobStore::S3(s) => Some(s),
+            BlobStore::Local(_) => None,
         }
     }
 
@@ -832,6 +850,7 @@ impl BlobStore {
                 headers: BTreeMap::from([("Content-Type".to_string(), content_type.to_string())]),
                 expires_at,
             },
+            BlobStore::S3(s) => s.upload_target(key, size, content_type, expires_at),
         }
     }
 
@@ -853,42 +872,49 @@ impl BlobStore {
                 Some(file_name),
                 expires_at,
             ),
+            BlobStore::S3(s) => s.download_url(key, file_name, content_type, expires_at),
         }
     }
 
     pub async fn size_of(&self, key: &BlobKey) -> AppResult<Option<u64>> {
         match self {
             BlobStore::Local(l) => l.size_of(key).await,
+            BlobStore::S3(s) => s.size_of(key).await,
         }
     }
 
     pub async fn read_head(&self, key: &BlobKey, max: usize) -> AppResult<Vec<u8>> {
         match self {
             BlobStore::Local(l) => l.read_head(key, max).await,
+            BlobStore::S3(s) => s.read_head(key, max).await,
         }
     }
 
     pub async fn sha256_hex(&self, key: &BlobKey) -> AppResult<String> {
         match self {
             BlobStore::Local(l) => l.sha256_hex(key).await,
+            BlobStore::S3(s) => s.sha256_hex(key).await,
         }
     }
 
     pub async fn copy(&self, from: &BlobKey, to: &BlobKey) -> AppResult<()> {
         match self {
             BlobStore::Local(l) => l.copy(from, to).await,
+            BlobStore::S3(s) => s.copy(from, to).await,
         }
     }
 
     pub async fn delete(&self, key: &BlobKey) -> AppResult<()> {
         match self {
             BlobStore::Local(l) => l.delete(key).await,
+            BlobStore::S3(s) => s.delete(key).await,
         }
     }
 
     pub fn health(&self) -> DepState {
         match self {
             BlobStore::Local(l) => l.health(),
+            BlobStore::S3(s) => s.health(),
         }
     }
 
@@ -896,6 +922,8 @@ impl BlobStore {
     pub async fn sweep_temp(&self, older_than: Duration) -> AppResult<u64> {
         match self {
             BlobStore::Local(l) => l.sweep_temp(older_than).await,
+            // A PUT to S3 is atomic: an interrupted one leaves nothing behind.
+            BlobStore::S3(_) => Ok(0),
         }
     }
 }

@@ -112,14 +112,16 @@ impl App {
         spawn_event_dispatcher(deps.clone(), hub.clone(), background.clone());
         spawn_presence_renewal(realtime.clone(), hub.clone(), background.clone());
         spawn_housekeeping(deps.db.clone(), background.clone());
-        let blobs = Arc::new(
-            BlobStore::local(
+        // S3 when `s3_endpoint` is set, else the local disk under data_dir/blobs.
+        let blobs = Arc::new(match blobs::S3Settings::from_config(&cfg) {
+            Some(s3) => BlobStore::s3(s3).context("S3 blob storage")?,
+            None => BlobStore::local(
                 cfg.data_dir.join("blobs"),
                 blobs::derive_url_signing_key(&data_key),
                 cfg.public_url.clone(),
             )
             .context("blob storage directory")?,
-        );
+        });
         let drive = DriveService::new(deps.clone(), blobs.clone());
         drive.spawn_cleanup(background.clone());
         let state = Arc::new(AppState {

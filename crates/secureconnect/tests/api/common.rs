@@ -1,7 +1,9 @@
 //! The test harness: starts real SecureConnect instances on random ports (in this process) and
 //! talks HTTP to them. Backends come from the environment: SQLite and in-process by default;
-//! `SC_TEST_PG_URL` / `SC_TEST_REDIS_URL` switch every test to PostgreSQL / Redis. With
-//! `SC_TEST_REQUIRE_ALL=1` (CI) a missing backend is a failure, never a skip.
+//! `SC_TEST_PG_URL` / `SC_TEST_REDIS_URL` switch every test to PostgreSQL / Redis, and
+//! `SC_TEST_S3_URL` (with `SC_TEST_S3_ACCESS_KEY_ID` / `SC_TEST_S3_SECRET_ACCESS_KEY`) the blob
+//! store to an S3-compatible server, a fresh bucket per test. With `SC_TEST_REQUIRE_ALL=1` (CI)
+//! a missing backend is a failure, never a skip.
 
 #![allow(dead_code)]
 
@@ -69,6 +71,54 @@ pub fn redis_url() -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// An S3-compatible server (path-style, e.g. `http://127.0.0.1:8014` for s3s-fs).
+pub fn s3_url() -> Option<String> {
+    std::env::var("SC_TEST_S3_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
+/// The S3 test credentials; the defaults are the keys `.ci/run` starts s3s-fs with.
+pub fn s3_keys() -> (String, String) {
+    let var = |k: &str, default: &str| {
+        std::env::var(k)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| default.to_string())
+    };
+    (
+        var("SC_TEST_S3_ACCESS_KEY_ID", "sc-test-access-key"),
+        var("SC_TEST_S3_SECRET_ACCESS_KEY", "sc-test-secret-key"),
+    )
+}
+
+/// The S3 adapter of an instance's configuration (`None` on local disk): what the tests use to
+/// look at the bucket behind the API.
+pub fn s3_of(cfg: &Config) -> Option<sc_infra::blobs::S3Blobs> {
+    sc_infra::blobs::S3Settings::from_config(cfg)
+        .map(|s| sc_infra::blobs::S3Blobs::new(s).expect("S3 client"))
+}
+
+/// A fresh, empty bucket for one test (cluster).
+async fn fresh_s3_bucket(endpoint: &str) -> String {
+    let bucket = format!("sc-test-{}", uuid::Uuid::new_v4().simple());
+    let (access_key_id, secret) = s3_keys();
+    let s3 = sc_infra::blobs::S3Blobs::new(sc_infra::blobs::S3Settings {
+        endpoint: endpoint.to_string(),
+        public_endpoint: None,
+        region: "us-east-1".into(),
+        bucket: bucket.clone(),
+        access_key_id,
+        secret_access_key: Secret::new(secret),
+        path_style: true,
+    })
+    .expect("S3 client");
+    s3.create_bucket()
+        .await
+        .expect("SC_TEST_S3_URL must be reachable and accept SC_TEST_S3_* keys");
+    bucket
+}
+
 /// Checks CI's promise that the distributed backends are present.
 pub fn assert_required_backends() {
     if require_all() {
@@ -79,6 +129,10 @@ pub fn assert_required_backends() {
         assert!(
             redis_url().is_some(),
             "SC_TEST_REQUIRE_ALL=1 but SC_TEST_REDIS_URL is not set"
+        );
+        assert!(
+            s3_url().is_some(),
+            "SC_TEST_REQUIRE_ALL=1 but SC_TEST_S3_URL is not set"
         );
     }
 }
@@ -110,6 +164,8 @@ pub struct Shared {
     pub database_url: Option<String>,
     pub redis_url: Option<String>,
     pub redis_prefix: String,
+    /// `(endpoint, bucket)` when the blobs go to S3.
+    pub s3: Option<(String, String)>,
 }
 
 impl Shared {
@@ -119,11 +175,19 @@ impl Shared {
             Some(base) => Some(fresh_pg_database(&base).await),
             None => None,
         };
+        let s3 = match s3_url() {
+            Some(url) => {
+                let bucket = fresh_s3_bucket(&url).await;
+                Some((url, bucket))
+            }
+            None => None,
+        };
         Self {
             data_dir: tempfile::tempdir().unwrap(),
             database_url,
             redis_url: redis_url(),
             redis_prefix: format!("sctest:{}:", uuid::Uuid::new_v4().simple()),
+            s3,
         }
     }
 
@@ -140,6 +204,15 @@ impl Shared {
         cfg.login_rate_per_ip_per_minute = 1000;
         cfg.auth_rate_per_ip_per_minute = 1000;
         cfg.shutdown_grace_seconds = 2;
+        if let Some((url, bucket)) = &self.s3 {
+            let (access_key_id, secret) = s3_keys();
+            cfg.s3_endpoint = Some(url.clone());
+            cfg.s3_region = "us-east-1".into();
+            cfg.s3_bucket = Some(bucket.clone());
+            cfg.s3_access_key_id = Some(access_key_id);
+            cfg.s3_secret_access_key = Some(Secret::new(secret));
+            cfg.s3_path_style = true;
+        }
         cfg
     }
 }
