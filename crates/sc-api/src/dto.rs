@@ -471,3 +471,17 @@ pub struct NewVersionRequest {
     #[schema(max_length = 255)]
     pub content_type: String,
 }
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShareRequest {
+    /// Exactly one of `user_id` and `conversation_id`.
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub user_id: Option<sc_core::ids::UserId>,
+    /// The members of a conversation the owner is in (whoever is a member when they look).
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub conversation_id: Option<sc_core::ids::ConversationId>,
+    /// "read" (see and download) or "write" (also rename, move, upload versions)
+    #[schema(pattern = "^(read|write)$")]
+    pub permission: String,
+}

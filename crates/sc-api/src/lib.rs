@@ -125,6 +125,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/notifications", get(realtime::notifications))
         .route("/v1/files/uploads", post(drive::init_upload))
         .route("/v1/files", get(drive::list))
+        .route("/v1/files/shared-with-me", get(drive::shared_with_me))
+        .route(
+            "/v1/files/{id}/shares",
+            post(drive::share).get(drive::shares),
+        )
+        .route("/v1/files/{id}/shares/{share_id}", delete(drive::unshare))
         .route(
             "/v1/files/{id}",
             get(drive::get).patch(drive::patch).delete(drive::delete),

@@ -34,6 +34,7 @@ use utoipa::OpenApi;
         routes::drive::init_upload, routes::drive::complete, routes::drive::list, routes::drive::get,
         routes::drive::patch, routes::drive::delete, routes::drive::download, routes::drive::create_folder,
         routes::drive::quota, routes::drive::init_version, routes::drive::versions, routes::drive::restore,
+        routes::drive::share, routes::drive::shares, routes::drive::unshare, routes::drive::shared_with_me,
         routes::blobs::put_blob, routes::blobs::get_blob,
     ),
     components(schemas(UserView, TokenPairView, SessionView, ProfileView, Empty)),

@@ -78,3 +78,7 @@ typed_id!(
     /// A file or folder of the drive.
     FileId
 );
+typed_id!(
+    /// A share of a drive file or folder.
+    ShareId
+);

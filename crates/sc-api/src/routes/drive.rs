@@ -4,13 +4,15 @@
 use crate::{
     dto::*,
     envelope::{ApiError, ApiResult, created, done, ok},
-    extract::{ApiJson, ListQuery, VerifiedAuth, encode_cursor, parse_id},
+    extract::{ApiJson, ListQuery, VerifiedAuth, encode_cursor, encode_keyset, parse_id},
     state::AppState,
 };
 use axum::extract::{Path, RawQuery, State};
 use sc_core::{AppError, ids::FileId};
+use sc_db::drive_shares::Grantee;
 use sc_service::drive::{
-    DownloadLink, FileChange, FileView, NewUploadRequest, QuotaView, UploadTicket, VersionView,
+    DownloadLink, FileChange, FileView, NewUploadRequest, QuotaView, ShareView, UploadTicket,
+    VersionView,
 };
 use serde_json::Value;
 use std::sync::Arc;
@@ -228,4 +230,87 @@ pub async fn restore(
         .filter(|n| *n >= 1)
         .ok_or_else(|| ApiError(AppError::validation("n", "a version number (1 or more)")))?;
     Ok(ok(s.drive.restore(&ctx, file_id(&id)?, n).await?))
+}
+
+#[utoipa::path(post, path = "/v1/files/{id}/shares", tag = "drive", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    request_body = ShareRequest,
+    responses((status = 201, body = ShareView, description = "shared"),
+              (status = 200, body = ShareView, description = "the grantee's existing share, with the permission given now"),
+              (status = 403, description = "only the owner shares"), (status = 404, description = "no such file, or a conversation the owner is not in"),
+              (status = 409, description = "the upload is not complete")))]
+pub async fn share(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<ShareRequest>,
+) -> ApiResult<ShareView> {
+    let grantee = match (b.user_id, b.conversation_id) {
+        (Some(u), None) => Grantee::User(u),
+        (None, Some(c)) => Grantee::Conversation(c),
+        _ => {
+            return Err(AppError::validation(
+                "user_id",
+                "give exactly one of user_id and conversation_id",
+            )
+            .into());
+        }
+    };
+    let (view, is_new) = s
+        .drive
+        .share(&ctx, file_id(&id)?, grantee, &b.permission)
+        .await?;
+    Ok(if is_new { created(view) } else { ok(view) })
+}
+
+#[utoipa::path(get, path = "/v1/files/{id}/shares", tag = "drive", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Page<ShareView>, description = "oldest first"), (status = 403, description = "only the owner lists shares"), (status = 404)))]
+pub async fn shares(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Page<ShareView>> {
+    let id = file_id(&id)?;
+    let lq = ListQuery::parse(q.as_deref(), &[])?;
+    let rows = s.drive.shares(&ctx, id, lq.keyset()?, lq.limit + 1).await?;
+    Ok(ok(Page::from_rows(
+        rows,
+        lq.limit,
+        |v| encode_keyset(v.created_at, v.id),
+        |v| v,
+    )))
+}
+
+#[utoipa::path(delete, path = "/v1/files/{id}/shares/{share_id}", tag = "drive", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path), ("share_id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Empty, description = "revoked; the grantee's access ends at once"),
+              (status = 403, description = "only the owner revokes shares"), (status = 404)))]
+pub async fn unshare(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path((id, share)): Path<(String, String)>,
+) -> ApiResult<Value> {
+    let share = parse_id("share_id", &share)?;
+    s.drive.unshare(&ctx, file_id(&id)?, share).await?;
+    Ok(done())
+}
+
+#[utoipa::path(get, path = "/v1/files/shared-with-me", tag = "drive", security(("bearer" = [])),
+    responses((status = 200, body = Page<FileView>, description = "files and folders shared with the caller or their conversations, most recently shared first")))]
+pub async fn shared_with_me(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Page<FileView>> {
+    let lq = ListQuery::parse(q.as_deref(), &[])?;
+    let rows = s
+        .drive
+        .shared_with_me(&ctx, lq.keyset()?, lq.limit + 1)
+        .await?;
+    Ok(ok(Page::from_rows(
+        rows,
+        lq.limit,
+        |(f, at)| encode_keyset(*at, f.id),
+        |(f, _)| f,
+    )))
 }

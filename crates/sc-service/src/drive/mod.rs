@@ -8,10 +8,14 @@ use crate::{AuthContext, Deps};
 use sc_core::{
     AppError, AppResult,
     files::{self, FileName, MediaType},
-    ids::FileId,
+    ids::{FileId, NotificationId, ShareId},
     time::Timestamp,
 };
-use sc_db::drive::{FileRow, NewUpload, NewVersion, Reserved, VersionReserved, VersionRow};
+use sc_db::{
+    drive::{FileRow, NewUpload, NewVersion, Reserved, VersionReserved, VersionRow},
+    drive_shares::{Grantee, ShareRow},
+    notifications::NewNotification,
+};
 use sc_infra::blobs::{BlobKey, BlobStore, UploadTarget};
 use serde::Serialize;
 use std::{sync::Arc, time::Duration};
@@ -101,6 +105,36 @@ impl From<VersionRow> for VersionView {
     }
 }
 
+/// A share of a file or folder (API.md §7).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShareView {
+    #[schema(value_type = uuid::Uuid)]
+    pub id: ShareId,
+    #[schema(value_type = uuid::Uuid)]
+    pub file_id: FileId,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub user_id: Option<sc_core::ids::UserId>,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub conversation_id: Option<sc_core::ids::ConversationId>,
+    /// "read" or "write"
+    pub permission: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+}
+
+impl From<ShareRow> for ShareView {
+    fn from(s: ShareRow) -> Self {
+        Self {
+            id: s.id,
+            file_id: s.file_id,
+            user_id: s.user_id,
+            conversation_id: s.conversation_id,
+            permission: s.permission,
+            created_at: s.created_at,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DownloadLink {
     pub download_url: String,
@@ -138,6 +172,17 @@ pub struct DriveService {
 
 fn not_found() -> AppError {
     AppError::NotFound("file".into())
+}
+
+/// What a caller may do with a file, weakest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Access {
+    /// See, list, download (a read share).
+    Read,
+    /// Also rename, move within the owner's tree, upload and restore versions (a write share).
+    Write,
+    /// Also delete and share.
+    Owner,
 }
 
 impl DriveService {
@@ -194,9 +239,13 @@ impl DriveService {
         Ok(media)
     }
 
-    /// A folder the caller may put things in: their own (shares come later), else 404.
+    /// A folder the caller may put new files in: their own.
     async fn own_folder(&self, ctx: &AuthContext, id: FileId) -> AppResult<FileRow> {
-        let f = self.own_file(ctx, id).await.map_err(|e| match e {
+        self.folder_for(ctx, id, Access::Owner).await
+    }
+
+    async fn folder_for(&self, ctx: &AuthContext, id: FileId, need: Access) -> AppResult<FileRow> {
+        let f = self.file_for(ctx, id, need).await.map_err(|e| match e {
             AppError::NotFound(_) => AppError::NotFound("folder".into()),
             e => e,
         })?;
@@ -206,16 +255,32 @@ impl DriveService {
         Ok(f)
     }
 
-    /// A file or folder of the caller's; anyone else's is "not found" (its existence does not
-    /// leak).
-    async fn own_file(&self, ctx: &AuthContext, id: FileId) -> AppResult<FileRow> {
-        self.d
-            .db
-            .drive()
-            .file(id)
-            .await?
-            .filter(|f| f.owner_id == ctx.user_id)
-            .ok_or_else(not_found)
+    /// What the caller may do with a file: owner, or what shares of it (or of a folder above
+    /// it) to them or their conversations give. None: they may not know it exists.
+    async fn access(&self, ctx: &AuthContext, f: &FileRow) -> AppResult<Option<Access>> {
+        if f.owner_id == ctx.user_id {
+            return Ok(Some(Access::Owner));
+        }
+        let p = self.d.db.shares().permission_of(f.id, ctx.user_id).await?;
+        Ok(match p.as_deref() {
+            Some("write") => Some(Access::Write),
+            Some(_) => Some(Access::Read),
+            None => None,
+        })
+    }
+
+    /// The file if the caller holds at least `need`: 404 for someone it is not shared with (its
+    /// existence does not leak), 403 for a grantee asking for more than the share gives.
+    async fn file_for(&self, ctx: &AuthContext, id: FileId, need: Access) -> AppResult<FileRow> {
+        let f = self.d.db.drive().file(id).await?.ok_or_else(not_found)?;
+        match self.access(ctx, &f).await? {
+            None => Err(not_found()),
+            Some(has) if has < need => Err(AppError::Forbidden(match need {
+                Access::Owner => "only the owner may do this".into(),
+                _ => "the share does not allow changes".into(),
+            })),
+            Some(_) => Ok(f),
+        }
     }
 
     pub async fn init_upload(
@@ -288,7 +353,7 @@ impl DriveService {
     /// A wrong size is 400 and a wrong type 415; both give the reservation back, and a file
     /// whose first upload failed is gone.
     pub async fn complete(&self, ctx: &AuthContext, id: FileId) -> AppResult<FileView> {
-        let file = self.own_file(ctx, id).await?;
+        let file = self.file_for(ctx, id, Access::Write).await?;
         let repo = self.d.db.drive();
         let Some(pending) = repo.pending_version(id).await? else {
             return Err(AppError::conflict("no upload is pending for this file"));
@@ -359,7 +424,7 @@ impl DriveService {
 
     /// A ready file (not a folder) the caller may write: their own (shares come later).
     async fn writable_file(&self, ctx: &AuthContext, id: FileId) -> AppResult<FileRow> {
-        let f = self.own_file(ctx, id).await?;
+        let f = self.file_for(ctx, id, Access::Write).await?;
         if f.is_folder {
             return Err(AppError::validation("id", "folders have no versions"));
         }
@@ -423,7 +488,7 @@ impl DriveService {
         before: Option<i64>,
         limit: i64,
     ) -> AppResult<Vec<VersionView>> {
-        let f = self.own_file(ctx, id).await?;
+        let f = self.file_for(ctx, id, Access::Read).await?;
         if f.is_folder {
             return Err(AppError::validation("id", "folders have no versions"));
         }
@@ -470,7 +535,7 @@ impl DriveService {
     }
 
     pub async fn get(&self, ctx: &AuthContext, id: FileId) -> AppResult<FileView> {
-        Ok(self.own_file(ctx, id).await?.into())
+        Ok(self.file_for(ctx, id, Access::Read).await?.into())
     }
 
     /// A folder's entries (the root without `parent`), or with `query` the caller's files whose
@@ -494,7 +559,7 @@ impl DriveService {
             }
             None => {
                 if let Some(p) = parent {
-                    self.own_folder(ctx, p).await?;
+                    self.folder_for(ctx, p, Access::Read).await?;
                 }
                 repo.children(ctx.user_id, parent, after, limit).await?
             }
@@ -535,7 +600,7 @@ impl DriveService {
         id: FileId,
         change: FileChange,
     ) -> AppResult<FileView> {
-        let file = self.own_file(ctx, id).await?;
+        let file = self.file_for(ctx, id, Access::Write).await?;
         let name = match &change.name {
             Some(n) => FileName::parse("name", n)?.as_str().to_string(),
             None => file.name.clone(),
@@ -555,9 +620,21 @@ impl DriveService {
         }
         let parent = match change.parent_id {
             None => file.parent_id,
+            // Grantees move only within the owner's tree, into folders they may write.
+            Some(None) if file.owner_id != ctx.user_id => {
+                return Err(AppError::Forbidden(
+                    "only the owner moves a file to the root".into(),
+                ));
+            }
             Some(None) => None,
             Some(Some(p)) => {
-                self.own_folder(ctx, p).await?;
+                let target = self.folder_for(ctx, p, Access::Write).await?;
+                if target.owner_id != file.owner_id {
+                    return Err(AppError::validation(
+                        "parent_id",
+                        "a file moves only within its owner's folders",
+                    ));
+                }
                 if self.d.db.drive().ancestry(p).await?.contains(&id) {
                     return Err(AppError::validation(
                         "parent_id",
@@ -584,7 +661,7 @@ impl DriveService {
     /// Deletes a file with every version, or a folder with everything below it (in batches,
     /// children first). Quota is released and the objects are queued for deletion.
     pub async fn delete(&self, ctx: &AuthContext, id: FileId) -> AppResult<()> {
-        let file = self.own_file(ctx, id).await?;
+        let file = self.file_for(ctx, id, Access::Owner).await?;
         let repo = self.d.db.drive();
         let ids = if file.is_folder {
             repo.subtree_deepest_first(id).await?
@@ -599,7 +676,7 @@ impl DriveService {
 
     /// A short-lived signed URL for the current version's bytes.
     pub async fn download(&self, ctx: &AuthContext, id: FileId) -> AppResult<DownloadLink> {
-        let file = self.own_file(ctx, id).await?;
+        let file = self.file_for(ctx, id, Access::Read).await?;
         if file.is_folder || file.status != "ready" {
             return Err(AppError::conflict("only a ready file can be downloaded"));
         }
@@ -695,5 +772,130 @@ impl DriveService {
             deleted += 1;
         }
         Ok((abandoned, deleted))
+    }
+
+    /// Shares a file or folder with a user or with a conversation's members (owner only). A
+    /// second share to the same grantee changes its permission. A new user share is audited and
+    /// notified (`file.shared`); every share is audited.
+    pub async fn share(
+        &self,
+        ctx: &AuthContext,
+        id: FileId,
+        grantee: Grantee,
+        permission: &str,
+    ) -> AppResult<(ShareView, bool)> {
+        if !matches!(permission, "read" | "write") {
+            return Err(AppError::validation("permission", "read or write"));
+        }
+        let file = self.file_for(ctx, id, Access::Owner).await?;
+        if file.status != "ready" {
+            return Err(AppError::conflict("the file's upload is not complete"));
+        }
+        match grantee {
+            Grantee::User(u) if u == ctx.user_id => {
+                return Err(AppError::validation("user_id", "you own this file"));
+            }
+            Grantee::User(u) => {
+                if self.d.db.users().profile(u).await?.is_none() {
+                    return Err(AppError::validation("user_id", "no such user"));
+                }
+            }
+            Grantee::Conversation(c) => {
+                if self.d.db.chat().role_of(c, ctx.user_id).await?.is_none() {
+                    return Err(AppError::NotFound("conversation".into()));
+                }
+            }
+        }
+        let now = Timestamp::now();
+        let (row, is_new) = self
+            .d
+            .db
+            .shares()
+            .upsert(id, grantee, permission, now)
+            .await?;
+        self.d
+            .audit(
+                Some(ctx.user_id),
+                "file.shared",
+                None,
+                serde_json::json!({"file_id": id, "share_id": row.id, "user_id": row.user_id,
+                    "conversation_id": row.conversation_id, "permission": permission}),
+            )
+            .await;
+        if let (true, Grantee::User(u)) = (is_new, grantee) {
+            self.notify_shared(u, id, ctx.user_id, permission, now)
+                .await;
+        }
+        Ok((row.into(), is_new))
+    }
+
+    /// The `file.shared` notification of a new user share, and its realtime event. Failing to
+    /// notify never undoes the share.
+    async fn notify_shared(
+        &self,
+        to: sc_core::ids::UserId,
+        file: FileId,
+        owner: sc_core::ids::UserId,
+        permission: &str,
+        now: Timestamp,
+    ) {
+        let id = NotificationId::new();
+        let data =
+            serde_json::json!({"file_id": file, "owner_id": owner, "permission": permission});
+        let text = data.to_string();
+        let row = NewNotification {
+            id,
+            user_id: to,
+            kind: "file.shared",
+            data: &text,
+            now,
+        };
+        match self.d.db.notifications().complete_jobs(&[], &[row]).await {
+            Ok(()) => {
+                let event = serde_json::json!({"id": id, "kind": "file.shared", "data": data,
+                    "read_at": null, "created_at": now});
+                self.d.emit(vec![to], "notification", &event).await;
+            }
+            Err(e) => tracing::warn!(error = %e, "could not record the file.shared notification"),
+        }
+    }
+
+    /// A file's shares (owner only), oldest first.
+    pub async fn shares(
+        &self,
+        ctx: &AuthContext,
+        id: FileId,
+        after: Option<(Timestamp, ShareId)>,
+        limit: i64,
+    ) -> AppResult<Vec<ShareView>> {
+        self.file_for(ctx, id, Access::Owner).await?;
+        let rows = self.d.db.shares().list(id, after, limit).await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// Revokes a share (owner only); the grantee's access ends at once.
+    pub async fn unshare(&self, ctx: &AuthContext, id: FileId, share: ShareId) -> AppResult<()> {
+        self.file_for(ctx, id, Access::Owner).await?;
+        if !self.d.db.shares().delete(id, share).await? {
+            return Err(AppError::NotFound("share".into()));
+        }
+        Ok(())
+    }
+
+    /// Files and folders others shared with the caller or their conversations, most recently
+    /// shared first, with the time of that share (the page's keyset).
+    pub async fn shared_with_me(
+        &self,
+        ctx: &AuthContext,
+        before: Option<(Timestamp, FileId)>,
+        limit: i64,
+    ) -> AppResult<Vec<(FileView, Timestamp)>> {
+        let rows = self
+            .d
+            .db
+            .shares()
+            .shared_with(ctx.user_id, before, limit)
+            .await?;
+        Ok(rows.into_iter().map(|(f, at)| (f.into(), at)).collect())
     }
 }

@@ -730,3 +730,236 @@ async fn versions_upload_list_restore_and_count_against_the_quota() {
     .assert_ok(200);
     assert_eq!(quota(&app, &u).await["used"], 0);
 }
+
+#[tokio::test]
+async fn shares_give_what_they_say_and_end_at_once() {
+    let app = TestApp::spawn().await;
+    let owner = app.register("shareowner").await;
+    let reader = app.register("sharereader").await;
+    let writer = app.register("sharewriter").await;
+    let member = app.register("sharemember").await;
+    let stranger = app.register("sharestranger").await;
+    let folder = app
+        .post("/v1/folders", Some(&owner.access), json!({"name": "team"}))
+        .await;
+    let folder = folder.assert_ok(201)["id"].as_str().unwrap().to_string();
+    let t = init(
+        &app,
+        &owner,
+        json!({"name": "plan.txt", "size": 4, "content_type": "text/plain", "parent_id": folder}),
+    )
+    .await;
+    let ticket = t.assert_ok(201).clone();
+    assert_eq!(put_bytes(&app, &ticket, b"plan").await.status(), 200);
+    let file = ticket["file_id"].as_str().unwrap().to_string();
+    app.post(
+        &format!("/v1/files/{file}/complete"),
+        Some(&owner.access),
+        json!({}),
+    )
+    .await
+    .assert_ok(200);
+    let sub = app
+        .post(
+            "/v1/folders",
+            Some(&owner.access),
+            json!({"name": "sub", "parent_id": folder}),
+        )
+        .await;
+    let sub = sub.assert_ok(201)["id"].as_str().unwrap().to_string();
+
+    // The folder to the reader (read) and the writer (write); the file to a group.
+    let share = |body: Value, id: &str| {
+        let (app, token, id) = (&app, owner.access.clone(), id.to_string());
+        async move {
+            app.post(&format!("/v1/files/{id}/shares"), Some(&token), body)
+                .await
+        }
+    };
+    let read_share = share(json!({"user_id": reader.id, "permission": "read"}), &folder).await;
+    let read_share = read_share.assert_ok(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    share(
+        json!({"user_id": writer.id, "permission": "write"}),
+        &folder,
+    )
+    .await
+    .assert_ok(201);
+    // Again for the same grantee: the same share, its permission changed (200).
+    share(
+        json!({"user_id": writer.id, "permission": "write"}),
+        &folder,
+    )
+    .await
+    .assert_ok(200);
+    let g = app.group(&owner, &[&member]).await;
+    share(json!({"conversation_id": g, "permission": "read"}), &file)
+        .await
+        .assert_ok(201);
+    share(json!({"user_id": owner.id, "permission": "read"}), &file)
+        .await
+        .assert_error(400, "VALIDATION_ERROR");
+    share(json!({"user_id": reader.id, "permission": "admin"}), &file)
+        .await
+        .assert_error(400, "VALIDATION_ERROR");
+    share(
+        json!({"user_id": reader.id, "conversation_id": g, "permission": "read"}),
+        &file,
+    )
+    .await
+    .assert_error(400, "VALIDATION_ERROR");
+
+    // The matrix: each caller, each route, the status API.md §12 gives.
+    let rename = |name: &str| json!({"name": name});
+    let version = json!({"size": 3, "content_type": "text/plain"});
+    let to_share = json!({"user_id": stranger.id, "permission": "read"});
+    let cases: Vec<(&TestUser, [u16; 9])> = vec![
+        // get, download, list folder, rename, new version, list shares, share, delete, versions
+        (&reader, [200, 200, 200, 403, 403, 403, 403, 403, 200]),
+        (&writer, [200, 200, 200, 200, 201, 403, 403, 403, 200]),
+        (&member, [200, 200, 404, 403, 403, 403, 403, 403, 200]),
+        (&stranger, [404, 404, 404, 404, 404, 404, 404, 404, 404]),
+    ];
+    for (who, expected) in cases {
+        let t = Some(who.access.as_str());
+        let got = [
+            app.get(&format!("/v1/files/{file}"), t)
+                .await
+                .status
+                .as_u16(),
+            app.get(&format!("/v1/files/{file}/download"), t)
+                .await
+                .status
+                .as_u16(),
+            app.get(&format!("/v1/files?parent_id={folder}"), t)
+                .await
+                .status
+                .as_u16(),
+            app.call(
+                Method::PATCH,
+                &format!("/v1/files/{file}"),
+                t,
+                rename(&format!("{}.txt", who.username)),
+            )
+            .await
+            .status
+            .as_u16(),
+            app.post(&format!("/v1/files/{file}/versions"), t, version.clone())
+                .await
+                .status
+                .as_u16(),
+            app.get(&format!("/v1/files/{file}/shares"), t)
+                .await
+                .status
+                .as_u16(),
+            app.post(&format!("/v1/files/{file}/shares"), t, to_share.clone())
+                .await
+                .status
+                .as_u16(),
+            app.call(Method::DELETE, &format!("/v1/files/{file}"), t, Value::Null)
+                .await
+                .status
+                .as_u16(),
+            app.get(&format!("/v1/files/{file}/versions"), t)
+                .await
+                .status
+                .as_u16(),
+        ];
+        assert_eq!(got, expected, "{}", who.username);
+    }
+    // The writer moved nothing out of the owner's tree: into their own folder is refused.
+    let mine = app
+        .post("/v1/folders", Some(&writer.access), json!({"name": "mine"}))
+        .await;
+    let mine = mine.assert_ok(201)["id"].as_str().unwrap().to_string();
+    app.call(
+        Method::PATCH,
+        &format!("/v1/files/{file}"),
+        Some(&writer.access),
+        json!({"parent_id": mine}),
+    )
+    .await
+    .assert_error(400, "VALIDATION_ERROR");
+    app.call(
+        Method::PATCH,
+        &format!("/v1/files/{file}"),
+        Some(&writer.access),
+        json!({"parent_id": null}),
+    )
+    .await
+    .assert_error(403, "FORBIDDEN");
+    // …but within it, into a folder the share covers, it moves.
+    app.call(
+        Method::PATCH,
+        &format!("/v1/files/{file}"),
+        Some(&writer.access),
+        json!({"parent_id": sub}),
+    )
+    .await
+    .assert_ok(200);
+
+    // Shared with me: the folder for the reader, the file for the group member.
+    let swm = app
+        .get("/v1/files/shared-with-me", Some(&reader.access))
+        .await;
+    let items = swm.assert_ok(200)["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["id"], folder.as_str());
+    let swm = app
+        .get("/v1/files/shared-with-me", Some(&member.access))
+        .await;
+    assert_eq!(swm.assert_ok(200)["items"][0]["id"], file.as_str());
+    // A user grantee got a file.shared notification; the group member did not.
+    let n = app.get("/v1/notifications", Some(&reader.access)).await;
+    let kinds: Vec<&str> = n.assert_ok(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["file.shared"]);
+    assert_eq!(n.body["data"]["items"][0]["data"]["permission"], "read");
+
+    // Revoked: the reader loses access at once. Removed from the group: the member too.
+    app.call(
+        Method::DELETE,
+        &format!("/v1/files/{folder}/shares/{read_share}"),
+        Some(&owner.access),
+        Value::Null,
+    )
+    .await
+    .assert_ok(200);
+    app.get(&format!("/v1/files/{file}"), Some(&reader.access))
+        .await
+        .assert_error(404, "NOT_FOUND");
+    app.call(
+        Method::DELETE,
+        &format!("/v1/conversations/{g}/members/{}", member.id),
+        Some(&owner.access),
+        Value::Null,
+    )
+    .await
+    .assert_ok(200);
+    app.get(&format!("/v1/files/{file}/download"), Some(&member.access))
+        .await
+        .assert_error(404, "NOT_FOUND");
+    // Only the owner lists shares: two left (the writer's and the group's).
+    let list = app
+        .get(&format!("/v1/files/{file}/shares"), Some(&owner.access))
+        .await;
+    assert_eq!(
+        list.assert_ok(200)["items"].as_array().unwrap().len(),
+        1,
+        "the file's own share"
+    );
+    let list = app
+        .get(&format!("/v1/files/{folder}/shares"), Some(&owner.access))
+        .await;
+    assert_eq!(
+        list.assert_ok(200)["items"].as_array().unwrap().len(),
+        1,
+        "the folder's: the writer's"
+    );
+}

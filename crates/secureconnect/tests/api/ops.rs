@@ -68,7 +68,8 @@ async fn openapi_operations_are_unique_secured_and_enveloped() {
                 .replace("{id}", "01a2333f-8125-77d3-bdd7-3632b6d3236a")
                 .replace("{user_id}", "01a2333f-8125-77d3-bdd7-3632b6d3236a")
                 .replace("{emoji}", "x")
-                .replace("{n}", "1");
+                .replace("{n}", "1")
+                .replace("{share_id}", "01a2333f-8125-77d3-bdd7-3632b6d3236a");
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let r = app.call(m, &concrete, None, serde_json::Value::Null).await;
             if secured {
