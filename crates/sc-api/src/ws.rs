@@ -259,6 +259,10 @@ pub fn decode_client_frame(text: &str) -> Result<ClientRequest, AppError> {
         )
     })?;
     let bad_data = |e: serde_json::Error| AppError::validation("data", e.to_string());
+    // serde would also read a struct from an array (`[id, seq]`): frames name their fields.
+    if matches!(f.kind.as_str(), "typing" | "read") && !f.data.is_object() {
+        return Err(AppError::validation("data", "data must be a JSON object"));
+    }
     match f.kind.as_str() {
         "ping" => Ok(ClientRequest::Ping(f.data)),
         "typing" => {
