@@ -6,7 +6,8 @@
 #   .ci/schemathesis.sh [path/to/secureconnect]      (default: target/debug/secureconnect)
 #
 # Set SC_TEST_PG_URL / SC_TEST_REDIS_URL to run it against PostgreSQL + Redis.
-# Routes that end the session under test (logout, logout-all) run with their own user.
+# Routes that end or may end the session under test (logout, logout-all, password change,
+# account deletion) run with their own user.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,6 +56,7 @@ register() { # name → access token
 read -r main_token main_id < <(register stmain)
 read -r _ friend_id < <(register stfriend)
 read -r leaver_token _ < <(register stleaver)
+read -r self_token _ < <(register stself)
 auth=(-H "authorization: Bearer $main_token" -H 'content-type: application/json')
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)['data']['$1'])"; }
 post() { curl -sf "${auth[@]}" "$base$1" -d "$2"; }
@@ -131,10 +133,13 @@ checks=not_a_server_error,status_code_conformance,content_type_conformance,respo
 common=(--checks "$checks" --seed "$SEED" --max-examples "$EXAMPLES" --phases examples,coverage,fuzzing,stateful
   --generation-database none --request-timeout 30 --workers 1 --no-color --suppress-health-check all)
 session_enders='^/v1/auth/logout(-all)?$'
+account_changers='^/v1/users/me(/password)?$'
 
 status=0
 st --config-file "$work/schemathesis.toml" run "$base/v1/openapi.json" "${common[@]}" -H "authorization: Bearer $main_token" \
-  --exclude-path-regex "$session_enders" || status=$?
+  --exclude-path-regex "$session_enders|$account_changers" || status=$?
+st --config-file "$work/schemathesis.toml" run "$base/v1/openapi.json" "${common[@]}" -H "authorization: Bearer $self_token" \
+  --include-path-regex "$account_changers" || status=$?
 st --config-file "$work/schemathesis.toml" run "$base/v1/openapi.json" "${common[@]}" -H "authorization: Bearer $leaver_token" \
   --include-path-regex "$session_enders" || status=$?
 if grep -q '"level":"ERROR"' "$work/server.log"; then
