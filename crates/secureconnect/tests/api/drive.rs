@@ -994,3 +994,62 @@ async fn shares_give_what_they_say_and_end_at_once() {
         "the folder's: the writer's"
     );
 }
+
+/// Signed URLs are bearer secrets: neither they nor their signatures reach a log line.
+#[tokio::test]
+async fn signed_urls_never_reach_the_logs() {
+    let app = TestApp::spawn().await;
+    let u = app.register("urllogger").await;
+    let t = init(
+        &app,
+        &u,
+        json!({"name": "logged.png", "size": PNG.len(), "content_type": "image/png"}),
+    )
+    .await;
+    let ticket = t.assert_ok(201).clone();
+    assert_eq!(put_bytes(&app, &ticket, PNG).await.status(), 200);
+    let id = ticket["file_id"].as_str().unwrap();
+    app.post(
+        &format!("/v1/files/{id}/complete"),
+        Some(&u.access),
+        json!({}),
+    )
+    .await
+    .assert_ok(200);
+    let d = app
+        .get(&format!("/v1/files/{id}/download"), Some(&u.access))
+        .await;
+    let download = d.assert_ok(200)["download_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = app.client.get(local(&app, &download)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // A refused (tampered) URL is logged as refused, still without its signature.
+    let tampered = format!("{download}x");
+    app.client.get(local(&app, &tampered)).send().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let logs = captured_logs();
+    assert!(
+        logs.contains("/v1/files/{id}/download"),
+        "the capture works"
+    );
+    let upload = ticket["upload_url"].as_str().unwrap();
+    let signature = |url: &str| {
+        url.split(['?', '&'])
+            .find_map(|p| {
+                p.strip_prefix("sig=")
+                    .or_else(|| p.strip_prefix("X-Amz-Signature="))
+            })
+            .unwrap()
+            .to_string()
+    };
+    for (what, secret) in [
+        ("upload URL", upload.to_string()),
+        ("download URL", download.clone()),
+        ("upload signature", signature(upload)),
+        ("download signature", signature(&download)),
+    ] {
+        assert!(!logs.contains(&secret), "the {what} reached the logs");
+    }
+}
