@@ -260,8 +260,20 @@ impl Users<'_> {
         Ok(r == 1)
     }
 
+    /// Deletes the account; its rows go by cascade. The objects of its drive files are queued
+    /// for the drive cleanup job in the same transaction, so none is left behind.
     pub async fn delete(&self, id: UserId) -> AppResult<()> {
-        on_pool!(self.0, p => sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(p).await.map(|r| r.rows_affected()))?;
+        let now = Timestamp::now();
+        on_pool!(self.0, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "INSERT INTO blob_deletions (blob_key, queued_at)
+                 SELECT v.blob_key, $2 FROM file_versions v JOIN files f ON f.id = v.file_id WHERE f.owner_id = $1
+                 ON CONFLICT DO NOTHING")
+                .bind(id).bind(now).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?;
+            tx.commit().await
+        })?;
         Ok(())
     }
 

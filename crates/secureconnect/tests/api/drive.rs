@@ -590,6 +590,60 @@ async fn abandoned_uploads_are_cleaned_up() {
         .assert_error(404, "NOT_FOUND");
 }
 
+#[tokio::test]
+async fn a_deleted_account_leaves_no_objects_behind() {
+    let app = TestApp::spawn_with(|c| c.drive_cleanup_interval_seconds = 1).await;
+    let u = app.register("leavingowner").await;
+    let folder = app
+        .post("/v1/folders", Some(&u.access), json!({"name": "mine"}))
+        .await;
+    let folder = folder.assert_ok(201)["id"].as_str().unwrap().to_string();
+    upload(&app, &u, "a.png", "image/png", PNG).await;
+    let t = init(
+        &app,
+        &u,
+        json!({"name": "b.txt", "size": 5, "content_type": "text/plain", "parent_id": folder}),
+    )
+    .await;
+    let ticket = t.assert_ok(201).clone();
+    assert_eq!(put_bytes(&app, &ticket, b"hello").await.status(), 200);
+    let objects = || async {
+        match s3_of(&app.cfg) {
+            Some(s3) => s3.list_keys("").await.unwrap().len(),
+            None => walk_files(&app.cfg.data_dir.join("blobs"))
+                .into_iter()
+                .filter(|p| {
+                    !p.file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .starts_with(".tmp-")
+                })
+                .count(),
+        }
+    };
+    assert_eq!(objects().await, 2);
+    app.call(
+        Method::DELETE,
+        "/v1/users/me",
+        Some(&u.access),
+        json!({"password": PASSWORD}),
+    )
+    .await
+    .assert_ok(200);
+    let mut left = usize::MAX;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = objects().await;
+        if left == 0 {
+            break;
+        }
+    }
+    assert_eq!(
+        left, 0,
+        "the account's objects (ready and pending) are deleted"
+    );
+}
+
 fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     if let Ok(rd) = std::fs::read_dir(dir) {
