@@ -485,3 +485,24 @@ pub struct ShareRequest {
     #[schema(pattern = "^(read|write)$")]
     pub permission: String,
 }
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRequest {
+    /// RFC 3339, in the future; without it the link does not expire.
+    #[schema(format = DateTime)]
+    pub expires_at: Option<String>,
+    /// Asked of whoever downloads (4 to 256 characters); stored as an Argon2id hash.
+    #[schema(min_length = 4, max_length = 256)]
+    pub password: Option<String>,
+    /// Downloads the link allows (1 to 1,000,000); without it, any number.
+    #[schema(minimum = 1, maximum = 1000000)]
+    pub max_downloads: Option<i64>,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LinkDownloadRequest {
+    /// The link's password, when it has one.
+    pub password: Option<String>,
+}

@@ -15,8 +15,11 @@ pub mod ws;
 
 use crate::{
     envelope::ApiError,
-    middleware::{auth_rate_limit, client_ip, login_rate_limit, request_context, require_auth},
-    routes::{auth, blobs, chat, drive, ops, realtime, users},
+    middleware::{
+        auth_rate_limit, client_ip, link_rate_limit, login_rate_limit, request_context,
+        require_auth,
+    },
+    routes::{auth, blobs, chat, drive, links, ops, realtime, users},
     state::AppState,
 };
 use axum::{
@@ -50,10 +53,12 @@ const PUBLIC_PATHS: [&str; 8] = [
 
 /// Blob URLs carry their own signature instead of a bearer token.
 const BLOB_PREFIX: &str = "/v1/blobs/";
+/// Public links: the token in the path is the credential.
+const LINK_PREFIX: &str = "/v1/links/";
 
 /// Whether a /v1 path is served without a bearer token.
 pub(crate) fn is_public_path(path: &str) -> bool {
-    PUBLIC_PATHS.contains(&path) || path.starts_with(BLOB_PREFIX)
+    PUBLIC_PATHS.contains(&path) || path.starts_with(BLOB_PREFIX) || path.starts_with(LINK_PREFIX)
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -68,6 +73,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/auth/password-reset/confirm", post(auth::reset_confirm))
         .route("/v1/auth/email/verify", post(auth::verify_email))
         .route_layer(from_fn_with_state(st(), auth_rate_limit));
+    let public_links = Router::new()
+        .route("/v1/links/{token}", get(links::link_info))
+        .route("/v1/links/{token}/download", post(links::link_download))
+        .route_layer(from_fn_with_state(st(), link_rate_limit));
     let protected = Router::new()
         .route("/v1/auth/logout", post(auth::logout))
         .route("/v1/auth/logout-all", post(auth::logout_all))
@@ -132,6 +141,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/files/{id}/shares/{share_id}", delete(drive::unshare))
         .route(
+            "/v1/files/{id}/links",
+            post(links::create_link).get(links::links),
+        )
+        .route("/v1/files/{id}/links/{link_id}", delete(links::revoke_link))
+        .route(
             "/v1/files/{id}",
             get(drive::get).patch(drive::patch).delete(drive::delete),
         )
@@ -157,6 +171,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let mut app = Router::new()
         .merge(login)
         .merge(public_auth)
+        .merge(public_links)
         .merge(protected)
         .merge(ops)
         .merge(socket)

@@ -208,6 +208,23 @@ pub async fn auth_rate_limit(
     .await
 }
 
+/// Per-IP limit for the public link routes, which anyone may call: the API's per-user rate,
+/// per address.
+pub async fn link_rate_limit(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    ip_limit(
+        &state,
+        req,
+        next,
+        "links",
+        state.cfg.api_rate_per_user_per_minute,
+    )
+    .await
+}
+
 async fn ip_limit(
     state: &Arc<AppState>,
     req: Request,

@@ -35,6 +35,8 @@ use utoipa::OpenApi;
         routes::drive::patch, routes::drive::delete, routes::drive::download, routes::drive::create_folder,
         routes::drive::quota, routes::drive::init_version, routes::drive::versions, routes::drive::restore,
         routes::drive::share, routes::drive::shares, routes::drive::unshare, routes::drive::shared_with_me,
+        routes::links::create_link, routes::links::links, routes::links::revoke_link, routes::links::link_info,
+        routes::links::link_download,
         routes::blobs::put_blob, routes::blobs::get_blob,
     ),
     components(schemas(UserView, TokenPairView, SessionView, ProfileView, Empty)),

@@ -165,6 +165,8 @@ pub struct Config {
     pub allowed_file_types: List,
     /// Versions kept per file; 0 keeps them all. The oldest beyond it are pruned.
     pub max_versions_per_file: u32,
+    /// Password attempts a public link accepts per minute, whoever makes them.
+    pub link_password_attempts_per_minute: u32,
     /// Seconds between passes of the drive cleanup job (abandoned uploads, deleted objects);
     /// an upload is abandoned this long after its reservation lapsed.
     pub drive_cleanup_interval_seconds: u64,
@@ -251,6 +253,7 @@ impl Default for Config {
             upload_reservation_ttl_seconds: 15 * 60,
             allowed_file_types: List::default(),
             max_versions_per_file: 0,
+            link_password_attempts_per_minute: 10,
             drive_cleanup_interval_seconds: 60,
             s3_endpoint: None,
             s3_region: "us-east-1".into(),
@@ -477,7 +480,11 @@ impl Config {
                 ));
             }
         }
-        let positive: [(&str, u64); 21] = [
+        let positive: [(&str, u64); 22] = [
+            (
+                "link_password_attempts_per_minute",
+                self.link_password_attempts_per_minute as u64,
+            ),
             (
                 "max_reactions_per_message",
                 self.max_reactions_per_message as u64,

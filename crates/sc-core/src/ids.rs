@@ -82,3 +82,7 @@ typed_id!(
     /// A share of a drive file or folder.
     ShareId
 );
+typed_id!(
+    /// A public link to a drive file.
+    LinkId
+);

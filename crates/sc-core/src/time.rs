@@ -42,6 +42,14 @@ impl Timestamp {
         ms.div_ceil(1000)
     }
 
+    /// An RFC 3339 date-time with an offset (any precision; sub-millisecond digits dropped).
+    pub fn parse_rfc3339(s: &str) -> Option<Self> {
+        let dt = OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+        i64::try_from(dt.unix_timestamp_nanos() / 1_000_000)
+            .ok()
+            .map(Self)
+    }
+
     pub fn to_rfc3339(self) -> String {
         let dt = OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128 * 1_000_000)
             .unwrap_or(OffsetDateTime::UNIX_EPOCH);

@@ -3,7 +3,7 @@
 use crate::Db;
 use sc_core::{
     AppResult,
-    ids::{ConversationId, JobId, MessageId, UserId},
+    ids::{ConversationId, FileId, JobId, MessageId, UserId},
     time::Timestamp,
 };
 use std::collections::{HashMap, HashSet};
@@ -48,6 +48,8 @@ pub struct MessageRow {
     pub ciphertext: Option<String>,
     pub reply_to: Option<MessageId>,
     pub metadata: String,
+    /// Attached file ids, comma-separated in order ('' for none).
+    pub attachments: String,
     pub created_at: Timestamp,
     pub edited_at: Option<Timestamp>,
     pub deleted_at: Option<Timestamp>,
@@ -82,7 +84,19 @@ pub struct NewMessage {
     pub ciphertext: Option<String>,
     pub reply_to: Option<MessageId>,
     pub metadata: String,
+    /// Files attached, in order, each once; readable by the members while the message stands.
+    pub attachments: Vec<FileId>,
     pub now: Timestamp,
+}
+
+impl NewMessage {
+    fn attachment_list(&self) -> String {
+        self.attachments
+            .iter()
+            .map(|f| f.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
 }
 
 /// Ids from a comma-separated aggregate (hex on SQLite, canonical text on PostgreSQL).
@@ -131,7 +145,7 @@ macro_rules! conversation_view {
 macro_rules! message_columns {
     () => {
         "id, conversation_id, seq, sender_id, client_message_id, kind, content, ciphertext, reply_to, \
-         metadata, created_at, edited_at, deleted_at"
+         metadata, attachments, created_at, edited_at, deleted_at"
     };
 }
 
@@ -481,8 +495,8 @@ impl Chat<'_> {
                     };
                     let sql = concat!(
                         "INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, kind, content,
-                                               ciphertext, reply_to, metadata, created_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ", message_columns!());
+                                               ciphertext, reply_to, metadata, attachments, created_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING ", message_columns!());
                     let row: MessageRow = sqlx::query_as(sql)
                         .bind(m.id)
                         .bind(m.conversation_id)
@@ -494,9 +508,14 @@ impl Chat<'_> {
                         .bind(&m.ciphertext)
                         .bind(m.reply_to)
                         .bind(&m.metadata)
+                        .bind(m.attachment_list())
                         .bind(now)
                         .fetch_one(&mut *tx)
                         .await?;
+                    for file in &m.attachments {
+                        sqlx::query("INSERT INTO message_attachments (file_id, message_id, conversation_id) VALUES ($1, $2, $3)")
+                            .bind(file).bind(m.id).bind(m.conversation_id).execute(&mut *tx).await?;
+                    }
                     out.push(Some(row));
                 }
                 let ids = job_payload(out.iter().flatten().map(|r| r.id));
@@ -543,9 +562,9 @@ impl Chat<'_> {
                 let sql = concat!(
                     "WITH input AS (
                         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
-                                             $7::text[], $8::uuid[], $9::text[])
+                                             $7::text[], $8::uuid[], $9::text[], $12::text[])
                             WITH ORDINALITY AS t(id, conversation_id, sender_id, client_message_id, kind, content,
-                                                 ciphertext, reply_to, metadata, ord)
+                                                 ciphertext, reply_to, metadata, attachments, ord)
                      ), allowed AS (
                         SELECT i.* FROM input i
                         WHERE EXISTS (SELECT 1 FROM conversation_members m
@@ -557,13 +576,17 @@ impl Chat<'_> {
                         RETURNING c.id, c.last_message_seq AS top, n.count
                      ), ins AS (
                         INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, kind, content,
-                                              ciphertext, reply_to, metadata, created_at)
+                                              ciphertext, reply_to, metadata, attachments, created_at)
                         SELECT a.id, a.conversation_id,
                                b.top - b.count + ROW_NUMBER() OVER (PARTITION BY a.conversation_id ORDER BY a.ord),
                                a.sender_id, a.client_message_id, a.kind, a.content, a.ciphertext, a.reply_to,
-                               a.metadata, $10
+                               a.metadata, a.attachments, $10
                         FROM allowed a JOIN bump b ON b.id = a.conversation_id
                         RETURNING ", message_columns!(), "
+                     ), attached AS (
+                        INSERT INTO message_attachments (file_id, message_id, conversation_id)
+                        SELECT f.file_id::uuid, ins.id, ins.conversation_id
+                        FROM ins, unnest(string_to_array(NULLIF(ins.attachments, ''), ',')) AS f(file_id)
                      ), job AS (
                         INSERT INTO notification_jobs (id, kind, payload, created_at, next_attempt_at)
                         SELECT $11, 'message', s.ids, $10, $10
@@ -602,6 +625,12 @@ impl Chat<'_> {
                     .bind(col(|m| Some(&m.metadata)))
                     .bind(now)
                     .bind(job)
+                    .bind(
+                        batch
+                            .iter()
+                            .map(NewMessage::attachment_list)
+                            .collect::<Vec<_>>(),
+                    )
                     .fetch_all(p)
                     .await?;
                 // One shared recipient list per conversation of the batch.
@@ -675,10 +704,11 @@ impl Chat<'_> {
         let run = || async {
             on_pool!(self.0, p => {
                 let mut tx = p.begin().await?;
-                let sql = concat!("UPDATE messages SET content = NULL, ciphertext = NULL, metadata = '{}', deleted_at = $2
+                let sql = concat!("UPDATE messages SET content = NULL, ciphertext = NULL, metadata = '{}', attachments = '', deleted_at = $2
                                    WHERE id = $1 AND deleted_at IS NULL RETURNING ", message_columns!());
                 let row: Option<MessageRow> = sqlx::query_as(sql).bind(id).bind(now).fetch_optional(&mut *tx).await?;
                 sqlx::query("DELETE FROM message_reactions WHERE message_id = $1").bind(id).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM message_attachments WHERE message_id = $1").bind(id).execute(&mut *tx).await?;
                 tx.commit().await.map(|_| row)
             })
         };

@@ -575,6 +575,7 @@ impl Drive<'_> {
                             .bind(*id).bind(used).bind(reserved).execute(&mut *tx).await?;
                     }
                     sqlx::query("DELETE FROM file_versions WHERE file_id = $1").bind(*id).execute(&mut *tx).await?;
+                    sqlx::query("DELETE FROM message_attachments WHERE file_id = $1").bind(*id).execute(&mut *tx).await?;
                     sqlx::query("DELETE FROM files WHERE id = $1").bind(*id).execute(&mut *tx).await?;
                 }
                 tx.commit().await

@@ -24,6 +24,7 @@ pub mod audit;
 pub mod blocks;
 pub mod chat;
 pub mod drive;
+pub mod drive_links;
 pub mod drive_shares;
 pub mod mail;
 pub mod maintenance;

@@ -9,7 +9,7 @@ use crate::{
 };
 use sc_core::{
     AppError, AppResult,
-    ids::{ConversationId, MessageId, UserId},
+    ids::{ConversationId, FileId, MessageId, UserId},
     time::Timestamp,
 };
 use sc_db::chat::{
@@ -25,6 +25,8 @@ use utoipa::ToSchema;
 
 const MAX_CIPHERTEXT_BYTES: usize = 64 * 1024;
 const MAX_METADATA_BYTES: usize = 4096;
+/// Files one message carries at most.
+const MAX_ATTACHMENTS: usize = 10;
 const MAX_GROUP_MEMBERS_PER_REQUEST: usize = 100;
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -132,7 +134,12 @@ impl MessageView {
             content: m.content,
             ciphertext: m.ciphertext,
             reply_to: m.reply_to,
-            attachments: Vec::new(),
+            attachments: m
+                .attachments
+                .split(',')
+                .filter(|a| !a.is_empty())
+                .map(str::to_string)
+                .collect(),
             metadata: serde_json::from_str(&m.metadata).unwrap_or_else(|_| json!({})),
             reactions,
             created_at: m.created_at,
@@ -728,21 +735,17 @@ impl ChatService {
                 Duration::from_secs(60),
             )
             .await?;
-        if req.attachments.as_ref().is_some_and(|a| !a.is_empty()) {
-            return Err(AppError::validation(
-                "attachments",
-                "file attachments are not available yet: the drive is not part of this server version",
-            ));
-        }
+        let attachments = Self::attachment_ids(req.attachments.as_deref().unwrap_or_default())?;
         let kind = req.kind.as_deref().unwrap_or("text");
         match kind {
             "text" | "poll" => {}
-            "image" | "video" | "file" => {
+            "image" | "video" | "file" if attachments.is_empty() => {
                 return Err(AppError::validation(
                     "kind",
-                    "image, video and file messages need attachments, which are not available yet",
+                    "image, video and file messages carry at least one attachment",
                 ));
             }
+            "image" | "video" | "file" => {}
             "system" => {
                 return Err(AppError::validation(
                     "kind",
@@ -781,15 +784,22 @@ impl ChatService {
                 ));
             }
         }
-        let (content, ciphertext) = match Self::body(
-            self.d.cfg.message_max_chars,
-            encrypted,
-            req.content,
-            req.ciphertext,
-        )? {
-            Body::Plain(t) => (Some(t), None),
-            Body::Cipher(b) => (None, Some(b)),
-        };
+        // A message may be its attachments alone (a photo, a document) without any text.
+        let (content, ciphertext) =
+            if attachments.is_empty() || req.content.is_some() || req.ciphertext.is_some() {
+                match Self::body(
+                    self.d.cfg.message_max_chars,
+                    encrypted,
+                    req.content,
+                    req.ciphertext,
+                )? {
+                    Body::Plain(t) => (Some(t), None),
+                    Body::Cipher(b) => (None, Some(b)),
+                }
+            } else {
+                (None, None)
+            };
+        crate::drive::access::check_attachable(&self.d, ctx.user_id, &attachments).await?;
         Ok(NewMessage {
             id: MessageId::new(),
             conversation_id: id,
@@ -800,8 +810,33 @@ impl ChatService {
             ciphertext,
             reply_to: req.reply_to,
             metadata,
+            attachments,
             now: Timestamp::now(),
         })
+    }
+
+    /// The attachment list of a send: file ids, each once, at most `MAX_ATTACHMENTS`.
+    fn attachment_ids(raw: &[String]) -> AppResult<Vec<FileId>> {
+        if raw.len() > MAX_ATTACHMENTS {
+            return Err(AppError::validation(
+                "attachments",
+                format!("a message carries at most {MAX_ATTACHMENTS} files"),
+            ));
+        }
+        let mut ids = Vec::with_capacity(raw.len());
+        for r in raw {
+            let id: FileId = r
+                .parse()
+                .map_err(|_| AppError::validation("attachments", "attachments are file ids"))?;
+            if ids.contains(&id) {
+                return Err(AppError::validation(
+                    "attachments",
+                    "each file is attached once",
+                ));
+            }
+            ids.push(id);
+        }
+        Ok(ids)
     }
 
     async fn view_one(&self, m: MessageRow) -> AppResult<MessageView> {

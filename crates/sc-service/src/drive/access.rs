@@ -1,6 +1,7 @@
 //! Who may do what with a file: the owner, and what shares give.
 
 use super::*;
+use sc_core::ids::UserId;
 
 /// What a caller may do with a file, weakest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -11,6 +12,47 @@ pub(crate) enum Access {
     Write,
     /// Also delete and share.
     Owner,
+}
+
+/// What `user` may do with `f`: owner; what shares of it (or of a folder above it) to them or
+/// their conversations give; read if it is attached to a standing message of a conversation
+/// they are a member of now. None: they may not know it exists.
+pub(crate) async fn access_of(d: &Deps, user: UserId, f: &FileRow) -> AppResult<Option<Access>> {
+    if f.owner_id == user {
+        return Ok(Some(Access::Owner));
+    }
+    let shares = d.db.shares();
+    Ok(match shares.permission_of(f.id, user).await?.as_deref() {
+        Some("write") => Some(Access::Write),
+        Some(_) => Some(Access::Read),
+        None if !f.is_folder && shares.attached_for(f.id, user).await? => Some(Access::Read),
+        None => None,
+    })
+}
+
+/// Checks that `user` may attach `files` to a message: each a ready file (not a folder) they
+/// can read. A file they cannot read, or that does not exist, is 403 alike, so attaching never
+/// reveals whether someone else's file exists.
+pub(crate) async fn check_attachable(d: &Deps, user: UserId, files: &[FileId]) -> AppResult<()> {
+    for id in files {
+        let f = d.db.drive().file(*id).await?;
+        let readable = match &f {
+            Some(f) => access_of(d, user, f).await?.is_some(),
+            None => false,
+        };
+        let Some(f) = f.filter(|_| readable) else {
+            return Err(AppError::Forbidden(format!(
+                "you cannot read the file {id} you attach"
+            )));
+        };
+        if f.is_folder || f.status != "ready" {
+            return Err(AppError::validation(
+                "attachments",
+                "only files whose upload is complete can be attached",
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl DriveService {
@@ -38,15 +80,7 @@ impl DriveService {
     /// What the caller may do with a file: owner, or what shares of it (or of a folder above
     /// it) to them or their conversations give. None: they may not know it exists.
     pub(super) async fn access(&self, ctx: &AuthContext, f: &FileRow) -> AppResult<Option<Access>> {
-        if f.owner_id == ctx.user_id {
-            return Ok(Some(Access::Owner));
-        }
-        let p = self.d.db.shares().permission_of(f.id, ctx.user_id).await?;
-        Ok(match p.as_deref() {
-            Some("write") => Some(Access::Write),
-            Some(_) => Some(Access::Read),
-            None => None,
-        })
+        access_of(&self.d, ctx.user_id, f).await
     }
 
     /// The file if the caller holds at least `need`: 404 for someone it is not shared with (its

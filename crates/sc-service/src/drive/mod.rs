@@ -2,14 +2,16 @@
 //! cleanup of abandoned uploads and deleted objects. Bytes never pass through here: clients PUT
 //! and GET signed URLs of the blob store.
 
-mod access;
+pub(crate) mod access;
 mod cleanup;
+mod links;
 mod shares;
 pub mod sniff;
 mod versions;
 mod views;
 
 use access::Access;
+pub use links::{LinkCreated, LinkView, NewLinkRequest, PublicLinkView};
 pub use views::*;
 
 use crate::{AuthContext, Deps};
@@ -356,6 +358,11 @@ impl DriveService {
     /// A short-lived signed URL for the current version's bytes.
     pub async fn download(&self, ctx: &AuthContext, id: FileId) -> AppResult<DownloadLink> {
         let file = self.file_for(ctx, id, Access::Read).await?;
+        self.signed_download(file).await
+    }
+
+    /// A signed URL for a ready file's current version, valid `download_url_ttl_seconds`.
+    async fn signed_download(&self, file: FileRow) -> AppResult<DownloadLink> {
         if file.is_folder || file.status != "ready" {
             return Err(AppError::conflict("only a ready file can be downloaded"));
         }
@@ -363,7 +370,7 @@ impl DriveService {
             .d
             .db
             .drive()
-            .blob_key_of(id, file.version)
+            .blob_key_of(file.id, file.version)
             .await?
             .and_then(|k| BlobKey::parse(&k))
             .ok_or_else(not_found)?;

@@ -552,7 +552,14 @@ async fn message_rules() {
     send(&a, json!({"content": "x"}))
         .await
         .assert_error(400, "VALIDATION_ERROR");
+    // A file nobody can read (here: none at all) is refused like someone else's: 403.
     let att = send(&a, json!({"client_message_id": "m-9", "content": "see file", "attachments": [uuid::Uuid::now_v7()]})).await;
+    att.assert_error(403, "FORBIDDEN");
+    let att = send(
+        &a,
+        json!({"client_message_id": "m-9", "content": "see file", "attachments": ["not-an-id"]}),
+    )
+    .await;
     att.assert_error(400, "VALIDATION_ERROR");
     assert_eq!(att.body["error"]["details"]["field"], "attachments");
     send(

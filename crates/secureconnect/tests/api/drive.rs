@@ -18,15 +18,15 @@ pub const PNG: &[u8] = &[
 const ELF: &[u8] = b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x3e\x00";
 
 /// URLs are built on `public_url` (http://sc.test in tests): aim them at this instance.
-fn local(app: &TestApp, url: &str) -> String {
+pub fn local(app: &TestApp, url: &str) -> String {
     url.replacen("http://sc.test", &app.base, 1)
 }
 
-async fn init(app: &TestApp, u: &TestUser, body: Value) -> Resp {
+pub async fn init(app: &TestApp, u: &TestUser, body: Value) -> Resp {
     app.post("/v1/files/uploads", Some(&u.access), body).await
 }
 
-async fn put_bytes(app: &TestApp, ticket: &Value, bytes: &[u8]) -> reqwest::Response {
+pub async fn put_bytes(app: &TestApp, ticket: &Value, bytes: &[u8]) -> reqwest::Response {
     let mut req = app
         .client
         .put(local(app, ticket["upload_url"].as_str().unwrap()));
@@ -59,14 +59,14 @@ pub async fn upload(app: &TestApp, u: &TestUser, name: &str, ct: &str, bytes: &[
     .clone()
 }
 
-async fn quota(app: &TestApp, u: &TestUser) -> Value {
+pub async fn quota(app: &TestApp, u: &TestUser) -> Value {
     app.get("/v1/storage/quota", Some(&u.access))
         .await
         .assert_ok(200)
         .clone()
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes)
         .iter()

@@ -11,6 +11,7 @@ mod chat;
 mod cluster;
 mod common;
 mod drive;
+mod drive_access;
 mod faults;
 mod hostile;
 mod lists;
