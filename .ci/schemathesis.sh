@@ -31,6 +31,13 @@ if [ -n "${SC_TEST_PG_URL:-}" ]; then
   export SC_DATABASE_URL="${SC_TEST_PG_URL%/*}/$db"
 fi
 [ -n "${SC_TEST_REDIS_URL:-}" ] && export SC_REDIS_URL="$SC_TEST_REDIS_URL" SC_REDIS_KEY_PREFIX="st$$:"
+if [ -n "${SC_TEST_S3_URL:-}" ]; then
+  # The drive on S3: its own bucket, created with the admin command operators use.
+  export SC_S3_ENDPOINT="$SC_TEST_S3_URL" SC_S3_BUCKET="sc-st-$$" SC_S3_PATH_STYLE=true
+  export SC_S3_ACCESS_KEY_ID="${SC_TEST_S3_ACCESS_KEY_ID:-sc-test-access-key}"
+  export SC_S3_SECRET_ACCESS_KEY="${SC_TEST_S3_SECRET_ACCESS_KEY:-sc-test-secret-key}"
+  "$BIN" admin create-bucket
+fi
 
 "$BIN" serve >"$work/server.log" 2>&1 &
 server=$!
@@ -68,10 +75,14 @@ post "/v1/conversations/$direct/messages" '{"client_message_id":"st-2","content"
 ticket=$(post /v1/files/uploads '{"name":"notes.txt","size":5,"content_type":"text/plain"}')
 file=$(echo "$ticket" | json_field file_id)
 upload_url=$(echo "$ticket" | json_field upload_url)
-curl -sf -X PUT --data-binary hello "$upload_url" >/dev/null
+mapfile -t put_headers < <(echo "$ticket" | python3 -c 'import json,sys
+for k, v in json.load(sys.stdin)["data"]["headers"].items(): print("-H"); print(f"{k}: {v}")')
+curl -sf -X PUT "${put_headers[@]}" --data-binary hello "$upload_url" >/dev/null
 post "/v1/files/$file/complete" '{}' >/dev/null
 folder=$(post /v1/folders '{"name":"docs"}' | json_field id)
 spare_folder=$(post /v1/folders '{"name":"spare"}' | json_field id)
+link=$(post "/v1/files/$file/links" '{}' | json_field token)
+post "/v1/conversations/$group/messages" "{\"client_message_id\":\"st-3\",\"kind\":\"file\",\"attachments\":[\"$file\"]}" >/dev/null
 echo "provisioned user $main_id, group $group, message $message, file $file"
 
 # Known ids go into the generated requests part of the time, so the fuzzer reaches the rules
@@ -89,6 +100,8 @@ values = ["$file", "$folder"]
 values = ["$spare_folder"]
 [dictionaries.folder]
 values = ["$folder"]
+[dictionaries.link]
+values = ["$link"]
 [dictionaries.user]
 values = ["$friend_id", "$main_id"]
 
@@ -123,6 +136,10 @@ parameters = { "path.id" = { dictionary = "spare_file", probability = 0.5 } }
 [[operations]]
 include-path-regex = '^/v1/(files|folders|files/uploads)$'
 parameters = { "query.parent_id" = { dictionary = "folder", probability = 0.5 }, "body.parent_id" = { dictionary = "folder", probability = 0.5 } }
+
+[[operations]]
+include-path-regex = '^/v1/links/'
+parameters = { "path.token" = { dictionary = "link", probability = 0.8 } }
 
 [[operations]]
 include-path = "/v1/search/messages"

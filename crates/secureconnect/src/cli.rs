@@ -69,6 +69,9 @@ pub enum AdminAction {
         #[arg(long)]
         admin: bool,
     },
+    /// Create the configured S3 bucket (a new MinIO or s3s-fs store; one you already own is
+    /// fine). On AWS, create buckets with AWS's own tools and policies instead.
+    CreateBucket,
     /// Change an account's role.
     SetRole {
         #[arg(long)]
@@ -119,6 +122,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn admin(mut cfg: Config, action: AdminAction) -> anyhow::Result<()> {
     crate::telemetry::init(cfg.log_format, "warn");
+    if let AdminAction::CreateBucket = action {
+        // Before App::build, whose readiness checks would find no bucket.
+        let settings = sc_infra::blobs::S3Settings::from_config(&cfg)
+            .context("no S3 store is configured (SC_S3_ENDPOINT and SC_S3_BUCKET)")?;
+        let bucket = settings.bucket.clone();
+        sc_infra::blobs::S3Blobs::new(settings)?
+            .create_bucket()
+            .await?;
+        println!("bucket {bucket} is ready");
+        return Ok(());
+    }
     // The CLI sends no mail and needs no workers.
     cfg.mail_workers = 1;
     let app = App::build(cfg).await?;
@@ -160,6 +174,7 @@ async fn admin(mut cfg: Config, action: AdminAction) -> anyhow::Result<()> {
             auth.set_role(&username, role).await?;
             println!("{} is now {}", username.as_str(), role.as_str());
         }
+        AdminAction::CreateBucket => unreachable!("handled above"),
     }
     Ok(())
 }
