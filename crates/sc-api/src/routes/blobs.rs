@@ -52,6 +52,7 @@ fn verified<'a>(
     responses((status = 200, body = Empty, description = "stored; now complete the upload"),
               (status = 400, description = "fewer bytes than signed, or the body broke off"),
               (status = 403, description = "the signature does not match or the URL has expired"),
+              (status = 404, description = "not served here: on S3, bytes go to the store's presigned URLs"),
               (status = 409, description = "the object has already been uploaded"),
               (status = 413, description = "more bytes than signed")))]
 pub async fn put_blob(
@@ -140,7 +141,7 @@ fn download_headers(h: &mut HeaderMap, q: &SignedQuery, etag: &str) {
               (status = 206, content_type = "application/octet-stream", body = Vec<u8>,
                description = "the requested range, with Content-Range"),
               (status = 403, description = "the signature does not match or the URL has expired"),
-              (status = 404, description = "the object is gone"),
+              (status = 404, description = "the object is gone, or (on S3) bytes are not served here"),
               (status = 416, description = "the range lies outside the object")))]
 pub async fn get_blob(
     State(s): S,
