@@ -72,6 +72,7 @@ spare_group=$(post /v1/conversations "{\"kind\":\"group\",\"member_ids\":[\"$fri
 direct=$(post /v1/conversations "{\"kind\":\"direct\",\"member_ids\":[\"$friend_id\"]}" | json_field id)
 message=$(post "/v1/conversations/$group/messages" '{"client_message_id":"st-1","content":"hello"}' | json_field id)
 post "/v1/conversations/$direct/messages" '{"client_message_id":"st-2","content":"hi there"}' >/dev/null
+poll=$(post "/v1/conversations/$group/messages" '{"client_message_id":"st-poll","kind":"poll","content":"Lunch?","metadata":{"poll":{"options":["pizza","sushi"],"multiple":true}}}' | json_field id)
 ticket=$(post /v1/files/uploads '{"name":"notes.txt","size":5,"content_type":"text/plain"}')
 file=$(echo "$ticket" | json_field file_id)
 upload_url=$(echo "$ticket" | json_field upload_url)
@@ -93,7 +94,7 @@ values = ["$group", "$direct"]
 [dictionaries.spare_conversation]
 values = ["$spare_group"]
 [dictionaries.message]
-values = ["$message"]
+values = ["$message", "$poll"]
 [dictionaries.file]
 values = ["$file", "$folder"]
 [dictionaries.spare_file]

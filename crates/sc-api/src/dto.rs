@@ -506,3 +506,12 @@ pub struct LinkDownloadRequest {
     /// The link's password, when it has one.
     pub password: Option<String>,
 }
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VoteRequest {
+    /// Option ids of the poll (`metadata.poll.options[].id`): exactly one unless the poll is
+    /// `multiple`, each once.
+    #[schema(value_type = Vec<i64>, min_items = 1, max_items = 10)]
+    pub option_ids: Vec<serde_json::Value>,
+}

@@ -19,7 +19,7 @@ use crate::{
         auth_rate_limit, client_ip, link_rate_limit, login_rate_limit, request_context,
         require_auth,
     },
-    routes::{auth, blobs, chat, drive, links, ops, realtime, users},
+    routes::{auth, blobs, chat, drive, links, ops, polls, realtime, users},
     state::AppState,
 };
 use axum::{
@@ -124,6 +124,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             patch(chat::edit).delete(chat::delete_message),
         )
         .route("/v1/messages/{id}/reactions", post(chat::react))
+        .route(
+            "/v1/messages/{id}/votes",
+            post(polls::vote).delete(polls::withdraw).get(polls::voters),
+        )
+        .route("/v1/messages/{id}/poll/close", post(polls::close))
         .route("/v1/messages/{id}/reactions/{emoji}", delete(chat::unreact))
         .route("/v1/search/messages", get(chat::search))
         .route("/v1/realtime/ticket", post(realtime::ticket))

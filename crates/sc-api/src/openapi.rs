@@ -37,6 +37,7 @@ use utoipa::OpenApi;
         routes::drive::share, routes::drive::shares, routes::drive::unshare, routes::drive::shared_with_me,
         routes::links::create_link, routes::links::links, routes::links::revoke_link, routes::links::link_info,
         routes::links::link_download,
+        routes::polls::vote, routes::polls::withdraw, routes::polls::voters, routes::polls::close,
         routes::blobs::put_blob, routes::blobs::get_blob,
     ),
     components(schemas(UserView, TokenPairView, SessionView, ProfileView, Empty)),

@@ -170,6 +170,8 @@ pub struct Config {
     /// Seconds between passes of the drive cleanup job (abandoned uploads, deleted objects);
     /// an upload is abandoned this long after its reservation lapsed.
     pub drive_cleanup_interval_seconds: u64,
+    /// Seconds between passes of the job that closes polls at their `closes_at`.
+    pub poll_close_interval_seconds: u64,
 
     // --- object storage (S3) ---
     /// `http(s)://host[:port]` of an S3-compatible store; setting it stores drive blobs there
@@ -255,6 +257,7 @@ impl Default for Config {
             max_versions_per_file: 0,
             link_password_attempts_per_minute: 10,
             drive_cleanup_interval_seconds: 60,
+            poll_close_interval_seconds: 5,
             s3_endpoint: None,
             s3_region: "us-east-1".into(),
             s3_bucket: None,
@@ -480,7 +483,11 @@ impl Config {
                 ));
             }
         }
-        let positive: [(&str, u64); 22] = [
+        let positive: [(&str, u64); 23] = [
+            (
+                "poll_close_interval_seconds",
+                self.poll_close_interval_seconds,
+            ),
             (
                 "link_password_attempts_per_minute",
                 self.link_password_attempts_per_minute as u64,

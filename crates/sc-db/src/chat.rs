@@ -50,6 +50,10 @@ pub struct MessageRow {
     pub metadata: String,
     /// Attached file ids, comma-separated in order ('' for none).
     pub attachments: String,
+    /// A poll's closing time, when it has one.
+    pub poll_closes_at: Option<Timestamp>,
+    /// When a poll was closed (by hand or at `poll_closes_at`).
+    pub poll_closed_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub edited_at: Option<Timestamp>,
     pub deleted_at: Option<Timestamp>,
@@ -86,6 +90,8 @@ pub struct NewMessage {
     pub metadata: String,
     /// Files attached, in order, each once; readable by the members while the message stands.
     pub attachments: Vec<FileId>,
+    /// For a poll: when it closes by itself.
+    pub poll_closes_at: Option<Timestamp>,
     pub now: Timestamp,
 }
 
@@ -145,7 +151,7 @@ macro_rules! conversation_view {
 macro_rules! message_columns {
     () => {
         "id, conversation_id, seq, sender_id, client_message_id, kind, content, ciphertext, reply_to, \
-         metadata, attachments, created_at, edited_at, deleted_at"
+         metadata, attachments, poll_closes_at, poll_closed_at, created_at, edited_at, deleted_at"
     };
 }
 
@@ -495,8 +501,8 @@ impl Chat<'_> {
                     };
                     let sql = concat!(
                         "INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, kind, content,
-                                               ciphertext, reply_to, metadata, attachments, created_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING ", message_columns!());
+                                               ciphertext, reply_to, metadata, attachments, poll_closes_at, created_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING ", message_columns!());
                     let row: MessageRow = sqlx::query_as(sql)
                         .bind(m.id)
                         .bind(m.conversation_id)
@@ -509,6 +515,7 @@ impl Chat<'_> {
                         .bind(m.reply_to)
                         .bind(&m.metadata)
                         .bind(m.attachment_list())
+                        .bind(m.poll_closes_at)
                         .bind(now)
                         .fetch_one(&mut *tx)
                         .await?;
@@ -562,9 +569,9 @@ impl Chat<'_> {
                 let sql = concat!(
                     "WITH input AS (
                         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
-                                             $7::text[], $8::uuid[], $9::text[], $12::text[])
+                                             $7::text[], $8::uuid[], $9::text[], $12::text[], $13::bigint[])
                             WITH ORDINALITY AS t(id, conversation_id, sender_id, client_message_id, kind, content,
-                                                 ciphertext, reply_to, metadata, attachments, ord)
+                                                 ciphertext, reply_to, metadata, attachments, poll_closes_at, ord)
                      ), allowed AS (
                         SELECT i.* FROM input i
                         WHERE EXISTS (SELECT 1 FROM conversation_members m
@@ -576,11 +583,11 @@ impl Chat<'_> {
                         RETURNING c.id, c.last_message_seq AS top, n.count
                      ), ins AS (
                         INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, kind, content,
-                                              ciphertext, reply_to, metadata, attachments, created_at)
+                                              ciphertext, reply_to, metadata, attachments, poll_closes_at, created_at)
                         SELECT a.id, a.conversation_id,
                                b.top - b.count + ROW_NUMBER() OVER (PARTITION BY a.conversation_id ORDER BY a.ord),
                                a.sender_id, a.client_message_id, a.kind, a.content, a.ciphertext, a.reply_to,
-                               a.metadata, a.attachments, $10
+                               a.metadata, a.attachments, a.poll_closes_at, $10
                         FROM allowed a JOIN bump b ON b.id = a.conversation_id
                         RETURNING ", message_columns!(), "
                      ), attached AS (
@@ -629,6 +636,12 @@ impl Chat<'_> {
                         batch
                             .iter()
                             .map(NewMessage::attachment_list)
+                            .collect::<Vec<_>>(),
+                    )
+                    .bind(
+                        batch
+                            .iter()
+                            .map(|m| m.poll_closes_at.map(Timestamp::millis))
                             .collect::<Vec<_>>(),
                     )
                     .fetch_all(p)
@@ -709,6 +722,7 @@ impl Chat<'_> {
                 let row: Option<MessageRow> = sqlx::query_as(sql).bind(id).bind(now).fetch_optional(&mut *tx).await?;
                 sqlx::query("DELETE FROM message_reactions WHERE message_id = $1").bind(id).execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM message_attachments WHERE message_id = $1").bind(id).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM poll_votes WHERE message_id = $1").bind(id).execute(&mut *tx).await?;
                 tx.commit().await.map(|_| row)
             })
         };

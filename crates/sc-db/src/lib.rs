@@ -29,6 +29,7 @@ pub mod drive_shares;
 pub mod mail;
 pub mod maintenance;
 pub mod notifications;
+pub mod polls;
 pub mod realtime;
 pub mod sessions;
 pub mod tokens;

@@ -124,11 +124,16 @@ impl App {
         });
         let drive = DriveService::new(deps.clone(), blobs.clone());
         drive.spawn_cleanup(background.clone());
+        let chat = ChatService::new(deps.clone());
+        chat.spawn_poll_closer(
+            std::time::Duration::from_secs(cfg.poll_close_interval_seconds),
+            background.clone(),
+        );
         let state = Arc::new(AppState {
             cfg: cfg.clone(),
             auth: AuthService::new(deps.clone()),
             users: UserService::new(deps.clone()),
-            chat: ChatService::new(deps.clone()),
+            chat,
             realtime,
             notify,
             hub,

@@ -4,5 +4,6 @@ pub mod chat;
 pub mod drive;
 pub mod links;
 pub mod ops;
+pub mod polls;
 pub mod realtime;
 pub mod users;

@@ -18,6 +18,7 @@ mod lists;
 mod logs;
 mod mail;
 mod ops;
+mod polls;
 mod realtime;
 mod totp;
 mod users;

@@ -2,6 +2,10 @@
 //! editing, deletion, reactions, read receipts and search. Every change is announced to the
 //! members' sockets through the bus.
 
+mod polls;
+
+pub use polls::{PollOptionView, PollOptionVoters, PollView, PollVotersView};
+
 use crate::{
     AuthContext, Deps,
     send_queue::{SendQueue, Written},
@@ -123,7 +127,16 @@ pub struct MessageView {
 }
 
 impl MessageView {
+    /// The view of a row; a poll shows zero votes until `fill_polls` counts them.
     pub(crate) fn new(m: MessageRow, reactions: BTreeMap<String, i64>) -> Self {
+        let mut metadata: Value = serde_json::from_str(&m.metadata).unwrap_or_else(|_| json!({}));
+        if m.kind == "poll"
+            && let Some(stored) = metadata.get("poll")
+        {
+            let closed = polls::is_closed(&m, Timestamp::now());
+            let rendered = polls::render(stored, closed, m.poll_closes_at, &Default::default());
+            metadata["poll"] = rendered.unwrap_or(Value::Null);
+        }
         Self {
             id: m.id,
             conversation_id: m.conversation_id,
@@ -140,7 +153,7 @@ impl MessageView {
                 .filter(|a| !a.is_empty())
                 .map(str::to_string)
                 .collect(),
-            metadata: serde_json::from_str(&m.metadata).unwrap_or_else(|_| json!({})),
+            metadata,
             reactions,
             created_at: m.created_at,
             edited_at: m.edited_at,
@@ -754,10 +767,38 @@ impl ChatService {
             }
             _ => return Err(AppError::validation("kind", "unknown message kind")),
         }
-        let metadata = Value::Object(req.metadata.unwrap_or_default()).to_string();
-        if metadata.len() > MAX_METADATA_BYTES {
+        let mut metadata = req.metadata.unwrap_or_default();
+        let poll = metadata.remove("poll");
+        if Value::Object(metadata.clone()).to_string().len() > MAX_METADATA_BYTES {
             return Err(AppError::PayloadTooLarge("metadata exceeds 4 KiB".into()));
         }
+        // A poll's definition is bounded by its own rules, apart from the 4 KiB of the rest.
+        let poll = match (kind, poll) {
+            ("poll", _) if encrypted => {
+                return Err(AppError::validation(
+                    "kind",
+                    "polls need a plain conversation: the server cannot see encrypted options",
+                ));
+            }
+            ("poll", Some(p)) => Some(polls::PollDefinition::parse(&p, Timestamp::now())?),
+            ("poll", None) => {
+                return Err(AppError::validation(
+                    "metadata.poll",
+                    "a poll message carries metadata.poll",
+                ));
+            }
+            (_, Some(_)) => {
+                return Err(AppError::validation(
+                    "metadata.poll",
+                    "only poll messages carry a poll",
+                ));
+            }
+            (_, None) => None,
+        };
+        if let Some(p) = &poll {
+            metadata.insert("poll".into(), p.stored());
+        }
+        let metadata = Value::Object(metadata).to_string();
         if conv_kind == "direct"
             && let Some(other) = access.members.iter().find(|m| **m != ctx.user_id)
             && self
@@ -811,6 +852,7 @@ impl ChatService {
             reply_to: req.reply_to,
             metadata,
             attachments,
+            poll_closes_at: poll.and_then(|p| p.closes_at),
             now: Timestamp::now(),
         })
     }
@@ -849,7 +891,10 @@ impl ChatService {
             .into_iter()
             .map(|(_, emoji, n)| (emoji, n))
             .collect();
-        Ok(MessageView::new(m, reactions))
+        let mut view = [MessageView::new(m, reactions)];
+        self.fill_polls(&mut view).await?;
+        let [view] = view;
+        Ok(view)
     }
 
     /// History page: returns the items and whether more exist in the same direction.
@@ -879,13 +924,14 @@ impl ChatService {
                 reactions.entry(mid).or_default().insert(emoji, n);
             }
         }
-        let items = rows
+        let mut items: Vec<MessageView> = rows
             .into_iter()
             .map(|m| {
                 let r = reactions.remove(&m.id).unwrap_or_default();
                 MessageView::new(m, r)
             })
             .collect();
+        self.fill_polls(&mut items).await?;
         Ok((items, has_more))
     }
 
