@@ -515,3 +515,13 @@ pub struct VoteRequest {
     #[schema(value_type = Vec<i64>, min_items = 1, max_items = 10)]
     pub option_ids: Vec<serde_json::Value>,
 }
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCallRequest {
+    #[schema(value_type = uuid::Uuid)]
+    pub conversation_id: sc_core::ids::ConversationId,
+    /// "audio" or "video"
+    #[schema(pattern = "^(audio|video)$")]
+    pub kind: String,
+}

@@ -19,7 +19,7 @@ use crate::{
         auth_rate_limit, client_ip, link_rate_limit, login_rate_limit, request_context,
         require_auth,
     },
-    routes::{auth, blobs, chat, drive, links, ops, polls, realtime, users},
+    routes::{auth, blobs, calls, chat, drive, links, ops, polls, realtime, users},
     state::AppState,
 };
 use axum::{
@@ -137,6 +137,13 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(realtime::set_presence).get(realtime::get_presence),
         )
         .route("/v1/notifications", get(realtime::notifications))
+        .route("/v1/calls", post(calls::create).get(calls::list))
+        .route("/v1/calls/ice-servers", get(calls::ice_servers))
+        .route("/v1/calls/{id}", get(calls::get))
+        .route("/v1/calls/{id}/join", post(calls::join))
+        .route("/v1/calls/{id}/leave", post(calls::leave))
+        .route("/v1/calls/{id}/decline", post(calls::decline))
+        .route("/v1/calls/{id}/end", post(calls::end))
         .route("/v1/files/uploads", post(drive::init_upload))
         .route("/v1/files", get(drive::list))
         .route("/v1/files/shared-with-me", get(drive::shared_with_me))

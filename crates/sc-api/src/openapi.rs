@@ -38,10 +38,12 @@ use utoipa::OpenApi;
         routes::links::create_link, routes::links::links, routes::links::revoke_link, routes::links::link_info,
         routes::links::link_download,
         routes::polls::vote, routes::polls::withdraw, routes::polls::voters, routes::polls::close,
+        routes::calls::create, routes::calls::list, routes::calls::ice_servers, routes::calls::get,
+        routes::calls::join, routes::calls::leave, routes::calls::decline, routes::calls::end,
         routes::blobs::put_blob, routes::blobs::get_blob,
     ),
     components(schemas(UserView, TokenPairView, SessionView, ProfileView, Empty)),
-    tags((name = "ops"), (name = "auth"), (name = "users"), (name = "chat"), (name = "realtime"), (name = "notifications"), (name = "drive"), (name = "blobs"))
+    tags((name = "ops"), (name = "auth"), (name = "users"), (name = "chat"), (name = "realtime"), (name = "notifications"), (name = "drive"), (name = "calls"), (name = "blobs"))
 )]
 struct ApiDoc;
 

@@ -402,7 +402,7 @@ proptest! {
             .prop_map(|(t, d)| json!({"type": t, "data": d}).to_string()),
     ]) {
         match decode_client_frame(&text) {
-            Ok(ClientRequest::Ping(_) | ClientRequest::CallSignal) => {}
+            Ok(ClientRequest::Ping(_) | ClientRequest::CallSignal { .. }) => {}
             Ok(ClientRequest::Typing { .. } | ClientRequest::Read { .. }) => {
                 prop_assert!(text.contains("conversation_id"));
             }

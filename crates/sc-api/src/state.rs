@@ -4,6 +4,7 @@ use sc_core::config::{Config, IpNet};
 use sc_infra::{blobs::BlobStore, redis_link::RedisLink};
 use sc_service::{
     AuthService, Deps, UserService,
+    calls::CallService,
     chat::ChatService,
     drive::DriveService,
     notify::NotifyService,
@@ -25,4 +26,5 @@ pub struct AppState {
     /// Where drive files live; the local adapter's signed URLs are served by `routes::blobs`.
     pub blobs: Arc<BlobStore>,
     pub drive: DriveService,
+    pub calls: CallService,
 }

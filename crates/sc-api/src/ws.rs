@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use sc_core::{
     AppError,
-    ids::{ConversationId, SessionId, UserId},
+    ids::{CallId, ConversationId, SessionId, UserId},
 };
 use sc_service::{
     AuthContext, Role,
@@ -36,6 +36,15 @@ struct ClientFrame {
 struct TypingData {
     conversation_id: ConversationId,
     active: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallSignalData {
+    call_id: CallId,
+    #[serde(default)]
+    to_session_id: Option<SessionId>,
+    signal: Value,
 }
 
 #[derive(Deserialize)]
@@ -246,7 +255,11 @@ pub enum ClientRequest {
         conversation_id: ConversationId,
         seq: i64,
     },
-    CallSignal,
+    CallSignal {
+        call_id: CallId,
+        to_session_id: Option<SessionId>,
+        signal: Value,
+    },
 }
 
 /// Decodes one client text frame. A bad frame is a VALIDATION_ERROR naming `frame` (not a JSON
@@ -260,7 +273,7 @@ pub fn decode_client_frame(text: &str) -> Result<ClientRequest, AppError> {
     })?;
     let bad_data = |e: serde_json::Error| AppError::validation("data", e.to_string());
     // serde would also read a struct from an array (`[id, seq]`): frames name their fields.
-    if matches!(f.kind.as_str(), "typing" | "read") && !f.data.is_object() {
+    if matches!(f.kind.as_str(), "typing" | "read" | "call.signal") && !f.data.is_object() {
         return Err(AppError::validation("data", "data must be a JSON object"));
     }
     match f.kind.as_str() {
@@ -279,7 +292,14 @@ pub fn decode_client_frame(text: &str) -> Result<ClientRequest, AppError> {
                 seq: d.seq,
             })
         }
-        "call.signal" => Ok(ClientRequest::CallSignal),
+        "call.signal" => {
+            let d: CallSignalData = serde_json::from_value(f.data).map_err(bad_data)?;
+            Ok(ClientRequest::CallSignal {
+                call_id: d.call_id,
+                to_session_id: d.to_session_id,
+                signal: d.signal,
+            })
+        }
         other => Err(AppError::validation(
             "type",
             format!(
@@ -312,9 +332,17 @@ async fn handle_client_frame(state: &AppState, ctx: &AuthContext, text: &str) ->
                 state.chat.mark_read(ctx, conversation_id, seq).await?;
                 Ok(None)
             }
-            ClientRequest::CallSignal => Err(AppError::ServiceUnavailable(
-                "calls are not available on this server yet".into(),
-            )),
+            ClientRequest::CallSignal {
+                call_id,
+                to_session_id,
+                signal,
+            } => {
+                state
+                    .calls
+                    .signal(ctx, call_id, to_session_id, &signal)
+                    .await?;
+                Ok(None)
+            }
         }
     }
     .await;

@@ -188,6 +188,30 @@ pub struct Config {
     /// to clients are signed for it).
     pub s3_public_endpoint: Option<String>,
 
+    // --- calls ---
+    /// Active participants a call holds at most, the caller included (a mesh: keep it small).
+    pub call_max_participants: u32,
+    /// A ringing call nobody joins is `missed` after this long.
+    pub call_ring_timeout_seconds: u64,
+    /// A participant whose sockets have all been gone this long is removed from the call.
+    pub call_grace_seconds: u64,
+    /// Seconds between passes of the call sweeper (ring timeouts, gone participants).
+    pub call_sweep_interval_seconds: u64,
+    /// Ended calls older than this many days are deleted; 0 keeps them.
+    pub call_retention_days: u32,
+    /// STUN URLs handed to clients (`stun:host:port`).
+    pub stun_urls: List,
+    /// TURN URLs handed to clients with time-limited credentials (needs `turn_secret`).
+    pub turn_urls: List,
+    /// The shared secret of coturn's `use-auth-secret` (`static-auth-secret`).
+    pub turn_secret: Option<Secret>,
+    pub turn_secret_file: Option<PathBuf>,
+    /// How long TURN credentials stay valid.
+    pub turn_credential_ttl_seconds: u64,
+    /// Total uplink a client should spend on video in a mesh call, split over the other
+    /// participants (kbit/s).
+    pub call_uplink_budget_kbps: u32,
+
     // --- mail ---
     pub smtp_host: Option<String>,
     pub smtp_port: u16,
@@ -266,6 +290,17 @@ impl Default for Config {
             s3_secret_access_key_file: None,
             s3_path_style: false,
             s3_public_endpoint: None,
+            call_max_participants: 8,
+            call_ring_timeout_seconds: 60,
+            call_grace_seconds: 30,
+            call_sweep_interval_seconds: 5,
+            call_retention_days: 365,
+            stun_urls: List::default(),
+            turn_urls: List::default(),
+            turn_secret: None,
+            turn_secret_file: None,
+            turn_credential_ttl_seconds: 3600,
+            call_uplink_budget_kbps: 2500,
             smtp_host: None,
             smtp_port: 587,
             smtp_security: SmtpSecurity::Starttls,
@@ -408,6 +443,7 @@ impl Config {
             &self.s3_secret_access_key_file,
             &mut self.s3_secret_access_key,
         )?;
+        read("turn_secret", &self.turn_secret_file, &mut self.turn_secret)?;
         // An empty value means "not set" (handy to switch a backend off from the environment).
         for s in [
             &mut self.database_url,
@@ -415,6 +451,7 @@ impl Config {
             &mut self.jwt_secret,
             &mut self.data_key,
             &mut self.s3_secret_access_key,
+            &mut self.turn_secret,
         ] {
             if s.as_ref().is_some_and(|v| v.is_empty()) {
                 *s = None;
@@ -483,7 +520,18 @@ impl Config {
                 ));
             }
         }
-        let positive: [(&str, u64); 23] = [
+        let positive: [(&str, u64); 28] = [
+            ("call_max_participants", self.call_max_participants as u64),
+            ("call_ring_timeout_seconds", self.call_ring_timeout_seconds),
+            ("call_grace_seconds", self.call_grace_seconds),
+            (
+                "call_sweep_interval_seconds",
+                self.call_sweep_interval_seconds,
+            ),
+            (
+                "turn_credential_ttl_seconds",
+                self.turn_credential_ttl_seconds,
+            ),
             (
                 "poll_close_interval_seconds",
                 self.poll_close_interval_seconds,

@@ -86,3 +86,7 @@ typed_id!(
     /// A public link to a drive file.
     LinkId
 );
+typed_id!(
+    /// A voice or video call.
+    CallId
+);

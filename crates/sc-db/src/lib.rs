@@ -22,6 +22,7 @@ macro_rules! on_pool {
 
 pub mod audit;
 pub mod blocks;
+pub mod calls;
 pub mod chat;
 pub mod drive;
 pub mod drive_links;

@@ -2,6 +2,7 @@
 //! limiter, the mail queue) and never on HTTP.
 
 pub mod auth;
+pub mod calls;
 pub mod chat;
 pub mod crypto;
 pub mod deps;

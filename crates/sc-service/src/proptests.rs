@@ -359,6 +359,7 @@ proptest! {
     #[test]
     fn bus_envelopes_round_trip(
         to in prop::collection::vec(any::<[u8; 16]>(), 0..5),
+        sessions in prop::option::of(prop::collection::vec(any::<[u8; 16]>(), 0..5)),
         kind in "[a-z.]{1,20}",
         data in nasty_text(),
     ) {
@@ -369,12 +370,14 @@ proptest! {
         let parsed = parsed.unwrap_or_default();
         prop_assert_eq!(parsed["type"].as_str(), Some(kind.as_str()));
         prop_assert_eq!(parsed["data"]["text"].as_str(), Some(data.as_str()));
-        let env = Envelope { to: to.clone(), frame: f.clone() };
+        let sessions: Option<Vec<SessionId>> = sessions
+            .map(|v| v.into_iter().map(|b| SessionId(uuid::Uuid::from_bytes(b))).collect());
+        let env = Envelope { to: to.clone(), sessions: sessions.clone(), frame: f.clone() };
         let text = serde_json::to_string(&env).unwrap_or_default();
         let back = serde_json::from_str::<Envelope>(&text);
         prop_assert!(back.is_ok());
-        let back = back.map(|b| (b.to, b.frame)).unwrap_or_default();
-        prop_assert_eq!(back, (to, f));
+        let back = back.map(|b| (b.to, b.sessions, b.frame)).unwrap_or_default();
+        prop_assert_eq!(back, (to, sessions, f));
     }
 
     #[test]

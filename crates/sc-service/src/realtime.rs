@@ -141,10 +141,23 @@ impl Hub {
     /// socket with 1013 (the client catches up with `after_seq`). The frame's bytes are shared by
     /// every queue, not copied.
     pub fn deliver(&self, users: &[UserId], frame: &QueuedFrame) {
+        self.deliver_to(users, None, frame);
+    }
+
+    /// `deliver`, to the given sessions of `users` only when `sessions` is set.
+    pub fn deliver_to(
+        &self,
+        users: &[UserId],
+        sessions: Option<&[SessionId]>,
+        frame: &QueuedFrame,
+    ) {
         let map = self.sockets.lock().unwrap_or_else(|p| p.into_inner());
         for user in users {
             let Some(list) = map.get(user) else { continue };
             for s in list {
+                if sessions.is_some_and(|only| !only.contains(&s.session)) {
+                    continue;
+                }
                 match s.tx.try_send(frame.clone()) {
                     Ok(()) => {
                         self.delivered.fetch_add(1, Ordering::Relaxed);
@@ -209,6 +222,9 @@ impl Hub {
 #[derive(Serialize, Deserialize)]
 pub struct Envelope {
     pub to: Vec<UserId>,
+    /// When set, only these sessions of `to` get the frame (call signals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<Vec<SessionId>>,
     pub frame: String,
 }
 
@@ -226,6 +242,33 @@ impl Deps {
         }
         let env = Envelope {
             to,
+            sessions: None,
+            frame: frame(kind, data),
+        };
+        match serde_json::to_string(&env) {
+            Ok(payload) => self.bus.publish(REALTIME_CHANNEL, &payload).await,
+            Err(e) => tracing::error!(error = %e, "could not encode realtime event"),
+        }
+    }
+}
+
+impl Deps {
+    /// Publishes an event to particular sessions (of their users) on every instance.
+    pub async fn emit_to_sessions(
+        &self,
+        to: Vec<(UserId, SessionId)>,
+        kind: &str,
+        data: &impl Serialize,
+    ) {
+        if to.is_empty() {
+            return;
+        }
+        let (mut users, sessions): (Vec<UserId>, Vec<SessionId>) = to.into_iter().unzip();
+        users.sort();
+        users.dedup();
+        let env = Envelope {
+            to: users,
+            sessions: Some(sessions),
             frame: frame(kind, data),
         };
         match serde_json::to_string(&env) {

@@ -22,6 +22,7 @@ use sc_infra::{
 use sc_service::{
     AuthService, CONVERSATION_CHANGED_CHANNEL, Deps, SESSION_CHANGED_CHANNEL,
     SESSION_REVOKED_CHANNEL, USER_CHANGED_CHANNEL, UserService,
+    calls::CallService,
     chat::ChatService,
     crypto::{JwtKeys, SecretBox},
     drive::DriveService,
@@ -124,6 +125,9 @@ impl App {
         });
         let drive = DriveService::new(deps.clone(), blobs.clone());
         drive.spawn_cleanup(background.clone());
+        let calls = CallService::new(deps.clone());
+        let sweep_hub = hub.clone();
+        calls.spawn_sweeper(move || sweep_hub.local_sessions(), background.clone());
         let chat = ChatService::new(deps.clone());
         chat.spawn_poll_closer(
             std::time::Duration::from_secs(cfg.poll_close_interval_seconds),
@@ -142,6 +146,7 @@ impl App {
             redis,
             blobs,
             drive,
+            calls,
         });
         let router = sc_api::router(state.clone());
         Ok(App {
@@ -244,7 +249,11 @@ fn spawn_event_dispatcher(deps: Arc<Deps>, hub: Arc<Hub>, stop: CancellationToke
             match ev {
                 Ok(BusEvent::Message { channel, payload }) if &*channel == REALTIME_CHANNEL => {
                     match serde_json::from_str::<Envelope>(&payload) {
-                        Ok(env) => hub.deliver(&env.to, &Arc::new(bytes::Bytes::from(env.frame))),
+                        Ok(env) => hub.deliver_to(
+                            &env.to,
+                            env.sessions.as_deref(),
+                            &Arc::new(bytes::Bytes::from(env.frame)),
+                        ),
                         Err(e) => tracing::warn!(error = %e, "malformed realtime event on the bus"),
                     }
                 }

@@ -71,6 +71,9 @@ pub enum BenchKind {
         #[arg(long)]
         redis_url: Option<String>,
     },
+    /// Drive transfers: a large file up and down through the API vs dd on the same disk (and
+    /// the server's memory meanwhile); on S3, init + PUT + complete vs a direct presigned PUT.
+    Drive(crate::bench_drive::DriveArgs),
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -112,6 +115,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             )
             .await
         }
+        BenchKind::Drive(args) => crate::bench_drive::drive(args).await,
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod app;
 pub mod bench;
 mod bench_chat;
+mod bench_drive;
 mod bench_fanout;
 pub mod cli;
 pub mod secrets;

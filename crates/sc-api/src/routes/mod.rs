@@ -1,5 +1,6 @@
 pub mod auth;
 pub mod blobs;
+pub mod calls;
 pub mod chat;
 pub mod drive;
 pub mod links;

@@ -7,6 +7,7 @@
 
 mod auth;
 mod binary;
+mod calls;
 mod chat;
 mod cluster;
 mod common;

@@ -6,6 +6,7 @@
 //! and runs with `scripts/faults.sh` (`cargo test … faults:: -- --ignored`).
 
 mod check;
+mod drive;
 mod load;
 mod procs;
 mod proxy;

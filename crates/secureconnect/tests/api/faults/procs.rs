@@ -184,6 +184,11 @@ impl Server {
         );
     }
 
+    /// The process id of the running binary (`None` between a kill and a restart).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// `kill -9`: no shutdown, no flush, no goodbye.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -1,0 +1,38 @@
+-- Calls: one live (ringing or active) call per conversation, participants per session.
+CREATE TABLE calls (
+    id               BLOB PRIMARY KEY NOT NULL,
+    conversation_id  BLOB NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    kind             TEXT NOT NULL,             -- 'audio' | 'video'
+    status           TEXT NOT NULL,             -- 'ringing' | 'active' | 'ended' | 'missed' | 'declined'
+    created_by       BLOB NOT NULL,
+    max_participants BIGINT NOT NULL,
+    created_at       BIGINT NOT NULL,
+    started_at       BIGINT,
+    ended_at         BIGINT
+);
+CREATE UNIQUE INDEX calls_one_live ON calls (conversation_id) WHERE status IN ('ringing', 'active');
+CREATE INDEX calls_conversation ON calls (conversation_id, created_at, id);
+CREATE INDEX calls_ringing ON calls (created_at) WHERE status = 'ringing';
+CREATE INDEX calls_ended ON calls (ended_at) WHERE ended_at IS NOT NULL;
+
+CREATE TABLE call_participants (
+    call_id      BLOB NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+    session_id   BLOB NOT NULL,
+    user_id      BLOB NOT NULL,
+    joined_at    BIGINT NOT NULL,
+    left_at      BIGINT,
+    last_seen_at BIGINT NOT NULL,
+    PRIMARY KEY (call_id, session_id, joined_at)
+);
+-- A session is in a call at most once at a time.
+CREATE UNIQUE INDEX call_participants_active ON call_participants (call_id, session_id) WHERE left_at IS NULL;
+CREATE INDEX call_participants_seen ON call_participants (last_seen_at) WHERE left_at IS NULL;
+CREATE INDEX call_participants_user ON call_participants (user_id, call_id);
+
+-- Members of a group call who declined it.
+CREATE TABLE call_declines (
+    call_id     BLOB NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+    user_id     BLOB NOT NULL,
+    declined_at BIGINT NOT NULL,
+    PRIMARY KEY (call_id, user_id)
+);

@@ -1,0 +1,398 @@
+//! Calls and their participants. Every transition (join, leave, decline, end, missed) is one
+//! transaction that first locks the call's row, so no interleaving of them can join an ended
+//! call, end a call someone is joining, overfill a call, or add a session twice.
+
+use crate::Db;
+use sc_core::{
+    AppResult,
+    ids::{CallId, ConversationId, NotificationId, SessionId, UserId},
+    time::Timestamp,
+};
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct CallRow {
+    pub id: CallId,
+    pub conversation_id: ConversationId,
+    pub kind: String,
+    pub status: String,
+    pub created_by: UserId,
+    pub max_participants: i64,
+    pub created_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
+}
+
+macro_rules! call_columns {
+    () => {
+        "id, conversation_id, kind, status, created_by, max_participants, created_at, started_at, ended_at"
+    };
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ParticipantRow {
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    pub joined_at: Timestamp,
+    pub left_at: Option<Timestamp>,
+}
+
+pub struct NewCall {
+    pub id: CallId,
+    pub conversation: ConversationId,
+    pub kind: &'static str,
+    pub created_by: UserId,
+    pub session: SessionId,
+    pub max_participants: i64,
+    pub now: Timestamp,
+}
+
+#[derive(Debug)]
+pub enum Created {
+    Ok,
+    /// The conversation has a live call already.
+    Live(CallId),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Joined {
+    Ok,
+    Full,
+    /// This session is in the call already.
+    Already,
+    /// Ended, missed or declined.
+    Over,
+    Gone,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Left {
+    /// Left; `ended` when the call ended with it (no one left in it).
+    Ok {
+        ended: bool,
+    },
+    NotIn,
+    Gone,
+}
+
+/// A call that became missed, and the members it was missed by.
+pub struct Missed {
+    pub call: CallRow,
+    pub missed_by: Vec<UserId>,
+}
+
+pub struct Calls<'a>(&'a Db);
+
+impl Db {
+    pub fn calls(&self) -> Calls<'_> {
+        Calls(self)
+    }
+}
+
+/// Locks the call's row for the rest of the transaction and reads its status and seat count.
+/// On SQLite a no-op write takes the database's write lock first (a read that later writes
+/// would have to upgrade, and concurrent upgrades fail as busy).
+macro_rules! lock_call {
+    ($tx:expr, $pg:expr, $id:expr) => {{
+        let sql = if $pg {
+            "SELECT status, max_participants FROM calls WHERE id = $1 FOR UPDATE"
+        } else {
+            sqlx::query("UPDATE calls SET status = status WHERE id = $1")
+                .bind($id)
+                .execute(&mut *$tx)
+                .await?;
+            "SELECT status, max_participants FROM calls WHERE id = $1"
+        };
+        let row: Option<(String, i64)> = sqlx::query_as(sql)
+            .bind($id)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        row
+    }};
+}
+
+fn live(status: &str) -> bool {
+    matches!(status, "ringing" | "active")
+}
+
+impl Calls<'_> {
+    fn pg(&self) -> bool {
+        matches!(self.0, Db::Postgres(_))
+    }
+
+    /// Creates a ringing call with its creator's session in it, unless the conversation has a
+    /// live call (the partial unique index decides, whatever runs at once).
+    pub async fn create(&self, c: &NewCall) -> AppResult<Created> {
+        let run = || async {
+            on_pool!(self.0, p => {
+                let mut tx = p.begin().await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO calls (id, conversation_id, kind, status, created_by, max_participants, created_at)
+                     VALUES ($1, $2, $3, 'ringing', $4, $5, $6)")
+                    .bind(c.id).bind(c.conversation).bind(c.kind).bind(c.created_by)
+                    .bind(c.max_participants).bind(c.now).execute(&mut *tx).await;
+                match inserted {
+                    Err(e) if crate::is_unique_violation(&e) => {
+                        tx.rollback().await?;
+                        let live: Option<(CallId,)> = sqlx::query_as(
+                            "SELECT id FROM calls WHERE conversation_id = $1 AND status IN ('ringing', 'active')")
+                            .bind(c.conversation).fetch_optional(p).await?;
+                        return Ok(match live {
+                            Some((id,)) => Created::Live(id),
+                            // Ended between the two statements: the caller may try again.
+                            None => Created::Live(c.id),
+                        });
+                    }
+                    other => { other?; }
+                }
+                sqlx::query(
+                    "INSERT INTO call_participants (call_id, session_id, user_id, joined_at, last_seen_at)
+                     VALUES ($1, $2, $3, $4, $4)")
+                    .bind(c.id).bind(c.session).bind(c.created_by).bind(c.now).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(Created::Ok)
+            })
+        };
+        Ok(crate::retry_tx!(run())?)
+    }
+
+    pub async fn get(&self, id: CallId) -> AppResult<Option<CallRow>> {
+        let sql = concat!("SELECT ", call_columns!(), " FROM calls WHERE id = $1");
+        Ok(on_pool!(self.0, p => sqlx::query_as(sql).bind(id).fetch_optional(p).await)?)
+    }
+
+    /// Every participation of a call, in the order of joining.
+    pub async fn participants(&self, id: CallId) -> AppResult<Vec<ParticipantRow>> {
+        Ok(on_pool!(self.0, p => sqlx::query_as(
+            "SELECT user_id, session_id, joined_at, left_at FROM call_participants
+             WHERE call_id = $1 ORDER BY joined_at, session_id")
+            .bind(id).fetch_all(p).await)?)
+    }
+
+    /// The sessions in a call now.
+    pub async fn active_sessions(&self, id: CallId) -> AppResult<Vec<(UserId, SessionId)>> {
+        Ok(on_pool!(self.0, p => sqlx::query_as(
+            "SELECT user_id, session_id FROM call_participants WHERE call_id = $1 AND left_at IS NULL")
+            .bind(id).fetch_all(p).await)?)
+    }
+
+    /// Adds a session to a live call with a free seat; the second participant makes a ringing
+    /// call active.
+    pub async fn join(
+        &self,
+        id: CallId,
+        user: UserId,
+        session: SessionId,
+        now: Timestamp,
+    ) -> AppResult<Joined> {
+        let pg = self.pg();
+        let run = || async {
+            on_pool!(self.0, p => {
+                let mut tx = p.begin().await?;
+                let Some((status, max)) = lock_call!(tx, pg, id) else {
+                    tx.rollback().await?;
+                    return Ok(Joined::Gone);
+                };
+                if !live(&status) {
+                    tx.rollback().await?;
+                    return Ok(Joined::Over);
+                }
+                let active: Vec<(SessionId,)> = sqlx::query_as(
+                    "SELECT session_id FROM call_participants WHERE call_id = $1 AND left_at IS NULL")
+                    .bind(id).fetch_all(&mut *tx).await?;
+                if active.iter().any(|(s,)| *s == session) {
+                    tx.rollback().await?;
+                    return Ok(Joined::Already);
+                }
+                if active.len() as i64 >= max {
+                    tx.rollback().await?;
+                    return Ok(Joined::Full);
+                }
+                sqlx::query(
+                    "INSERT INTO call_participants (call_id, session_id, user_id, joined_at, last_seen_at)
+                     VALUES ($1, $2, $3, $4, $4)")
+                    .bind(id).bind(session).bind(user).bind(now).execute(&mut *tx).await?;
+                if active.len() + 1 >= 2 {
+                    sqlx::query(
+                        "UPDATE calls SET status = 'active', started_at = COALESCE(started_at, $2)
+                         WHERE id = $1 AND status = 'ringing'")
+                        .bind(id).bind(now).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(Joined::Ok)
+            })
+        };
+        Ok(crate::retry_tx!(run())?)
+    }
+
+    /// Takes a session out of a call; the call ends with its last participant.
+    pub async fn leave(&self, id: CallId, session: SessionId, now: Timestamp) -> AppResult<Left> {
+        let pg = self.pg();
+        let run = || async {
+            on_pool!(self.0, p => {
+                let mut tx = p.begin().await?;
+                let Some((status, _)) = lock_call!(tx, pg, id) else {
+                    tx.rollback().await?;
+                    return Ok(Left::Gone);
+                };
+                let n = sqlx::query(
+                    "UPDATE call_participants SET left_at = $3 WHERE call_id = $1 AND session_id = $2 AND left_at IS NULL")
+                    .bind(id).bind(session).bind(now).execute(&mut *tx).await?.rows_affected();
+                if n == 0 {
+                    tx.rollback().await?;
+                    return Ok(Left::NotIn);
+                }
+                let (left,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM call_participants WHERE call_id = $1 AND left_at IS NULL")
+                    .bind(id).fetch_one(&mut *tx).await?;
+                let ended = left == 0 && live(&status);
+                if ended {
+                    // A ringing call its caller leaves before anyone answered is missed.
+                    sqlx::query(
+                        "UPDATE calls SET status = CASE WHEN status = 'ringing' THEN 'missed' ELSE 'ended' END, ended_at = $2
+                         WHERE id = $1")
+                        .bind(id).bind(now).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(Left::Ok { ended })
+            })
+        };
+        Ok(crate::retry_tx!(run())?)
+    }
+
+    /// Ends a live call with `status` ('ended' or 'declined'), taking everyone out of it. False
+    /// when it was over already.
+    pub async fn finish(&self, id: CallId, status: &str, now: Timestamp) -> AppResult<bool> {
+        let pg = self.pg();
+        let run = || async {
+            on_pool!(self.0, p => {
+                let mut tx = p.begin().await?;
+                match lock_call!(tx, pg, id) {
+                    Some((s, _)) if live(&s) => {}
+                    _ => {
+                        tx.rollback().await?;
+                        return Ok(false);
+                    }
+                }
+                sqlx::query("UPDATE calls SET status = $2, ended_at = $3 WHERE id = $1")
+                    .bind(id).bind(status).bind(now).execute(&mut *tx).await?;
+                sqlx::query("UPDATE call_participants SET left_at = $2 WHERE call_id = $1 AND left_at IS NULL")
+                    .bind(id).bind(now).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(true)
+            })
+        };
+        Ok(crate::retry_tx!(run())?)
+    }
+
+    /// Records a group member's decline (once).
+    pub async fn record_decline(&self, id: CallId, user: UserId, now: Timestamp) -> AppResult<()> {
+        on_pool!(self.0, p => sqlx::query(
+            "INSERT INTO call_declines (call_id, user_id, declined_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(id).bind(user).bind(now).execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    pub async fn declined_by(&self, id: CallId) -> AppResult<Vec<UserId>> {
+        let rows: Vec<(UserId,)> = on_pool!(self.0, p => sqlx::query_as(
+            "SELECT user_id FROM call_declines WHERE call_id = $1 ORDER BY declined_at, user_id")
+            .bind(id).fetch_all(p).await)?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// A conversation's calls, newest first, below the keyset.
+    pub async fn list(
+        &self,
+        conversation: ConversationId,
+        before: Option<(Timestamp, CallId)>,
+        limit: i64,
+    ) -> AppResult<Vec<CallRow>> {
+        let (at, id) = before.unwrap_or((Timestamp(i64::MAX), CallId(uuid::Uuid::max())));
+        let sql = concat!(
+            "SELECT ",
+            call_columns!(),
+            " FROM calls WHERE conversation_id = $1 AND (created_at, id) < ($2, $3)
+              ORDER BY created_at DESC, id DESC LIMIT $4"
+        );
+        Ok(on_pool!(self.0, p => sqlx::query_as(sql)
+            .bind(conversation).bind(at).bind(id).bind(limit).fetch_all(p).await)?)
+    }
+
+    /// Ringing calls created before `before` (their ring timed out).
+    pub async fn ring_timed_out(&self, before: Timestamp, limit: i64) -> AppResult<Vec<CallId>> {
+        let rows: Vec<(CallId,)> = on_pool!(self.0, p => sqlx::query_as(
+            "SELECT id FROM calls WHERE status = 'ringing' AND created_at <= $1 ORDER BY created_at LIMIT $2")
+            .bind(before).bind(limit).fetch_all(p).await)?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// Makes a still-ringing call missed and writes a `call.missed` notification for every
+    /// member who never joined, in one transaction: exactly one instance does it, once.
+    pub async fn mark_missed(&self, id: CallId, now: Timestamp) -> AppResult<Option<Missed>> {
+        let pg = self.pg();
+        let run = || async {
+            on_pool!(self.0, p => {
+                let mut tx = p.begin().await?;
+                match lock_call!(tx, pg, id) {
+                    Some((s, _)) if s == "ringing" => {}
+                    _ => {
+                        tx.rollback().await?;
+                        return Ok(None);
+                    }
+                }
+                let sql = concat!("UPDATE calls SET status = 'missed', ended_at = $2 WHERE id = $1 RETURNING ", call_columns!());
+                let call: CallRow = sqlx::query_as(sql).bind(id).bind(now).fetch_one(&mut *tx).await?;
+                sqlx::query("UPDATE call_participants SET left_at = $2 WHERE call_id = $1 AND left_at IS NULL")
+                    .bind(id).bind(now).execute(&mut *tx).await?;
+                let missed: Vec<(UserId,)> = sqlx::query_as(
+                    "SELECT m.user_id FROM conversation_members m WHERE m.conversation_id = $1
+                       AND NOT EXISTS (SELECT 1 FROM call_participants p WHERE p.call_id = $2 AND p.user_id = m.user_id)")
+                    .bind(call.conversation_id).bind(id).fetch_all(&mut *tx).await?;
+                let data = serde_json::json!({"call_id": id, "conversation_id": call.conversation_id,
+                                              "caller_id": call.created_by}).to_string();
+                for (u,) in &missed {
+                    sqlx::query("INSERT INTO notifications (id, user_id, kind, data, created_at) VALUES ($1, $2, 'call.missed', $3, $4)")
+                        .bind(NotificationId::new()).bind(*u).bind(&data).bind(now).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(Some(Missed { call, missed_by: missed.into_iter().map(|r| r.0).collect() }))
+            })
+        };
+        Ok(crate::retry_tx!(run())?)
+    }
+
+    /// Marks the given sessions as still connected, in every call they are in.
+    pub async fn touch_sessions(&self, sessions: &[SessionId], now: Timestamp) -> AppResult<()> {
+        for chunk in sessions.chunks(500) {
+            on_pool!(self.0, p => {
+                let mut q = sqlx::QueryBuilder::new("UPDATE call_participants SET last_seen_at = ");
+                q.push_bind(now).push(" WHERE left_at IS NULL AND session_id IN (");
+                let mut ids = q.separated(", ");
+                for s in chunk {
+                    ids.push_bind(*s);
+                }
+                q.push(")");
+                q.build().execute(p).await.map(|_| ())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Participations whose session has not been seen since `before`.
+    pub async fn unseen_participants(
+        &self,
+        before: Timestamp,
+        limit: i64,
+    ) -> AppResult<Vec<(CallId, SessionId)>> {
+        Ok(on_pool!(self.0, p => sqlx::query_as(
+            "SELECT call_id, session_id FROM call_participants
+             WHERE left_at IS NULL AND last_seen_at < $1 ORDER BY last_seen_at LIMIT $2")
+            .bind(before).bind(limit).fetch_all(p).await)?)
+    }
+
+    /// Deletes up to `limit` calls that ended before `before`; returns how many.
+    pub async fn purge_ended(&self, before: Timestamp, limit: i64) -> AppResult<u64> {
+        Ok(on_pool!(self.0, p => sqlx::query(
+            "DELETE FROM calls WHERE id IN (SELECT id FROM calls WHERE ended_at IS NOT NULL AND ended_at < $1 LIMIT $2)")
+            .bind(before).bind(limit).execute(p).await.map(|r| r.rows_affected()))?)
+    }
+}
