@@ -43,6 +43,8 @@ pub struct PendingVersion {
     pub size: i64,
     pub content_type: String,
     pub expires_at: Option<Timestamp>,
+    /// The digest the store computed while receiving the bytes (local disk), if it did.
+    pub sha256: Option<String>,
 }
 
 pub struct NewUpload<'a> {
@@ -332,9 +334,18 @@ impl Drive<'_> {
 
     pub async fn pending_version(&self, file: FileId) -> AppResult<Option<PendingVersion>> {
         Ok(on_pool!(self.0, p => sqlx::query_as(
-            "SELECT version, blob_key, size, content_type, expires_at FROM file_versions
+            "SELECT version, blob_key, size, content_type, expires_at, sha256 FROM file_versions
              WHERE file_id = $1 AND status = 'pending' ORDER BY version DESC LIMIT 1")
             .bind(file).fetch_optional(p).await)?)
+    }
+
+    /// Records the digest of a pending upload's bytes as the store received them. False when
+    /// no pending upload has that object (it was given up, or never existed).
+    pub async fn object_received(&self, blob_key: &str, sha256: &str) -> AppResult<bool> {
+        let n = on_pool!(self.0, p => sqlx::query(
+            "UPDATE file_versions SET sha256 = $2 WHERE blob_key = $1 AND status = 'pending'")
+            .bind(blob_key).bind(sha256).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
     }
 
     pub async fn blob_key_of(&self, file: FileId, version: i64) -> AppResult<Option<String>> {

@@ -22,7 +22,7 @@ use std::{
     pin::Pin,
     time::Duration,
 };
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use uuid::Uuid;
 
 use crate::DepState;
@@ -35,6 +35,13 @@ type HmacSha256 = Hmac<Sha256>;
 /// Chunk size of reads and of the write buffer: large enough that disk throughput is not lost
 /// to per-call overhead, small enough that a thousand transfers stay in a few hundred MiB.
 const IO_CHUNK: usize = 256 * 1024;
+/// Writes and reads of whole objects go through a blocking task in chunks this large, with at
+/// most `WRITE_QUEUE` / `READ_QUEUE` of them waiting: a transfer holds a few MiB, whatever
+/// its size.
+const WRITE_BUFFER: usize = 1024 * 1024;
+const WRITE_QUEUE: usize = 16;
+const READ_CHUNK: usize = 1024 * 1024;
+const READ_QUEUE: usize = 4;
 /// Prefix of the temporary files of writes in progress.
 const TEMP_PREFIX: &str = ".tmp-";
 
@@ -391,6 +398,37 @@ fn create_private_dir(path: &Path) -> io::Result<()> {
 
 /// Removes a temporary file when dropped, unless disarmed: an upload that fails, is refused or
 /// whose request is cancelled (the client went away) leaves nothing behind.
+/// Streams `len` bytes of `file` from its current position, read on a blocking task in
+/// `READ_CHUNK`s with at most `READ_QUEUE` of them ahead of the client. Stops reading when the
+/// client goes away.
+fn blocking_reader(
+    mut file: std::fs::File,
+    len: u64,
+) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
+    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(READ_QUEUE);
+    tokio::task::spawn_blocking(move || {
+        let mut left = len;
+        while left > 0 {
+            let mut buf = vec![0u8; left.min(READ_CHUNK as u64) as usize];
+            let item = match file.read(&mut buf) {
+                Ok(0) => Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+                Ok(n) => {
+                    buf.truncate(n);
+                    left -= n as u64;
+                    Ok(Bytes::from(buf))
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => Err(e),
+            };
+            let failed = item.is_err();
+            if tx.blocking_send(item).is_err() || failed {
+                break;
+            }
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })
+}
+
 struct TempFile {
     path: PathBuf,
     armed: bool,
@@ -506,16 +544,34 @@ impl LocalBlobs {
         Ok(())
     }
 
-    /// Streams `body` into the object `key`: a temporary file in the same directory, fsynced,
-    /// then linked into place. Refuses more than `expected_size` bytes (413) and fewer (400), an
-    /// interrupted body (400) and an object that already exists (409); in every such case, and
-    /// when the future is dropped, the temporary file is removed. Returns the bytes written.
+    /// Streams `body` into the object `key` (see `receive`). Returns the bytes written.
     pub async fn write_stream<S, E>(
         &self,
         key: &BlobKey,
         body: S,
         expected_size: u64,
     ) -> AppResult<u64>
+    where
+        S: Stream<Item = Result<Bytes, E>>,
+        E: fmt::Display,
+    {
+        Ok(self.receive(key, body, expected_size).await?.0)
+    }
+
+    /// Streams `body` into the object `key`: a temporary file in the same directory, fsynced,
+    /// then linked into place. Refuses more than `expected_size` bytes (413) and fewer (400), an
+    /// interrupted body (400) and an object that already exists (409); in every such case, and
+    /// when the future is dropped, the temporary file is removed. Returns the bytes written and
+    /// their SHA-256 (lowercase hex), computed on the way so the object is never read back.
+    ///
+    /// One blocking task writes and hashes while this task receives, so the network, the disk
+    /// and the hash overlap; at most `WRITE_QUEUE` chunks wait between them.
+    pub async fn receive<S, E>(
+        &self,
+        key: &BlobKey,
+        body: S,
+        expected_size: u64,
+    ) -> AppResult<(u64, String)>
     where
         S: Stream<Item = Result<Bytes, E>>,
         E: fmt::Display,
@@ -548,8 +604,22 @@ impl LocalBlobs {
         let file = opts
             .open(&temp.path)
             .await
-            .map_err(|e| io_unavailable("create", &e))?;
-        let mut out = tokio::io::BufWriter::with_capacity(IO_CHUNK, file);
+            .map_err(|e| io_unavailable("create", &e))?
+            .into_std()
+            .await;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE);
+        let writer = tokio::task::spawn_blocking(move || -> io::Result<String> {
+            use std::io::Write;
+            let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+            let mut hasher = Sha256::new();
+            while let Some(chunk) = rx.blocking_recv() {
+                hasher.update(&chunk);
+                out.write_all(&chunk)?;
+            }
+            let file = out.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            Ok(hex(&hasher.finalize()))
+        });
         let mut body = std::pin::pin!(body);
         let mut written: u64 = 0;
         while let Some(chunk) = body.next().await {
@@ -561,23 +631,23 @@ impl LocalBlobs {
                     "the body is larger than the declared {expected_size} bytes"
                 )));
             }
-            out.write_all(&chunk)
-                .await
-                .map_err(|e| io_unavailable("write", &e))?;
             written += n;
+            if tx.send(chunk).await.is_err() {
+                // The writer stopped: its error says why.
+                break;
+            }
         }
+        drop(tx);
+        let sha256 = writer
+            .await
+            .map_err(AppError::internal)?
+            .map_err(|e| io_unavailable("write", &e))?;
         if written != expected_size {
             return Err(AppError::validation(
                 "body",
                 format!("expected {expected_size} bytes, received {written}"),
             ));
         }
-        out.flush().await.map_err(|e| io_unavailable("write", &e))?;
-        let file = out.into_inner();
-        file.sync_all()
-            .await
-            .map_err(|e| io_unavailable("fsync", &e))?;
-        drop(file);
         // A hard link never replaces an existing object (rename would); the temporary name
         // is then removed by the guard.
         match tokio::fs::hard_link(&temp.path, &final_path).await {
@@ -599,7 +669,7 @@ impl LocalBlobs {
         if let Ok(d) = tokio::fs::File::open(&dir).await {
             let _ = d.sync_all().await;
         }
-        Ok(written)
+        Ok((written, sha256))
     }
 
     /// Opens `key` for reading, whole or the given range. `None` when the object is absent.
@@ -630,7 +700,7 @@ impl LocalBlobs {
                 .await
                 .map_err(|e| io_unavailable("seek", &e))?;
         }
-        let body = tokio_util::io::ReaderStream::with_capacity(file.take(len), IO_CHUNK);
+        let body = blocking_reader(file.into_std().await, len);
         Ok(Some(RangeRead::Read(BlobRead {
             body: Box::pin(body),
             start,

@@ -53,7 +53,7 @@ fn verified<'a>(
               (status = 400, description = "fewer bytes than signed, or the body broke off"),
               (status = 403, description = "the signature does not match or the URL has expired"),
               (status = 404, description = "not served here: on S3, bytes go to the store's presigned URLs"),
-              (status = 409, description = "the object has already been uploaded"),
+              (status = 409, description = "the object has already been uploaded, or its upload was given up"),
               (status = 413, description = "more bytes than signed")))]
 pub async fn put_blob(
     State(s): S,
@@ -84,9 +84,8 @@ pub async fn put_blob(
             .into());
         }
     }
-    local
-        .write_stream(&key, body.into_data_stream(), q.size)
-        .await?;
+    let (_, sha256) = local.receive(&key, body.into_data_stream(), q.size).await?;
+    s.drive.object_received(&key, &sha256).await?;
     Ok(done())
 }
 

@@ -202,7 +202,11 @@ impl DriveService {
                 ));
             }
         }
-        let sha256 = self.blobs.sha256_hex(&key).await?;
+        // The local store hashed the bytes as they arrived; S3 is read back once.
+        let sha256 = match pending.sha256 {
+            Some(h) => h,
+            None => self.blobs.sha256_hex(&key).await?,
+        };
         if !repo
             .complete_version(id, pending.version, &sha256, now)
             .await?
@@ -394,6 +398,25 @@ impl DriveService {
             download_url,
             expires_at,
         })
+    }
+
+    /// The local store received an upload's bytes with this digest. An object whose upload
+    /// was given up meanwhile (a PUT that finished after the cleanup job abandoned it) belongs
+    /// to nothing: it is deleted at once and the PUT answers 409.
+    pub async fn object_received(&self, key: &BlobKey, sha256: &str) -> AppResult<()> {
+        if self
+            .d
+            .db
+            .drive()
+            .object_received(key.as_str(), sha256)
+            .await?
+        {
+            return Ok(());
+        }
+        self.blobs.delete(key).await?;
+        Err(AppError::conflict(
+            "the upload was given up before its bytes arrived; start it again",
+        ))
     }
 
     pub async fn quota(&self, ctx: &AuthContext) -> AppResult<QuotaView> {
