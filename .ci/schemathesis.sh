@@ -83,6 +83,7 @@ post "/v1/files/$file/complete" '{}' >/dev/null
 folder=$(post /v1/folders '{"name":"docs"}' | json_field id)
 spare_folder=$(post /v1/folders '{"name":"spare"}' | json_field id)
 link=$(post "/v1/files/$file/links" '{}' | json_field token)
+call=$(post /v1/calls "{\"conversation_id\":\"$group\",\"kind\":\"audio\"}" | json_field id)
 post "/v1/conversations/$group/messages" "{\"client_message_id\":\"st-3\",\"kind\":\"file\",\"attachments\":[\"$file\"]}" >/dev/null
 echo "provisioned user $main_id, group $group, message $message, file $file"
 
@@ -101,6 +102,8 @@ values = ["$file", "$folder"]
 values = ["$spare_folder"]
 [dictionaries.folder]
 values = ["$folder"]
+[dictionaries.call]
+values = ["$call"]
 [dictionaries.link]
 values = ["$link"]
 [dictionaries.user]
@@ -137,6 +140,14 @@ parameters = { "path.id" = { dictionary = "spare_file", probability = 0.5 } }
 [[operations]]
 include-path-regex = '^/v1/(files|folders|files/uploads)$'
 parameters = { "query.parent_id" = { dictionary = "folder", probability = 0.5 }, "body.parent_id" = { dictionary = "folder", probability = 0.5 } }
+
+[[operations]]
+include-path-regex = '^/v1/calls/\\{id\\}'
+parameters = { "path.id" = { dictionary = "call", probability = 0.8 } }
+
+[[operations]]
+include-path = "/v1/calls"
+parameters = { "query.conversation_id" = { dictionary = "conversation", probability = 0.8 }, "body.conversation_id" = { dictionary = "conversation", probability = 0.5 } }
 
 [[operations]]
 include-path-regex = '^/v1/links/'
