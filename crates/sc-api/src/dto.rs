@@ -525,3 +525,44 @@ pub struct CreateCallRequest {
     #[schema(pattern = "^(audio|video)$")]
     pub kind: String,
 }
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallMediaRequest {
+    /// Microphone on.
+    pub audio: Option<bool>,
+    /// Camera on.
+    pub video: Option<bool>,
+    /// Sharing a screen.
+    pub screen: Option<bool>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallRecordingRequest {
+    /// "start" or "stop"
+    #[schema(pattern = "^(start|stop)$")]
+    pub action: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallRecordingFileRequest {
+    /// The recording, uploaded to the recorder's own drive.
+    #[schema(value_type = uuid::Uuid)]
+    pub file_id: sc_core::ids::FileId,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallQualityRequest {
+    #[schema(minimum = 0, maximum = 60000)]
+    pub rtt_ms: f64,
+    #[schema(minimum = 0, maximum = 60000)]
+    pub jitter_ms: f64,
+    /// Fraction of packets lost, 0 to 1.
+    #[schema(minimum = 0, maximum = 1)]
+    pub packet_loss: f64,
+    #[schema(minimum = 0, maximum = 1000000)]
+    pub bitrate_kbps: f64,
+}

@@ -144,6 +144,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/calls/{id}/leave", post(calls::leave))
         .route("/v1/calls/{id}/decline", post(calls::decline))
         .route("/v1/calls/{id}/end", post(calls::end))
+        .route("/v1/calls/{id}/media", post(calls::media))
+        .route("/v1/calls/{id}/recording", post(calls::recording))
+        .route("/v1/calls/{id}/recordings", post(calls::attach_recording))
+        .route(
+            "/v1/calls/{id}/quality",
+            post(calls::add_quality).get(calls::quality),
+        )
         .route("/v1/files/uploads", post(drive::init_upload))
         .route("/v1/files", get(drive::list))
         .route("/v1/files/shared-with-me", get(drive::shared_with_me))

@@ -40,6 +40,8 @@ use utoipa::OpenApi;
         routes::polls::vote, routes::polls::withdraw, routes::polls::voters, routes::polls::close,
         routes::calls::create, routes::calls::list, routes::calls::ice_servers, routes::calls::get,
         routes::calls::join, routes::calls::leave, routes::calls::decline, routes::calls::end,
+        routes::calls::media, routes::calls::recording, routes::calls::attach_recording,
+        routes::calls::add_quality, routes::calls::quality,
         routes::blobs::put_blob, routes::blobs::get_blob,
     ),
     components(schemas(UserView, TokenPairView, SessionView, ProfileView, Empty)),

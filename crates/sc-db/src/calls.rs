@@ -5,7 +5,7 @@
 use crate::Db;
 use sc_core::{
     AppResult,
-    ids::{CallId, ConversationId, NotificationId, SessionId, UserId},
+    ids::{CallId, ConversationId, FileId, NotificationId, SessionId, UserId},
     time::Timestamp,
 };
 
@@ -20,12 +20,50 @@ pub struct CallRow {
     pub created_at: Timestamp,
     pub started_at: Option<Timestamp>,
     pub ended_at: Option<Timestamp>,
+    pub recording_by: Option<UserId>,
+    pub recording_started_at: Option<Timestamp>,
 }
 
 macro_rules! call_columns {
     () => {
-        "id, conversation_id, kind, status, created_by, max_participants, created_at, started_at, ended_at"
+        "id, conversation_id, kind, status, created_by, max_participants, created_at, started_at, ended_at, \
+         recording_by, recording_started_at"
     };
+}
+
+/// A participant's own media state.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MediaChange {
+    pub audio: Option<bool>,
+    pub video: Option<bool>,
+    pub screen: Option<bool>,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RecordingRow {
+    pub recorded_by: UserId,
+    pub started_at: Timestamp,
+    pub stopped_at: Timestamp,
+    pub file_id: Option<FileId>,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct QualityRow {
+    pub session_id: SessionId,
+    pub user_id: UserId,
+    pub rtt_ms: f64,
+    pub jitter_ms: f64,
+    pub packet_loss: f64,
+    pub bitrate_kbps: f64,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum RecordingOutcome {
+    Ok,
+    /// Someone else is recording (start), or the caller is not (stop).
+    Busy,
+    /// The session is not in a live call.
+    NotIn,
 }
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -34,6 +72,9 @@ pub struct ParticipantRow {
     pub session_id: SessionId,
     pub joined_at: Timestamp,
     pub left_at: Option<Timestamp>,
+    pub audio: bool,
+    pub video: bool,
+    pub screen: bool,
 }
 
 pub struct NewCall {
@@ -110,6 +151,25 @@ macro_rules! lock_call {
     }};
 }
 
+/// A new participation; video starts on in a video call.
+const PARTICIPANT_INSERT: &str =
+    "INSERT INTO call_participants (call_id, session_id, user_id, joined_at, last_seen_at, video)
+     VALUES ($1, $2, $3, $4, $4, (SELECT kind = 'video' FROM calls WHERE id = $1))";
+
+/// What ending a call (or its recorder's leaving) also resets: a recording cannot outlive them.
+macro_rules! end_recording {
+    () => {
+        "recording_by = NULL, recording_started_at = NULL"
+    };
+}
+
+/// Keeps the record of a recording in progress before it is reset ($1: the call, $2: now).
+const CLOSE_RECORDING: &str =
+    "INSERT INTO call_recordings (call_id, recorded_by, started_at, stopped_at)
+     SELECT id, recording_by, recording_started_at, $2 FROM calls
+     WHERE id = $1 AND recording_by IS NOT NULL AND recording_started_at IS NOT NULL
+     ON CONFLICT DO NOTHING";
+
 fn live(status: &str) -> bool {
     matches!(status, "ringing" | "active")
 }
@@ -144,9 +204,7 @@ impl Calls<'_> {
                     }
                     other => { other?; }
                 }
-                sqlx::query(
-                    "INSERT INTO call_participants (call_id, session_id, user_id, joined_at, last_seen_at)
-                     VALUES ($1, $2, $3, $4, $4)")
+                sqlx::query(PARTICIPANT_INSERT)
                     .bind(c.id).bind(c.session).bind(c.created_by).bind(c.now).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok::<_, sqlx::Error>(Created::Ok)
@@ -163,7 +221,7 @@ impl Calls<'_> {
     /// Every participation of a call, in the order of joining.
     pub async fn participants(&self, id: CallId) -> AppResult<Vec<ParticipantRow>> {
         Ok(on_pool!(self.0, p => sqlx::query_as(
-            "SELECT user_id, session_id, joined_at, left_at FROM call_participants
+            "SELECT user_id, session_id, joined_at, left_at, audio, video, screen FROM call_participants
              WHERE call_id = $1 ORDER BY joined_at, session_id")
             .bind(id).fetch_all(p).await)?)
     }
@@ -207,9 +265,7 @@ impl Calls<'_> {
                     tx.rollback().await?;
                     return Ok(Joined::Full);
                 }
-                sqlx::query(
-                    "INSERT INTO call_participants (call_id, session_id, user_id, joined_at, last_seen_at)
-                     VALUES ($1, $2, $3, $4, $4)")
+                sqlx::query(PARTICIPANT_INSERT)
                     .bind(id).bind(session).bind(user).bind(now).execute(&mut *tx).await?;
                 if active.len() + 1 >= 2 {
                     sqlx::query(
@@ -234,22 +290,36 @@ impl Calls<'_> {
                     tx.rollback().await?;
                     return Ok(Left::Gone);
                 };
-                let n = sqlx::query(
-                    "UPDATE call_participants SET left_at = $3 WHERE call_id = $1 AND session_id = $2 AND left_at IS NULL")
-                    .bind(id).bind(session).bind(now).execute(&mut *tx).await?.rows_affected();
-                if n == 0 {
+                let who: Option<(UserId,)> = sqlx::query_as(
+                    "UPDATE call_participants SET left_at = $3 WHERE call_id = $1 AND session_id = $2 AND left_at IS NULL
+                     RETURNING user_id")
+                    .bind(id).bind(session).bind(now).fetch_optional(&mut *tx).await?;
+                let Some((user,)) = who else {
                     tx.rollback().await?;
                     return Ok(Left::NotIn);
+                };
+                // A recorder who is gone from the call records no more.
+                let recorder_gone: Option<(i32,)> = sqlx::query_as(
+                    "SELECT 1 FROM calls WHERE id = $1 AND recording_by = $2
+                       AND NOT EXISTS (SELECT 1 FROM call_participants WHERE call_id = $1 AND user_id = $2 AND left_at IS NULL)")
+                    .bind(id).bind(user).fetch_optional(&mut *tx).await?;
+                if recorder_gone.is_some() {
+                    sqlx::query(CLOSE_RECORDING).bind(id).bind(now).execute(&mut *tx).await?;
                 }
+                sqlx::query(concat!(
+                    "UPDATE calls SET ", end_recording!(), " WHERE id = $1 AND recording_by = $2
+                       AND NOT EXISTS (SELECT 1 FROM call_participants WHERE call_id = $1 AND user_id = $2 AND left_at IS NULL)"))
+                    .bind(id).bind(user).execute(&mut *tx).await?;
                 let (left,): (i64,) = sqlx::query_as(
                     "SELECT COUNT(*) FROM call_participants WHERE call_id = $1 AND left_at IS NULL")
                     .bind(id).fetch_one(&mut *tx).await?;
                 let ended = left == 0 && live(&status);
                 if ended {
+                    sqlx::query(CLOSE_RECORDING).bind(id).bind(now).execute(&mut *tx).await?;
                     // A ringing call its caller leaves before anyone answered is missed.
-                    sqlx::query(
-                        "UPDATE calls SET status = CASE WHEN status = 'ringing' THEN 'missed' ELSE 'ended' END, ended_at = $2
-                         WHERE id = $1")
+                    sqlx::query(concat!(
+                        "UPDATE calls SET status = CASE WHEN status = 'ringing' THEN 'missed' ELSE 'ended' END, ended_at = $2, ",
+                        end_recording!(), " WHERE id = $1"))
                         .bind(id).bind(now).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
@@ -273,7 +343,8 @@ impl Calls<'_> {
                         return Ok(false);
                     }
                 }
-                sqlx::query("UPDATE calls SET status = $2, ended_at = $3 WHERE id = $1")
+                sqlx::query(CLOSE_RECORDING).bind(id).bind(now).execute(&mut *tx).await?;
+                sqlx::query(concat!("UPDATE calls SET status = $2, ended_at = $3, ", end_recording!(), " WHERE id = $1"))
                     .bind(id).bind(status).bind(now).execute(&mut *tx).await?;
                 sqlx::query("UPDATE call_participants SET left_at = $2 WHERE call_id = $1 AND left_at IS NULL")
                     .bind(id).bind(now).execute(&mut *tx).await?;
@@ -339,7 +410,9 @@ impl Calls<'_> {
                         return Ok(None);
                     }
                 }
-                let sql = concat!("UPDATE calls SET status = 'missed', ended_at = $2 WHERE id = $1 RETURNING ", call_columns!());
+                sqlx::query(CLOSE_RECORDING).bind(id).bind(now).execute(&mut *tx).await?;
+                let sql = concat!("UPDATE calls SET status = 'missed', ended_at = $2, recording_by = NULL, recording_started_at = NULL
+                                   WHERE id = $1 RETURNING ", call_columns!());
                 let call: CallRow = sqlx::query_as(sql).bind(id).bind(now).fetch_one(&mut *tx).await?;
                 sqlx::query("UPDATE call_participants SET left_at = $2 WHERE call_id = $1 AND left_at IS NULL")
                     .bind(id).bind(now).execute(&mut *tx).await?;
@@ -387,6 +460,135 @@ impl Calls<'_> {
             "SELECT call_id, session_id FROM call_participants
              WHERE left_at IS NULL AND last_seen_at < $1 ORDER BY last_seen_at LIMIT $2")
             .bind(before).bind(limit).fetch_all(p).await)?)
+    }
+
+    /// Changes the media flags of a session in a live call; false when it is not in one.
+    pub async fn set_media(
+        &self,
+        id: CallId,
+        session: SessionId,
+        m: MediaChange,
+    ) -> AppResult<bool> {
+        let n = on_pool!(self.0, p => sqlx::query(
+            "UPDATE call_participants SET audio = COALESCE($3, audio), video = COALESCE($4, video),
+                    screen = COALESCE($5, screen)
+             WHERE call_id = $1 AND session_id = $2 AND left_at IS NULL
+               AND EXISTS (SELECT 1 FROM calls WHERE id = $1 AND status IN ('ringing', 'active'))")
+            .bind(id).bind(session).bind(m.audio).bind(m.video).bind(m.screen)
+            .execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(n > 0)
+    }
+
+    /// Starts a recording by a participant session's user, unless someone records already.
+    pub async fn start_recording(
+        &self,
+        id: CallId,
+        user: UserId,
+        session: SessionId,
+        now: Timestamp,
+    ) -> AppResult<RecordingOutcome> {
+        let pg = self.pg();
+        let run = || async {
+            on_pool!(self.0, p => {
+                let mut tx = p.begin().await?;
+                match lock_call!(tx, pg, id) {
+                    Some((s, _)) if live(&s) => {}
+                    _ => { tx.rollback().await?; return Ok(RecordingOutcome::NotIn); }
+                }
+                let inside: Option<(i32,)> = sqlx::query_as(
+                    "SELECT 1 FROM call_participants WHERE call_id = $1 AND session_id = $2 AND left_at IS NULL")
+                    .bind(id).bind(session).fetch_optional(&mut *tx).await?;
+                if inside.is_none() {
+                    tx.rollback().await?;
+                    return Ok(RecordingOutcome::NotIn);
+                }
+                let n = sqlx::query(
+                    "UPDATE calls SET recording_by = $2, recording_started_at = $3 WHERE id = $1 AND recording_by IS NULL")
+                    .bind(id).bind(user).bind(now).execute(&mut *tx).await?.rows_affected();
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(if n == 1 { RecordingOutcome::Ok } else { RecordingOutcome::Busy })
+            })
+        };
+        Ok(crate::retry_tx!(run())?)
+    }
+
+    /// Stops `user`'s recording in progress; `Busy` when they are not recording.
+    pub async fn stop_recording(
+        &self,
+        id: CallId,
+        user: UserId,
+        now: Timestamp,
+    ) -> AppResult<RecordingOutcome> {
+        let pg = self.pg();
+        let run = || async {
+            on_pool!(self.0, p => {
+                let mut tx = p.begin().await?;
+                if lock_call!(tx, pg, id).is_none() {
+                    tx.rollback().await?;
+                    return Ok(RecordingOutcome::NotIn);
+                }
+                let mine: Option<(i32,)> = sqlx::query_as(
+                    "SELECT 1 FROM calls WHERE id = $1 AND recording_by = $2")
+                    .bind(id).bind(user).fetch_optional(&mut *tx).await?;
+                if mine.is_none() {
+                    tx.rollback().await?;
+                    return Ok(RecordingOutcome::Busy);
+                }
+                sqlx::query(CLOSE_RECORDING).bind(id).bind(now).execute(&mut *tx).await?;
+                sqlx::query(concat!("UPDATE calls SET ", end_recording!(), " WHERE id = $1"))
+                    .bind(id).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(RecordingOutcome::Ok)
+            })
+        };
+        Ok(crate::retry_tx!(run())?)
+    }
+
+    /// Attaches a file to `user`'s latest finished recording of the call that has none.
+    pub async fn attach_recording(
+        &self,
+        id: CallId,
+        user: UserId,
+        file: FileId,
+    ) -> AppResult<bool> {
+        let n = on_pool!(self.0, p => sqlx::query(
+            "UPDATE call_recordings SET file_id = $3
+             WHERE call_id = $1 AND recorded_by = $2 AND started_at = (
+                 SELECT MAX(started_at) FROM call_recordings WHERE call_id = $1 AND recorded_by = $2 AND file_id IS NULL)")
+            .bind(id).bind(user).bind(file).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+
+    pub async fn recordings(&self, id: CallId) -> AppResult<Vec<RecordingRow>> {
+        Ok(on_pool!(self.0, p => sqlx::query_as(
+            "SELECT recorded_by, started_at, stopped_at, file_id FROM call_recordings
+             WHERE call_id = $1 ORDER BY started_at, recorded_by")
+            .bind(id).fetch_all(p).await)?)
+    }
+
+    /// Stores a quality sample of a session in the call; false when it is not in it.
+    pub async fn add_quality(
+        &self,
+        id: CallId,
+        session: SessionId,
+        q: &QualityRow,
+        now: Timestamp,
+    ) -> AppResult<bool> {
+        let n = on_pool!(self.0, p => sqlx::query(
+            "INSERT INTO call_quality (call_id, session_id, user_id, at, rtt_ms, jitter_ms, packet_loss, bitrate_kbps)
+             SELECT $1, $2, user_id, $3, $4, $5, $6, $7 FROM call_participants
+             WHERE call_id = $1 AND session_id = $2 AND left_at IS NULL LIMIT 1")
+            .bind(id).bind(session).bind(now).bind(q.rtt_ms).bind(q.jitter_ms).bind(q.packet_loss)
+            .bind(q.bitrate_kbps).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(n > 0)
+    }
+
+    /// A call's quality samples, at most `limit` of the newest.
+    pub async fn quality(&self, id: CallId, limit: i64) -> AppResult<Vec<QualityRow>> {
+        Ok(on_pool!(self.0, p => sqlx::query_as(
+            "SELECT session_id, user_id, rtt_ms, jitter_ms, packet_loss, bitrate_kbps FROM call_quality
+             WHERE call_id = $1 ORDER BY at DESC LIMIT $2")
+            .bind(id).bind(limit).fetch_all(p).await)?)
     }
 
     /// Deletes up to `limit` calls that ended before `before`; returns how many.

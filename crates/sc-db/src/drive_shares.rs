@@ -129,13 +129,18 @@ impl Shares<'_> {
     }
 
     /// Whether `file` is attached to a standing message of a conversation `user` is a member of
-    /// now (which lets them read it).
+    /// now, or is the recording of a call they took part in (either lets them read it).
     pub async fn attached_for(&self, file: FileId, user: UserId) -> AppResult<bool> {
         let row: Option<(i32,)> = on_pool!(self.0, p => sqlx::query_as(
             "SELECT 1 FROM message_attachments a
              JOIN conversation_members cm ON cm.conversation_id = a.conversation_id AND cm.user_id = $2
              JOIN messages m ON m.id = a.message_id AND m.deleted_at IS NULL
-             WHERE a.file_id = $1 LIMIT 1")
+             WHERE a.file_id = $1
+             UNION ALL
+             SELECT 1 FROM call_recordings r
+             JOIN call_participants cp ON cp.call_id = r.call_id AND cp.user_id = $2
+             WHERE r.file_id = $1
+             LIMIT 1")
             .bind(file).bind(user).fetch_optional(p).await)?;
         Ok(row.is_some())
     }

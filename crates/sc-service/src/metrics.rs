@@ -26,6 +26,11 @@ pub struct Metrics {
     pub ws_connections: Gauge,
     pub ws_events_delivered: Gauge,
     pub ws_slow_consumer_closes: Gauge,
+    /// Call quality samples posted by participants.
+    pub call_rtt_ms: Histogram,
+    pub call_jitter_ms: Histogram,
+    pub call_packet_loss: Histogram,
+    pub call_bitrate_kbps: Histogram,
 }
 
 impl Default for Metrics {
@@ -55,6 +60,33 @@ impl Metrics {
         let ws_connections = Gauge::default();
         let ws_events_delivered = Gauge::default();
         let ws_slow_consumer_closes = Gauge::default();
+        let call_rtt_ms =
+            Histogram::new([10.0, 25.0, 50.0, 100.0, 150.0, 200.0, 300.0, 500.0, 1000.0]);
+        let call_jitter_ms = Histogram::new([1.0, 5.0, 10.0, 20.0, 30.0, 50.0, 100.0, 200.0]);
+        let call_packet_loss = Histogram::new([0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]);
+        let call_bitrate_kbps = Histogram::new([
+            32.0, 64.0, 128.0, 256.0, 512.0, 1000.0, 2000.0, 4000.0, 8000.0,
+        ]);
+        registry.register(
+            "call_rtt_ms",
+            "Round-trip times reported by call participants",
+            call_rtt_ms.clone(),
+        );
+        registry.register(
+            "call_jitter_ms",
+            "Jitter reported by call participants",
+            call_jitter_ms.clone(),
+        );
+        registry.register(
+            "call_packet_loss_ratio",
+            "Packet loss (0-1) reported by call participants",
+            call_packet_loss.clone(),
+        );
+        registry.register(
+            "call_bitrate_kbps",
+            "Bitrates reported by call participants",
+            call_bitrate_kbps.clone(),
+        );
         registry.register(
             "ws_connections",
             "Open WebSockets on this instance",
@@ -141,6 +173,10 @@ impl Metrics {
             ws_connections,
             ws_events_delivered,
             ws_slow_consumer_closes,
+            call_rtt_ms,
+            call_jitter_ms,
+            call_packet_loss,
+            call_bitrate_kbps,
         }
     }
 

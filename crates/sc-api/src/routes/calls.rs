@@ -1,14 +1,20 @@
 //! /v1/calls: call lifecycle and ICE servers. Signals travel over the realtime socket.
 
 use crate::{
-    dto::{CreateCallRequest, Page},
-    envelope::{ApiResult, created, ok},
+    dto::{
+        CallMediaRequest, CallQualityRequest, CallRecordingFileRequest, CallRecordingRequest,
+        CreateCallRequest, Empty, Page,
+    },
+    envelope::{ApiResult, created, done, ok},
     extract::{ApiJson, ListQuery, VerifiedAuth, encode_keyset, parse_id},
     state::AppState,
 };
 use axum::extract::{Path, RawQuery, State};
 use sc_core::{AppError, ids::CallId};
-use sc_service::calls::{CallSession, CallView, ice::IceServers};
+use sc_service::calls::{
+    CallSession, CallView, MediaRequest, QualitySample, QualitySummary, RecordingAction,
+    ice::IceServers,
+};
 use std::sync::Arc;
 
 type S = State<Arc<AppState>>;
@@ -118,4 +124,90 @@ pub async fn end(
     Path(id): Path<String>,
 ) -> ApiResult<CallView> {
     Ok(ok(s.calls.end(&ctx, call_id(&id)?).await?))
+}
+
+#[utoipa::path(post, path = "/v1/calls/{id}/media", tag = "calls", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    request_body = CallMediaRequest,
+    responses((status = 200, body = CallView, description = "the calling session's flags changed; members get call.updated"),
+              (status = 404), (status = 409, description = "this session is not in the call")))]
+pub async fn media(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<CallMediaRequest>,
+) -> ApiResult<CallView> {
+    let m = MediaRequest {
+        audio: b.audio,
+        video: b.video,
+        screen: b.screen,
+    };
+    Ok(ok(s.calls.set_media(&ctx, call_id(&id)?, m).await?))
+}
+
+#[utoipa::path(post, path = "/v1/calls/{id}/recording", tag = "calls", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    request_body = CallRecordingRequest,
+    responses((status = 200, body = CallView, description = "recording started or stopped; everyone in the call sees it"),
+              (status = 404), (status = 409, description = "someone else records, you do not, or this session is not in the call")))]
+pub async fn recording(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<CallRecordingRequest>,
+) -> ApiResult<CallView> {
+    let action = match b.action.as_str() {
+        "start" => RecordingAction::Start,
+        "stop" => RecordingAction::Stop,
+        _ => return Err(AppError::validation("action", "start or stop").into()),
+    };
+    Ok(ok(s.calls.recording(&ctx, call_id(&id)?, action).await?))
+}
+
+#[utoipa::path(post, path = "/v1/calls/{id}/recordings", tag = "calls", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    request_body = CallRecordingFileRequest,
+    responses((status = 200, body = CallView, description = "the file is the recorder's latest recording; participants may read it"),
+              (status = 400, description = "the file is a folder or not uploaded yet"),
+              (status = 403, description = "not a file of the caller's own drive"),
+              (status = 404), (status = 409, description = "no finished recording of the caller's waits for a file")))]
+pub async fn attach_recording(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<CallRecordingFileRequest>,
+) -> ApiResult<CallView> {
+    Ok(ok(s
+        .calls
+        .attach_recording(&ctx, call_id(&id)?, b.file_id)
+        .await?))
+}
+
+#[utoipa::path(post, path = "/v1/calls/{id}/quality", tag = "calls", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    request_body = CallQualityRequest,
+    responses((status = 200, body = Empty, description = "stored"),
+              (status = 404), (status = 409, description = "this session is not in the call"),
+              (status = 429, description = "more than 60 samples a minute from this session")))]
+pub async fn add_quality(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<CallQualityRequest>,
+) -> ApiResult<serde_json::Value> {
+    let q = QualitySample {
+        rtt_ms: b.rtt_ms,
+        jitter_ms: b.jitter_ms,
+        packet_loss: b.packet_loss,
+        bitrate_kbps: b.bitrate_kbps,
+    };
+    s.calls.add_quality(&ctx, call_id(&id)?, q).await?;
+    Ok(done())
+}
+
+#[utoipa::path(get, path = "/v1/calls/{id}/quality", tag = "calls", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = QualitySummary, description = "mean and p95 per participant session and for the call"),
+              (status = 404)))]
+pub async fn quality(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+) -> ApiResult<QualitySummary> {
+    Ok(ok(s.calls.quality_summary(&ctx, call_id(&id)?).await?))
 }

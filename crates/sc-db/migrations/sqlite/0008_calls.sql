@@ -8,7 +8,10 @@ CREATE TABLE calls (
     max_participants BIGINT NOT NULL,
     created_at       BIGINT NOT NULL,
     started_at       BIGINT,
-    ended_at         BIGINT
+    ended_at         BIGINT,
+    -- A client-side recording in progress: who records, since when (consent made visible).
+    recording_by         BLOB,
+    recording_started_at BIGINT
 );
 CREATE UNIQUE INDEX calls_one_live ON calls (conversation_id) WHERE status IN ('ringing', 'active');
 CREATE INDEX calls_conversation ON calls (conversation_id, created_at, id);
@@ -22,6 +25,9 @@ CREATE TABLE call_participants (
     joined_at    BIGINT NOT NULL,
     left_at      BIGINT,
     last_seen_at BIGINT NOT NULL,
+    audio        BOOLEAN NOT NULL DEFAULT TRUE,
+    video        BOOLEAN NOT NULL DEFAULT FALSE,
+    screen       BOOLEAN NOT NULL DEFAULT FALSE,
     PRIMARY KEY (call_id, session_id, joined_at)
 );
 -- A session is in a call at most once at a time.
@@ -36,3 +42,29 @@ CREATE TABLE call_declines (
     declined_at BIGINT NOT NULL,
     PRIMARY KEY (call_id, user_id)
 );
+
+-- Recordings a participant's client made (start and stop are visible to everyone in the
+-- call); the file the recorder uploads to the drive is attached afterwards, and the call's
+-- participants may read it.
+CREATE TABLE call_recordings (
+    call_id     BLOB NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+    recorded_by BLOB NOT NULL,
+    started_at  BIGINT NOT NULL,
+    stopped_at  BIGINT NOT NULL,
+    file_id     BLOB,
+    PRIMARY KEY (call_id, recorded_by, started_at)
+);
+CREATE INDEX call_recordings_file ON call_recordings (file_id);
+
+-- Quality samples posted by participants.
+CREATE TABLE call_quality (
+    call_id      BLOB NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+    session_id   BLOB NOT NULL,
+    user_id      BLOB NOT NULL,
+    at           BIGINT NOT NULL,
+    rtt_ms       REAL NOT NULL,
+    jitter_ms    REAL NOT NULL,
+    packet_loss  REAL NOT NULL,
+    bitrate_kbps REAL NOT NULL
+);
+CREATE INDEX call_quality_call ON call_quality (call_id, session_id, at);

@@ -3,6 +3,9 @@
 //! and ICE servers with TURN credentials. Media never passes through the server.
 
 pub mod ice;
+mod media;
+
+pub use media::{MediaRequest, QualitySample, QualityStats, QualitySummary, RecordingAction};
 
 use crate::{AuthContext, Deps};
 use ice::IceServers;
@@ -33,6 +36,10 @@ pub struct ParticipantView {
     pub joined_at: Timestamp,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub left_at: Option<Timestamp>,
+    /// The participant's own media state, as it last set it.
+    pub audio: bool,
+    pub video: bool,
+    pub screen: bool,
 }
 
 impl From<ParticipantRow> for ParticipantView {
@@ -42,8 +49,33 @@ impl From<ParticipantRow> for ParticipantView {
             session_id: p.session_id,
             joined_at: p.joined_at,
             left_at: p.left_at,
+            audio: p.audio,
+            video: p.video,
+            screen: p.screen,
         }
     }
+}
+
+/// A recording in progress: every participant sees who records, and since when.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct RecordingView {
+    #[schema(value_type = uuid::Uuid)]
+    pub by: UserId,
+    #[schema(value_type = String, format = DateTime)]
+    pub started_at: Timestamp,
+}
+
+/// A finished recording; `file_id` once the recorder attached the uploaded file.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct RecordingEntry {
+    #[schema(value_type = uuid::Uuid)]
+    pub recorded_by: UserId,
+    #[schema(value_type = String, format = DateTime)]
+    pub started_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub stopped_at: Timestamp,
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub file_id: Option<sc_core::ids::FileId>,
 }
 
 /// The Call object of API.md §6.
@@ -73,6 +105,10 @@ pub struct CallView {
     /// From the second participant's arrival to the end; null until both are known.
     pub duration_seconds: Option<i64>,
     pub max_participants: i64,
+    /// A client-side recording in progress, or null.
+    pub recording: Option<RecordingView>,
+    /// Finished recordings of the call.
+    pub recordings: Vec<RecordingEntry>,
 }
 
 /// What each participant should send, so a mesh of n does not each push several HD streams.
@@ -118,6 +154,21 @@ impl CallService {
         let calls = self.d.db.calls();
         let participants = calls.participants(c.id).await?;
         let declined_by = calls.declined_by(c.id).await?;
+        let recordings = calls
+            .recordings(c.id)
+            .await?
+            .into_iter()
+            .map(|r| RecordingEntry {
+                recorded_by: r.recorded_by,
+                started_at: r.started_at,
+                stopped_at: r.stopped_at,
+                file_id: r.file_id,
+            })
+            .collect();
+        let recording = match (c.recording_by, c.recording_started_at) {
+            (Some(by), Some(started_at)) => Some(RecordingView { by, started_at }),
+            _ => None,
+        };
         let duration_seconds = match (c.started_at, c.ended_at) {
             (Some(s), Some(e)) => Some((e.millis() - s.millis()).max(0) / 1000),
             _ => None,
@@ -135,6 +186,8 @@ impl CallService {
             ended_at: c.ended_at,
             duration_seconds,
             max_participants: c.max_participants,
+            recording,
+            recordings,
         })
     }
 

@@ -444,3 +444,147 @@ async fn signals_reach_participants_on_another_instance_only() {
         }
     }
 }
+
+#[tokio::test]
+async fn media_flags_recordings_and_quality() {
+    let app = TestApp::spawn().await;
+    let a = app.register("mediaa").await;
+    let b = app.register("mediab").await;
+    let d = app.register("mediad").await;
+    let g = app.group(&a, &[&b, &d]).await;
+    let c = create(&app, &a, &g, "video").await;
+    let call = c.assert_ok(201).clone();
+    let id = call["id"].as_str().unwrap().to_string();
+    let p = &call["participants"][0];
+    assert_eq!(
+        (&p["audio"], &p["video"], &p["screen"]),
+        (&json!(true), &json!(true), &json!(false))
+    );
+    act(&app, &b, &id, "join").await.assert_ok(200);
+    let mut b_ws = app.ws(&b).await;
+
+    // Media flags: the calling session's own, seen by everyone.
+    let media = |u: &TestUser, body: Value| {
+        let (app, token, id) = (&app, u.access.clone(), id.clone());
+        async move {
+            app.post(&format!("/v1/calls/{id}/media"), Some(&token), body)
+                .await
+        }
+    };
+    let r = media(&a, json!({"audio": false, "screen": true})).await;
+    let mine = r.assert_ok(200)["participants"][0].clone();
+    assert_eq!(
+        (&mine["audio"], &mine["video"], &mine["screen"]),
+        (&json!(false), &json!(true), &json!(true))
+    );
+    let ev = b_ws.expect("call.updated").await;
+    assert_eq!(ev["participants"][0]["screen"], true);
+    media(&d, json!({"audio": true}))
+        .await
+        .assert_error(409, "CONFLICT");
+    media(&a, json!({}))
+        .await
+        .assert_error(400, "VALIDATION_ERROR");
+    media(&a, json!({"audio": "yes"}))
+        .await
+        .assert_error(400, "VALIDATION_ERROR");
+
+    // Recording: one at a time, visible to all, stopped only by the recorder.
+    let rec = |u: &TestUser, action: &str| {
+        let (app, token, id) = (&app, u.access.clone(), id.clone());
+        let body = json!({"action": action});
+        async move {
+            app.post(&format!("/v1/calls/{id}/recording"), Some(&token), body)
+                .await
+        }
+    };
+    let r = rec(&b, "start").await;
+    assert_eq!(r.assert_ok(200)["recording"]["by"], b.id.as_str());
+    assert_eq!(
+        b_ws.expect("call.updated").await["recording"]["by"],
+        b.id.as_str()
+    );
+    rec(&a, "start").await.assert_error(409, "CONFLICT");
+    rec(&a, "stop").await.assert_error(409, "CONFLICT");
+    rec(&d, "start").await.assert_error(409, "CONFLICT");
+    rec(&a, "pause").await.assert_error(400, "VALIDATION_ERROR");
+    let r = rec(&b, "stop").await;
+    let stopped = r.assert_ok(200).clone();
+    assert!(stopped["recording"].is_null());
+    assert_eq!(stopped["recordings"][0]["recorded_by"], b.id.as_str());
+    assert!(stopped["recordings"][0]["file_id"].is_null());
+
+    // The recorder attaches the uploaded file; the call's participants may read it.
+    let file = crate::drive::upload(&app, &b, "call.mp4", "video/mp4", MP4).await;
+    let fid = file["id"].as_str().unwrap().to_string();
+    let attach = |u: &TestUser, f: &str| {
+        let (app, token, id) = (&app, u.access.clone(), id.clone());
+        let body = json!({"file_id": f});
+        async move {
+            app.post(&format!("/v1/calls/{id}/recordings"), Some(&token), body)
+                .await
+        }
+    };
+    attach(&a, &fid).await.assert_error(403, "FORBIDDEN");
+    let r = attach(&b, &fid).await;
+    assert_eq!(r.assert_ok(200)["recordings"][0]["file_id"], fid.as_str());
+    attach(&b, &fid).await.assert_error(409, "CONFLICT");
+    app.get(&format!("/v1/files/{fid}"), Some(&a.access))
+        .await
+        .assert_ok(200);
+    app.get(&format!("/v1/files/{fid}"), Some(&d.access))
+        .await
+        .assert_error(404, "NOT_FOUND");
+    // Leaving stops one's recording.
+    rec(&b, "start").await.assert_ok(200);
+    let left = act(&app, &b, &id, "leave").await;
+    let left = left.assert_ok(200).clone();
+    assert!(left["recording"].is_null());
+    assert_eq!(left["recordings"].as_array().unwrap().len(), 2);
+
+    // Quality samples: participants only, bounded, summarized.
+    let q = |u: &TestUser, body: Value| {
+        let (app, token, id) = (&app, u.access.clone(), id.clone());
+        async move {
+            app.post(&format!("/v1/calls/{id}/quality"), Some(&token), body)
+                .await
+        }
+    };
+    for rtt in [20.0, 40.0, 60.0] {
+        q(
+            &a,
+            json!({"rtt_ms": rtt, "jitter_ms": 2.0, "packet_loss": 0.01, "bitrate_kbps": 800.0}),
+        )
+        .await
+        .assert_ok(200);
+    }
+    for bad in [
+        json!({"rtt_ms": -1, "jitter_ms": 2, "packet_loss": 0, "bitrate_kbps": 1}),
+        json!({"rtt_ms": 1, "jitter_ms": 2, "packet_loss": 2, "bitrate_kbps": 1}),
+        json!({"rtt_ms": 1, "jitter_ms": 2, "packet_loss": 0}),
+    ] {
+        q(&a, bad).await.assert_error(400, "VALIDATION_ERROR");
+    }
+    q(
+        &d,
+        json!({"rtt_ms": 1, "jitter_ms": 1, "packet_loss": 0, "bitrate_kbps": 1}),
+    )
+    .await
+    .assert_error(409, "CONFLICT");
+    let s = app
+        .get(&format!("/v1/calls/{id}/quality"), Some(&d.access))
+        .await;
+    let s = s.assert_ok(200).clone();
+    assert_eq!(s["call"]["samples"], 3);
+    assert_eq!(s["call"]["rtt_ms"]["mean"], 40.0);
+    assert_eq!(s["call"]["rtt_ms"]["p95"], 60.0);
+    assert_eq!(s["participants"][0]["session_id"], a.session_id.as_str());
+    assert!(
+        app.metrics()
+            .await
+            .contains("secureconnect_call_rtt_ms_count 3")
+    );
+}
+
+/// The start of an MP4 (an `ftyp` box), enough for the type check.
+const MP4: &[u8] = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom\x00\x00\x00\x08free";
