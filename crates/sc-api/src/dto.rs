@@ -566,3 +566,30 @@ pub struct CallQualityRequest {
     #[schema(minimum = 0, maximum = 1000000)]
     pub bitrate_kbps: f64,
 }
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleCallRequest {
+    #[schema(value_type = uuid::Uuid)]
+    pub conversation_id: sc_core::ids::ConversationId,
+    /// "audio" or "video"
+    #[schema(pattern = "^(audio|video)$")]
+    pub kind: String,
+    /// RFC 3339, in the future (within a year).
+    #[schema(format = DateTime)]
+    pub starts_at: String,
+    #[schema(min_length = 1, max_length = 200)]
+    pub title: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchScheduledCallRequest {
+    /// RFC 3339, in the future; reminded again at the new time.
+    #[schema(format = DateTime)]
+    pub starts_at: Option<String>,
+    /// null removes the title.
+    #[serde(default, deserialize_with = "some_nullable")]
+    #[schema(value_type = Option<String>)]
+    pub title: Option<Option<String>>,
+}

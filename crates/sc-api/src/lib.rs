@@ -139,6 +139,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/notifications", get(realtime::notifications))
         .route("/v1/calls", post(calls::create).get(calls::list))
         .route("/v1/calls/ice-servers", get(calls::ice_servers))
+        .route(
+            "/v1/calls/scheduled",
+            post(calls::schedule).get(calls::scheduled),
+        )
+        .route(
+            "/v1/calls/scheduled/{id}",
+            get(calls::get_scheduled)
+                .patch(calls::patch_scheduled)
+                .delete(calls::cancel_scheduled),
+        )
         .route("/v1/calls/{id}", get(calls::get))
         .route("/v1/calls/{id}/join", post(calls::join))
         .route("/v1/calls/{id}/leave", post(calls::leave))

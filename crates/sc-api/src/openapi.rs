@@ -42,6 +42,8 @@ use utoipa::OpenApi;
         routes::calls::join, routes::calls::leave, routes::calls::decline, routes::calls::end,
         routes::calls::media, routes::calls::recording, routes::calls::attach_recording,
         routes::calls::add_quality, routes::calls::quality,
+        routes::calls::schedule, routes::calls::scheduled, routes::calls::get_scheduled,
+        routes::calls::patch_scheduled, routes::calls::cancel_scheduled,
         routes::blobs::put_blob, routes::blobs::get_blob,
     ),
     components(schemas(UserView, TokenPairView, SessionView, ProfileView, Empty)),

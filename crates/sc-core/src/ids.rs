@@ -90,3 +90,7 @@ typed_id!(
     /// A voice or video call.
     CallId
 );
+typed_id!(
+    /// A call planned for a later time.
+    ScheduledCallId
+);

@@ -32,6 +32,7 @@ pub mod maintenance;
 pub mod notifications;
 pub mod polls;
 pub mod realtime;
+pub mod scheduled_calls;
 pub mod sessions;
 pub mod tokens;
 pub mod users;

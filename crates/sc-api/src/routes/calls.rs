@@ -3,17 +3,21 @@
 use crate::{
     dto::{
         CallMediaRequest, CallQualityRequest, CallRecordingFileRequest, CallRecordingRequest,
-        CreateCallRequest, Empty, Page,
+        CreateCallRequest, Empty, Page, PatchScheduledCallRequest, ScheduleCallRequest,
     },
     envelope::{ApiResult, created, done, ok},
     extract::{ApiJson, ListQuery, VerifiedAuth, encode_keyset, parse_id},
     state::AppState,
 };
 use axum::extract::{Path, RawQuery, State};
-use sc_core::{AppError, ids::CallId};
+use sc_core::{
+    AppError,
+    ids::{CallId, ScheduledCallId},
+    time::Timestamp,
+};
 use sc_service::calls::{
-    CallSession, CallView, MediaRequest, QualitySample, QualitySummary, RecordingAction,
-    ice::IceServers,
+    CallSession, CallView, MediaRequest, NewScheduledCall, QualitySample, QualitySummary,
+    RecordingAction, ScheduledCallChange, ScheduledCallView, ice::IceServers,
 };
 use std::sync::Arc;
 
@@ -210,4 +214,102 @@ pub async fn quality(
     Path(id): Path<String>,
 ) -> ApiResult<QualitySummary> {
     Ok(ok(s.calls.quality_summary(&ctx, call_id(&id)?).await?))
+}
+
+fn scheduled_id(raw: &str) -> Result<ScheduledCallId, crate::envelope::ApiError> {
+    parse_id("id", raw)
+}
+
+fn starts_at(raw: &str) -> Result<Timestamp, crate::envelope::ApiError> {
+    Timestamp::parse_rfc3339(raw).ok_or_else(|| {
+        AppError::validation("starts_at", "an RFC 3339 date-time with an offset").into()
+    })
+}
+
+#[utoipa::path(post, path = "/v1/calls/scheduled", tag = "calls", security(("bearer" = [])), request_body = ScheduleCallRequest,
+    responses((status = 201, body = ScheduledCallView, description = "planned; members get call.scheduled, and a call.scheduled notification at the start time"),
+              (status = 404, description = "not a conversation of the caller's")))]
+pub async fn schedule(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    ApiJson(b): ApiJson<ScheduleCallRequest>,
+) -> ApiResult<ScheduledCallView> {
+    let req = NewScheduledCall {
+        conversation_id: b.conversation_id,
+        kind: b.kind,
+        title: b.title,
+        starts_at: starts_at(&b.starts_at)?,
+    };
+    Ok(created(s.calls.schedule(&ctx, req).await?))
+}
+
+#[utoipa::path(get, path = "/v1/calls/scheduled", tag = "calls", security(("bearer" = [])),
+    params(("conversation_id" = Option<uuid::Uuid>, Query, description = "only this conversation's")),
+    responses((status = 200, body = Page<ScheduledCallView>, description = "not cancelled, by start time"), (status = 404)))]
+pub async fn scheduled(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Page<ScheduledCallView>> {
+    let lq = ListQuery::parse(q.as_deref(), &["conversation_id"])?;
+    let conversation = lq
+        .params
+        .get("conversation_id")
+        .map(|c| parse_id("conversation_id", c))
+        .transpose()?;
+    let rows = s
+        .calls
+        .scheduled(&ctx, conversation, lq.keyset()?, lq.limit + 1)
+        .await?;
+    Ok(ok(Page::from_rows(
+        rows,
+        lq.limit,
+        |c| encode_keyset(c.starts_at, c.id),
+        |c| c,
+    )))
+}
+
+#[utoipa::path(get, path = "/v1/calls/scheduled/{id}", tag = "calls", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = ScheduledCallView), (status = 404)))]
+pub async fn get_scheduled(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+) -> ApiResult<ScheduledCallView> {
+    Ok(ok(s.calls.get_scheduled(&ctx, scheduled_id(&id)?).await?))
+}
+
+#[utoipa::path(patch, path = "/v1/calls/scheduled/{id}", tag = "calls", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    request_body = PatchScheduledCallRequest,
+    responses((status = 200, body = ScheduledCallView), (status = 403, description = "only its creator or a group owner/admin"),
+              (status = 404), (status = 409, description = "cancelled")))]
+pub async fn patch_scheduled(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<PatchScheduledCallRequest>,
+) -> ApiResult<ScheduledCallView> {
+    let change = ScheduledCallChange {
+        title: b.title,
+        starts_at: b.starts_at.as_deref().map(starts_at).transpose()?,
+    };
+    Ok(ok(s
+        .calls
+        .update_scheduled(&ctx, scheduled_id(&id)?, change)
+        .await?))
+}
+
+#[utoipa::path(delete, path = "/v1/calls/scheduled/{id}", tag = "calls", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = ScheduledCallView, description = "cancelled; members get call.scheduled"),
+              (status = 403, description = "only its creator or a group owner/admin"),
+              (status = 404), (status = 409, description = "cancelled already")))]
+pub async fn cancel_scheduled(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+) -> ApiResult<ScheduledCallView> {
+    Ok(ok(s
+        .calls
+        .cancel_scheduled(&ctx, scheduled_id(&id)?)
+        .await?))
 }

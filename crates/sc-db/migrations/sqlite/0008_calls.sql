@@ -68,3 +68,19 @@ CREATE TABLE call_quality (
     bitrate_kbps REAL NOT NULL
 );
 CREATE INDEX call_quality_call ON call_quality (call_id, session_id, at);
+
+-- Calls planned ahead: members are told, and reminded (a call.scheduled notification) at the
+-- start time by the sweeper, exactly once (reminded_at is set in the same transaction).
+CREATE TABLE scheduled_calls (
+    id              BLOB PRIMARY KEY NOT NULL,
+    conversation_id BLOB NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    created_by      BLOB NOT NULL,
+    kind            TEXT NOT NULL,
+    title           TEXT,
+    starts_at       BIGINT NOT NULL,
+    created_at      BIGINT NOT NULL,
+    reminded_at     BIGINT,
+    cancelled_at    BIGINT
+);
+CREATE INDEX scheduled_calls_conversation ON scheduled_calls (conversation_id, starts_at, id);
+CREATE INDEX scheduled_calls_due ON scheduled_calls (starts_at) WHERE reminded_at IS NULL AND cancelled_at IS NULL;

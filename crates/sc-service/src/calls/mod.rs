@@ -4,8 +4,10 @@
 
 pub mod ice;
 mod media;
+mod scheduled;
 
 pub use media::{MediaRequest, QualitySample, QualityStats, QualitySummary, RecordingAction};
+pub use scheduled::{NewScheduledCall, ScheduledCallChange, ScheduledCallView};
 
 use crate::{AuthContext, Deps};
 use ice::IceServers;
@@ -540,6 +542,7 @@ impl CallService {
                 self.announce("call.updated", &view).await;
             }
         }
+        self.remind_due().await?;
         let days = self.d.cfg.call_retention_days;
         if days > 0 {
             let before = now.minus(Duration::from_secs(u64::from(days) * 86_400));

@@ -2,6 +2,7 @@
 //! timeouts, gone participants and zombie calls, ICE servers, and signaling across instances.
 
 use crate::common::*;
+use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -588,3 +589,137 @@ async fn media_flags_recordings_and_quality() {
 
 /// The start of an MP4 (an `ftyp` box), enough for the type check.
 const MP4: &[u8] = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom\x00\x00\x00\x08free";
+
+fn in_secs(s: i64) -> String {
+    let t = time::OffsetDateTime::now_utc() + time::Duration::seconds(s);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn scheduled_calls_are_announced_changed_and_reminded_once_after_a_restart() {
+    let apps = TestApp::spawn_cluster(2, |c| c.call_sweep_interval_seconds = 1).await;
+    let mut apps = apps.into_iter();
+    let (first, second) = (apps.next().unwrap(), apps.next().unwrap());
+    let owner = first.register("planner").await;
+    let member = first.register("planned").await;
+    let stranger = first.register("notplanned").await;
+    let g = first.group(&owner, &[&member]).await;
+    let mut m_ws = first.ws(&member).await;
+
+    let sched = |u: &TestUser, body: Value| {
+        let (app, token) = (&first, u.access.clone());
+        async move { app.post("/v1/calls/scheduled", Some(&token), body).await }
+    };
+    for bad in [
+        json!({"conversation_id": g, "kind": "video", "starts_at": in_secs(-60)}),
+        json!({"conversation_id": g, "kind": "video", "starts_at": in_secs(400 * 86_400)}),
+        json!({"conversation_id": g, "kind": "video", "starts_at": "tomorrow"}),
+        json!({"conversation_id": g, "kind": "fax", "starts_at": in_secs(60)}),
+        json!({"conversation_id": g, "kind": "video", "starts_at": in_secs(60), "title": ""}),
+    ] {
+        sched(&owner, bad)
+            .await
+            .assert_error(400, "VALIDATION_ERROR");
+    }
+    sched(
+        &stranger,
+        json!({"conversation_id": g, "kind": "audio", "starts_at": in_secs(60)}),
+    )
+    .await
+    .assert_error(404, "NOT_FOUND");
+    let later = sched(
+        &member,
+        json!({"conversation_id": g, "kind": "audio", "starts_at": in_secs(3600), "title": "Retro"}),
+    )
+    .await;
+    let later = later.assert_ok(201).clone();
+    assert_eq!(later["title"], "Retro");
+    let lid = later["id"].as_str().unwrap().to_string();
+    assert_eq!(m_ws.expect("call.scheduled").await["id"], lid.as_str());
+    // Changes: its creator, or the group's owner; not a stranger.
+    let patch = |u: &TestUser, body: Value| {
+        let (app, token, id) = (&first, u.access.clone(), lid.clone());
+        async move {
+            app.call(
+                Method::PATCH,
+                &format!("/v1/calls/scheduled/{id}"),
+                Some(&token),
+                body,
+            )
+            .await
+        }
+    };
+    let r = patch(&owner, json!({"title": "Retrospective"})).await;
+    assert_eq!(r.assert_ok(200)["title"], "Retrospective");
+    patch(&stranger, json!({"title": "x"}))
+        .await
+        .assert_error(404, "NOT_FOUND");
+    patch(&member, json!({"starts_at": in_secs(-1)}))
+        .await
+        .assert_error(400, "VALIDATION_ERROR");
+    let r = patch(&member, json!({"title": null})).await;
+    assert!(r.assert_ok(200)["title"].is_null());
+
+    // One that starts in two seconds: listed first; reminded once, by the surviving instance.
+    let soon = sched(
+        &owner,
+        json!({"conversation_id": g, "kind": "video", "starts_at": in_secs(2)}),
+    )
+    .await;
+    let sid = soon.assert_ok(201)["id"].as_str().unwrap().to_string();
+    let list = first
+        .get(
+            &format!("/v1/calls/scheduled?conversation_id={g}"),
+            Some(&member.access),
+        )
+        .await;
+    let items = list.assert_ok(200)["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["id"], sid.as_str());
+    let cancel = first
+        .call(
+            Method::DELETE,
+            &format!("/v1/calls/scheduled/{lid}"),
+            Some(&owner.access),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(cancel.assert_ok(200)["cancelled"], true);
+    first
+        .call(
+            Method::DELETE,
+            &format!("/v1/calls/scheduled/{lid}"),
+            Some(&owner.access),
+            Value::Null,
+        )
+        .await
+        .assert_error(409, "CONFLICT");
+    drop(m_ws);
+    first.stop().await;
+
+    let start = Instant::now();
+    loop {
+        let s = second
+            .get(&format!("/v1/calls/scheduled/{sid}"), Some(&member.access))
+            .await;
+        if s.assert_ok(200)["reminded_at"].is_string() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "never reminded");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for u in [&owner, &member] {
+        let n = second.get("/v1/notifications", Some(&u.access)).await;
+        let reminders: Vec<Value> = n.assert_ok(200)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["kind"] == "call.scheduled")
+            .cloned()
+            .collect();
+        assert_eq!(reminders.len(), 1, "one reminder each");
+        assert_eq!(reminders[0]["data"]["scheduled_call_id"], sid.as_str());
+    }
+}
