@@ -438,6 +438,11 @@ pub struct UploadRequest {
     pub parent_id: Option<sc_core::ids::FileId>,
     /// Client-side encrypted: not sniffed, always served as application/octet-stream.
     pub encrypted: Option<bool>,
+    /// The SHA-256 of the bytes, 64 lowercase hex digits. Optional: on S3 it is signed into the
+    /// upload URL (send the `x-amz-checksum-sha256` header of `headers`) and the store refuses
+    /// other bytes; on local disk complete refuses bytes with another digest (400 `sha256`).
+    #[schema(pattern = "^[0-9a-f]{64}$", min_length = 64, max_length = 64)]
+    pub sha256: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -470,6 +475,9 @@ pub struct NewVersionRequest {
     /// An allowed media type that the file name's extension fits.
     #[schema(max_length = 255)]
     pub content_type: String,
+    /// The SHA-256 of the bytes, 64 lowercase hex digits (as for an upload).
+    #[schema(pattern = "^[0-9a-f]{64}$", min_length = 64, max_length = 64)]
+    pub sha256: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]

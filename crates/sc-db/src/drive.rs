@@ -36,7 +36,7 @@ macro_rules! file_columns {
 }
 
 /// A pending version: an upload in progress.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingVersion {
     pub version: i64,
     pub blob_key: String,
@@ -45,6 +45,50 @@ pub struct PendingVersion {
     pub expires_at: Option<Timestamp>,
     /// The digest the store computed while receiving the bytes (local disk), if it did.
     pub sha256: Option<String>,
+    /// The digest the client declared at init, if it did.
+    pub declared_sha256: Option<String>,
+}
+
+/// A pending row's `sha256` column holds what is known of the upload's digest, until complete
+/// writes the final one: `<received>` (the local store hashed the bytes), `=<declared>` (the
+/// client declared it, nothing received yet), or `<received>=<declared>` when both are known
+/// and differ (equal ones are kept once). Ready rows hold a plain digest.
+fn split_pending_sha256(raw: Option<String>) -> (Option<String>, Option<String>) {
+    let Some(raw) = raw else {
+        return (None, None);
+    };
+    match raw.split_once('=') {
+        None => (Some(raw), None),
+        Some((received, declared)) => (
+            (!received.is_empty()).then(|| received.to_string()),
+            Some(declared.to_string()),
+        ),
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct PendingRaw {
+    version: i64,
+    blob_key: String,
+    size: i64,
+    content_type: String,
+    expires_at: Option<Timestamp>,
+    sha256: Option<String>,
+}
+
+impl From<PendingRaw> for PendingVersion {
+    fn from(r: PendingRaw) -> Self {
+        let (sha256, declared_sha256) = split_pending_sha256(r.sha256);
+        Self {
+            version: r.version,
+            blob_key: r.blob_key,
+            size: r.size,
+            content_type: r.content_type,
+            expires_at: r.expires_at,
+            sha256,
+            declared_sha256,
+        }
+    }
 }
 
 pub struct NewUpload<'a> {
@@ -56,6 +100,8 @@ pub struct NewUpload<'a> {
     pub content_type: &'a str,
     pub encrypted: bool,
     pub blob_key: &'a str,
+    /// The SHA-256 the client declared (lowercase hex), checked at complete.
+    pub sha256: Option<&'a str>,
     pub expires_at: Timestamp,
     pub now: Timestamp,
     pub default_quota: i64,
@@ -68,6 +114,8 @@ pub struct NewVersion<'a> {
     pub size: i64,
     pub content_type: &'a str,
     pub blob_key: &'a str,
+    /// The SHA-256 the client declared (lowercase hex), checked at complete.
+    pub sha256: Option<&'a str>,
     pub expires_at: Timestamp,
     pub now: Timestamp,
     pub default_quota: i64,
@@ -168,8 +216,9 @@ impl Drive<'_> {
                 }
                 sqlx::query(
                     "INSERT INTO file_versions (file_id, version, blob_key, size, content_type, sha256, status, expires_at, created_at)
-                     VALUES ($1, 1, $2, $3, $4, NULL, 'pending', $5, $6)")
+                     VALUES ($1, 1, $2, $3, $4, $7, 'pending', $5, $6)")
                     .bind(u.file).bind(u.blob_key).bind(u.size).bind(u.content_type).bind(u.expires_at).bind(u.now)
+                    .bind(u.sha256.map(|d| format!("={d}")))
                     .execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok::<_, sqlx::Error>(Reserved::Ok)
@@ -207,8 +256,9 @@ impl Drive<'_> {
                 }
                 let inserted = sqlx::query(
                     "INSERT INTO file_versions (file_id, version, blob_key, size, content_type, sha256, status, expires_at, created_at)
-                     SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3, $4, NULL, 'pending', $5, $6 FROM file_versions WHERE file_id = $1")
+                     SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3, $4, $7, 'pending', $5, $6 FROM file_versions WHERE file_id = $1")
                     .bind(v.file).bind(v.blob_key).bind(v.size).bind(v.content_type).bind(v.expires_at).bind(v.now)
+                    .bind(v.sha256.map(|d| format!("={d}")))
                     .execute(&mut *tx).await;
                 match inserted {
                     // Another upload of the same file took that version number first.
@@ -333,17 +383,22 @@ impl Drive<'_> {
     }
 
     pub async fn pending_version(&self, file: FileId) -> AppResult<Option<PendingVersion>> {
-        Ok(on_pool!(self.0, p => sqlx::query_as(
+        let row: Option<PendingRaw> = on_pool!(self.0, p => sqlx::query_as(
             "SELECT version, blob_key, size, content_type, expires_at, sha256 FROM file_versions
              WHERE file_id = $1 AND status = 'pending' ORDER BY version DESC LIMIT 1")
-            .bind(file).fetch_optional(p).await)?)
+            .bind(file).fetch_optional(p).await)?;
+        Ok(row.map(Into::into))
     }
 
-    /// Records the digest of a pending upload's bytes as the store received them. False when
-    /// no pending upload has that object (it was given up, or never existed).
+    /// Records the digest of a pending upload's bytes as the store received them, next to a
+    /// declared one that differs (see [`PendingVersion`]). False when no pending upload has
+    /// that object (it was given up, or never existed).
     pub async fn object_received(&self, blob_key: &str, sha256: &str) -> AppResult<bool> {
         let n = on_pool!(self.0, p => sqlx::query(
-            "UPDATE file_versions SET sha256 = $2 WHERE blob_key = $1 AND status = 'pending'")
+            "UPDATE file_versions SET sha256 = CASE
+                 WHEN sha256 LIKE '=%' AND sha256 <> '=' || $2 THEN $2 || sha256
+                 ELSE $2 END
+             WHERE blob_key = $1 AND status = 'pending'")
             .bind(blob_key).bind(sha256).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(n == 1)
     }
@@ -618,5 +673,15 @@ mod tests {
     #[test]
     fn like_wildcards_are_escaped() {
         assert_eq!(super::like_escape("50%_a\\b"), "50\\%\\_a\\\\b");
+    }
+
+    #[test]
+    fn pending_digests_split() {
+        use super::split_pending_sha256;
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(split_pending_sha256(None), (None, None));
+        assert_eq!(split_pending_sha256(s("ab")), (s("ab"), None));
+        assert_eq!(split_pending_sha256(s("=cd")), (None, s("cd")));
+        assert_eq!(split_pending_sha256(s("ab=cd")), (s("ab"), s("cd")));
     }
 }

@@ -100,6 +100,15 @@ pub struct UploadTarget {
     pub expires_at: Timestamp,
 }
 
+/// What one look at a stored object tells: its size, its first bytes (for the type check) and,
+/// when the store vouches for it, the SHA-256 of all its bytes (lowercase hex).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlobProbe {
+    pub size: u64,
+    pub head: Vec<u8>,
+    pub sha256: Option<String>,
+}
+
 /// Bytes of an object as a stream of chunks (a file on disk; later an S3 response body).
 pub type BlobBody = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
 
@@ -905,12 +914,15 @@ impl BlobStore {
         }
     }
 
-    /// Where the client PUTs the bytes of a new object.
+    /// Where the client PUTs the bytes of a new object. A declared `sha256` (lowercase hex) is
+    /// signed into S3 upload URLs, so the store checks the bytes against it; the local store
+    /// hashes what it receives and the caller compares.
     pub fn upload_target(
         &self,
         key: &BlobKey,
         size: u64,
         content_type: &str,
+        sha256: Option<&str>,
         expires_at: Timestamp,
     ) -> UploadTarget {
         match self {
@@ -920,7 +932,7 @@ impl BlobStore {
                 headers: BTreeMap::from([("Content-Type".to_string(), content_type.to_string())]),
                 expires_at,
             },
-            BlobStore::S3(s) => s.upload_target(key, size, content_type, expires_at),
+            BlobStore::S3(s) => s.upload_target(key, size, content_type, sha256, expires_at),
         }
     }
 
@@ -957,6 +969,34 @@ impl BlobStore {
         match self {
             BlobStore::Local(l) => l.read_head(key, max).await,
             BlobStore::S3(s) => s.read_head(key, max).await,
+        }
+    }
+
+    /// Size, first `max` bytes and (S3, when the store reports it) SHA-256 of the object;
+    /// `None` when it does not exist. One ranged GET on S3.
+    pub async fn probe(&self, key: &BlobKey, max: usize) -> AppResult<Option<BlobProbe>> {
+        match self {
+            BlobStore::Local(l) => {
+                let Some(size) = l.size_of(key).await? else {
+                    return Ok(None);
+                };
+                let head = l.read_head(key, max).await?;
+                Ok(Some(BlobProbe {
+                    size,
+                    head,
+                    sha256: None,
+                }))
+            }
+            BlobStore::S3(s) => s.probe(key, max).await,
+        }
+    }
+
+    /// The SHA-256 the store itself verified at the PUT (S3 with a declared digest); `None` on
+    /// local disk, whose digest of the received bytes is recorded by the caller.
+    pub async fn stored_sha256(&self, key: &BlobKey) -> AppResult<Option<String>> {
+        match self {
+            BlobStore::Local(_) => Ok(None),
+            BlobStore::S3(s) => s.stored_sha256(key).await,
         }
     }
 
@@ -1549,7 +1589,7 @@ mod tests {
         let store = BlobStore::local(dir.path().join("blobs"), KEY, "http://h:1".into()).unwrap();
         let key = BlobKey::new_random();
         let exp = later();
-        let t = store.upload_target(&key, 3, "text/plain", exp);
+        let t = store.upload_target(&key, 3, "text/plain", None, exp);
         assert_eq!(t.method, "PUT");
         assert_eq!(t.expires_at, exp);
         assert_eq!(

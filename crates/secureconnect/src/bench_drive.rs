@@ -1,13 +1,15 @@
 //! `secureconnect bench drive`: drive transfers through the API against what the machine does
 //! without it, measured in the same run.
 //!
-//! - **Local disk**: one large file uploaded (init + PUT to the signed URL + complete, which
-//!   hashes the object) and downloaded (download link + GET) through an in-process server, against
+//! - **Local disk**: one large file uploaded (init + PUT to the signed URL, which the store
+//!   hashes while it writes, + complete) and downloaded (download link + GET) through an in-process server, against
 //!   `dd` writing (`conv=fsync`, as the server fsyncs each object) and reading the same number of
 //!   bytes in the same directory. The page cache of both files is dropped before each read.
 //!   The server's resident memory above idle is sampled while the file goes through.
 //! - **S3** (with `--s3-endpoint` or `SC_S3_ENDPOINT`): N files PUT straight to a presigned URL
-//!   made by the server's own S3 adapter, against the whole flow init + PUT + complete.
+//!   made by the server's own S3 adapter (plain, and signing the payload's
+//!   `x-amz-checksum-sha256`), against the whole flow init + PUT + complete with and without a
+//!   declared sha256.
 
 use crate::App;
 use crate::bench::tempfile_dir;
@@ -350,12 +352,22 @@ impl Server {
     }
 
     async fn init(&self, name: &str, size: u64) -> anyhow::Result<Value> {
-        self.call(
-            Method::POST,
-            "/v1/files/uploads",
-            Some(json!({"name": name, "size": size, "content_type": ZIP})),
-        )
-        .await
+        self.init_declared(name, size, None).await
+    }
+
+    /// An upload init, declaring the payload's SHA-256 when given.
+    async fn init_declared(
+        &self,
+        name: &str,
+        size: u64,
+        sha256: Option<&str>,
+    ) -> anyhow::Result<Value> {
+        let mut body = json!({"name": name, "size": size, "content_type": ZIP});
+        if let Some(h) = sha256 {
+            body["sha256"] = json!(h);
+        }
+        self.call(Method::POST, "/v1/files/uploads", Some(body))
+            .await
     }
 
     async fn complete(&self, id: &str) -> anyhow::Result<Value> {
@@ -539,7 +551,7 @@ async fn local(a: &DriveArgs, dir: &Path) -> anyhow::Result<()> {
         std::fs::remove_file(&dd_file)?;
         tokio::time::sleep(Duration::from_secs(1)).await;
 
-        // The API: init, PUT to the signed URL, complete (hashes the object).
+        // The API: init, PUT to the signed URL (hashed as it is written), complete.
         let idle = rss_kib();
         let rss = RssPeak::start();
         let t = Instant::now();
@@ -702,30 +714,35 @@ async fn s3(a: &DriveArgs, endpoint: &str, data_dir: &Path) -> anyhow::Result<()
         c.s3_secret_access_key = Some(Secret::new(secret.clone()));
         c.s3_path_style = a.s3_path_style;
         c.max_file_size_bytes = size;
-        c.default_quota_bytes = size * (a.s3_files as u64 + 4);
+        c.default_quota_bytes = size * (2 * a.s3_files as u64 + 6);
     })
     .await?;
     println!(
         "\nS3 at {endpoint} (bucket {bucket}): {} files of {} MiB, one at a time, direct and full flow alternating",
         a.s3_files, a.s3_file_mib
     );
-    let body = Payload::new(size).contiguous();
-    let mut direct = Vec::new();
-    let mut full = Vec::new();
-    let (mut inits, mut puts, mut completes) = (Vec::new(), Vec::new(), Vec::new());
+    let payload = Payload::new(size);
+    let digest = payload.sha256().await?;
+    let body = payload.contiguous();
+    // Four sides, their order rotated every pass: a plain presigned PUT (the baseline), the same
+    // PUT signing the payload's x-amz-checksum-sha256 (what a client that wants the store to
+    // verify its bytes pays without this server), and the whole flow with and without a
+    // declared sha256.
+    const SIDES: usize = 4;
+    let mut took: [Vec<Duration>; SIDES] = Default::default();
+    // Per flow (declared, undeclared): init, PUT, complete.
+    let mut parts: [[Vec<Duration>; 3]; 2] = Default::default();
     let mut keys = Vec::new();
     let mut ids = Vec::new();
+    let later = || Timestamp(Timestamp::now().millis() + 600_000);
     // One unmeasured pass of each warms the connections.
     for i in 0..=a.s3_files {
-        for direct_first in [i % 2 == 0, i % 2 != 0] {
-            if direct_first {
+        for side in (0..SIDES).map(|k| (k + i) % SIDES) {
+            let t = Instant::now();
+            if side < 2 {
                 let key = BlobKey::new_random();
-                let target = store.upload_target(
-                    &key,
-                    size,
-                    ZIP,
-                    Timestamp(Timestamp::now().millis() + 600_000),
-                );
+                let declared = (side == 1).then_some(digest.as_str());
+                let target = store.upload_target(&key, size, ZIP, declared, later());
                 let headers: serde_json::Map<String, Value> = target
                     .headers
                     .into_iter()
@@ -742,36 +759,44 @@ async fn s3(a: &DriveArgs, endpoint: &str, data_dir: &Path) -> anyhow::Result<()
                 .await
                 .context("direct presigned PUT")?;
                 if i > 0 {
-                    direct.push(t.elapsed());
+                    took[side].push(t.elapsed());
                 }
                 keys.push(key);
-            } else {
-                let t = Instant::now();
-                let ticket = srv.init(&format!("s3-{i}.zip"), size).await?;
-                let t_init = t.elapsed();
-                let (id, url, headers) = ticket_parts(&ticket)?;
-                let t2 = Instant::now();
-                put(
-                    &srv.client,
-                    &url,
-                    &headers,
-                    size,
-                    reqwest::Body::from(body.clone()),
-                )
-                .await
-                .context("PUT to the upload URL")?;
-                let t_put = t2.elapsed();
-                let t3 = Instant::now();
-                srv.complete(&id).await?;
-                let t_complete = t3.elapsed();
-                if i > 0 {
-                    full.push(t.elapsed());
-                    inits.push(t_init);
-                    puts.push(t_put);
-                    completes.push(t_complete);
-                }
-                ids.push(id);
+                continue;
             }
+            let declared = (side == 2).then_some(digest.as_str());
+            let ticket = srv
+                .init_declared(&format!("s3-{i}-{side}.zip"), size, declared)
+                .await?;
+            let t_init = t.elapsed();
+            let (id, url, headers) = ticket_parts(&ticket)?;
+            let t2 = Instant::now();
+            put(
+                &srv.client,
+                &url,
+                &headers,
+                size,
+                reqwest::Body::from(body.clone()),
+            )
+            .await
+            .context("PUT to the upload URL")?;
+            let t_put = t2.elapsed();
+            let t3 = Instant::now();
+            let file = srv.complete(&id).await?;
+            let t_complete = t3.elapsed();
+            if file["sha256"] != digest.as_str() {
+                bail!(
+                    "the server's sha256 {} is not the payload's {digest}",
+                    file["sha256"]
+                );
+            }
+            if i > 0 {
+                took[side].push(t.elapsed());
+                for (v, d) in parts[side - 2].iter_mut().zip([t_init, t_put, t_complete]) {
+                    v.push(d);
+                }
+            }
+            ids.push(id);
         }
     }
     for k in &keys {
@@ -781,25 +806,27 @@ async fn s3(a: &DriveArgs, endpoint: &str, data_dir: &Path) -> anyhow::Result<()
         let _ = srv.delete(id).await;
     }
     let mean = |v: &[Duration]| v.iter().sum::<Duration>() / v.len().max(1) as u32;
-    for v in [
-        &mut direct,
-        &mut full,
-        &mut inits,
-        &mut puts,
-        &mut completes,
-    ] {
+    for v in took.iter_mut().chain(parts.iter_mut().flatten()) {
         v.sort_unstable();
     }
-    let (d_mean, f_mean) = (mean(&direct), mean(&full));
-    let (d_p50, f_p50) = (pct(&direct, 0.5), pct(&full, 0.5));
     println!("\n| per file | mean | p50 | max |");
     println!("|---|---|---|---|");
+    let [direct, direct_sum, declared, undeclared] = &took;
+    let [dp, up] = &parts;
     for (name, v) in [
-        ("direct presigned PUT", &direct),
-        ("init + PUT + complete", &full),
-        ("  of which init", &inits),
-        ("  of which PUT", &puts),
-        ("  of which complete", &completes),
+        ("direct presigned PUT", direct),
+        (
+            "direct presigned PUT with x-amz-checksum-sha256",
+            direct_sum,
+        ),
+        ("init + PUT + complete, sha256 declared", declared),
+        ("  of which init", &dp[0]),
+        ("  of which PUT", &dp[1]),
+        ("  of which complete", &dp[2]),
+        ("init + PUT + complete, no sha256 declared", undeclared),
+        ("  of which init", &up[0]),
+        ("  of which PUT", &up[1]),
+        ("  of which complete", &up[2]),
     ] {
         println!(
             "| {name} | {:.1} ms | {:.1} ms | {:.1} ms |",
@@ -808,10 +835,25 @@ async fn s3(a: &DriveArgs, endpoint: &str, data_dir: &Path) -> anyhow::Result<()
             ms(pct(v, 1.0))
         );
     }
-    println!(
-        "overhead of the full flow: mean {:+.1} %, p50 {:+.1} % (target <= 10 %)",
-        (f_mean.as_secs_f64() / d_mean.as_secs_f64() - 1.0) * 100.0,
-        (f_p50.as_secs_f64() / d_p50.as_secs_f64() - 1.0) * 100.0
-    );
+    let over = |f: &[Duration], d: &[Duration]| {
+        (
+            (mean(f).as_secs_f64() / mean(d).as_secs_f64() - 1.0) * 100.0,
+            (pct(f, 0.5).as_secs_f64() / pct(d, 0.5).as_secs_f64() - 1.0) * 100.0,
+        )
+    };
+    for (name, f, d) in [
+        ("sha256 declared, vs the plain PUT", declared, direct),
+        (
+            "sha256 declared, vs the PUT with the same checksum",
+            declared,
+            direct_sum,
+        ),
+        ("no sha256 declared, vs the plain PUT", undeclared, direct),
+    ] {
+        let (m, p) = over(f, d);
+        println!(
+            "overhead of the full flow, {name}: mean {m:+.1} %, p50 {p:+.1} % (target <= 10 %)"
+        );
+    }
     Ok(())
 }

@@ -55,13 +55,14 @@ pub async fn init_upload(
         content_type: b.content_type,
         parent_id: b.parent_id,
         encrypted: b.encrypted.unwrap_or(false),
+        sha256: b.sha256,
     };
     Ok(created(s.drive.init_upload(&ctx, req).await?))
 }
 
 #[utoipa::path(post, path = "/v1/files/{id}/complete", tag = "drive", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = FileView, description = "the file, ready"),
-              (status = 400, description = "no object, or not the declared size: the upload is given up"),
+              (status = 400, description = "no object, not the declared size, or not the declared sha256: the upload is given up"),
               (status = 403), (status = 404), (status = 409, description = "no upload pending"),
               (status = 415, description = "the bytes are not of the declared type: the upload is given up")))]
 pub async fn complete(
@@ -183,7 +184,13 @@ pub async fn init_version(
 ) -> ApiResult<UploadTicket> {
     Ok(created(
         s.drive
-            .init_version(&ctx, file_id(&id)?, b.size, &b.content_type)
+            .init_version(
+                &ctx,
+                file_id(&id)?,
+                b.size,
+                &b.content_type,
+                b.sha256.as_deref(),
+            )
             .await?,
     ))
 }

@@ -13,7 +13,7 @@
 //!   message. Transport errors, 5xx and refusals become `503 SERVICE_UNAVAILABLE`.
 //! - `health()` reports the outcome of the last call made for a request (no probe per `/ready`).
 
-use super::{BlobKey, UploadTarget, hex, pct_encode};
+use super::{BlobKey, BlobProbe, UploadTarget, hex, pct_encode};
 use crate::DepState;
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
@@ -34,6 +34,8 @@ pub const MAX_PRESIGN_SECONDS: i64 = 604_800;
 /// SHA-256 of the empty string: the payload hash of body-less requests.
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+/// The header that carries an object's SHA-256 (base64 of the 32 bytes) in flexible checksums.
+const CHECKSUM_SHA256: &str = "x-amz-checksum-sha256";
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// Largest error or copy-result body read from the store.
 const SMALL_BODY: usize = 64 * 1024;
@@ -146,6 +148,37 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
 
 fn sha256_hex(data: &[u8]) -> String {
     hex(&Sha256::digest(data))
+}
+
+/// `x-amz-checksum-sha256`'s value (base64 of the digest) for a lowercase hex SHA-256; `None`
+/// unless `hex` is 64 hex digits.
+fn checksum_header(hex_digest: &str) -> Option<String> {
+    use base64::Engine;
+    if hex_digest.len() != 64 {
+        return None;
+    }
+    let mut raw = [0u8; 32];
+    for (i, b) in raw.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex_digest.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(base64::engine::general_purpose::STANDARD.encode(raw))
+}
+
+/// The lowercase hex SHA-256 of an `x-amz-checksum-sha256` value; `None` unless it is the
+/// base64 of 32 bytes (a full-object checksum, not a composite `…-N`).
+fn checksum_hex(value: &str) -> Option<String> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(value.trim())
+        .ok()?;
+    (raw.len() == 32).then(|| hex(&raw))
+}
+
+/// The total size in `Content-Range: bytes a-b/total` (or `bytes */total`).
+fn content_range_total(value: &str) -> Option<u64> {
+    let rest = value.trim().strip_prefix("bytes ")?;
+    let (_, total) = rest.rsplit_once('/')?;
+    total.trim().parse().ok()
 }
 
 /// Trims a header value and collapses runs of spaces, as SigV4's canonical headers want.
@@ -424,23 +457,31 @@ impl S3Blobs {
         (expires_at.unix_seconds() - now).clamp(1, MAX_PRESIGN_SECONDS)
     }
 
-    /// Where the client PUTs the object: exactly `size` bytes of `content_type`, once.
+    /// Where the client PUTs the object: exactly `size` bytes of `content_type`, once. With
+    /// `sha256` (the declared digest, 64 lowercase hex digits) the URL also signs
+    /// `x-amz-checksum-sha256`, so the store itself refuses bytes with another digest (400
+    /// `BadDigest`) and records the checksum, which [`S3Blobs::probe`] reads back.
     pub fn upload_target(
         &self,
         key: &BlobKey,
         size: u64,
         content_type: &str,
+        sha256: Option<&str>,
         expires_at: Timestamp,
     ) -> UploadTarget {
         let now = Timestamp::now().unix_seconds();
         let (host, uri) = self
             .public
             .locate(&self.bucket, self.path_style, Some(key.as_str()));
-        let headers = BTreeMap::from([
+        let checksum = sha256.and_then(checksum_header);
+        let mut headers = BTreeMap::from([
             ("content-length".to_string(), size.to_string()),
             ("content-type".to_string(), content_type.to_string()),
             ("if-none-match".to_string(), "*".to_string()),
         ]);
+        if let Some(c) = &checksum {
+            headers.insert(CHECKSUM_SHA256.to_string(), c.clone());
+        }
         let url = self.signer.presign(
             &self.public.scheme,
             "PUT",
@@ -451,14 +492,18 @@ impl S3Blobs {
             now,
             Self::lifetime(now, expires_at),
         );
+        let mut client_headers = BTreeMap::from([
+            ("Content-Length".to_string(), size.to_string()),
+            ("Content-Type".to_string(), content_type.to_string()),
+            ("If-None-Match".to_string(), "*".to_string()),
+        ]);
+        if let Some(c) = checksum {
+            client_headers.insert(CHECKSUM_SHA256.to_string(), c);
+        }
         UploadTarget {
             url,
             method: "PUT",
-            headers: BTreeMap::from([
-                ("Content-Length".to_string(), size.to_string()),
-                ("Content-Type".to_string(), content_type.to_string()),
-                ("If-None-Match".to_string(), "*".to_string()),
-            ]),
+            headers: client_headers,
             expires_at,
         }
     }
@@ -582,38 +627,114 @@ impl S3Blobs {
 
     /// Size of the object (HEAD); `None` when it does not exist.
     pub async fn size_of(&self, key: &BlobKey) -> AppResult<Option<u64>> {
+        Ok(self.head(key).await?.map(|(size, _)| size))
+    }
+
+    /// Size and, when the store keeps one, full-object SHA-256 (lowercase hex) of the object
+    /// (HEAD with `x-amz-checksum-mode: ENABLED`); `None` when it does not exist.
+    async fn head(&self, key: &BlobKey) -> AppResult<Option<(u64, Option<String>)>> {
         let r = self
             .send(
                 "head",
                 Method::HEAD,
                 Some(key.as_str()),
                 vec![],
-                &[],
+                &[("x-amz-checksum-mode", "ENABLED".to_string())],
                 None,
                 false,
             )
             .await?;
         match r.status() {
-            s if s.is_success() => {
-                let len = r
-                    .headers()
-                    .get(reqwest::header::CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok());
-                match len {
-                    Some(n) => {
-                        self.mark(true);
-                        Ok(Some(n))
-                    }
-                    None => Err(self.unexpected("head", r).await),
+            s if s.is_success() => match header_u64(&r, reqwest::header::CONTENT_LENGTH) {
+                Some(n) => {
+                    self.mark(true);
+                    Ok(Some((n, checksum_of(&r))))
                 }
-            }
+                None => Err(self.unexpected("head", r).await),
+            },
             StatusCode::NOT_FOUND => {
                 self.mark(true);
                 Ok(None)
             }
             _ => Err(self.unexpected("head", r).await),
         }
+    }
+
+    /// The SHA-256 (lowercase hex) the store recorded for the object because its PUT declared
+    /// one, which the store verified (HEAD with `x-amz-checksum-mode: ENABLED`); `None` when it
+    /// keeps none or the object does not exist.
+    pub async fn stored_sha256(&self, key: &BlobKey) -> AppResult<Option<String>> {
+        Ok(self.head(key).await?.and_then(|(_, sha256)| sha256))
+    }
+
+    /// The object's size, its first `max` bytes and (where the store returns it) its SHA-256,
+    /// in one ranged GET (`bytes=0-{max-1}`) whose `Content-Range` gives the total size. A store
+    /// that ignores the range (200) is read for `max` bytes only. An empty object has no byte 0
+    /// (416, or 200 with no body): a HEAD then tells it apart from a missing one. `None` when the
+    /// object does not exist.
+    ///
+    /// AWS S3 (and s3s-fs) return `x-amz-checksum-sha256` only when the range covers the whole
+    /// object, so for objects larger than `max` the digest is usually `None`.
+    pub async fn probe(&self, key: &BlobKey, max: usize) -> AppResult<Option<BlobProbe>> {
+        let max = max.max(1);
+        let r = self
+            .send(
+                "probe",
+                Method::GET,
+                Some(key.as_str()),
+                vec![],
+                &[
+                    ("range", format!("bytes=0-{}", max - 1)),
+                    ("x-amz-checksum-mode", "ENABLED".to_string()),
+                ],
+                None,
+                false,
+            )
+            .await?;
+        let size = match r.status() {
+            StatusCode::PARTIAL_CONTENT => r
+                .headers()
+                .get(reqwest::header::CONTENT_RANGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(content_range_total),
+            StatusCode::OK => header_u64(&r, reqwest::header::CONTENT_LENGTH),
+            StatusCode::RANGE_NOT_SATISFIABLE => {
+                // Only an empty object has no byte 0; HEAD says whether it is there.
+                return match self.head(key).await? {
+                    None => Ok(None),
+                    Some((0, sha256)) => Ok(Some(BlobProbe {
+                        size: 0,
+                        head: Vec::new(),
+                        sha256,
+                    })),
+                    Some((n, _)) => {
+                        self.mark(false);
+                        tracing::warn!(
+                            op = "probe",
+                            size = n,
+                            "S3: a range from byte 0 was refused for a non-empty object"
+                        );
+                        Err(unavailable())
+                    }
+                };
+            }
+            StatusCode::NOT_FOUND => {
+                self.mark(true);
+                return Ok(None);
+            }
+            _ => return Err(self.unexpected("probe", r).await),
+        };
+        let Some(size) = size else {
+            return Err(self.unexpected("probe", r).await);
+        };
+        let sha256 = checksum_of(&r);
+        let head = read_bounded(r, max).await;
+        self.mark(head.is_ok());
+        Ok(Some(BlobProbe {
+            size,
+            head: head?,
+            sha256,
+        }))
     }
 
     /// Up to `max` bytes from the start of the object (a ranged GET).
@@ -819,6 +940,22 @@ impl S3Blobs {
     }
 }
 
+/// A header's value as a number.
+fn header_u64(r: &reqwest::Response, name: reqwest::header::HeaderName) -> Option<u64> {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The full-object SHA-256 an answer reports in `x-amz-checksum-sha256`, lowercase hex.
+fn checksum_of(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get(CHECKSUM_SHA256)
+        .and_then(|v| v.to_str().ok())
+        .and_then(checksum_hex)
+}
+
 /// An `<Error>` document (as opposed to a result that merely mentions a code).
 fn body_is_error(body: &[u8]) -> bool {
     let text = String::from_utf8_lossy(&body[..body.len().min(512)]);
@@ -963,7 +1100,7 @@ mod tests {
         let s = S3Blobs::new(settings(true, Some("https://files.example.org"))).unwrap();
         let key = BlobKey::new_random();
         let exp = Timestamp(Timestamp::now().millis() + 900_000);
-        let t = s.upload_target(&key, 70, "image/png", exp);
+        let t = s.upload_target(&key, 70, "image/png", None, exp);
         assert_eq!(t.method, "PUT");
         assert_eq!(t.expires_at, exp);
         assert!(
@@ -1024,6 +1161,28 @@ mod tests {
             MAX_PRESIGN_SECONDS
         );
         assert_eq!(S3Blobs::lifetime(100, Timestamp(50_000)), 1);
+    }
+
+    #[test]
+    fn checksums_and_content_ranges_parse() {
+        let hex_digest = "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9";
+        let b64 = checksum_header(hex_digest).unwrap();
+        assert_eq!(b64, "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek=");
+        assert_eq!(checksum_hex(&b64).as_deref(), Some(hex_digest));
+        assert_eq!(checksum_header("abc"), None);
+        assert_eq!(checksum_header(&"g".repeat(64)), None);
+        assert_eq!(
+            checksum_hex("uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek=-3"),
+            None
+        );
+        assert_eq!(checksum_hex("AAAA"), None);
+        assert_eq!(
+            content_range_total("bytes 0-8191/10485760"),
+            Some(10_485_760)
+        );
+        assert_eq!(content_range_total("bytes */0"), Some(0));
+        assert_eq!(content_range_total("bytes 0-10/*"), None);
+        assert_eq!(content_range_total("items 0-1/2"), None);
     }
 
     #[test]
@@ -1105,7 +1264,7 @@ mod tests {
         };
 
         let key = BlobKey::new_random();
-        let t = s.upload_target(&key, 11, "text/plain", later);
+        let t = s.upload_target(&key, 11, "text/plain", None, later);
         // Another size, another type, or a tampered signature: refused by the store.
         let mut other_size = http.put(&t.url).header("Content-Type", "text/plain");
         other_size = other_size.header("If-None-Match", "*");
@@ -1208,9 +1367,64 @@ mod tests {
         assert_eq!(s.list_keys("").await.unwrap(), [copy.to_string()]);
         // An empty object.
         let empty = BlobKey::new_random();
-        let t = s.upload_target(&empty, 0, "text/plain", later);
+        let t = s.upload_target(&empty, 0, "text/plain", None, later);
         assert_eq!(put(&t, b"", None).await.unwrap().status(), 200);
         assert_eq!(s.read_head(&empty, 8192).await.unwrap(), b"");
+        let p = s.probe(&empty, 8192).await.unwrap().unwrap();
+        assert_eq!((p.size, p.head.as_slice()), (0, &b""[..]));
+        assert_eq!(s.probe(&missing, 8192).await.unwrap(), None);
+        // One ranged GET: the total size from Content-Range, the first bytes as the body.
+        let p = s.probe(&copy, 5).await.unwrap().unwrap();
+        assert_eq!((p.size, p.head.as_slice()), (11, &b"hello"[..]));
+
+        // A declared SHA-256 is signed into the URL: the store checks the bytes against it.
+        let big: &'static [u8] = Box::leak(vec![7u8; 20_000].into_boxed_slice());
+        let digest = sha256_hex(big);
+        let mut wrong = big.to_vec();
+        wrong[19_999] = 8;
+        let wrong: &'static [u8] = Box::leak(wrong.into_boxed_slice());
+        let refused = BlobKey::new_random();
+        let t = s.upload_target(&refused, 20_000, "text/plain", Some(&digest), later);
+        assert_eq!(
+            t.headers[CHECKSUM_SHA256],
+            checksum_header(&digest).unwrap()
+        );
+        assert!(
+            t.url.contains("X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost%3Bif-none-match%3Bx-amz-checksum-sha256"),
+            "{}",
+            t.url
+        );
+        // Without the signed checksum header: 403.
+        assert_eq!(
+            put(&t, big, Some(CHECKSUM_SHA256)).await.unwrap().status(),
+            403
+        );
+        // Other bytes of the declared size: 400 BadDigest. s3s-fs 0.14.1 keeps them under the key
+        // all the same, but with no checksum: a digest is trusted only where the store reports it.
+        let r = put(&t, wrong, None).await.unwrap();
+        assert_eq!(r.status(), 400);
+        let body = r.bytes().await.unwrap();
+        assert_eq!(error_code(&body).as_deref(), Some("BadDigest"));
+        if let Some((_, sha256)) = s.head(&refused).await.unwrap() {
+            assert_eq!(sha256, None, "a refused body has no checksum");
+        }
+        // As declared: stored, and HEAD reports the digest the store verified.
+        let key = BlobKey::new_random();
+        let t = s.upload_target(&key, 20_000, "text/plain", Some(&digest), later);
+        assert_eq!(put(&t, big, None).await.unwrap().status(), 200);
+        assert_eq!(
+            s.head(&key).await.unwrap(),
+            Some((20_000, Some(digest.clone())))
+        );
+        let p = s.probe(&key, 8192).await.unwrap().unwrap();
+        assert_eq!((p.size, p.head.as_slice()), (20_000, &big[..8192]));
+        // A range covering the whole object brings the checksum along.
+        let small = BlobKey::new_random();
+        let hello = sha256_hex(b"hello world");
+        let t = s.upload_target(&small, 11, "text/plain", Some(&hello), later);
+        assert_eq!(put(&t, b"hello world", None).await.unwrap().status(), 200);
+        let p = s.probe(&small, 8192).await.unwrap().unwrap();
+        assert_eq!((p.size, p.sha256), (11, Some(hello)));
         assert_eq!(s.health(), DepState::Ok);
 
         // A wrong secret: the store refuses the server's own calls, which become 503.

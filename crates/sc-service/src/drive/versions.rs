@@ -52,7 +52,9 @@ impl DriveService {
         id: FileId,
         size: i64,
         content_type: &str,
+        sha256: Option<&str>,
     ) -> AppResult<UploadTicket> {
+        let sha256 = declared_sha256(sha256)?;
         let file = self.writable_file(ctx, id).await?;
         let name = FileName::parse("name", &file.name)?;
         let media = self.check_declared(&name, size, content_type)?;
@@ -70,6 +72,7 @@ impl DriveService {
                 size,
                 content_type: media.as_str(),
                 blob_key: key.as_str(),
+                sha256,
                 expires_at,
                 now,
                 default_quota: self.default_quota(),
@@ -78,7 +81,7 @@ impl DriveService {
         Self::version_conflict(outcome, size)?;
         let t = self
             .blobs
-            .upload_target(&key, size as u64, media.as_str(), expires_at);
+            .upload_target(&key, size as u64, media.as_str(), sha256, expires_at);
         Ok(UploadTicket {
             file_id: id,
             upload_url: t.url,
@@ -126,6 +129,7 @@ impl DriveService {
                     size: old.size,
                     content_type: &old.content_type,
                     blob_key: to.as_str(),
+                    sha256: None,
                     expires_at: now,
                     now,
                     default_quota: self.default_quota(),

@@ -129,6 +129,8 @@ pub struct NewUploadRequest {
     pub content_type: String,
     pub parent_id: Option<FileId>,
     pub encrypted: bool,
+    /// The declared SHA-256 (64 lowercase hex digits), if any.
+    pub sha256: Option<String>,
 }
 
 /// A rename and/or move; `parent_id: Some(None)` moves to the root.

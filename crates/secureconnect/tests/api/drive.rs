@@ -365,6 +365,185 @@ async fn refused_types_and_mismatched_bytes_release_the_quota() {
     assert_eq!(r.headers()["content-type"], "application/octet-stream");
 }
 
+/// A declared sha256: signed into the S3 upload URL (S3 refuses other bytes at the PUT), checked
+/// at complete on local disk (400 `sha256`, the upload given up); malformed ones are 400.
+#[tokio::test]
+async fn declared_sha256_is_verified_on_either_backend() {
+    use base64::Engine;
+    let app = TestApp::spawn().await;
+    let u = app.register("digester").await;
+    let on_s3 = s3_of(&app.cfg).is_some();
+    let text: Vec<u8> = b"hello world\n".repeat(2000); // 24,000 bytes: more than the sniffed head
+    let digest = sha256_hex(&text);
+
+    // Malformed: 400 naming the field, for an upload and for a version.
+    let existing = upload(&app, &u, "v.txt", "text/plain", b"one").await;
+    let vid = existing["id"].as_str().unwrap().to_string();
+    for bad in [
+        json!("abc"),
+        json!(digest.to_uppercase()),
+        json!(format!("{digest}0")),
+        json!(&digest[1..]),
+        json!("g".repeat(64)),
+        json!(format!(" {}", &digest[1..])),
+        json!(42),
+    ] {
+        let r = init(
+            &app,
+            &u,
+            json!({"name": "bad.txt", "size": text.len(), "content_type": "text/plain", "sha256": bad}),
+        )
+        .await;
+        r.assert_error(400, "VALIDATION_ERROR");
+        assert_eq!(r.body["error"]["details"]["field"], "sha256", "{bad}");
+        let r = app
+            .post(
+                &format!("/v1/files/{vid}/versions"),
+                Some(&u.access),
+                json!({"size": 3, "content_type": "text/plain", "sha256": bad}),
+            )
+            .await;
+        r.assert_error(400, "VALIDATION_ERROR");
+        assert_eq!(r.body["error"]["details"]["field"], "sha256", "{bad}");
+    }
+    assert_eq!(quota(&app, &u).await["reserved"], 0);
+
+    // Declared and matching: ready with that digest, a large file and a small one.
+    for (name, ct, bytes) in [
+        ("big.txt", "text/plain", text.as_slice()),
+        ("pic.png", "image/png", PNG),
+    ] {
+        let declared = sha256_hex(bytes);
+        let ticket = init(
+            &app,
+            &u,
+            json!({"name": name, "size": bytes.len(), "content_type": ct, "sha256": declared}),
+        )
+        .await
+        .assert_ok(201)
+        .clone();
+        let checksum = &ticket["headers"]["x-amz-checksum-sha256"];
+        if on_s3 {
+            let raw: Vec<u8> = (0..32)
+                .map(|i| u8::from_str_radix(&declared[2 * i..2 * i + 2], 16).unwrap())
+                .collect();
+            assert_eq!(
+                checksum.as_str(),
+                Some(
+                    base64::engine::general_purpose::STANDARD
+                        .encode(raw)
+                        .as_str()
+                )
+            );
+        } else {
+            assert!(checksum.is_null(), "{ticket}");
+        }
+        assert_eq!(put_bytes(&app, &ticket, bytes).await.status(), 200);
+        let id = ticket["file_id"].as_str().unwrap();
+        let f = app
+            .post(
+                &format!("/v1/files/{id}/complete"),
+                Some(&u.access),
+                json!({}),
+            )
+            .await;
+        assert_eq!(f.assert_ok(200)["sha256"], declared.as_str());
+    }
+    let used = quota(&app, &u).await["used"].as_i64().unwrap();
+
+    // Declared, but other bytes of the same size: S3 refuses the PUT; local disk stores them and
+    // complete refuses them. Either way complete is 400, the file is gone and the quota is back.
+    let mut other = text.clone();
+    other[23_999] = b'!';
+    let ticket = init(
+        &app,
+        &u,
+        json!({"name": "liar.txt", "size": text.len(), "content_type": "text/plain", "sha256": digest}),
+    )
+    .await
+    .assert_ok(201)
+    .clone();
+    let id = ticket["file_id"].as_str().unwrap();
+    let r = put_bytes(&app, &ticket, &other).await;
+    if on_s3 {
+        assert!(
+            matches!(r.status().as_u16(), 400 | 403),
+            "S3 took bytes that do not match the signed checksum: {}",
+            r.status()
+        );
+    } else {
+        assert_eq!(r.status(), 200);
+    }
+    let r = app
+        .post(
+            &format!("/v1/files/{id}/complete"),
+            Some(&u.access),
+            json!({}),
+        )
+        .await;
+    r.assert_error(400, "VALIDATION_ERROR");
+    // s3s-fs keeps a refused body under the key (AWS S3 does not): either way not accepted.
+    let field = r.body["error"]["details"]["field"].as_str().unwrap();
+    if on_s3 {
+        assert!(matches!(field, "sha256" | "size"), "{}", r.text);
+    } else {
+        assert_eq!(field, "sha256", "{}", r.text);
+    }
+    app.get(&format!("/v1/files/{id}"), Some(&u.access))
+        .await
+        .assert_error(404, "NOT_FOUND");
+    let q = quota(&app, &u).await;
+    assert_eq!(
+        (q["used"].as_i64(), q["reserved"].as_i64()),
+        (Some(used), Some(0))
+    );
+
+    // A version: declared and matching, then declared and not matching (the file stays as it was).
+    let version = |bytes: Vec<u8>, declared: String| {
+        let (app, token, vid) = (&app, u.access.clone(), vid.clone());
+        async move {
+            let ticket = app
+                .post(
+                    &format!("/v1/files/{vid}/versions"),
+                    Some(&token),
+                    json!({"size": bytes.len(), "content_type": "text/plain", "sha256": declared}),
+                )
+                .await
+                .assert_ok(201)
+                .clone();
+            let put = put_bytes(app, &ticket, &bytes).await.status();
+            let done = app
+                .post(
+                    &format!("/v1/files/{vid}/complete"),
+                    Some(&token),
+                    json!({}),
+                )
+                .await;
+            (put, done)
+        }
+    };
+    let (put, done) = version(b"two".to_vec(), sha256_hex(b"two")).await;
+    assert_eq!(put, 200);
+    let f = done.assert_ok(200);
+    assert_eq!(
+        (f["version"].as_i64(), f["sha256"].as_str()),
+        (Some(2), Some(sha256_hex(b"two").as_str()))
+    );
+    let (put, done) = version(b"six".to_vec(), sha256_hex(b"ten")).await;
+    assert_eq!(put.as_u16() == 200, !on_s3, "{put}");
+    done.assert_error(400, "VALIDATION_ERROR");
+    let f = app
+        .get(&format!("/v1/files/{vid}"), Some(&u.access))
+        .await
+        .assert_ok(200)
+        .clone();
+    assert_eq!(
+        (f["version"].as_i64(), f["sha256"].as_str()),
+        (Some(2), Some(sha256_hex(b"two").as_str()))
+    );
+    assert_eq!(quota(&app, &u).await["reserved"], 0);
+}
+
 #[tokio::test]
 async fn folders_listing_moves_and_recursive_delete() {
     let app = TestApp::spawn().await;
