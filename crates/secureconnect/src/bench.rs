@@ -54,6 +54,20 @@ pub enum BenchKind {
         #[arg(long)]
         expect: u64,
     },
+    /// Concurrent 1:1 calls: setup p95, signal relay round trip vs a raw WebSocket echo, and
+    /// memory per live call.
+    Calls {
+        #[arg(long, default_value_t = 1000)]
+        calls: usize,
+        /// Signal round trips per call, all calls at once.
+        #[arg(long, default_value_t = 10)]
+        signals: usize,
+        /// Call setups (create + join) in flight at once.
+        #[arg(long, default_value_t = 32)]
+        setup_concurrency: usize,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// Message send-and-persist throughput over 100 conversations vs a single-row INSERT
     /// ceiling of the same database; cross-instance added latency (with --redis-url).
     Chat {
@@ -116,6 +130,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             .await
         }
         BenchKind::Drive(args) => crate::bench_drive::drive(args).await,
+        BenchKind::Calls {
+            calls,
+            signals,
+            setup_concurrency,
+            database_url,
+        } => crate::bench_calls::calls(calls, signals, setup_concurrency, database_url).await,
     }
 }
 
