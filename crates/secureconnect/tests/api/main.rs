@@ -23,3 +23,4 @@ mod polls;
 mod realtime;
 mod totp;
 mod users;
+mod webrtc;
