@@ -266,6 +266,18 @@ impl Chat<'_> {
         Ok(row.map(|r| r.0))
     }
 
+    /// The conversation's kind and `user`'s role in it, when they are a member.
+    pub async fn kind_and_role(
+        &self,
+        id: ConversationId,
+        user: UserId,
+    ) -> AppResult<Option<(String, String)>> {
+        Ok(on_pool!(self.0, p => sqlx::query_as(
+            "SELECT c.kind, m.role FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
+             WHERE m.conversation_id = $1 AND m.user_id = $2")
+            .bind(id).bind(user).fetch_optional(p).await)?)
+    }
+
     pub async fn member_ids(&self, id: ConversationId) -> AppResult<Vec<UserId>> {
         let rows: Vec<(UserId,)> = on_pool!(self.0, p => sqlx::query_as(
             "SELECT user_id FROM conversation_members WHERE conversation_id = $1").bind(id).fetch_all(p).await)?;

@@ -139,6 +139,71 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
 }
 
+/// VmRSS of this process, in KiB.
+pub(crate) fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The `p` quantile (0–1, nearest rank) of latencies in µs, sorted ascending, in ms.
+pub(crate) fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted_us.len() as f64 - 1.0) * p).round() as usize;
+    sorted_us[idx] as f64 / 1000.0
+}
+
+/// An account with one day-long session, written straight through the repositories: benches
+/// measure their subject, not Argon2id (`password_hash` is computed once by the caller).
+pub(crate) async fn seed_account(
+    db: &sc_db::Db,
+    name: &str,
+    password_hash: &str,
+    now: sc_core::time::Timestamp,
+) -> anyhow::Result<(sc_core::ids::UserId, sc_core::ids::SessionId)> {
+    use sc_core::ids::{SessionId, UserId};
+    let id = UserId::new();
+    let email = format!("{name}@bench.example");
+    db.users()
+        .insert(&sc_db::users::NewUser {
+            id,
+            email: &email,
+            email_normalized: &email,
+            username: name,
+            display_name: name,
+            search_name: name,
+            password_hash,
+            role: "user",
+            email_verified: true,
+            now,
+        })
+        .await?
+        .map_err(|_| anyhow::anyhow!("user exists"))?;
+    let session = sc_db::sessions::SessionRow {
+        id: SessionId::new(),
+        user_id: id,
+        device_name: None,
+        ip: None,
+        user_agent: None,
+        created_at: now,
+        last_seen_at: now,
+        idle_expires_at: now.plus(Duration::from_secs(86_400)),
+        absolute_expires_at: now.plus(Duration::from_secs(86_400)),
+        revoked_at: None,
+    };
+    db.sessions()
+        .insert(&session, &format!("bench-refresh-{id}"))
+        .await?;
+    Ok((id, session.id))
+}
+
 pub(crate) struct Load {
     pub(crate) requests: u64,
     pub(crate) errors: u64,
@@ -151,11 +216,7 @@ impl Load {
         self.requests as f64 / self.elapsed.as_secs_f64()
     }
     pub(crate) fn percentile_ms(&self, p: f64) -> f64 {
-        if self.latencies_us.is_empty() {
-            return 0.0;
-        }
-        let idx = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
-        self.latencies_us[idx] as f64 / 1000.0
+        percentile_ms(&self.latencies_us, p)
     }
 }
 

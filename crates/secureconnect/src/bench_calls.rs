@@ -4,6 +4,7 @@
 //! same run; and the server's memory per live call.
 
 use crate::App;
+use crate::bench::{percentile_ms, rss_kib};
 use anyhow::Context;
 use futures_util::{SinkExt, StreamExt};
 use sc_core::{
@@ -12,32 +13,13 @@ use sc_core::{
     secret::Secret,
     time::Timestamp,
 };
-use sc_db::{chat::NewConversation, sessions::SessionRow, users::NewUser};
+use sc_db::chat::NewConversation;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
-    if sorted_us.is_empty() {
-        return 0.0;
-    }
-    let idx = ((sorted_us.len() as f64 - 1.0) * p).round() as usize;
-    sorted_us[idx] as f64 / 1000.0
-}
 
 /// The next text frame of a socket whose `type` is `kind`.
 async fn next_of(ws: &mut Socket, kind: &str) -> anyhow::Result<Value> {
@@ -105,41 +87,10 @@ pub async fn calls(
     let hash =
         sc_service::password::hash_blocking("tangerine-violin-42").map_err(anyhow::Error::msg)?;
     let run = &uuid::Uuid::new_v4().simple().to_string()[..6];
+    let jwt = &state.deps.jwt;
     let user = async |name: String| -> anyhow::Result<(UserId, SessionId, String)> {
-        let id = UserId::new();
-        let email = format!("{name}@bench.example");
-        db.users()
-            .insert(&NewUser {
-                id,
-                email: &email,
-                email_normalized: &email,
-                username: &name,
-                display_name: &name,
-                search_name: &name,
-                password_hash: &hash,
-                role: "user",
-                email_verified: true,
-                now,
-            })
-            .await?
-            .map_err(|_| anyhow::anyhow!("user exists"))?;
-        let session = SessionRow {
-            id: SessionId::new(),
-            user_id: id,
-            device_name: None,
-            ip: None,
-            user_agent: None,
-            created_at: now,
-            last_seen_at: now,
-            idle_expires_at: now.plus(Duration::from_secs(86_400)),
-            absolute_expires_at: now.plus(Duration::from_secs(86_400)),
-            revoked_at: None,
-        };
-        db.sessions()
-            .insert(&session, &format!("bench-refresh-{id}"))
-            .await?;
-        let token = state.deps.jwt.issue(id, session.id, now, 3600)?;
-        Ok((id, session.id, token))
+        let (id, session) = crate::bench::seed_account(&db, &name, &hash, now).await?;
+        Ok((id, session, jwt.issue(id, session, now, 3600)?))
     };
     let mut pairs = Vec::with_capacity(calls);
     for i in 0..calls {

@@ -12,7 +12,7 @@
 //!   declared sha256.
 
 use crate::App;
-use crate::bench::tempfile_dir;
+use crate::bench::{rss_kib, tempfile_dir};
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -143,18 +143,6 @@ fn mount_of(dir: &Path) -> (String, String) {
 }
 
 // --- memory ---
-
-/// VmRSS of this process, in KiB.
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 /// The highest RSS seen by a thread sampling every 20 ms until `finish`.
 struct RssPeak {

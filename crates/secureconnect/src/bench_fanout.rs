@@ -4,15 +4,16 @@
 //! per-process file limit requires.
 
 use crate::App;
+use crate::bench::rss_kib;
 use anyhow::Context;
 use futures_util::{SinkExt, StreamExt};
 use sc_core::{
     config::Config,
-    ids::{ConversationId, SessionId, UserId},
+    ids::{ConversationId, UserId},
     secret::Secret,
     time::Timestamp,
 };
-use sc_db::{chat::NewConversation, sessions::SessionRow, users::NewUser};
+use sc_db::chat::NewConversation;
 use serde_json::{Value, json};
 use std::io::{BufRead, Write};
 use std::sync::Arc;
@@ -24,17 +25,6 @@ fn now_micros() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
-}
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
         .unwrap_or(0)
 }
 
@@ -341,41 +331,7 @@ pub async fn fanout(
     let mut users = Vec::with_capacity(sockets);
     let run = &uuid::Uuid::new_v4().simple().to_string()[..6];
     for i in 0..sockets {
-        let id = UserId::new();
-        let name = format!("f{run}{i}");
-        let email = format!("{name}@bench.example");
-        let new = NewUser {
-            id,
-            email: &email,
-            email_normalized: &email,
-            username: &name,
-            display_name: &name,
-            search_name: &name,
-            password_hash: &hash,
-            role: "user",
-            email_verified: true,
-            now,
-        };
-        db.users()
-            .insert(&new)
-            .await?
-            .map_err(|_| anyhow::anyhow!("user exists"))?;
-        let session = SessionRow {
-            id: SessionId::new(),
-            user_id: id,
-            device_name: None,
-            ip: None,
-            user_agent: None,
-            created_at: now,
-            last_seen_at: now,
-            idle_expires_at: now.plus(Duration::from_secs(86_400)),
-            absolute_expires_at: now.plus(Duration::from_secs(86_400)),
-            revoked_at: None,
-        };
-        db.sessions()
-            .insert(&session, &format!("bench-refresh-{id}"))
-            .await?;
-        users.push((id, session.id));
+        users.push(crate::bench::seed_account(&db, &format!("f{run}{i}"), &hash, now).await?);
     }
     let mut room_ids = Vec::new();
     for r in 0..rooms {

@@ -141,9 +141,7 @@ impl CallService {
         {
             return Err(not_in());
         }
-        let view = self.get(ctx, id).await?;
-        self.announce("call.updated", &view).await;
-        Ok(view)
+        self.announce_current(id).await
     }
 
     /// Starts or stops a client-side recording. Starting takes the call's one recording slot
@@ -176,9 +174,7 @@ impl CallService {
             }
             (RecordingOutcome::NotIn, _) => return Err(not_in()),
         }
-        let view = self.get(ctx, id).await?;
-        self.announce("call.updated", &view).await;
-        Ok(view)
+        self.announce_current(id).await
     }
 
     /// Attaches the file a recorder uploaded to their latest finished recording of the call;
@@ -214,9 +210,7 @@ impl CallService {
                 "you have no finished recording of this call without a file",
             ));
         }
-        let view = self.get(ctx, id).await?;
-        self.announce("call.updated", &view).await;
-        Ok(view)
+        self.announce_current(id).await
     }
 
     /// Stores a quality sample of the calling session (a participant), and counts it in the

@@ -134,6 +134,19 @@ pub struct CallSession {
     pub media_limits: MediaLimits,
 }
 
+/// The caller's place in a call's conversation.
+pub(super) struct Membership {
+    kind: String,
+    role: String,
+}
+
+impl Membership {
+    /// An owner or admin of a group (who may end calls and change scheduled ones).
+    pub(super) fn moderates(&self) -> bool {
+        self.kind == "group" && (self.role == "owner" || self.role == "admin")
+    }
+}
+
 #[derive(Clone)]
 pub struct CallService {
     d: Arc<Deps>,
@@ -193,17 +206,25 @@ impl CallService {
         })
     }
 
-    /// The call and the caller's role in its conversation (404 for a non-member).
-    async fn call_for(&self, ctx: &AuthContext, id: CallId) -> AppResult<(CallRow, String)> {
+    /// The call and the caller's membership of its conversation (404 for a non-member).
+    async fn call_for(&self, ctx: &AuthContext, id: CallId) -> AppResult<(CallRow, Membership)> {
         let c = self.d.db.calls().get(id).await?.ok_or_else(not_found)?;
-        let role = self
+        let (kind, role) = self
             .d
             .db
             .chat()
-            .role_of(c.conversation_id, ctx.user_id)
+            .kind_and_role(c.conversation_id, ctx.user_id)
             .await?
             .ok_or_else(not_found)?;
-        Ok((c, role))
+        Ok((c, Membership { kind, role }))
+    }
+
+    /// The call as it is now, announced to its conversation's members as `call.updated`.
+    async fn announce_current(&self, id: CallId) -> AppResult<CallView> {
+        let c = self.d.db.calls().get(id).await?.ok_or_else(not_found)?;
+        let view = self.view(c).await?;
+        self.announce("call.updated", &view).await;
+        Ok(view)
     }
 
     fn media_limits(&self, participants: usize) -> MediaLimits {
@@ -265,14 +286,14 @@ impl CallService {
             "video" => "video",
             _ => return Err(AppError::validation("kind", "audio or video")),
         };
-        let conv = self
+        let (kind_of_conversation, _) = self
             .d
             .db
             .chat()
-            .view(ctx.user_id, conversation)
+            .kind_and_role(conversation, ctx.user_id)
             .await?
             .ok_or_else(|| AppError::NotFound("conversation".into()))?;
-        if conv.kind == "direct" {
+        if kind_of_conversation == "direct" {
             let members = self.d.db.chat().member_ids(conversation).await?;
             if let Some(other) = members.iter().find(|m| **m != ctx.user_id)
                 && self
@@ -367,8 +388,7 @@ impl CallService {
             Joined::Over => return Err(over()),
             Joined::Gone => return Err(not_found()),
         }
-        let view = self.get(ctx, id).await?;
-        self.announce("call.updated", &view).await;
+        let view = self.announce_current(id).await?;
         Ok(self.session(ctx, view))
     }
 
@@ -386,27 +406,18 @@ impl CallService {
             Left::NotIn => return Err(AppError::conflict("this session is not in the call")),
             Left::Gone => return Err(not_found()),
         }
-        let view = self.get(ctx, id).await?;
-        self.announce("call.updated", &view).await;
-        Ok(view)
+        self.announce_current(id).await
     }
 
     /// Declines a ringing call: a direct call becomes `declined`; in a group call it records
     /// this member's answer.
     pub async fn decline(&self, ctx: &AuthContext, id: CallId) -> AppResult<CallView> {
-        let (c, _) = self.call_for(ctx, id).await?;
+        let (c, member) = self.call_for(ctx, id).await?;
         if c.status != "ringing" && c.status != "active" {
             return Err(over());
         }
-        let conv = self
-            .d
-            .db
-            .chat()
-            .view(ctx.user_id, c.conversation_id)
-            .await?
-            .ok_or_else(not_found)?;
         let now = Timestamp::now();
-        if conv.kind == "direct" {
+        if member.kind == "direct" {
             if c.status != "ringing" {
                 return Err(AppError::conflict("only a ringing call can be declined"));
             }
@@ -423,24 +434,13 @@ impl CallService {
                 .record_decline(id, ctx.user_id, now)
                 .await?;
         }
-        let view = self.get(ctx, id).await?;
-        self.announce("call.updated", &view).await;
-        Ok(view)
+        self.announce_current(id).await
     }
 
     /// Ends a live call for everyone: its creator, or an owner or admin of its group.
     pub async fn end(&self, ctx: &AuthContext, id: CallId) -> AppResult<CallView> {
-        let (c, role) = self.call_for(ctx, id).await?;
-        let conv_kind = self
-            .d
-            .db
-            .chat()
-            .view(ctx.user_id, c.conversation_id)
-            .await?
-            .map(|v| v.kind)
-            .unwrap_or_default();
-        let moderator = conv_kind == "group" && (role == "owner" || role == "admin");
-        if c.created_by != ctx.user_id && !moderator {
+        let (c, member) = self.call_for(ctx, id).await?;
+        if c.created_by != ctx.user_id && !member.moderates() {
             return Err(AppError::Forbidden(
                 "only the caller or a group owner/admin ends a call".into(),
             ));
@@ -454,9 +454,7 @@ impl CallService {
         {
             return Err(over());
         }
-        let view = self.get(ctx, id).await?;
-        self.announce("call.updated", &view).await;
-        Ok(view)
+        self.announce_current(id).await
     }
 
     /// Relays a signal from a participant's session to one other participant session, or to
@@ -535,11 +533,8 @@ impl CallService {
             .unseen_participants(now.minus(grace), SWEEP_BATCH)
             .await?
         {
-            if let Left::Ok { .. } = calls.leave(id, session, now).await?
-                && let Some(c) = calls.get(id).await?
-            {
-                let view = self.view(c).await?;
-                self.announce("call.updated", &view).await;
+            if let Left::Ok { .. } = calls.leave(id, session, now).await? {
+                self.announce_current(id).await?;
             }
         }
         self.remind_due().await?;

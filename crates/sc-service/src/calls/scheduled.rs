@@ -117,15 +117,15 @@ impl CallService {
             .get(id)
             .await?
             .ok_or_else(no_scheduled)?;
-        let conv = self
+        let (kind, role) = self
             .d
             .db
             .chat()
-            .view(ctx.user_id, row.conversation_id)
+            .kind_and_role(row.conversation_id, ctx.user_id)
             .await?
             .ok_or_else(no_scheduled)?;
-        let may_change = row.created_by == ctx.user_id
-            || (conv.kind == "group" && (conv.my_role == "owner" || conv.my_role == "admin"));
+        let may_change =
+            row.created_by == ctx.user_id || super::Membership { kind, role }.moderates();
         Ok((row, may_change))
     }
 
