@@ -90,8 +90,9 @@ pub struct NewCall {
 #[derive(Debug)]
 pub enum Created {
     Ok,
-    /// The conversation has a live call already.
-    Live(CallId),
+    /// The conversation has a live call already: its id, unless it ended between the refused
+    /// insert and the look-up.
+    Live(Option<CallId>),
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -196,11 +197,7 @@ impl Calls<'_> {
                         let live: Option<(CallId,)> = sqlx::query_as(
                             "SELECT id FROM calls WHERE conversation_id = $1 AND status IN ('ringing', 'active')")
                             .bind(c.conversation).fetch_optional(p).await?;
-                        return Ok(match live {
-                            Some((id,)) => Created::Live(id),
-                            // Ended between the two statements: the caller may try again.
-                            None => Created::Live(c.id),
-                        });
+                        return Ok(Created::Live(live.map(|(id,)| id)));
                     }
                     other => { other?; }
                 }
@@ -305,11 +302,9 @@ impl Calls<'_> {
                     .bind(id).bind(user).fetch_optional(&mut *tx).await?;
                 if recorder_gone.is_some() {
                     sqlx::query(CLOSE_RECORDING).bind(id).bind(now).execute(&mut *tx).await?;
+                    sqlx::query(concat!("UPDATE calls SET ", end_recording!(), " WHERE id = $1"))
+                        .bind(id).execute(&mut *tx).await?;
                 }
-                sqlx::query(concat!(
-                    "UPDATE calls SET ", end_recording!(), " WHERE id = $1 AND recording_by = $2
-                       AND NOT EXISTS (SELECT 1 FROM call_participants WHERE call_id = $1 AND user_id = $2 AND left_at IS NULL)"))
-                    .bind(id).bind(user).execute(&mut *tx).await?;
                 let (left,): (i64,) = sqlx::query_as(
                     "SELECT COUNT(*) FROM call_participants WHERE call_id = $1 AND left_at IS NULL")
                     .bind(id).fetch_one(&mut *tx).await?;

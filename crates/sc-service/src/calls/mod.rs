@@ -254,7 +254,8 @@ impl CallService {
             ttl_seconds,
         } = self.ice_servers(ctx);
         CallSession {
-            media_limits: self.media_limits(active.max(call.max_participants.min(2) as usize)),
+            // Split as if for two at least: a caller alone is about to be joined.
+            media_limits: self.media_limits(active),
             call,
             ice_servers,
             ice_ttl_seconds: ttl_seconds,
@@ -324,8 +325,7 @@ impl CallService {
         if let Created::Live(live) = outcome {
             return Err(AppError::Conflict {
                 message: "the conversation has a live call".into(),
-                // `live == id` only when that call ended between the two reads: no id to give.
-                details: (live != id).then(|| json!({"call_id": live})),
+                details: live.map(|live| json!({"call_id": live})),
             });
         }
         let call = self.d.db.calls().get(id).await?.ok_or_else(not_found)?;
