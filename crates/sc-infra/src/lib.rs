@@ -5,6 +5,7 @@
 pub mod blobs;
 pub mod bus;
 pub mod mailer;
+pub mod push;
 pub mod ratelimit;
 pub mod redis_link;
 
