@@ -386,16 +386,76 @@ pub struct PresenceView {
     pub last_seen_at: Option<Timestamp>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct NotificationView {
-    pub id: String,
+/// `POST /v1/push/subscriptions`: a Web Push subscription (`endpoint`, `keys`), an FCM or an
+/// APNs device token.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushSubscribeRequest {
+    /// "webpush", "fcm" or "apns"
+    #[schema(pattern = "^(webpush|fcm|apns)$")]
     pub kind: String,
-    #[schema(value_type = Object)]
-    pub data: serde_json::Value,
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: Timestamp,
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub read_at: Option<Timestamp>,
+    /// Web Push: the push service URL (`https://`, a public address).
+    #[schema(max_length = 2048)]
+    pub endpoint: Option<String>,
+    /// Web Push: the subscription's keys.
+    pub keys: Option<PushKeys>,
+    /// FCM or APNs: the device token.
+    #[schema(max_length = 4096)]
+    pub token: Option<String>,
+    /// APNs: "production" (default) or "sandbox".
+    #[schema(pattern = "^(production|sandbox)$")]
+    pub environment: Option<String>,
+    #[schema(max_length = 100)]
+    pub device_name: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushKeys {
+    /// base64url of the 65-byte uncompressed P-256 public key
+    pub p256dh: String,
+    /// base64url of the 16-byte auth secret
+    pub auth: String,
+}
+
+/// `GET /v1/push/vapid-public-key`.
+#[derive(Serialize, ToSchema)]
+pub struct VapidKeyView {
+    /// base64url of the uncompressed P-256 public key (the `applicationServerKey`).
+    pub public_key: String,
+}
+
+/// `POST /v1/notifications/read-all`.
+#[derive(Serialize, ToSchema)]
+pub struct ReadAllView {
+    pub updated: u64,
+}
+
+/// One kind's switches in a preferences PATCH (each optional).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KindSwitchesPatch {
+    pub push: Option<bool>,
+    pub email: Option<bool>,
+}
+
+/// `PATCH /v1/notifications/preferences`: any part of the preferences. Kinds are `message`,
+/// `mention`, `call.missed`, `file.shared` and `call.scheduled` (others, `security` included,
+/// → 400).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreferencesPatchRequest {
+    pub kinds: Option<std::collections::BTreeMap<String, KindSwitchesPatch>>,
+    pub email_digest: Option<bool>,
+}
+
+/// `PUT /v1/conversations/{id}/mute`.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MuteRequest {
+    /// RFC 3339, in the future; without it the mute has no end.
+    #[schema(format = DateTime)]
+    pub until: Option<String>,
 }
 
 /// `GET /health`.

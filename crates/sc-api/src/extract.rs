@@ -29,6 +29,28 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for ApiJson<T> {
     }
 }
 
+/// A JSON body that may be left out: no body at all (and no Content-Type) means `T::default()`;
+/// otherwise as `ApiJson`.
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default> FromRequest<Arc<AppState>> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let no_type = !req.headers().contains_key(header::CONTENT_TYPE);
+        let empty = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|v| v.trim() == "0");
+        if no_type && empty {
+            return Ok(OptionalJson(T::default()));
+        }
+        let ApiJson(value) = ApiJson::from_request(req, state).await?;
+        Ok(OptionalJson(value))
+    }
+}
+
 pub async fn read_json_body(req: Request, limit: usize) -> Result<Vec<u8>, ApiError> {
     let ct = req
         .headers()

@@ -19,7 +19,7 @@ use crate::{
         auth_rate_limit, client_ip, link_rate_limit, login_rate_limit, request_context,
         require_auth,
     },
-    routes::{auth, blobs, calls, chat, drive, links, ops, polls, realtime, users},
+    routes::{auth, blobs, calls, chat, drive, links, notifications, ops, polls, realtime, users},
     state::AppState,
 };
 use axum::{
@@ -40,7 +40,7 @@ use tower_http::{
 };
 
 /// Public routes under /v1 (everything else needs a bearer token).
-const PUBLIC_PATHS: [&str; 8] = [
+const PUBLIC_PATHS: [&str; 9] = [
     "/v1/realtime",
     "/v1/auth/register",
     "/v1/auth/login",
@@ -49,6 +49,7 @@ const PUBLIC_PATHS: [&str; 8] = [
     "/v1/auth/password-reset/confirm",
     "/v1/auth/email/verify",
     "/v1/openapi.json",
+    "/v1/push/vapid-public-key",
 ];
 
 /// Blob URLs carry their own signature instead of a bearer token.
@@ -136,7 +137,25 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/presence",
             post(realtime::set_presence).get(realtime::get_presence),
         )
-        .route("/v1/notifications", get(realtime::notifications))
+        .route("/v1/notifications", get(notifications::list))
+        .route("/v1/notifications/read-all", post(notifications::read_all))
+        .route(
+            "/v1/notifications/preferences",
+            get(notifications::preferences).patch(notifications::patch_preferences),
+        )
+        .route("/v1/notifications/{id}/read", post(notifications::read))
+        .route(
+            "/v1/push/subscriptions",
+            post(notifications::subscribe).get(notifications::subscriptions),
+        )
+        .route(
+            "/v1/push/subscriptions/{id}",
+            delete(notifications::unsubscribe),
+        )
+        .route(
+            "/v1/conversations/{id}/mute",
+            axum::routing::put(chat::mute).delete(chat::unmute),
+        )
         .route("/v1/calls", post(calls::create).get(calls::list))
         .route("/v1/calls/ice-servers", get(calls::ice_servers))
         .route(
@@ -194,7 +213,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
-        .route("/v1/openapi.json", get(ops::openapi));
+        .route("/v1/openapi.json", get(ops::openapi))
+        .route(
+            "/v1/push/vapid-public-key",
+            get(notifications::vapid_public_key),
+        );
 
     let cfg = &state.cfg;
     let mut app = Router::new()

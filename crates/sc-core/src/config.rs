@@ -222,6 +222,47 @@ pub struct Config {
     pub mail_from: String,
     pub mail_workers: usize,
     pub mail_max_attempts: u32,
+
+    // --- notifications, push and digests ---
+    /// Web Push endpoints may be `http://` and private addresses (tests and closed networks
+    /// only: endpoints are URLs users choose).
+    pub push_allow_insecure_endpoints: bool,
+    /// Pushes about plain conversations carry a title and the message text; off by default
+    /// (pushes are content-free wake-ups), never for encrypted conversations.
+    pub push_include_content: bool,
+    /// The VAPID `sub` claim: a `mailto:` or `https:` contact for push services. Empty: a
+    /// `mailto:` of `mail_from`.
+    pub vapid_subject: String,
+    /// The VAPID private key (P-256 scalar, base64url); generated into `data_dir` when absent.
+    pub vapid_private_key: Option<Secret>,
+    pub vapid_private_key_file: Option<PathBuf>,
+    /// A Firebase service-account JSON; FCM pushes are off without it.
+    pub fcm_credentials_file: Option<PathBuf>,
+    pub fcm_endpoint: String,
+    /// The APNs token-signing key (`.p8`) with its key id, team id and the app's bundle id.
+    pub apns_key_file: Option<PathBuf>,
+    pub apns_key_id: Option<String>,
+    pub apns_team_id: Option<String>,
+    pub apns_topic: Option<String>,
+    /// Overrides Apple's production and sandbox endpoints (a gateway, or tests).
+    pub apns_endpoint: Option<String>,
+    /// A PEM certificate trusted for push services besides the public roots (a private
+    /// gateway, or tests).
+    pub push_tls_ca_file: Option<PathBuf>,
+    /// Pushes sent at once by each instance.
+    pub push_concurrency: usize,
+    /// Attempts before a push is kept as a dead letter.
+    pub push_max_attempts: u32,
+    /// Pushes of one conversation to one device are at least this far apart; newer ones
+    /// replace the waiting one.
+    pub push_collapse_seconds: u64,
+    /// Unread message and mention notifications older than this are mailed in a digest to
+    /// members who have not been online since.
+    pub email_digest_delay_seconds: u64,
+    /// Seconds between passes of the digest job.
+    pub email_digest_interval_seconds: u64,
+    /// Digests quote message text from plain conversations; off by default.
+    pub email_include_content: bool,
 }
 
 impl Default for Config {
@@ -310,6 +351,25 @@ impl Default for Config {
             mail_from: "SecureConnect <no-reply@localhost>".into(),
             mail_workers: 2,
             mail_max_attempts: 8,
+            push_allow_insecure_endpoints: false,
+            push_include_content: false,
+            vapid_subject: String::new(),
+            vapid_private_key: None,
+            vapid_private_key_file: None,
+            fcm_credentials_file: None,
+            fcm_endpoint: "https://fcm.googleapis.com".into(),
+            apns_key_file: None,
+            apns_key_id: None,
+            apns_team_id: None,
+            apns_topic: None,
+            apns_endpoint: None,
+            push_tls_ca_file: None,
+            push_concurrency: 64,
+            push_max_attempts: 8,
+            push_collapse_seconds: 2,
+            email_digest_delay_seconds: 15 * 60,
+            email_digest_interval_seconds: 60,
+            email_include_content: false,
         }
     }
 }
@@ -444,6 +504,11 @@ impl Config {
             &mut self.s3_secret_access_key,
         )?;
         read("turn_secret", &self.turn_secret_file, &mut self.turn_secret)?;
+        read(
+            "vapid_private_key",
+            &self.vapid_private_key_file,
+            &mut self.vapid_private_key,
+        )?;
         // An empty value means "not set" (handy to switch a backend off from the environment).
         for s in [
             &mut self.database_url,
@@ -452,6 +517,7 @@ impl Config {
             &mut self.data_key,
             &mut self.s3_secret_access_key,
             &mut self.turn_secret,
+            &mut self.vapid_private_key,
         ] {
             if s.as_ref().is_some_and(|v| v.is_empty()) {
                 *s = None;
@@ -520,7 +586,7 @@ impl Config {
                 ));
             }
         }
-        let positive: [(&str, u64); 28] = [
+        let positive: [(&str, u64); 31] = [
             ("call_max_participants", self.call_max_participants as u64),
             ("call_ring_timeout_seconds", self.call_ring_timeout_seconds),
             ("call_grace_seconds", self.call_grace_seconds),
@@ -582,6 +648,12 @@ impl Config {
                 self.password_hash_concurrency as u64,
             ),
             ("mail_workers", self.mail_workers as u64),
+            ("push_concurrency", self.push_concurrency as u64),
+            ("push_max_attempts", self.push_max_attempts as u64),
+            (
+                "email_digest_interval_seconds",
+                self.email_digest_interval_seconds,
+            ),
         ];
         for (key, v) in positive {
             if v == 0 {
@@ -619,7 +691,39 @@ impl Config {
                 "must be a mail address, e.g. `Name <no-reply@example.org>`",
             ));
         }
-        self.validate_s3()
+        self.validate_s3()?;
+        self.validate_push()
+    }
+
+    fn validate_push(&mut self) -> Result<(), ConfigError> {
+        check_endpoint(&self.fcm_endpoint).map_err(|reason| invalid("fcm_endpoint", reason))?;
+        self.fcm_endpoint = self.fcm_endpoint.trim_end_matches('/').to_string();
+        if let Some(url) = &mut self.apns_endpoint {
+            check_endpoint(url).map_err(|reason| invalid("apns_endpoint", reason))?;
+            *url = url.trim_end_matches('/').to_string();
+        }
+        if self.apns_key_file.is_some() {
+            for (key, v) in [
+                ("apns_key_id", &self.apns_key_id),
+                ("apns_team_id", &self.apns_team_id),
+                ("apns_topic", &self.apns_topic),
+            ] {
+                if v.as_deref().is_none_or(str::is_empty) {
+                    return Err(invalid(key, "is required with apns_key_file"));
+                }
+            }
+        }
+        let subject = &self.vapid_subject;
+        if !subject.is_empty()
+            && !subject.starts_with("mailto:")
+            && !subject.starts_with("https://")
+        {
+            return Err(invalid(
+                "vapid_subject",
+                "must be a mailto: or https: URL (RFC 8292)",
+            ));
+        }
+        Ok(())
     }
 
     fn validate_s3(&mut self) -> Result<(), ConfigError> {

@@ -94,3 +94,11 @@ typed_id!(
     /// A call planned for a later time.
     ScheduledCallId
 );
+typed_id!(
+    /// A device's push subscription (Web Push, FCM or APNs), tied to one session.
+    PushSubscriptionId
+);
+typed_id!(
+    /// One push waiting in the delivery queue.
+    PushDeliveryId
+);

@@ -418,8 +418,9 @@ impl Calls<'_> {
                 let data = serde_json::json!({"call_id": id, "conversation_id": call.conversation_id,
                                               "caller_id": call.created_by}).to_string();
                 for (u,) in &missed {
-                    sqlx::query("INSERT INTO notifications (id, user_id, kind, data, created_at) VALUES ($1, $2, 'call.missed', $3, $4)")
-                        .bind(NotificationId::new()).bind(*u).bind(&data).bind(now).execute(&mut *tx).await?;
+                    sqlx::query("INSERT INTO notifications (id, user_id, kind, source, data, created_at) VALUES ($1, $2, 'call.missed', $5, $3, $4)
+                                 ON CONFLICT (user_id, kind, source) DO NOTHING")
+                        .bind(NotificationId::new()).bind(*u).bind(&data).bind(now).bind(id.to_string()).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok::<_, sqlx::Error>(Some(Missed { call, missed_by: missed.into_iter().map(|r| r.0).collect() }))

@@ -25,6 +25,8 @@ pub struct ConversationRow {
     pub read_seq: i64,
     pub unread_count: i64,
     pub members_count: i64,
+    /// Until when the caller muted the conversation.
+    pub muted_until: Option<Timestamp>,
 }
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -54,6 +56,8 @@ pub struct MessageRow {
     pub poll_closes_at: Option<Timestamp>,
     /// When a poll was closed (by hand or at `poll_closes_at`).
     pub poll_closed_at: Option<Timestamp>,
+    /// Mentioned members: user ids comma-separated, `all` for @all, '' for none.
+    pub mentions: String,
     pub created_at: Timestamp,
     pub edited_at: Option<Timestamp>,
     pub deleted_at: Option<Timestamp>,
@@ -92,6 +96,8 @@ pub struct NewMessage {
     pub attachments: Vec<FileId>,
     /// For a poll: when it closes by itself.
     pub poll_closes_at: Option<Timestamp>,
+    /// Mentioned members (see `MessageRow::mentions`).
+    pub mentions: String,
     pub now: Timestamp,
 }
 
@@ -139,7 +145,7 @@ pub enum Inserted {
 macro_rules! conversation_view {
     () => {
         "SELECT c.id, c.kind, c.title, c.avatar_url, c.encrypted, c.created_by, c.created_at,
-                c.last_message_seq, c.last_activity_at, me.role AS my_role, me.read_seq,
+                c.last_message_seq, c.last_activity_at, me.role AS my_role, me.read_seq, me.muted_until,
                 (SELECT COUNT(*) FROM messages m
                   WHERE m.conversation_id = c.id AND m.seq > me.read_seq
                     AND m.sender_id <> me.user_id AND m.deleted_at IS NULL) AS unread_count,
@@ -151,7 +157,7 @@ macro_rules! conversation_view {
 macro_rules! message_columns {
     () => {
         "id, conversation_id, seq, sender_id, client_message_id, kind, content, ciphertext, reply_to, \
-         metadata, attachments, poll_closes_at, poll_closed_at, created_at, edited_at, deleted_at"
+         metadata, attachments, poll_closes_at, poll_closed_at, mentions, created_at, edited_at, deleted_at"
     };
 }
 
@@ -257,6 +263,43 @@ impl Chat<'_> {
             encrypted,
             members: parse_ids(members.as_deref()).collect(),
         }))
+    }
+
+    /// The members of a conversation among the given usernames (lowercase).
+    pub async fn members_named(
+        &self,
+        id: ConversationId,
+        usernames: &[String],
+    ) -> AppResult<Vec<UserId>> {
+        if usernames.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(UserId,)> = on_pool!(self.0, p => {
+            let mut q = sqlx::QueryBuilder::new(
+                "SELECT m.user_id FROM conversation_members m JOIN users u ON u.id = m.user_id
+                 WHERE m.conversation_id = ");
+            q.push_bind(id).push(" AND u.username IN (");
+            let mut names = q.separated(", ");
+            for n in usernames {
+                names.push_bind(n);
+            }
+            q.push(") ORDER BY m.user_id");
+            q.build_query_as().fetch_all(p).await
+        })?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// Sets (or, with None, clears) a member's mute; false when `user` is not a member.
+    pub async fn set_mute(
+        &self,
+        id: ConversationId,
+        user: UserId,
+        until: Option<Timestamp>,
+    ) -> AppResult<bool> {
+        let n = on_pool!(self.0, p => sqlx::query(
+            "UPDATE conversation_members SET muted_until = $3 WHERE conversation_id = $1 AND user_id = $2")
+            .bind(id).bind(user).bind(until).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(n == 1)
     }
 
     pub async fn role_of(&self, id: ConversationId, user: UserId) -> AppResult<Option<String>> {
@@ -513,8 +556,8 @@ impl Chat<'_> {
                     };
                     let sql = concat!(
                         "INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, kind, content,
-                                               ciphertext, reply_to, metadata, attachments, poll_closes_at, created_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING ", message_columns!());
+                                               ciphertext, reply_to, metadata, attachments, poll_closes_at, mentions, created_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, $13) RETURNING ", message_columns!());
                     let row: MessageRow = sqlx::query_as(sql)
                         .bind(m.id)
                         .bind(m.conversation_id)
@@ -529,6 +572,7 @@ impl Chat<'_> {
                         .bind(m.attachment_list())
                         .bind(m.poll_closes_at)
                         .bind(now)
+                        .bind(&m.mentions)
                         .fetch_one(&mut *tx)
                         .await?;
                     for file in &m.attachments {
@@ -581,9 +625,9 @@ impl Chat<'_> {
                 let sql = concat!(
                     "WITH input AS (
                         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
-                                             $7::text[], $8::uuid[], $9::text[], $12::text[], $13::bigint[])
+                                             $7::text[], $8::uuid[], $9::text[], $12::text[], $13::bigint[], $14::text[])
                             WITH ORDINALITY AS t(id, conversation_id, sender_id, client_message_id, kind, content,
-                                                 ciphertext, reply_to, metadata, attachments, poll_closes_at, ord)
+                                                 ciphertext, reply_to, metadata, attachments, poll_closes_at, mentions, ord)
                      ), allowed AS (
                         SELECT i.* FROM input i
                         WHERE EXISTS (SELECT 1 FROM conversation_members m
@@ -595,11 +639,11 @@ impl Chat<'_> {
                         RETURNING c.id, c.last_message_seq AS top, n.count
                      ), ins AS (
                         INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, kind, content,
-                                              ciphertext, reply_to, metadata, attachments, poll_closes_at, created_at)
+                                              ciphertext, reply_to, metadata, attachments, poll_closes_at, mentions, created_at)
                         SELECT a.id, a.conversation_id,
                                b.top - b.count + ROW_NUMBER() OVER (PARTITION BY a.conversation_id ORDER BY a.ord),
                                a.sender_id, a.client_message_id, a.kind, a.content, a.ciphertext, a.reply_to,
-                               a.metadata, a.attachments, a.poll_closes_at, $10
+                               a.metadata, a.attachments, a.poll_closes_at, a.mentions, $10
                         FROM allowed a JOIN bump b ON b.id = a.conversation_id
                         RETURNING ", message_columns!(), "
                      ), attached AS (
@@ -656,6 +700,7 @@ impl Chat<'_> {
                             .map(|m| m.poll_closes_at.map(Timestamp::millis))
                             .collect::<Vec<_>>(),
                     )
+                    .bind(col(|m| Some(&m.mentions)))
                     .fetch_all(p)
                     .await?;
                 // One shared recipient list per conversation of the batch.
@@ -729,7 +774,7 @@ impl Chat<'_> {
         let run = || async {
             on_pool!(self.0, p => {
                 let mut tx = p.begin().await?;
-                let sql = concat!("UPDATE messages SET content = NULL, ciphertext = NULL, metadata = '{}', attachments = '', deleted_at = $2
+                let sql = concat!("UPDATE messages SET content = NULL, ciphertext = NULL, metadata = '{}', attachments = '', mentions = '', deleted_at = $2
                                    WHERE id = $1 AND deleted_at IS NULL RETURNING ", message_columns!());
                 let row: Option<MessageRow> = sqlx::query_as(sql).bind(id).bind(now).fetch_optional(&mut *tx).await?;
                 sqlx::query("DELETE FROM message_reactions WHERE message_id = $1").bind(id).execute(&mut *tx).await?;

@@ -11,8 +11,37 @@ pub struct MailRow {
     pub recipient: String,
     pub subject: String,
     pub body: String,
+    pub html_body: Option<String>,
+    pub list_unsubscribe: Option<String>,
     pub attempts: i32,
 }
+
+/// A mail to queue: the plain text, and optionally an HTML alternative and the
+/// `List-Unsubscribe` target of a notification mail.
+#[derive(Clone)]
+pub struct NewMail {
+    pub id: MailId,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub html_body: Option<String>,
+    pub list_unsubscribe: Option<String>,
+    pub now: Timestamp,
+}
+
+/// Queues mails inside a transaction (`$tx`: `&mut *tx` of either pool).
+macro_rules! insert_mails {
+    ($tx:expr, $rows:expr) => {{
+        for m in $rows {
+            sqlx::query(
+                "INSERT INTO mail_queue (id, recipient, subject, body, html_body, list_unsubscribe, created_at, next_attempt_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7)")
+                .bind(m.id).bind(&m.recipient).bind(&m.subject).bind(&m.body).bind(&m.html_body)
+                .bind(&m.list_unsubscribe).bind(m.now).execute(&mut *$tx).await?;
+        }
+    }};
+}
+pub(crate) use insert_mails;
 
 impl std::fmt::Debug for MailRow {
     // The body may hold a single-use token.
@@ -33,17 +62,13 @@ impl Db {
 }
 
 impl MailQueue<'_> {
-    pub async fn enqueue(
-        &self,
-        id: MailId,
-        recipient: &str,
-        subject: &str,
-        body: &str,
-        now: Timestamp,
-    ) -> AppResult<()> {
-        on_pool!(self.0, p => sqlx::query(
-            "INSERT INTO mail_queue (id, recipient, subject, body, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $5)")
-            .bind(id).bind(recipient).bind(subject).bind(body).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+    pub async fn enqueue(&self, mail: &NewMail) -> AppResult<()> {
+        on_pool!(self.0, p => {
+            let mut tx = p.begin().await?;
+            insert_mails!(tx, std::slice::from_ref(mail));
+            tx.commit().await?;
+            Ok::<(), sqlx::Error>(())
+        })?;
         Ok(())
     }
 
@@ -65,7 +90,7 @@ impl MailQueue<'_> {
             let row: Option<MailRow> = on_pool!(self.0, p => sqlx::query_as(
                 "UPDATE mail_queue SET claimed_until = $3, attempts = attempts + 1
                  WHERE id = $1 AND sent_at IS NULL AND failed_at IS NULL AND (claimed_until IS NULL OR claimed_until < $2)
-                 RETURNING id, recipient, subject, body, attempts")
+                 RETURNING id, recipient, subject, body, html_body, list_unsubscribe, attempts")
                 .bind(id).bind(now).bind(lease_until).fetch_optional(p).await)?;
             claimed.extend(row);
         }
@@ -75,7 +100,7 @@ impl MailQueue<'_> {
     /// Sent: the body (which may hold a token) is dropped.
     pub async fn mark_sent(&self, id: MailId, now: Timestamp) -> AppResult<()> {
         on_pool!(self.0, p => sqlx::query(
-            "UPDATE mail_queue SET sent_at = $2, claimed_until = NULL, body = '', last_error = NULL WHERE id = $1")
+            "UPDATE mail_queue SET sent_at = $2, claimed_until = NULL, body = '', html_body = NULL, last_error = NULL WHERE id = $1")
             .bind(id).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
@@ -92,7 +117,8 @@ impl MailQueue<'_> {
         on_pool!(self.0, p => sqlx::query(
             "UPDATE mail_queue SET claimed_until = NULL, last_error = $2, next_attempt_at = $3,
                     failed_at = CASE WHEN $4 THEN $5 ELSE NULL END,
-                    body = CASE WHEN $4 THEN '' ELSE body END
+                    body = CASE WHEN $4 THEN '' ELSE body END,
+                    html_body = CASE WHEN $4 THEN NULL ELSE html_body END
              WHERE id = $1")
             .bind(id).bind(error).bind(retry_at).bind(give_up).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(())

@@ -138,8 +138,9 @@ impl Scheduled<'_> {
                 let data = serde_json::json!({"scheduled_call_id": row.id, "conversation_id": row.conversation_id,
                                               "starts_at": row.starts_at}).to_string();
                 for (u,) in &members {
-                    sqlx::query("INSERT INTO notifications (id, user_id, kind, data, created_at) VALUES ($1, $2, 'call.scheduled', $3, $4)")
-                        .bind(NotificationId::new()).bind(*u).bind(&data).bind(now).execute(&mut *tx).await?;
+                    sqlx::query("INSERT INTO notifications (id, user_id, kind, source, data, created_at) VALUES ($1, $2, 'call.scheduled', $5, $3, $4)
+                                 ON CONFLICT (user_id, kind, source) DO NOTHING")
+                        .bind(NotificationId::new()).bind(*u).bind(&data).bind(now).bind(row.id.to_string()).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok::<_, sqlx::Error>(Some((row, members.into_iter().map(|m| m.0).collect())))

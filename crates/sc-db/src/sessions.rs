@@ -112,6 +112,19 @@ impl Sessions<'_> {
         )
     }
 
+    /// Whether the user ever had a session, and one with this user agent (a known device).
+    pub async fn device_known(
+        &self,
+        user_id: UserId,
+        user_agent: Option<&str>,
+    ) -> AppResult<(bool, bool)> {
+        let row: (bool, bool) = on_pool!(self.0, p => sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM sessions WHERE user_id = $1),
+                    EXISTS (SELECT 1 FROM sessions WHERE user_id = $1 AND COALESCE(user_agent, '') = COALESCE($2, ''))")
+            .bind(user_id).bind(user_agent).fetch_one(p).await)?;
+        Ok(row)
+    }
+
     /// Records use of a session (throttled by the caller).
     pub async fn touch(&self, id: SessionId, now: Timestamp, ip: Option<&str>) -> AppResult<()> {
         on_pool!(self.0, p => sqlx::query(
@@ -120,11 +133,13 @@ impl Sessions<'_> {
         Ok(())
     }
 
-    /// Ends one session. True when it was active.
+    /// Ends one session (and its push subscriptions: an ended session receives nothing).
+    /// True when it was active.
     pub async fn revoke(&self, id: SessionId, reason: &str, now: Timestamp) -> AppResult<bool> {
         let r = on_pool!(self.0, p => sqlx::query(
             "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL")
             .bind(id).bind(now).bind(reason).execute(p).await.map(|r| r.rows_affected()))?;
+        self.0.push().remove_for_sessions(&[id]).await?;
         Ok(r == 1)
     }
 
@@ -140,7 +155,9 @@ impl Sessions<'_> {
             "UPDATE sessions SET revoked_at = $3, revoked_reason = $4
              WHERE user_id = $1 AND revoked_at IS NULL AND ($2 IS NULL OR id <> $2) RETURNING id")
             .bind(user_id).bind(keep).bind(now).bind(reason).fetch_all(p).await)?;
-        Ok(rows.into_iter().map(|r| r.0).collect())
+        let ended: Vec<SessionId> = rows.into_iter().map(|r| r.0).collect();
+        self.0.push().remove_for_sessions(&ended).await?;
+        Ok(ended)
     }
 
     /// Ends the least recently used active sessions beyond `limit`; returns the ended ids.

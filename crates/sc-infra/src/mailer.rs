@@ -2,7 +2,7 @@
 
 use lettre::{
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
-    message::{Mailbox, header::ContentType},
+    message::{Mailbox, MultiPart, header::ContentType},
     transport::smtp::{
         authentication::Credentials,
         client::{Tls, TlsParameters},
@@ -25,6 +25,26 @@ pub struct OutgoingMail<'a> {
     pub to: &'a str,
     pub subject: &'a str,
     pub body: &'a str,
+    /// An HTML alternative of the body.
+    pub html: Option<&'a str>,
+    /// `List-Unsubscribe` (RFC 2369): `<url>` of the preferences that stop such mails.
+    pub list_unsubscribe: Option<&'a str>,
+}
+
+/// The `List-Unsubscribe` header.
+#[derive(Clone)]
+struct ListUnsubscribe(String);
+
+impl lettre::message::header::Header for ListUnsubscribe {
+    fn name() -> lettre::message::header::HeaderName {
+        lettre::message::header::HeaderName::new_from_ascii_str("List-Unsubscribe")
+    }
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self(s.to_string()))
+    }
+    fn display(&self) -> lettre::message::header::HeaderValue {
+        lettre::message::header::HeaderValue::new(Self::name(), self.0.clone())
+    }
 }
 
 pub enum Mailer {
@@ -85,13 +105,20 @@ impl Mailer {
             .to
             .parse()
             .map_err(|_| MailError::Address("recipient".into()))?;
-        let message = Message::builder()
-            .from(from)
-            .to(to)
-            .subject(mail.subject)
-            .header(ContentType::TEXT_PLAIN)
-            .body(mail.body.to_string())
-            .map_err(|e| MailError::Transport(e.to_string()))?;
+        let mut builder = Message::builder().from(from).to(to).subject(mail.subject);
+        if let Some(target) = mail.list_unsubscribe {
+            builder = builder.header(ListUnsubscribe(target.to_string()));
+        }
+        let message = match mail.html {
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+                mail.body.to_string(),
+                html.to_string(),
+            )),
+            None => builder
+                .header(ContentType::TEXT_PLAIN)
+                .body(mail.body.to_string()),
+        }
+        .map_err(|e| MailError::Transport(e.to_string()))?;
         match self {
             Mailer::Outbox { dir, .. } => {
                 tokio::fs::create_dir_all(dir)

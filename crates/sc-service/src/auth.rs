@@ -1,6 +1,7 @@
 //! Authentication: registration, login with lockout and second factor, token refresh with
 //! rotation and reuse detection, sessions, email verification, password reset, TOTP.
 
+use crate::notify::{self, SecurityEvent};
 use crate::{
     AuthContext, ClientInfo, Deps, Role,
     crypto::{
@@ -326,20 +327,7 @@ impl AuthService {
                         json!({"until": until.to_rfc3339()}),
                     )
                     .await;
-                self.d
-                    .mail
-                    .enqueue(
-                        &user.email,
-                        "Your SecureConnect account was locked",
-                        &format!(
-                            "Hello {},\n\nYour account was locked until {} after {} failed sign-in attempts.\n\
-                             If this was not you, change your password once the lock ends.\n",
-                            user.display_name,
-                            until.to_rfc3339(),
-                            cfg.lockout_threshold
-                        ),
-                    )
-                    .await;
+                notify::security(&self.d, user.id, SecurityEvent::AccountLocked { until }).await;
                 err
             }
             Ok(FailureOutcome::AlreadyLocked(until)) => AppError::AccountLocked {
@@ -390,11 +378,21 @@ impl AuthService {
             absolute_expires_at: now.plus(Duration::from_secs(cfg.refresh_absolute_days * 86_400)),
             revoked_at: None,
         };
+        // A sign-in from a device the account never used (another user agent) is announced.
+        let (had_sessions, known_device) = self
+            .d
+            .db
+            .sessions()
+            .device_known(user.id, client.user_agent.as_deref())
+            .await?;
         self.d
             .db
             .sessions()
             .insert(&session, &token_hash(&refresh))
             .await?;
+        if had_sessions && !known_device {
+            notify::security(&self.d, user.id, SecurityEvent::NewDeviceSignIn).await;
+        }
         let evicted = self
             .d
             .db
@@ -793,7 +791,7 @@ impl AuthService {
                 json!({}),
             )
             .await;
-        self.d.mail.enqueue(&user.email, "Your password was changed", "Your SecureConnect password was reset and every session was signed out.\nIf this was not you, contact your administrator.\n").await;
+        notify::security(&self.d, user.id, SecurityEvent::PasswordChanged).await;
         Ok(())
     }
 
@@ -869,7 +867,7 @@ impl AuthService {
         self.d
             .audit(Some(user.id), "2fa.enabled", None, json!({}))
             .await;
-        self.d.mail.enqueue(&user.email, "Two-factor authentication enabled", "Two-factor authentication is now on for your SecureConnect account.\nIf this was not you, contact your administrator.\n").await;
+        notify::security(&self.d, user.id, SecurityEvent::TwoFactorEnabled).await;
         Ok(codes)
     }
 
@@ -911,7 +909,7 @@ impl AuthService {
         self.d
             .audit(Some(user.id), "2fa.disabled", None, json!({}))
             .await;
-        self.d.mail.enqueue(&user.email, "Two-factor authentication disabled", "Two-factor authentication was turned off for your SecureConnect account.\nIf this was not you, change your password now.\n").await;
+        notify::security(&self.d, user.id, SecurityEvent::TwoFactorDisabled).await;
         Ok(())
     }
 }

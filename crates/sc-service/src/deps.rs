@@ -33,6 +33,12 @@ pub struct Deps {
     pub sessions: SessionCache,
     pub users: UserCache,
     pub conversations: ConversationCache,
+    /// Sends pushes (Web Push always; FCM and APNs when configured).
+    pub push: Arc<sc_infra::push::PushClient>,
+    /// Wakes this instance's notification dispatcher after records were written.
+    pub notify_wake: Arc<tokio::sync::Notify>,
+    /// Wakes this instance's push sender after pushes were queued.
+    pub push_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Deps {

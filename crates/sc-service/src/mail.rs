@@ -4,7 +4,7 @@
 
 use crate::metrics::Metrics;
 use sc_core::{ids::MailId, time::Timestamp};
-use sc_db::Db;
+use sc_db::{Db, mail::NewMail};
 use sc_infra::mailer::{Mailer, OutgoingMail};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,15 +35,24 @@ impl MailService {
         self.mailer.kind()
     }
 
+    /// Wakes a sender after mails were queued by other means (a notification's dispatch).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
     /// Queues a mail. Errors are logged, not returned: mail is never on the request's critical path.
     pub async fn enqueue(&self, to: &str, subject: &str, body: &str) {
         let id = MailId::new();
-        match self
-            .db
-            .mail_queue()
-            .enqueue(id, to, subject, body, Timestamp::now())
-            .await
-        {
+        let mail = NewMail {
+            id,
+            recipient: to.to_string(),
+            subject: subject.to_string(),
+            body: body.to_string(),
+            html_body: None,
+            list_unsubscribe: None,
+            now: Timestamp::now(),
+        };
+        match self.db.mail_queue().enqueue(&mail).await {
             Ok(()) => self.wake.notify_one(),
             Err(e) => tracing::error!(mail_id = %id, error = %e, "could not queue mail"),
         }
@@ -97,6 +106,8 @@ impl MailService {
                 to: &mail.recipient,
                 subject: &mail.subject,
                 body: &mail.body,
+                html: mail.html_body.as_deref(),
+                list_unsubscribe: mail.list_unsubscribe.as_deref(),
             };
             let res = tokio::time::timeout(Duration::from_secs(60), self.mailer.send(&out)).await;
             let now = Timestamp::now();

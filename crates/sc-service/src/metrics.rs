@@ -31,6 +31,14 @@ pub struct Metrics {
     pub call_jitter_ms: Histogram,
     pub call_packet_loss: Histogram,
     pub call_bitrate_kbps: Histogram,
+    /// Pushes by channel (`webpush`, `fcm`, `apns`) and outcome (`delivered`, `gone`,
+    /// `retry`, `rejected`, `dead`): no endpoint or token ever becomes a label.
+    pub push_outcomes: Family<Labels, Counter>,
+    /// Pushes waiting in the queue and dead letters (refreshed by the push worker).
+    pub push_queued: Gauge,
+    pub push_dead_letters: Gauge,
+    /// Notification records dispatched, by kind.
+    pub notifications_dispatched: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -147,6 +155,30 @@ impl Metrics {
             "1 when Redis answered the last command, 0 otherwise (or not configured)",
             redis_up.clone(),
         );
+        let push_outcomes = Family::<Labels, Counter>::default();
+        let push_queued = Gauge::default();
+        let push_dead_letters = Gauge::default();
+        let notifications_dispatched = Family::<Labels, Counter>::default();
+        registry.register(
+            "push_outcomes",
+            "Push attempts by channel and outcome",
+            push_outcomes.clone(),
+        );
+        registry.register(
+            "push_queued",
+            "Pushes waiting to be sent",
+            push_queued.clone(),
+        );
+        registry.register(
+            "push_dead_letters",
+            "Pushes given up after their retries (kept for operators)",
+            push_dead_letters.clone(),
+        );
+        registry.register(
+            "notifications_dispatched",
+            "Notification records dispatched, by kind",
+            notifications_dispatched.clone(),
+        );
         registry.register(
             "mail_sent",
             "Mails handed to the transport",
@@ -177,6 +209,10 @@ impl Metrics {
             call_jitter_ms,
             call_packet_loss,
             call_bitrate_kbps,
+            push_outcomes,
+            push_queued,
+            push_dead_letters,
+            notifications_dispatched,
         }
     }
 

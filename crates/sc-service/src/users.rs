@@ -105,10 +105,12 @@ impl UserService {
                 json!({}),
             )
             .await;
-        self.d
-            .mail
-            .enqueue(&user.email, "Your password was changed", "Your SecureConnect password was changed and your other sessions were signed out.\nIf this was not you, reset your password now.\n")
-            .await;
+        crate::notify::security(
+            &self.d,
+            user.id,
+            crate::notify::SecurityEvent::PasswordChanged,
+        )
+        .await;
         Ok(())
     }
 

@@ -104,12 +104,15 @@ impl App {
             sessions: SessionCache::default(),
             users: UserCache::default(),
             conversations: ConversationCache::default(),
+            push: Arc::new(crate::push::client(&cfg)?),
+            notify_wake: Arc::new(tokio::sync::Notify::new()),
+            push_wake: Arc::new(tokio::sync::Notify::new()),
         });
         mail.spawn_workers(cfg.mail_workers, background.clone());
         let hub = Arc::new(Hub::default());
         let realtime = RealtimeService::new(deps.clone());
         let notify = NotifyService::new(deps.clone());
-        notify.spawn_workers(1, background.clone());
+        notify.spawn_workers(background.clone());
         spawn_event_dispatcher(deps.clone(), hub.clone(), background.clone());
         spawn_presence_renewal(realtime.clone(), hub.clone(), background.clone());
         spawn_housekeeping(deps.db.clone(), background.clone());

@@ -7,6 +7,7 @@ mod bench_chat;
 mod bench_drive;
 mod bench_fanout;
 pub mod cli;
+mod push;
 pub mod secrets;
 pub mod telemetry;
 

@@ -29,21 +29,34 @@ fn set_mode(_: &Path, _: u32) -> anyhow::Result<()> {
 
 /// 32 random bytes kept base64-encoded in `dir/name`, created on first use.
 pub fn load_or_generate(dir: &Path, name: &str) -> anyhow::Result<Vec<u8>> {
+    let text = load_or_create_text(dir, name, || {
+        let mut bytes = vec![0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        STANDARD.encode(&bytes)
+    })?;
+    let bytes = STANDARD
+        .decode(text.trim())
+        .with_context(|| format!("{name} in the data directory is not base64"))?;
+    if bytes.len() != 32 {
+        bail!("{name} in the data directory must hold 32 bytes");
+    }
+    Ok(bytes)
+}
+
+/// A secret kept as text in `dir/name` (mode 0600), made by `generate` on first use.
+pub fn load_or_create_text(
+    dir: &Path,
+    name: &str,
+    generate: impl FnOnce() -> String,
+) -> anyhow::Result<String> {
     let path = dir.join(name);
     if path.exists() {
         let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let bytes = STANDARD
-            .decode(text.trim())
-            .with_context(|| format!("{} is not base64", path.display()))?;
-        if bytes.len() != 32 {
-            bail!("{} must hold 32 bytes", path.display());
-        }
-        return Ok(bytes);
+            .with_context(|| format!("cannot read {name} in the data directory"))?;
+        return Ok(text.trim().to_string());
     }
     ensure_data_dir(dir)?;
-    let mut bytes = vec![0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
+    let text = generate();
     // Written to a temporary file with 0600 first, then renamed: never readable by others.
     let tmp = dir.join(format!(".{name}.tmp"));
     {
@@ -54,13 +67,13 @@ pub fn load_or_generate(dir: &Path, name: &str) -> anyhow::Result<Vec<u8>> {
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
         let mut f = opts
             .open(&tmp)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.write_all(STANDARD.encode(&bytes).as_bytes())?;
+            .with_context(|| format!("cannot write {name} in the data directory"))?;
+        f.write_all(text.as_bytes())?;
         f.sync_all()?;
     }
     std::fs::rename(&tmp, &path)?;
     set_mode(&path, 0o600)?;
     // The name only: where credentials live is not for the logs.
     tracing::info!(secret = name, "generated secret");
-    Ok(bytes)
+    Ok(text)
 }

@@ -3,7 +3,9 @@
 use crate::{
     dto::*,
     envelope::{ApiResult, created, done, ok},
-    extract::{ApiJson, ListQuery, VerifiedAuth, encode_cursor, encode_keyset, parse_id},
+    extract::{
+        ApiJson, ListQuery, OptionalJson, VerifiedAuth, encode_cursor, encode_keyset, parse_id,
+    },
     state::AppState,
 };
 use axum::extract::{Path, RawQuery, State};
@@ -337,4 +339,33 @@ pub async fn search(
         |m| encode_cursor(&m.id.to_string()),
         |m| m,
     )))
+}
+
+#[utoipa::path(put, path = "/v1/conversations/{id}/mute", tag = "chat", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    request_body(content = MuteRequest, description = "optional: without `until` the mute has no end"),
+    responses((status = 200, body = ConversationView, description = "with muted_until set"), (status = 404)))]
+pub async fn mute(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+    OptionalJson(b): OptionalJson<MuteRequest>,
+) -> ApiResult<ConversationView> {
+    let until = match b.until.as_deref() {
+        None => None,
+        Some(t) => Some(
+            sc_core::time::Timestamp::parse_rfc3339(t)
+                .ok_or_else(|| AppError::validation("until", "an RFC 3339 time"))?,
+        ),
+    };
+    Ok(ok(s.chat.mute(&ctx, conv_id(&id)?, until).await?))
+}
+
+#[utoipa::path(delete, path = "/v1/conversations/{id}/mute", tag = "chat", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = ConversationView, description = "muted_until is null"), (status = 404)))]
+pub async fn unmute(
+    State(s): S,
+    VerifiedAuth(ctx): VerifiedAuth,
+    Path(id): Path<String>,
+) -> ApiResult<ConversationView> {
+    Ok(ok(s.chat.unmute(&ctx, conv_id(&id)?).await?))
 }

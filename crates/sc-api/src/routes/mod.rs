@@ -4,6 +4,7 @@ pub mod calls;
 pub mod chat;
 pub mod drive;
 pub mod links;
+pub mod notifications;
 pub mod ops;
 pub mod polls;
 pub mod realtime;

@@ -40,14 +40,14 @@ pub async fn ready(State(s): State<Arc<AppState>>) -> Response {
     } else {
         DepState::Down
     };
-    // Not built yet: push and AI arrive with their features.
+    // Not built yet: AI arrives with its feature.
     let checks = [
         ("database", database),
         ("cache", cache),
         ("pubsub", pubsub),
         ("blobs", s.blobs.health()),
         ("mail", DepState::Ok),
-        ("push", DepState::Disabled),
+        ("push", s.notify.push_state()),
         ("ai", DepState::Disabled),
     ];
     let status = if database == DepState::Down {

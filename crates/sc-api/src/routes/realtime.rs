@@ -1,4 +1,4 @@
-//! /v1/realtime (tickets and the WebSocket), /v1/presence, /v1/notifications.
+//! /v1/realtime (tickets and the WebSocket), /v1/presence.
 
 use crate::{
     dto::*,
@@ -12,10 +12,7 @@ use axum::{
     http::{HeaderMap, header},
     response::{IntoResponse, Response},
 };
-use sc_core::{
-    AppError,
-    ids::{NotificationId, UserId},
-};
+use sc_core::{AppError, ids::UserId};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -131,30 +128,6 @@ pub async fn get_presence(
             user_id: p.user_id.to_string(),
             status: p.status,
             last_seen_at: p.last_seen_at,
-        },
-    )))
-}
-
-#[utoipa::path(get, path = "/v1/notifications", tag = "notifications", security(("bearer" = [])),
-    responses((status = 200, body = Page<NotificationView>)))]
-pub async fn notifications(
-    State(s): S,
-    Auth(ctx): Auth,
-    RawQuery(q): RawQuery,
-) -> ApiResult<Page<NotificationView>> {
-    let lq = ListQuery::parse(q.as_deref(), &[])?;
-    let before = lq.id_cursor::<NotificationId>()?;
-    let rows = s.notify.list(ctx.user_id, before, lq.limit + 1).await?;
-    Ok(ok(Page::from_rows(
-        rows,
-        lq.limit,
-        |n| encode_cursor(&n.id.to_string()),
-        |n| NotificationView {
-            id: n.id.to_string(),
-            kind: n.kind,
-            data: serde_json::from_str(&n.data).unwrap_or(Value::Null),
-            created_at: n.created_at,
-            read_at: n.read_at,
         },
     )))
 }

@@ -331,6 +331,19 @@ impl CallService {
         let call = self.d.db.calls().get(id).await?.ok_or_else(not_found)?;
         let view = self.view(call).await?;
         self.announce("call.ringing", &view).await;
+        // Devices of offline members ring by push, off the request's path.
+        let (d, conversation_id) = (self.d.clone(), view.conversation_id);
+        let ring_for = Duration::from_secs(self.d.cfg.call_ring_timeout_seconds);
+        let caller = ctx.user_id;
+        tokio::spawn(async move {
+            match d.db.chat().member_ids(conversation_id).await {
+                Ok(mut members) => {
+                    members.retain(|m| *m != caller);
+                    crate::notify::push::ring(&d, id, conversation_id, &members, ring_for).await;
+                }
+                Err(e) => tracing::warn!(error = %e, "could not ring members by push"),
+            }
+        });
         Ok(self.session(ctx, view))
     }
 
@@ -520,11 +533,10 @@ impl CallService {
             if let Some(missed) = calls.mark_missed(id, now).await? {
                 let view = self.view(missed.call).await?;
                 self.announce("call.updated", &view).await;
-                for u in missed.missed_by {
-                    let event = json!({"kind": "call.missed",
-                        "data": {"call_id": view.id, "conversation_id": view.conversation_id,
-                                 "caller_id": view.created_by}});
-                    self.d.emit(vec![u], "notification", &event).await;
+                // The records were written with the transition; the dispatcher sends their
+                // events, pushes and mails.
+                if !missed.missed_by.is_empty() {
+                    self.d.notify_wake.notify_one();
                 }
             }
         }

@@ -10,7 +10,7 @@ use sc_core::{
 };
 use sc_db::scheduled_calls::ScheduledRow;
 use serde::Serialize;
-use serde_json::json;
+
 use std::time::Duration;
 use utoipa::ToSchema;
 
@@ -264,11 +264,9 @@ impl CallService {
         let repo = self.d.db.scheduled_calls();
         let now = Timestamp::now();
         for id in repo.due(now, REMIND_BATCH).await? {
-            if let Some((row, members)) = repo.remind(id, now).await? {
-                let data = json!({"scheduled_call_id": row.id, "conversation_id": row.conversation_id,
-                                  "starts_at": row.starts_at});
-                let event = json!({"kind": "call.scheduled", "data": data});
-                self.d.emit(members, "notification", &event).await;
+            // The records are written with the reminder; the dispatcher sends their events.
+            if repo.remind(id, now).await?.is_some() {
+                self.d.notify_wake.notify_one();
             }
         }
         Ok(())

@@ -2,6 +2,8 @@
 //! editing, deletion, reactions, read receipts and search. Every change is announced to the
 //! members' sockets through the bus.
 
+pub mod mentions;
+mod mute;
 mod polls;
 
 pub use polls::{PollOptionView, PollOptionVoters, PollView, PollVotersView};
@@ -54,6 +56,9 @@ pub struct ConversationView {
     /// When the last message was sent (or the conversation created); lists are ordered by it.
     #[schema(value_type = String, format = DateTime)]
     pub last_activity_at: Timestamp,
+    /// Until when the caller muted the conversation (null: not muted).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub muted_until: Option<Timestamp>,
 }
 
 impl From<ConversationRow> for ConversationView {
@@ -71,6 +76,7 @@ impl From<ConversationRow> for ConversationView {
             members_count: c.members_count,
             my_role: c.my_role,
             last_activity_at: c.last_activity_at,
+            muted_until: c.muted_until.filter(|t| *t > Timestamp::now()),
         }
     }
 }
@@ -119,6 +125,11 @@ pub struct MessageView {
     pub metadata: Value,
     #[schema(value_type = Object)]
     pub reactions: BTreeMap<String, i64>,
+    /// Members mentioned with `@username` (plain messages), so clients can highlight them.
+    #[schema(value_type = Vec<String>)]
+    pub mentions: Vec<UserId>,
+    /// The message mentions everyone (`@all` from a group's owner or admin).
+    pub mentions_all: bool,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -155,6 +166,8 @@ impl MessageView {
                 .collect(),
             metadata,
             reactions,
+            mentions: mentions::parse_stored(&m.mentions),
+            mentions_all: m.mentions == mentions::MENTION_ALL,
             created_at: m.created_at,
             edited_at: m.edited_at,
             deleted: m.deleted_at.is_some(),
@@ -841,6 +854,10 @@ impl ChatService {
                 (None, None)
             };
         crate::drive::access::check_attachable(&self.d, ctx.user_id, &attachments).await?;
+        let mentions = match &content {
+            Some(text) => mentions::resolve(&self.d, id, conv_kind, ctx.user_id, text).await?,
+            None => String::new(),
+        };
         Ok(NewMessage {
             id: MessageId::new(),
             conversation_id: id,
@@ -853,6 +870,7 @@ impl ChatService {
             metadata,
             attachments,
             poll_closes_at: poll.and_then(|p| p.closes_at),
+            mentions,
             now: Timestamp::now(),
         })
     }

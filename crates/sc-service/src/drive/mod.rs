@@ -18,13 +18,12 @@ use crate::{AuthContext, Deps};
 use sc_core::{
     AppError, AppResult,
     files::{self, FileName, MediaType},
-    ids::{FileId, NotificationId, ShareId},
+    ids::{FileId, ShareId},
     time::Timestamp,
 };
 use sc_db::{
     drive::{FileRow, NewUpload, NewVersion, Reserved, VersionReserved, VersionRow},
     drive_shares::{Grantee, ShareRow},
-    notifications::NewNotification,
 };
 use sc_infra::blobs::{BlobKey, BlobStore, UploadTarget};
 use serde::Serialize;

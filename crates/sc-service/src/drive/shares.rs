@@ -52,41 +52,25 @@ impl DriveService {
             )
             .await;
         if let (true, Grantee::User(u)) = (is_new, grantee) {
-            self.notify_shared(u, id, ctx.user_id, permission, now)
+            self.notify_shared(u, id, ctx.user_id, permission, row.id)
                 .await;
         }
         Ok((row.into(), is_new))
     }
 
-    /// The `file.shared` notification of a new user share, and its realtime event. Failing to
-    /// notify never undoes the share.
+    /// The `file.shared` notification of a new user share (its event, push and mail follow
+    /// from the dispatcher). Failing to notify never undoes the share.
     pub(super) async fn notify_shared(
         &self,
         to: sc_core::ids::UserId,
         file: FileId,
         owner: sc_core::ids::UserId,
         permission: &str,
-        now: Timestamp,
+        share: impl std::fmt::Display,
     ) {
-        let id = NotificationId::new();
         let data =
             serde_json::json!({"file_id": file, "owner_id": owner, "permission": permission});
-        let text = data.to_string();
-        let row = NewNotification {
-            id,
-            user_id: to,
-            kind: "file.shared",
-            data: &text,
-            now,
-        };
-        match self.d.db.notifications().complete_jobs(&[], &[row]).await {
-            Ok(()) => {
-                let event = serde_json::json!({"id": id, "kind": "file.shared", "data": data,
-                    "read_at": null, "created_at": now});
-                self.d.emit(vec![to], "notification", &event).await;
-            }
-            Err(e) => tracing::warn!(error = %e, "could not record the file.shared notification"),
-        }
+        crate::notify::record(&self.d, to, "file.shared", share.to_string(), &data).await;
     }
 
     /// A file's shares (owner only), oldest first.
