@@ -20,6 +20,7 @@ mod logs;
 mod mail;
 mod ops;
 mod polls;
+mod push_servers;
 mod realtime;
 mod totp;
 mod users;
