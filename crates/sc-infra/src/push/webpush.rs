@@ -36,7 +36,9 @@ impl WebPushSender {
                 .https_only(true)
                 .dns_resolver(Arc::new(PublicOnlyResolver))
         };
+        // Never through a proxy: a proxy resolves names itself, past the public-only resolver.
         let client = builder
+            .no_proxy()
             .build()
             .map_err(|_| anyhow::anyhow!("the Web Push HTTP client could not be built"))?;
         Ok(WebPushSender {
