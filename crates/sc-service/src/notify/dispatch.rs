@@ -68,7 +68,7 @@ impl NotifyService {
 
     async fn dispatch_batch(&self) -> sc_core::AppResult<usize> {
         let now = Timestamp::now();
-        let lease = now.plus(Duration::from_secs(60));
+        let lease = now.plus(super::jobs::LEASE);
         let db = &self.d.db;
         let rows = db
             .notifications()

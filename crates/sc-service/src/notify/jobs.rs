@@ -17,6 +17,9 @@ use std::time::Duration;
 const BATCH: i64 = 32;
 /// Failed attempts before a job is parked for a day (it stays in the table for an operator).
 const MAX_ATTEMPTS: i32 = 10;
+/// How long a claimed batch is another worker's: far beyond a batch's few statements, short
+/// enough that a batch of a crashed instance is taken over soon.
+pub(super) const LEASE: Duration = Duration::from_secs(15);
 
 /// The record a member gets for a message, if any.
 pub(super) fn record_kind(r: &MessageRecipient) -> Option<&'static str> {
@@ -39,10 +42,7 @@ impl NotifyService {
     pub(super) async fn run_jobs_once(&self) -> bool {
         let now = Timestamp::now();
         let db = self.d.db.notifications();
-        let jobs = match db
-            .claim_jobs(now, now.plus(Duration::from_secs(60)), BATCH)
-            .await
-        {
+        let jobs = match db.claim_jobs(now, now.plus(LEASE), BATCH).await {
             Ok(j) => j,
             Err(e) => {
                 tracing::warn!(error = %e, "notification queue unavailable");

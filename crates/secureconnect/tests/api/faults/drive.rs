@@ -31,7 +31,7 @@ const ZIP: &str = "application/zip";
 
 /// The binary's configuration: the backends of the tier (SQLite, or PostgreSQL and Redis),
 /// the S3 bucket of `shared` when `s3` and there is one, and `extra`.
-fn env(shared: &Shared, s3: bool, extra: &[(&str, String)]) -> Vec<(String, String)> {
+pub(super) fn env(shared: &Shared, s3: bool, extra: &[(&str, String)]) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = [
         ("SC_DATA_DIR", shared.data_dir.path().display().to_string()),
         ("SC_JWT_SECRET", JWT_SECRET.to_string()),
@@ -70,13 +70,13 @@ fn env(shared: &Shared, s3: bool, extra: &[(&str, String)]) -> Vec<(String, Stri
 }
 
 /// HTTP to one `Server` (its base stays the same across restarts).
-struct Api {
+pub(super) struct Api {
     base: String,
     http: reqwest::Client,
 }
 
 impl Api {
-    fn new(base: &str) -> Self {
+    pub(super) fn new(base: &str) -> Self {
         Api {
             base: base.to_string(),
             http: reqwest::Client::builder()
@@ -86,7 +86,7 @@ impl Api {
         }
     }
 
-    async fn call(&self, method: Method, path: &str, token: &str, body: Value) -> Resp {
+    pub(super) async fn call(&self, method: Method, path: &str, token: &str, body: Value) -> Resp {
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -97,7 +97,7 @@ impl Api {
         Resp::from(req.send().await.expect("request sent")).await
     }
 
-    async fn register(&self, name: &str) -> TestUser {
+    pub(super) async fn register(&self, name: &str) -> TestUser {
         let email = format!("{name}@example.org");
         let r = self
             .http

@@ -8,6 +8,7 @@
 mod check;
 mod drive;
 mod load;
+mod notifications;
 mod procs;
 mod proxy;
 
