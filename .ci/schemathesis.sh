@@ -61,7 +61,7 @@ register() { # name → access token
     python3 -c 'import json,sys; d=json.load(sys.stdin)["data"]; print(d["access_token"], d["user"]["id"])'
 }
 read -r main_token main_id < <(register stmain)
-read -r _ friend_id < <(register stfriend)
+read -r friend_token friend_id < <(register stfriend)
 read -r leaver_token _ < <(register stleaver)
 read -r self_token _ < <(register stself)
 auth=(-H "authorization: Bearer $main_token" -H 'content-type: application/json')
@@ -85,6 +85,18 @@ spare_folder=$(post /v1/folders '{"name":"spare"}' | json_field id)
 link=$(post "/v1/files/$file/links" '{}' | json_field token)
 call=$(post /v1/calls "{\"conversation_id\":\"$group\",\"kind\":\"audio\"}" | json_field id)
 post "/v1/conversations/$group/messages" "{\"client_message_id\":\"st-3\",\"kind\":\"file\",\"attachments\":[\"$file\"]}" >/dev/null
+# A notification for the main user (offline: no socket), and a push subscription of theirs.
+curl -sf -H "authorization: Bearer $friend_token" -H 'content-type: application/json' \
+  "$base/v1/conversations/$group/messages" -d '{"client_message_id":"st-4","content":"for you @stmain"}' >/dev/null
+notification=""
+for _ in $(seq 1 50); do
+  notification=$(curl -sf "${auth[@]}" "$base/v1/notifications" |
+    python3 -c 'import json,sys; i=json.load(sys.stdin)["data"]["items"]; print(i[0]["id"] if i else "")')
+  [ -n "$notification" ] && break
+  sleep 0.1
+done
+[ -n "$notification" ] || { echo "no notification was provisioned"; exit 1; }
+push_subscription=$(post /v1/push/subscriptions '{"kind":"fcm","token":"st-device-token"}' | json_field id)
 echo "provisioned user $main_id, group $group, message $message, file $file"
 
 # Known ids go into the generated requests part of the time, so the fuzzer reaches the rules
@@ -108,6 +120,10 @@ values = ["$call"]
 values = ["$link"]
 [dictionaries.user]
 values = ["$friend_id", "$main_id"]
+[dictionaries.notification]
+values = ["$notification"]
+[dictionaries.push_subscription]
+values = ["$push_subscription"]
 
 [[operations]]
 include-path-regex = '^/v1/conversations/\{id\}'
@@ -152,6 +168,14 @@ parameters = { "query.conversation_id" = { dictionary = "conversation", probabil
 [[operations]]
 include-path-regex = '^/v1/links/'
 parameters = { "path.token" = { dictionary = "link", probability = 0.8 } }
+
+[[operations]]
+include-path-regex = '^/v1/notifications/\\{id\\}'
+parameters = { "path.id" = { dictionary = "notification", probability = 0.8 } }
+
+[[operations]]
+include-path-regex = '^/v1/push/subscriptions/\\{id\\}'
+parameters = { "path.id" = { dictionary = "push_subscription", probability = 0.5 } }
 
 [[operations]]
 include-path = "/v1/search/messages"

@@ -43,7 +43,7 @@ impl PreferencesPatch {
                 } else {
                     "unknown notification kind"
                 };
-                return Err(AppError::validation(&format!("kinds.{kind}"), why));
+                return Err(AppError::validation(format!("kinds.{kind}"), why));
             };
             out.push((*known, push, email));
         }

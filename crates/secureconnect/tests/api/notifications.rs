@@ -502,3 +502,71 @@ async fn smtp_down_delays_notification_mail_and_fails_no_request() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn shares_mail_at_once_per_the_kind_email_switch_and_only_verified_addresses() {
+    let app = TestApp::spawn().await;
+    let owner = app.register("mailowner").await;
+    let keen = app.register("mailkeen").await;
+    let muted = app.register("mailmuted").await;
+    let unverified = app.register("mailunver").await;
+    verify_email(&app, &app.outbox(), &keen).await;
+    verify_email(&app, &app.outbox(), &muted).await;
+    app.call(
+        Method::PATCH,
+        "/v1/notifications/preferences",
+        Some(&muted.access),
+        json!({"kinds": {"file.shared": {"email": false}}}),
+    )
+    .await
+    .assert_ok(200);
+    let file = crate::drive::upload(&app, &owner, "plan.txt", "text/plain", b"the plan").await;
+    let id = file["id"].as_str().unwrap();
+    for u in [&keen, &muted, &unverified] {
+        app.post(
+            &format!("/v1/files/{id}/shares"),
+            Some(&owner.access),
+            json!({"user_id": u.id, "permission": "read"}),
+        )
+        .await
+        .assert_ok(201);
+    }
+    let mail = app
+        .wait_for_mail(&keen.email, "A file was shared with you")
+        .await;
+    assert!(mail.contains("read access"), "{mail}");
+    for u in [&muted, &unverified] {
+        let items = wait_notifications(&app, u, 1).await;
+        assert_eq!(
+            items[0]["kind"], "file.shared",
+            "the record is there either way"
+        );
+    }
+    settle().await;
+    let shared_mails = |u: &TestUser| {
+        mails_in(&app.outbox())
+            .into_iter()
+            .filter(|m| m.contains(&u.email) && m.contains("A file was shared"))
+            .count()
+    };
+    assert_eq!(shared_mails(&keen), 1);
+    assert_eq!(shared_mails(&muted), 0, "email switched off for the kind");
+    assert_eq!(shared_mails(&unverified), 0, "not to an unverified address");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_vapid_key_pair_is_generated_into_the_data_dir_readable_by_the_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = TestApp::spawn().await;
+    let path = app.cfg.data_dir.join("vapid_private_key");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let stored = std::fs::read_to_string(&path).unwrap();
+    let key = sc_infra::push::VapidKey::from_base64url(stored.trim()).unwrap();
+    let served = app.get("/v1/push/vapid-public-key", None).await;
+    assert_eq!(
+        served.assert_ok(200)["public_key"],
+        key.public_key_base64url()
+    );
+}
