@@ -1,5 +1,5 @@
 //! Housekeeping: removes rows that only history would keep (used tickets, finished jobs, sent
-//! mail, spent tokens, long-ended sessions).
+//! mail, spent tokens, long-ended sessions, old dead letters of the push queue).
 
 use crate::Db;
 use sc_core::{AppResult, time::Timestamp};
@@ -25,6 +25,12 @@ impl Db {
         // with them, which ends reuse detection for tokens that can no longer work anyway).
         n += on_pool!(self, p => sqlx::query("DELETE FROM sessions WHERE revoked_at < $1 OR absolute_expires_at < $1")
             .bind(now.minus(30 * DAY)).execute(p).await.map(|r| r.rows_affected()))?;
+        // Dead letters stay two weeks for operators (`secureconnect admin push-queue`); a
+        // collapse window older than a day constrains nothing.
+        n += on_pool!(self, p => sqlx::query("DELETE FROM push_deliveries WHERE state = 'dead' AND created_at < $1")
+            .bind(now.minus(14 * DAY)).execute(p).await.map(|r| r.rows_affected()))?;
+        n += on_pool!(self, p => sqlx::query("DELETE FROM push_topics WHERE last_sent_at < $1")
+            .bind(now.minus(DAY)).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(n)
     }
 }

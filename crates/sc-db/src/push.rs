@@ -64,6 +64,17 @@ pub struct NewDelivery {
     pub not_before: Timestamp,
 }
 
+/// A push given up on, as operators see it (no endpoint, token or payload).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct DeadLetter {
+    pub id: PushDeliveryId,
+    /// `webpush`, `fcm` or `apns`.
+    pub channel: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+}
+
 /// A claimed push with what sending it needs.
 #[derive(Clone, sqlx::FromRow)]
 pub struct ClaimedDelivery {
@@ -355,11 +366,23 @@ impl Push<'_> {
         Ok(row)
     }
 
-    /// Deletes dead letters older than `before`.
-    pub async fn purge_dead(&self, before: Timestamp) -> AppResult<u64> {
-        Ok(
-            on_pool!(self.0, p => sqlx::query("DELETE FROM push_deliveries WHERE state = 'dead' AND created_at < $1")
-            .bind(before).execute(p).await.map(|r| r.rows_affected()))?,
-        )
+    /// The newest dead letters, for operators.
+    pub async fn dead_letters(&self, limit: i64) -> AppResult<Vec<DeadLetter>> {
+        Ok(on_pool!(self.0, p => sqlx::query_as(
+            "SELECT d.id, s.kind AS channel, d.attempts, d.last_error, d.created_at
+             FROM push_deliveries d JOIN push_subscriptions s ON s.id = d.subscription_id
+             WHERE d.state = 'dead' ORDER BY d.created_at DESC LIMIT $1")
+            .bind(limit).fetch_all(p).await)?)
+    }
+
+    /// Puts every dead letter back in the queue with fresh attempts (after fixing what made
+    /// them fail); one superseded by a newer push of its topic stays dead. How many.
+    pub async fn requeue_dead(&self, now: Timestamp) -> AppResult<u64> {
+        Ok(on_pool!(self.0, p => sqlx::query(
+            "UPDATE push_deliveries SET state = 'queued', attempts = 0, next_attempt_at = $1, claimed_until = NULL
+             WHERE state = 'dead' AND (topic IS NULL OR NOT EXISTS (SELECT 1 FROM push_deliveries q
+                 WHERE q.subscription_id = push_deliveries.subscription_id AND q.topic = push_deliveries.topic
+                   AND q.state = 'queued'))")
+            .bind(now).execute(p).await.map(|r| r.rows_affected()))?)
     }
 }

@@ -72,6 +72,12 @@ pub enum AdminAction {
     /// Create the configured S3 bucket (a new MinIO or s3s-fs store; one you already own is
     /// fine). On AWS, create buckets with AWS's own tools and policies instead.
     CreateBucket,
+    /// The push queue: pushes waiting, dead letters (the newest, with why they failed), and
+    /// with `--requeue-dead` every dead letter back in the queue.
+    PushQueue {
+        #[arg(long)]
+        requeue_dead: bool,
+    },
     /// Change an account's role.
     SetRole {
         #[arg(long)]
@@ -173,6 +179,25 @@ async fn admin(mut cfg: Config, action: AdminAction) -> anyhow::Result<()> {
             let role = Role::parse(&role).context("role must be \"user\" or \"admin\"")?;
             auth.set_role(&username, role).await?;
             println!("{} is now {}", username.as_str(), role.as_str());
+        }
+        AdminAction::PushQueue { requeue_dead } => {
+            let push = app.state().deps.db.push();
+            if requeue_dead {
+                let n = push.requeue_dead(sc_core::time::Timestamp::now()).await?;
+                println!("requeued {n} dead letters");
+            }
+            let (queued, dead) = push.queue_depth().await?;
+            println!("queued {queued}, dead {dead}");
+            for d in push.dead_letters(20).await? {
+                println!(
+                    "{}  {}  {:>2} attempts  {}  {}",
+                    d.created_at.to_rfc3339(),
+                    d.channel,
+                    d.attempts,
+                    d.id,
+                    d.last_error.as_deref().unwrap_or("-")
+                );
+            }
         }
         AdminAction::CreateBucket => unreachable!("handled above"),
     }

@@ -546,3 +546,66 @@ async fn apns_gets_http2_pushes_with_a_valid_provider_token() {
     assert_eq!(n.body["type"], "mention");
     assert_eq!(n.body["conversation_id"], conv.as_str());
 }
+
+#[tokio::test]
+async fn dead_letters_are_shown_to_operators_and_can_be_requeued() {
+    let app = TestApp::spawn_with(|c| {
+        insecure(c);
+        c.push_max_attempts = 2;
+    })
+    .await;
+    let rx = receiver_for(&app).await;
+    let a = app.register("dla").await;
+    let b = app.register("dlb").await;
+    let conv = direct(&app, &a, &b).await;
+    subscribe_webpush(&app, &b, &rx).await;
+    // Refused for good: a dead letter at once; 503 twice: dead after the last attempt.
+    rx.queue_status(400, None);
+    app.send_text(&a, &conv, "dl-1", "x").await.assert_ok(201);
+    rx.wait_for(1, WAIT).await;
+    let started = Instant::now();
+    while app.metric("secureconnect_push_dead_letters").await < 1.0 {
+        assert!(
+            started.elapsed() < WAIT,
+            "the dead letter shows in the metrics"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The command runs beside the server, on its data.
+    let cfg = app.cfg.clone();
+    let admin = |requeue: bool| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_secureconnect"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("SC_") {
+                c.env_remove(k);
+            }
+        }
+        c.args(["admin", "push-queue"])
+            .env("SC_DATA_DIR", &cfg.data_dir);
+        if let Some(db) = &cfg.database_url {
+            c.env("SC_DATABASE_URL", db.expose());
+        }
+        if requeue {
+            c.arg("--requeue-dead");
+        }
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let shown = admin(false);
+    assert!(shown.contains("dead 1"), "{shown}");
+    assert!(
+        shown.contains("webpush") && shown.contains("400"),
+        "{shown}"
+    );
+    assert!(!shown.contains(rx.origin()), "no endpoint shown: {shown}");
+    let requeued = admin(true);
+    assert!(
+        requeued.contains("requeued 1") && requeued.contains("dead 0"),
+        "{requeued}"
+    );
+}
