@@ -56,7 +56,7 @@ async fn totp_lifecycle() {
     app.post("/v1/auth/2fa/setup", t, Value::Null)
         .await
         .assert_error(409, "CONFLICT");
-    app.wait_for_mail(&u.email, "Two-factor authentication enabled")
+    app.wait_for_mail(&u.email, "two-factor authentication is on")
         .await;
 
     // Password alone: TOTP_REQUIRED, no tokens. Wrong password still plain 401.
@@ -143,6 +143,15 @@ async fn totp_lifecycle() {
         false
     );
     app.login("twofactor").await.assert_ok(200);
+    // Both changes are security notices (with their mails), newest first.
+    let items = crate::notifications::wait_notifications(&app, &u, 2).await;
+    let events: Vec<&str> = items
+        .iter()
+        .filter_map(|n| n["data"]["event"].as_str())
+        .collect();
+    assert_eq!(events, ["2fa.disabled", "2fa.enabled"]);
+    app.wait_for_mail(&u.email, "two-factor authentication is off")
+        .await;
 }
 
 #[tokio::test]
