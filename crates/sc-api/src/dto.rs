@@ -284,6 +284,9 @@ pub struct PatchConversationRequest {
     #[serde(default, deserialize_with = "some_nullable")]
     #[schema(value_type = Option<String>)]
     pub avatar_url: Option<Option<String>>,
+    /// Lets AI helpers read the conversation (owner/admin; either member of a direct one);
+    /// refused (400) for encrypted conversations.
+    pub ai_enabled: Option<bool>,
 }
 
 #[derive(Deserialize, ToSchema)]

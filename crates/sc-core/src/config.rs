@@ -263,6 +263,28 @@ pub struct Config {
     pub email_digest_interval_seconds: u64,
     /// Digests quote message text from plain conversations; off by default.
     pub email_include_content: bool,
+
+    // --- AI helpers ---
+    /// An OpenAI-compatible `/v1` base (Ollama, vLLM, llama.cpp, LocalAI or a hosted one);
+    /// AI needs a provider except summaries, which have an offline fallback.
+    pub ai_base_url: Option<String>,
+    pub ai_api_key: Option<Secret>,
+    pub ai_api_key_file: Option<PathBuf>,
+    /// The chat model (assistant chat, summaries, @assistant); chat is off without it.
+    pub ai_model: Option<String>,
+    /// The image model; images are off without it.
+    pub ai_image_model: Option<String>,
+    /// A provider request taking longer is abandoned (503); for a stream, until its first
+    /// token and between tokens.
+    pub ai_timeout_seconds: u64,
+    /// AI requests a user may make per day (UTC): chat, images, summaries, assistant replies.
+    pub ai_requests_per_user_per_day: u32,
+    /// `@assistant` replies per conversation per minute.
+    pub ai_assistant_replies_per_conversation_per_minute: u32,
+    /// Recent messages an `@assistant` reply is based on.
+    pub ai_context_messages: u32,
+    /// Tokens of conversation text per summary request to the provider (a map-reduce beyond).
+    pub ai_summary_chunk_tokens: u32,
 }
 
 impl Default for Config {
@@ -370,6 +392,16 @@ impl Default for Config {
             email_digest_delay_seconds: 15 * 60,
             email_digest_interval_seconds: 60,
             email_include_content: false,
+            ai_base_url: None,
+            ai_api_key: None,
+            ai_api_key_file: None,
+            ai_model: None,
+            ai_image_model: None,
+            ai_timeout_seconds: 60,
+            ai_requests_per_user_per_day: 200,
+            ai_assistant_replies_per_conversation_per_minute: 6,
+            ai_context_messages: 20,
+            ai_summary_chunk_tokens: 3000,
         }
     }
 }
@@ -509,6 +541,7 @@ impl Config {
             &self.vapid_private_key_file,
             &mut self.vapid_private_key,
         )?;
+        read("ai_api_key", &self.ai_api_key_file, &mut self.ai_api_key)?;
         // An empty value means "not set" (handy to switch a backend off from the environment).
         for s in [
             &mut self.database_url,
@@ -518,6 +551,7 @@ impl Config {
             &mut self.s3_secret_access_key,
             &mut self.turn_secret,
             &mut self.vapid_private_key,
+            &mut self.ai_api_key,
         ] {
             if s.as_ref().is_some_and(|v| v.is_empty()) {
                 *s = None;
@@ -586,7 +620,7 @@ impl Config {
                 ));
             }
         }
-        let positive: [(&str, u64); 31] = [
+        let positive: [(&str, u64); 35] = [
             ("call_max_participants", self.call_max_participants as u64),
             ("call_ring_timeout_seconds", self.call_ring_timeout_seconds),
             ("call_grace_seconds", self.call_grace_seconds),
@@ -654,6 +688,16 @@ impl Config {
                 "email_digest_interval_seconds",
                 self.email_digest_interval_seconds,
             ),
+            ("ai_timeout_seconds", self.ai_timeout_seconds),
+            (
+                "ai_requests_per_user_per_day",
+                self.ai_requests_per_user_per_day as u64,
+            ),
+            ("ai_context_messages", self.ai_context_messages as u64),
+            (
+                "ai_summary_chunk_tokens",
+                self.ai_summary_chunk_tokens as u64,
+            ),
         ];
         for (key, v) in positive {
             if v == 0 {
@@ -692,7 +736,25 @@ impl Config {
             ));
         }
         self.validate_s3()?;
-        self.validate_push()
+        self.validate_push()?;
+        self.validate_ai()
+    }
+
+    fn validate_ai(&mut self) -> Result<(), ConfigError> {
+        for v in [
+            &mut self.ai_base_url,
+            &mut self.ai_model,
+            &mut self.ai_image_model,
+        ] {
+            if v.as_deref().is_some_and(|s| s.trim().is_empty()) {
+                *v = None;
+            }
+        }
+        if let Some(url) = &mut self.ai_base_url {
+            check_endpoint(url).map_err(|reason| invalid("ai_base_url", reason))?;
+            *url = url.trim_end_matches('/').to_string();
+        }
+        Ok(())
     }
 
     fn validate_push(&mut self) -> Result<(), ConfigError> {

@@ -102,3 +102,8 @@ typed_id!(
     /// One push waiting in the delivery queue.
     PushDeliveryId
 );
+
+/// The built-in assistant's account: it posts `@assistant` replies and cannot sign in.
+pub const ASSISTANT_USER_ID: UserId = UserId(uuid::Uuid::from_u128(
+    0x0000_0000_0000_7000_8000_0000_0000_a551,
+));

@@ -27,6 +27,8 @@ pub struct ConversationRow {
     pub members_count: i64,
     /// Until when the caller muted the conversation.
     pub muted_until: Option<Timestamp>,
+    /// The owner/admin let AI helpers read it (summaries, @assistant).
+    pub ai_enabled: bool,
 }
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -145,7 +147,7 @@ pub enum Inserted {
 macro_rules! conversation_view {
     () => {
         "SELECT c.id, c.kind, c.title, c.avatar_url, c.encrypted, c.created_by, c.created_at,
-                c.last_message_seq, c.last_activity_at, me.role AS my_role, me.read_seq, me.muted_until,
+                c.last_message_seq, c.last_activity_at, c.ai_enabled, me.role AS my_role, me.read_seq, me.muted_until,
                 (SELECT COUNT(*) FROM messages m
                   WHERE m.conversation_id = c.id AND m.seq > me.read_seq
                     AND m.sender_id <> me.user_id AND m.deleted_at IS NULL) AS unread_count,
@@ -160,6 +162,7 @@ macro_rules! message_columns {
          metadata, attachments, poll_closes_at, poll_closed_at, mentions, created_at, edited_at, deleted_at"
     };
 }
+pub(crate) use message_columns;
 
 pub struct Chat<'a>(&'a Db);
 
@@ -446,9 +449,10 @@ impl Chat<'_> {
         id: ConversationId,
         title: Option<&str>,
         avatar_url: Option<&str>,
+        ai_enabled: bool,
     ) -> AppResult<()> {
-        on_pool!(self.0, p => sqlx::query("UPDATE conversations SET title = $2, avatar_url = $3 WHERE id = $1")
-            .bind(id).bind(title).bind(avatar_url).execute(p).await.map(|r| r.rows_affected()))?;
+        on_pool!(self.0, p => sqlx::query("UPDATE conversations SET title = $2, avatar_url = $3, ai_enabled = $4 WHERE id = $1")
+            .bind(id).bind(title).bind(avatar_url).bind(ai_enabled).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 

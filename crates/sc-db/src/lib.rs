@@ -20,6 +20,7 @@ macro_rules! on_pool {
     };
 }
 
+pub mod ai;
 pub mod audit;
 pub mod blocks;
 pub mod calls;

@@ -147,6 +147,7 @@ impl Notifications<'_> {
     /// are deleted; `done_at` is only set on rows left by earlier versions, which are skipped.
     pub async fn claim_jobs(
         &self,
+        kind: &str,
         now: Timestamp,
         lease_until: Timestamp,
         limit: i64,
@@ -154,12 +155,26 @@ impl Notifications<'_> {
         Ok(on_pool!(self.0, p => sqlx::query_as(
             "UPDATE notification_jobs SET claimed_until = $3, attempts = attempts + 1
              WHERE id IN (SELECT id FROM notification_jobs
-                          WHERE done_at IS NULL AND next_attempt_at <= $1
+                          WHERE done_at IS NULL AND kind = $4 AND next_attempt_at <= $1
                             AND (claimed_until IS NULL OR claimed_until < $1)
                           ORDER BY next_attempt_at LIMIT $2)
                AND done_at IS NULL AND (claimed_until IS NULL OR claimed_until < $1)
              RETURNING id, kind, payload, attempts")
-            .bind(now).bind(limit).bind(lease_until).fetch_all(p).await)?)
+            .bind(now).bind(limit).bind(lease_until).bind(kind).fetch_all(p).await)?)
+    }
+
+    /// Queues a job of another worker than the message one (e.g. `assistant`).
+    pub async fn enqueue_job(
+        &self,
+        id: JobId,
+        kind: &str,
+        payload: &str,
+        now: Timestamp,
+    ) -> AppResult<()> {
+        on_pool!(self.0, p => sqlx::query(
+            "INSERT INTO notification_jobs (id, kind, payload, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $4)")
+            .bind(id).bind(kind).bind(payload).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(())
     }
 
     /// Every member of the given messages' conversations other than the sender, with whether

@@ -294,7 +294,7 @@ impl Users<'_> {
         Ok(on_pool!(self.0, p => sqlx::query_as(
             "SELECT id, username, display_name, avatar_url FROM users
              WHERE (username LIKE $1 ESCAPE '\\' OR search_name LIKE $1 ESCAPE '\\')
-               AND ($2 IS NULL OR username > $2)
+               AND role <> 'assistant' AND ($2 IS NULL OR username > $2)
              ORDER BY username LIMIT $3")
             .bind(pattern).bind(after_username).bind(limit).fetch_all(p).await)?)
     }

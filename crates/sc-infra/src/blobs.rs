@@ -1007,6 +1007,23 @@ impl BlobStore {
         }
     }
 
+    /// Stores a small object the server makes itself (a generated image).
+    pub async fn put_bytes(
+        &self,
+        key: &BlobKey,
+        bytes: Bytes,
+        content_type: &str,
+    ) -> AppResult<()> {
+        match self {
+            BlobStore::Local(l) => {
+                let size = bytes.len() as u64;
+                let body = futures_util::stream::once(async move { Ok::<_, io::Error>(bytes) });
+                l.write_stream(key, body, size).await.map(|_| ())
+            }
+            BlobStore::S3(s) => s.put(key, bytes, content_type).await,
+        }
+    }
+
     pub async fn copy(&self, from: &BlobKey, to: &BlobKey) -> AppResult<()> {
         match self {
             BlobStore::Local(l) => l.copy(from, to).await,

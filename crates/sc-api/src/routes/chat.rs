@@ -80,7 +80,7 @@ pub async fn patch(
 ) -> ApiResult<ConversationView> {
     Ok(ok(s
         .chat
-        .update(&ctx, conv_id(&id)?, b.title, b.avatar_url)
+        .update(&ctx, conv_id(&id)?, b.title, b.avatar_url, b.ai_enabled)
         .await?))
 }
 

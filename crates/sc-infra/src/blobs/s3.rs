@@ -860,6 +860,28 @@ impl S3Blobs {
         }
     }
 
+    /// Stores a small object the server makes itself (a generated image) with one signed PUT.
+    /// Client uploads never come this way: they go to presigned URLs.
+    pub async fn put(&self, key: &BlobKey, bytes: Bytes, content_type: &str) -> AppResult<()> {
+        let r = self
+            .send(
+                "put",
+                Method::PUT,
+                Some(key.as_str()),
+                vec![],
+                &[("content-type", content_type.to_string())],
+                Some(bytes),
+                false,
+            )
+            .await?;
+        if r.status().is_success() {
+            self.mark(true);
+            Ok(())
+        } else {
+            Err(self.unexpected("put", r).await)
+        }
+    }
+
     /// Deletes the object; an absent object is not an error.
     pub async fn delete(&self, key: &BlobKey) -> AppResult<()> {
         let r = self

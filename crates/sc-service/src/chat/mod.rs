@@ -13,6 +13,7 @@ use crate::{
     send_queue::{SendQueue, Written},
     session_cache::CONVERSATION_CACHE_TTL,
 };
+use sc_core::ids::ASSISTANT_USER_ID;
 use sc_core::{
     AppError, AppResult,
     ids::{ConversationId, FileId, MessageId, UserId},
@@ -59,6 +60,8 @@ pub struct ConversationView {
     /// Until when the caller muted the conversation (null: not muted).
     #[schema(value_type = Option<String>, format = DateTime)]
     pub muted_until: Option<Timestamp>,
+    /// AI helpers may read it (summaries, `@assistant`); never for encrypted conversations.
+    pub ai_enabled: bool,
 }
 
 impl From<ConversationRow> for ConversationView {
@@ -77,6 +80,7 @@ impl From<ConversationRow> for ConversationView {
             my_role: c.my_role,
             last_activity_at: c.last_activity_at,
             muted_until: c.muted_until.filter(|t| *t > Timestamp::now()),
+            ai_enabled: c.ai_enabled,
         }
     }
 }
@@ -250,6 +254,12 @@ impl ChatService {
         others.sort();
         others.dedup();
         for u in &others {
+            if *u == ASSISTANT_USER_ID {
+                return Err(AppError::validation(
+                    "member_ids",
+                    "the assistant answers @assistant in AI-enabled conversations; it is no member",
+                ));
+            }
             if self.d.db.users().profile(*u).await?.is_none() {
                 return Err(AppError::validation(
                     "member_ids",
@@ -383,15 +393,28 @@ impl ChatService {
         Ok(())
     }
 
+    /// Changes the title, avatar or `ai_enabled`: the owner or an admin of a group; in a
+    /// direct conversation, only `ai_enabled`, by either member. Encrypted conversations never
+    /// let AI read them (400).
     pub async fn update(
         &self,
         ctx: &AuthContext,
         id: ConversationId,
         title: Option<Option<String>>,
         avatar_url: Option<Option<String>>,
+        ai_enabled: Option<bool>,
     ) -> AppResult<ConversationView> {
         let c = self.membership(ctx, id).await?;
-        Self::require_group_admin(&c)?;
+        if c.kind != "direct" || title.is_some() || avatar_url.is_some() {
+            Self::require_group_admin(&c)?;
+        }
+        if ai_enabled == Some(true) && c.encrypted {
+            return Err(AppError::validation(
+                "ai_enabled",
+                "encrypted conversations cannot be read by AI helpers",
+            ));
+        }
+        let ai_enabled = ai_enabled.unwrap_or(c.ai_enabled);
         let title = match title {
             Some(Some(t)) => Some(validate_title(&t)?),
             Some(None) => None,
@@ -409,7 +432,7 @@ impl ChatService {
         self.d
             .db
             .chat()
-            .update(id, title.as_deref(), avatar.as_deref())
+            .update(id, title.as_deref(), avatar.as_deref(), ai_enabled)
             .await?;
         let view: ConversationView = self.membership(ctx, id).await?.into();
         let members = self.d.db.chat().member_ids(id).await?;
@@ -417,7 +440,8 @@ impl ChatService {
             .emit(
                 members,
                 "conversation.updated",
-                &json!({"id": id, "title": view.title, "avatar_url": view.avatar_url}),
+                &json!({"id": id, "title": view.title, "avatar_url": view.avatar_url,
+                        "ai_enabled": view.ai_enabled}),
             )
             .await;
         Ok(view)
@@ -476,7 +500,7 @@ impl ChatService {
             return Err(AppError::validation("user_ids", "give 1-100 user ids"));
         }
         for u in &users {
-            if self.d.db.users().profile(*u).await?.is_none() {
+            if *u == ASSISTANT_USER_ID || self.d.db.users().profile(*u).await?.is_none() {
                 return Err(AppError::validation(
                     "user_ids",
                     format!("unknown user {u}"),

@@ -4,6 +4,7 @@
 
 pub(crate) mod access;
 mod cleanup;
+mod generated;
 mod links;
 mod shares;
 pub mod sniff;

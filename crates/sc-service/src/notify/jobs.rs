@@ -42,7 +42,7 @@ impl NotifyService {
     pub(super) async fn run_jobs_once(&self) -> bool {
         let now = Timestamp::now();
         let db = self.d.db.notifications();
-        let jobs = match db.claim_jobs(now, now.plus(LEASE), BATCH).await {
+        let jobs = match db.claim_jobs("message", now, now.plus(LEASE), BATCH).await {
             Ok(j) => j,
             Err(e) => {
                 tracing::warn!(error = %e, "notification queue unavailable");
