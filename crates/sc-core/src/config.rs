@@ -860,6 +860,12 @@ impl Config {
         }
     }
 
+    /// A provider and a chat model are configured (assistant chat, provider summaries,
+    /// @assistant replies).
+    pub fn ai_chat_configured(&self) -> bool {
+        self.ai_base_url.is_some() && self.ai_model.is_some()
+    }
+
     pub fn trusted_proxy_nets(&self) -> Vec<IpNet> {
         self.trusted_proxies
             .0

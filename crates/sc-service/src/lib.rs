@@ -1,6 +1,7 @@
 //! The rules of SecureConnect. Services depend on ports (the `Db` repositories, the bus, the rate
 //! limiter, the mail queue) and never on HTTP.
 
+pub mod ai;
 pub mod auth;
 pub mod calls;
 pub mod chat;

@@ -39,6 +39,12 @@ pub struct Metrics {
     pub push_dead_letters: Gauge,
     /// Notification records dispatched, by kind.
     pub notifications_dispatched: Family<Labels, Counter>,
+    /// AI requests by route template and outcome (`ok`, `unavailable`, `rejected`).
+    pub ai_requests: Family<Labels, Counter>,
+    /// Tokens the provider reported, by `kind` (`prompt`, `completion`).
+    pub ai_tokens: Family<Labels, Counter>,
+    /// Provider time per AI request, by route template.
+    pub ai_latency: Family<Labels, Histogram>,
 }
 
 impl Default for Metrics {
@@ -174,6 +180,26 @@ impl Metrics {
             "Pushes given up after their retries (kept for operators)",
             push_dead_letters.clone(),
         );
+        let ai_requests = Family::<Labels, Counter>::default();
+        let ai_tokens = Family::<Labels, Counter>::default();
+        let ai_latency = Family::<Labels, Histogram>::new_with_constructor(|| {
+            Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0])
+        });
+        registry.register(
+            "ai_requests",
+            "AI requests by route and outcome",
+            ai_requests.clone(),
+        );
+        registry.register(
+            "ai_tokens",
+            "Tokens the AI provider reported, by kind",
+            ai_tokens.clone(),
+        );
+        registry.register(
+            "ai_provider_seconds",
+            "Time spent waiting for the AI provider, by route",
+            ai_latency.clone(),
+        );
         registry.register(
             "notifications_dispatched",
             "Notification records dispatched, by kind",
@@ -213,6 +239,9 @@ impl Metrics {
             push_queued,
             push_dead_letters,
             notifications_dispatched,
+            ai_requests,
+            ai_tokens,
+            ai_latency,
         }
     }
 

@@ -1,0 +1,1 @@
+//! AI helpers (API.md §9).
