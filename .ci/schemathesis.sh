@@ -39,6 +39,19 @@ if [ -n "${SC_TEST_S3_URL:-}" ]; then
   "$BIN" admin create-bucket
 fi
 
+# FCM is configured, so FCM subscriptions are taken, against a token endpoint nobody serves:
+# its pushes fail and end as dead letters, which is fine here.
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/fcm-key.pem" 2>/dev/null
+python3 - "$work" <<'PY'
+import json, sys
+work = sys.argv[1]
+key = open(f"{work}/fcm-key.pem").read()
+json.dump({"type": "service_account", "project_id": "st", "private_key": key,
+           "client_email": "st@st.iam.gserviceaccount.com", "token_uri": "https://127.0.0.1:9/token"},
+          open(f"{work}/fcm.json", "w"))
+PY
+export SC_FCM_CREDENTIALS_FILE="$work/fcm.json"
+
 "$BIN" serve >"$work/server.log" 2>&1 &
 server=$!
 cleanup() {

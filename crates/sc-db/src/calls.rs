@@ -175,6 +175,26 @@ fn live(status: &str) -> bool {
     matches!(status, "ringing" | "active")
 }
 
+/// Writes a `call.missed` record for every member who never joined the call, inside the
+/// transaction that made it missed; the members, as a list.
+macro_rules! record_missed {
+    ($tx:expr, $call:expr, $conversation:expr, $caller:expr, $now:expr) => {{
+        let missed: Vec<(UserId,)> = sqlx::query_as(
+            "SELECT m.user_id FROM conversation_members m WHERE m.conversation_id = $1
+               AND NOT EXISTS (SELECT 1 FROM call_participants p WHERE p.call_id = $2 AND p.user_id = m.user_id)")
+            .bind($conversation).bind($call).fetch_all(&mut *$tx).await?;
+        let data = serde_json::json!({"call_id": $call, "conversation_id": $conversation,
+                                      "caller_id": $caller}).to_string();
+        for (u,) in &missed {
+            sqlx::query("INSERT INTO notifications (id, user_id, kind, source, data, created_at) VALUES ($1, $2, 'call.missed', $5, $3, $4)
+                         ON CONFLICT (user_id, kind, source) DO NOTHING")
+                .bind(NotificationId::new()).bind(*u).bind(&data).bind($now).bind($call.to_string())
+                .execute(&mut *$tx).await?;
+        }
+        missed
+    }};
+}
+
 impl Calls<'_> {
     fn pg(&self) -> bool {
         matches!(self.0, Db::Postgres(_))
@@ -316,6 +336,12 @@ impl Calls<'_> {
                         "UPDATE calls SET status = CASE WHEN status = 'ringing' THEN 'missed' ELSE 'ended' END, ended_at = $2, ",
                         end_recording!(), " WHERE id = $1"))
                         .bind(id).bind(now).execute(&mut *tx).await?;
+                    if status == "ringing" {
+                        let (conversation, caller): (ConversationId, UserId) = sqlx::query_as(
+                            "SELECT conversation_id, created_by FROM calls WHERE id = $1")
+                            .bind(id).fetch_one(&mut *tx).await?;
+                        record_missed!(tx, id, conversation, caller, now);
+                    }
                 }
                 tx.commit().await?;
                 Ok::<_, sqlx::Error>(Left::Ok { ended })
@@ -411,17 +437,7 @@ impl Calls<'_> {
                 let call: CallRow = sqlx::query_as(sql).bind(id).bind(now).fetch_one(&mut *tx).await?;
                 sqlx::query("UPDATE call_participants SET left_at = $2 WHERE call_id = $1 AND left_at IS NULL")
                     .bind(id).bind(now).execute(&mut *tx).await?;
-                let missed: Vec<(UserId,)> = sqlx::query_as(
-                    "SELECT m.user_id FROM conversation_members m WHERE m.conversation_id = $1
-                       AND NOT EXISTS (SELECT 1 FROM call_participants p WHERE p.call_id = $2 AND p.user_id = m.user_id)")
-                    .bind(call.conversation_id).bind(id).fetch_all(&mut *tx).await?;
-                let data = serde_json::json!({"call_id": id, "conversation_id": call.conversation_id,
-                                              "caller_id": call.created_by}).to_string();
-                for (u,) in &missed {
-                    sqlx::query("INSERT INTO notifications (id, user_id, kind, source, data, created_at) VALUES ($1, $2, 'call.missed', $5, $3, $4)
-                                 ON CONFLICT (user_id, kind, source) DO NOTHING")
-                        .bind(NotificationId::new()).bind(*u).bind(&data).bind(now).bind(id.to_string()).execute(&mut *tx).await?;
-                }
+                let missed = record_missed!(tx, id, call.conversation_id, call.created_by, now);
                 tx.commit().await?;
                 Ok::<_, sqlx::Error>(Some(Missed { call, missed_by: missed.into_iter().map(|r| r.0).collect() }))
             })

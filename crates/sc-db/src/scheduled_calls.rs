@@ -140,7 +140,9 @@ impl Scheduled<'_> {
                 for (u,) in &members {
                     sqlx::query("INSERT INTO notifications (id, user_id, kind, source, data, created_at) VALUES ($1, $2, 'call.scheduled', $5, $3, $4)
                                  ON CONFLICT (user_id, kind, source) DO NOTHING")
-                        .bind(NotificationId::new()).bind(*u).bind(&data).bind(now).bind(row.id.to_string()).execute(&mut *tx).await?;
+                        .bind(NotificationId::new()).bind(*u).bind(&data).bind(now)
+                        // A call moved to a new time reminds again: the source is the call at its time.
+                        .bind(format!("{}@{}", row.id, row.starts_at.millis())).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok::<_, sqlx::Error>(Some((row, members.into_iter().map(|m| m.0).collect())))

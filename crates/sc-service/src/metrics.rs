@@ -32,7 +32,7 @@ pub struct Metrics {
     pub call_packet_loss: Histogram,
     pub call_bitrate_kbps: Histogram,
     /// Pushes by channel (`webpush`, `fcm`, `apns`) and outcome (`delivered`, `gone`,
-    /// `retry`, `rejected`, `dead`): no endpoint or token ever becomes a label.
+    /// `retry`, `dead`): no endpoint or token ever becomes a label.
     pub push_outcomes: Family<Labels, Counter>,
     /// Pushes waiting in the queue and dead letters (refreshed by the push worker).
     pub push_queued: Gauge,

@@ -350,14 +350,10 @@ pub async fn mute(
     Path(id): Path<String>,
     OptionalJson(b): OptionalJson<MuteRequest>,
 ) -> ApiResult<ConversationView> {
-    let until = match b.until.as_deref() {
-        None => None,
-        Some(t) => Some(
-            sc_core::time::Timestamp::parse_rfc3339(t)
-                .ok_or_else(|| AppError::validation("until", "an RFC 3339 time"))?,
-        ),
-    };
-    Ok(ok(s.chat.mute(&ctx, conv_id(&id)?, until).await?))
+    Ok(ok(s
+        .chat
+        .mute(&ctx, conv_id(&id)?, b.until.as_deref())
+        .await?))
 }
 
 #[utoipa::path(delete, path = "/v1/conversations/{id}/mute", tag = "chat", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),

@@ -415,7 +415,12 @@ impl CallService {
             .leave(id, ctx.session_id, Timestamp::now())
             .await?
         {
-            Left::Ok { .. } => {}
+            // An ended call may have become missed, with records for the dispatcher.
+            Left::Ok { ended } => {
+                if ended {
+                    self.d.notify_wake.notify_one();
+                }
+            }
             Left::NotIn => return Err(AppError::conflict("this session is not in the call")),
             Left::Gone => return Err(not_found()),
         }
@@ -545,7 +550,10 @@ impl CallService {
             .unseen_participants(now.minus(grace), SWEEP_BATCH)
             .await?
         {
-            if let Left::Ok { .. } = calls.leave(id, session, now).await? {
+            if let Left::Ok { ended } = calls.leave(id, session, now).await? {
+                if ended {
+                    self.d.notify_wake.notify_one();
+                }
                 self.announce_current(id).await?;
             }
         }

@@ -10,19 +10,22 @@ use std::time::Duration;
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 impl ChatService {
-    /// Mutes the conversation for the caller until `until` (forever without one).
+    /// Mutes the conversation for the caller until `until` (RFC 3339; forever without one).
+    /// Membership first: a stranger learns nothing from a bad `until` (404, API.md §12).
     pub async fn mute(
         &self,
         ctx: &AuthContext,
         id: ConversationId,
-        until: Option<Timestamp>,
+        until: Option<&str>,
     ) -> AppResult<ConversationView> {
+        self.membership(ctx, id).await?;
         let now = Timestamp::now();
-        let until = match until {
-            Some(t) if t <= now => {
+        let until = match until.map(Timestamp::parse_rfc3339) {
+            Some(None) => return Err(AppError::validation("until", "an RFC 3339 time")),
+            Some(Some(t)) if t <= now => {
                 return Err(AppError::validation("until", "must be in the future"));
             }
-            Some(t) => t,
+            Some(Some(t)) => t,
             None => now.plus(FOREVER),
         };
         self.set_mute(ctx, id, Some(until)).await

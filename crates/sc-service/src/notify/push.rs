@@ -35,10 +35,17 @@ pub struct Payload {
 }
 
 impl Payload {
-    /// Pushes about one conversation's messages collapse into one another.
+    /// Pushes about one conversation's messages collapse into one another. The topic is an
+    /// opaque digest of the conversation id: push services (and FCM's `collapse_key`, APNs'
+    /// `apns-collapse-id`) see no id they could relate to anything.
     pub fn topic(&self) -> Option<String> {
+        use base64::Engine;
+        use sha2::{Digest, Sha256};
         match self.kind.as_str() {
-            "message" | "mention" => self.conversation_id.map(|c| c.to_string()),
+            "message" | "mention" => self.conversation_id.map(|c| {
+                let digest = Sha256::digest(format!("push-topic:{c}").as_bytes());
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
+            }),
             _ => None,
         }
     }
@@ -141,7 +148,7 @@ fn urgency_of(s: &str) -> Urgency {
     }
 }
 
-/// Exponential backoff from 2 s, at most an hour, and never sooner than the service asked.
+/// Exponential backoff from 2 s up to 2048 s, and never sooner than the service asked.
 fn backoff(attempts: i32, retry_after: Option<Duration>) -> Duration {
     let exp = Duration::from_secs(1u64 << attempts.clamp(1, 11)).min(Duration::from_secs(3600));
     retry_after.map_or(exp, |r| r.max(exp))
@@ -186,9 +193,21 @@ impl NotifyService {
                 ("webpush", url.to_string(), Some(p256dh), Some(auth), None)
             }
             SubscribeRequest::Fcm { token } => {
+                if !self.d.push.fcm_configured() {
+                    return Err(AppError::validation(
+                        "kind",
+                        "this server does not send FCM pushes",
+                    ));
+                }
                 ("fcm", DeviceToken::fcm(&token)?.0, None, None, None)
             }
             SubscribeRequest::Apns { token, environment } => {
+                if !self.d.push.apns_configured() {
+                    return Err(AppError::validation(
+                        "kind",
+                        "this server does not send APNs pushes",
+                    ));
+                }
                 let env = match environment.as_deref() {
                     None | Some("production") => "production",
                     Some("sandbox") => "sandbox",
@@ -432,7 +451,13 @@ mod tests {
         assert_eq!(v["type"], "message");
         assert_eq!(v["conversation_id"], c.to_string());
         assert!(v.get("title").is_none() && v.get("body").is_none());
-        assert_eq!(p.topic(), Some(c.to_string()));
+        let topic = p.topic().unwrap_or_default();
+        assert_eq!(
+            topic.len(),
+            22,
+            "opaque, and within RFC 8030's 32 characters"
+        );
+        assert!(!topic.contains(&c.to_string()));
         let ring = Payload {
             kind: "call.ringing".into(),
             ..p

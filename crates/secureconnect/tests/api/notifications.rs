@@ -570,3 +570,39 @@ async fn the_vapid_key_pair_is_generated_into_the_data_dir_readable_by_the_owner
         key.public_key_base64url()
     );
 }
+
+#[tokio::test]
+async fn a_call_its_caller_leaves_unanswered_is_missed_for_the_others() {
+    let app = TestApp::spawn().await;
+    let a = app.register("callera").await;
+    let b = app.register("calleeb").await;
+    let c = app.register("calleec").await;
+    let conv = app.group(&a, &[&b, &c]).await;
+    let call = app
+        .post(
+            "/v1/calls",
+            Some(&a.access),
+            json!({"conversation_id": conv, "kind": "audio"}),
+        )
+        .await;
+    let call_id = call.assert_ok(201)["id"].as_str().unwrap().to_string();
+    let left = app
+        .post(
+            &format!("/v1/calls/{call_id}/leave"),
+            Some(&a.access),
+            json!(null),
+        )
+        .await;
+    assert_eq!(left.assert_ok(200)["status"], "missed");
+    for u in [&b, &c] {
+        let items = wait_notifications(&app, u, 1).await;
+        assert_eq!(items[0]["kind"], "call.missed");
+        assert_eq!(items[0]["data"]["call_id"], call_id.as_str());
+        assert_eq!(items[0]["data"]["caller_id"], a.id.as_str());
+    }
+    settle().await;
+    assert!(
+        kinds_of(&app, &a).await.is_empty(),
+        "the caller missed nothing"
+    );
+}

@@ -61,7 +61,25 @@ async fn direct(app: &TestApp, a: &TestUser, b: &TestUser) -> String {
 
 #[tokio::test]
 async fn subscriptions_are_checked_deduplicated_listed_and_end_with_their_session() {
-    let app = TestApp::spawn().await;
+    // Without FCM or APNs credentials the server takes no such subscriptions.
+    let bare = TestApp::spawn().await;
+    let nobody = bare.register("pushbare").await;
+    for body in [
+        json!({"kind": "fcm", "token": "fcm-token:abc"}),
+        json!({"kind": "apns", "token": "ab".repeat(32)}),
+    ] {
+        let r = bare
+            .post("/v1/push/subscriptions", Some(&nobody.access), body)
+            .await;
+        r.assert_error(400, "VALIDATION_ERROR");
+        assert_eq!(r.body["error"]["details"]["field"], "kind");
+    }
+    bare.stop().await;
+
+    let fcm = FcmServer::start().await;
+    let apns = ApnsServer::start().await;
+    let files = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn_with(vendors(&fcm, &apns, &files)).await;
     let u = app.register("pushsubs").await;
     let other = app.register("pushother").await;
 
@@ -415,19 +433,37 @@ async fn ringing_calls_push_urgently_for_the_ring_timeout() {
             json!({"conversation_id": conv, "kind": "audio"}),
         )
         .await;
-    let call_id = call.assert_ok(201)["call"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let call_id = call.assert_ok(201)["id"].as_str().unwrap().to_string();
     let got = rx.wait_for(1, WAIT).await;
     let p = &got[0].payload;
     assert_eq!(p["type"], "call.ringing");
     assert_eq!(p["conversation_id"], conv.as_str());
-    if !call_id.is_empty() {
-        assert_eq!(p["call_id"], call_id.as_str());
-    }
+    assert_eq!(p["call_id"], call_id.as_str());
     assert_eq!(got[0].urgency.as_deref(), Some("high"));
     assert_eq!(got[0].ttl, Some(30));
+}
+
+/// FCM and APNs configured against the local servers (credentials written under `files`).
+fn vendors(fcm: &FcmServer, apns: &ApnsServer, files: &tempfile::TempDir) -> impl Fn(&mut Config) {
+    let creds = write_temp(files, "service-account.json", &fcm.credentials_json());
+    let key = write_temp(files, "AuthKey.p8", apns.key_pem());
+    let ca = write_temp(files, "ca.pem", fcm.ca_pem());
+    let (fcm_endpoint, apns_endpoint) = (fcm.endpoint().to_string(), apns.endpoint().to_string());
+    let (key_id, team, topic) = (
+        apns.key_id().to_string(),
+        apns.team_id().to_string(),
+        apns.topic().to_string(),
+    );
+    move |c: &mut Config| {
+        c.fcm_credentials_file = Some(creds.clone());
+        c.fcm_endpoint = fcm_endpoint.clone();
+        c.apns_key_file = Some(key.clone());
+        c.apns_key_id = Some(key_id.clone());
+        c.apns_team_id = Some(team.clone());
+        c.apns_topic = Some(topic.clone());
+        c.apns_endpoint = Some(apns_endpoint.clone());
+        c.push_tls_ca_file = Some(ca.clone());
+    }
 }
 
 /// A file under a temporary directory, for credentials the server reads at start.
