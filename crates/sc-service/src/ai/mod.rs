@@ -1,1 +1,4 @@
 //! AI helpers (API.md §9).
+
+pub mod chunks;
+pub mod offline;
