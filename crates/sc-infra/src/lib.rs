@@ -2,6 +2,7 @@
 //! configured), the rate limiter and the mailer. Each degrades instead of failing the request
 //! when its backend is away.
 
+pub mod ai;
 pub mod blobs;
 pub mod bus;
 pub mod mailer;
