@@ -664,3 +664,42 @@ pub struct PatchScheduledCallRequest {
     #[schema(value_type = Option<String>)]
     pub title: Option<Option<String>>,
 }
+
+/// `PATCH /v1/ai/settings`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AiSettingsRequest {
+    /// The caller's opt-in to AI helpers.
+    pub enabled: bool,
+}
+
+/// `POST /v1/ai/chat`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AiChatRequest {
+    /// 1–50 turns, at most 32,000 characters in all.
+    #[schema(max_items = 50)]
+    pub messages: Vec<sc_service::ai::ChatTurn>,
+    /// Answer as server-sent events, token by token.
+    pub stream: Option<bool>,
+}
+
+/// `POST /v1/conversations/{id}/summary`.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SummaryRequest {
+    /// Summarize the messages after this seq (default: from the start; at most the last 2,000).
+    #[schema(minimum = 0)]
+    pub since_seq: Option<i64>,
+}
+
+/// `POST /v1/ai/images`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AiImageRequest {
+    #[schema(max_length = 4000)]
+    pub prompt: String,
+    /// "256x256", "512x512" or "1024x1024" (default)
+    #[schema(pattern = "^(256x256|512x512|1024x1024)$")]
+    pub size: Option<String>,
+}

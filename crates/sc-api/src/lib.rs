@@ -19,7 +19,9 @@ use crate::{
         auth_rate_limit, client_ip, link_rate_limit, login_rate_limit, request_context,
         require_auth,
     },
-    routes::{auth, blobs, calls, chat, drive, links, notifications, ops, polls, realtime, users},
+    routes::{
+        ai, auth, blobs, calls, chat, drive, links, notifications, ops, polls, realtime, users,
+    },
     state::AppState,
 };
 use axum::{
@@ -235,6 +237,25 @@ pub fn router(state: Arc<AppState>) -> Router {
             Duration::from_secs(cfg.request_timeout_seconds),
         ))
         .layer(CatchPanicLayer::new())
+        // AI requests wait on the provider up to its own timeout (a summary may ask it several
+        // times), and streams last as long as the answer: no general request timeout.
+        .merge(
+            Router::new()
+                .route(
+                    "/v1/ai/settings",
+                    get(ai::settings).patch(ai::patch_settings),
+                )
+                .route("/v1/ai/chat", post(ai::chat))
+                .route("/v1/ai/images", post(ai::image))
+                .route("/v1/conversations/{id}/summary", post(ai::summary))
+                .route_layer(from_fn_with_state(st(), require_auth))
+                .layer(from_fn_with_state(st(), client_ip))
+                .layer(TimeoutLayer::with_status_code(
+                    axum::http::StatusCode::REQUEST_TIMEOUT,
+                    Duration::from_secs(cfg.ai_timeout_seconds * 3 + 10),
+                ))
+                .layer(CatchPanicLayer::new()),
+        )
         // Blob transfers stream files of any allowed size: no request timeout of their own
         // beyond the signed URL's expiry, which is checked before the first byte.
         .merge(

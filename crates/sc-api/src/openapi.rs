@@ -35,6 +35,8 @@ use utoipa::OpenApi;
         routes::notifications::subscribe, routes::notifications::subscriptions,
         routes::notifications::unsubscribe, routes::notifications::vapid_public_key,
         routes::chat::mute, routes::chat::unmute,
+        routes::ai::settings, routes::ai::patch_settings, routes::ai::chat, routes::ai::summary,
+        routes::ai::image,
         routes::drive::init_upload, routes::drive::complete, routes::drive::list, routes::drive::get,
         routes::drive::patch, routes::drive::delete, routes::drive::download, routes::drive::create_folder,
         routes::drive::quota, routes::drive::init_version, routes::drive::versions, routes::drive::restore,
@@ -51,7 +53,7 @@ use utoipa::OpenApi;
         routes::blobs::put_blob, routes::blobs::get_blob,
     ),
     components(schemas(UserView, TokenPairView, SessionView, ProfileView, Empty)),
-    tags((name = "ops"), (name = "auth"), (name = "users"), (name = "chat"), (name = "realtime"), (name = "notifications"), (name = "drive"), (name = "calls"), (name = "blobs"))
+    tags((name = "ops"), (name = "auth"), (name = "users"), (name = "chat"), (name = "realtime"), (name = "notifications"), (name = "drive"), (name = "calls"), (name = "ai"), (name = "blobs"))
 )]
 struct ApiDoc;
 
@@ -261,9 +263,15 @@ fn envelope_response(status: &str, response: &mut Value) {
             .and_then(|c| c.get("schema"))
             .cloned()
             .unwrap_or_else(|| json!({"type": "object"}));
-        r.insert(
-            "content".into(),
-            json!({"application/json": {"schema": {
+        // Other forms of the same answer (an event stream) stay as they are.
+        let mut content = r
+            .get("content")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        content.insert(
+            "application/json".into(),
+            json!({"schema": {
                 "type": "object",
                 "required": ["success", "data", "meta"],
                 "properties": {
@@ -271,8 +279,9 @@ fn envelope_response(status: &str, response: &mut Value) {
                     "data": data,
                     "meta": {"$ref": "#/components/schemas/Meta"}
                 }
-            }}}),
+            }}),
         );
+        r.insert("content".into(), Value::Object(content));
         r.entry("description").or_insert_with(|| json!("success"));
         return;
     }

@@ -27,4 +27,5 @@ pub struct AppState {
     pub blobs: Arc<BlobStore>,
     pub drive: DriveService,
     pub calls: CallService,
+    pub ai: sc_service::ai::AiService,
 }

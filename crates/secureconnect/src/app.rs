@@ -128,6 +128,22 @@ impl App {
         });
         let drive = DriveService::new(deps.clone(), blobs.clone());
         drive.spawn_cleanup(background.clone());
+        let provider = match &cfg.ai_base_url {
+            Some(base) => Some(Arc::new(
+                sc_infra::ai::AiProvider::new(sc_infra::ai::AiConfig {
+                    base_url: base.clone(),
+                    api_key: cfg.ai_api_key.as_ref().map(|k| k.expose().to_string()),
+                    model: cfg.ai_model.clone(),
+                    image_model: cfg.ai_image_model.clone(),
+                    timeout: std::time::Duration::from_secs(cfg.ai_timeout_seconds),
+                    connect_timeout: std::time::Duration::from_secs(5),
+                })
+                .context("AI provider configuration")?,
+            )),
+            None => None,
+        };
+        let ai = sc_service::ai::AiService::new(deps.clone(), provider, drive.clone());
+        ai.spawn_assistant(2, background.clone());
         let calls = CallService::new(deps.clone());
         let sweep_hub = hub.clone();
         calls.spawn_sweeper(move || sweep_hub.local_sessions(), background.clone());
@@ -150,6 +166,7 @@ impl App {
             blobs,
             drive,
             calls,
+            ai,
         });
         let router = sc_api::router(state.clone());
         Ok(App {

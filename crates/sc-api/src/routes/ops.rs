@@ -23,13 +23,17 @@ pub async fn health() -> Response {
     responses((status = 200, body = ReadyView, description = "the database answers (not enveloped)"),
               (status = 503, body = ReadyView, description = "the database is down")))]
 pub async fn ready(State(s): State<Arc<AppState>>) -> Response {
-    let (database, cache) = tokio::join!(s.deps.db.ping(), async {
-        match &s.redis {
-            None => DepState::Ok,
-            Some(r) if r.ping().await => DepState::Ok,
-            Some(_) => DepState::Degraded,
-        }
-    });
+    let (database, cache, ai) = tokio::join!(
+        s.deps.db.ping(),
+        async {
+            match &s.redis {
+                None => DepState::Ok,
+                Some(r) if r.ping().await => DepState::Ok,
+                Some(_) => DepState::Degraded,
+            }
+        },
+        s.ai.state()
+    );
     let pubsub = if !s.deps.bus.is_distributed() || s.deps.bus.is_cross_instance() {
         DepState::Ok
     } else {
@@ -40,7 +44,6 @@ pub async fn ready(State(s): State<Arc<AppState>>) -> Response {
     } else {
         DepState::Down
     };
-    // Not built yet: AI arrives with its feature.
     let checks = [
         ("database", database),
         ("cache", cache),
@@ -48,7 +51,7 @@ pub async fn ready(State(s): State<Arc<AppState>>) -> Response {
         ("blobs", s.blobs.health()),
         ("mail", DepState::Ok),
         ("push", s.notify.push_state()),
-        ("ai", DepState::Disabled),
+        ("ai", ai),
     ];
     let status = if database == DepState::Down {
         "down"

@@ -723,7 +723,10 @@ impl ChatService {
             Written::NotMember => Err(not_found()),
             // The offline-notification job was committed with the message, and the send
             // queue announces it (see `send_queue`).
-            Written::New(view) => Ok((view, true)),
+            Written::New(view) => {
+                crate::ai::assistant::on_sent(&self.d, &view).await;
+                Ok((view, true))
+            }
         }
     }
 

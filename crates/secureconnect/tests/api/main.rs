@@ -5,6 +5,7 @@
     clippy::field_reassign_with_default
 )]
 
+mod ai;
 mod ai_stub;
 mod auth;
 mod binary;
