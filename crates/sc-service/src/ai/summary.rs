@@ -124,14 +124,14 @@ impl AiService {
         }
         // Partial summaries are short; merge them in rounds while they exceed the budget.
         while partial.len() > 1 {
-            let joined: Vec<String> = partial.drain(..).collect();
+            let joined: Vec<String> = std::mem::take(&mut partial);
             let groups = chunks::chunk(&joined, budget);
             for g in groups {
                 partial.push(self.ask(REDUCE_PROMPT, g).await?);
             }
             if partial.len() == joined.len() {
                 // Nothing merged (each summary alone fills the budget): one last merge.
-                let all = partial.drain(..).collect::<Vec<_>>().join("\n");
+                let all = std::mem::take(&mut partial).join("\n");
                 return self.ask(REDUCE_PROMPT, all).await;
             }
         }
