@@ -7,7 +7,7 @@ use crate::{
     mail::MailService,
     metrics::Metrics,
     password::PasswordHasher,
-    session_cache::{CACHE_TTL, ConversationCache, SessionCache, UserCache},
+    session_cache::{CACHE_TTL, CallCache, ConversationCache, SessionCache, UserCache},
 };
 use sc_core::{
     AppResult,
@@ -33,6 +33,7 @@ pub struct Deps {
     pub sessions: SessionCache,
     pub users: UserCache,
     pub conversations: ConversationCache,
+    pub calls: CallCache,
     /// Sends pushes (Web Push always; FCM and APNs when configured).
     pub push: Arc<sc_infra::push::PushClient>,
     /// Wakes this instance's notification dispatcher after records were written.
@@ -165,6 +166,15 @@ impl Deps {
         self.conversations.remove(&id);
         self.bus
             .publish(crate::CONVERSATION_CHANGED_CHANNEL, &id.to_string())
+            .await;
+    }
+
+    /// Call after a call's participants changed (committed): drops its cached sessions on
+    /// every instance.
+    pub async fn call_changed(&self, id: sc_core::ids::CallId) {
+        self.calls.remove(&id);
+        self.bus
+            .publish(crate::CALL_CHANGED_CHANNEL, &id.to_string())
             .await;
     }
 

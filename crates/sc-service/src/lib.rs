@@ -71,3 +71,5 @@ pub const SESSION_CHANGED_CHANNEL: &str = "session.changed";
 pub const USER_CHANGED_CHANNEL: &str = "user.changed";
 /// Bus channel on which conversations whose cached access is stale are announced.
 pub const CONVERSATION_CHANGED_CHANNEL: &str = "conversation.changed";
+/// A call's participants changed: drop its cached sessions.
+pub const CALL_CHANGED_CHANNEL: &str = "call.changed";

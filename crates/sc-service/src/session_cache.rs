@@ -8,7 +8,7 @@
 //! own (see `ConversationCache`).
 
 use crate::AuthContext;
-use sc_core::ids::{ConversationId, SessionId, UserId};
+use sc_core::ids::{CallId, ConversationId, SessionId, UserId};
 use sc_db::{chat::ConversationAccess, users::UserRow};
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -95,3 +95,10 @@ mod tests {
         assert_eq!(c.get(&1), None);
     }
 }
+
+/// A live call's participant sessions, as signaling relays to them: read once per call instead
+/// of once per signal. Every transition drops the entry on every instance (after its commit);
+/// the short lifetime bounds what a lost drop or a read racing a transition can leave: for at
+/// most that long a signal may reach a session that just left or miss one that just joined.
+pub type CallCache = TtlCache<CallId, Arc<[(UserId, SessionId)]>>;
+pub const CALL_CACHE_TTL: Duration = Duration::from_secs(2);

@@ -104,6 +104,7 @@ impl App {
             sessions: SessionCache::default(),
             users: UserCache::default(),
             conversations: ConversationCache::default(),
+            calls: Default::default(),
             push: Arc::new(crate::push::client(&cfg)?),
             notify_wake: Arc::new(tokio::sync::Notify::new()),
             push_wake: Arc::new(tokio::sync::Notify::new()),
@@ -302,12 +303,20 @@ fn spawn_event_dispatcher(deps: Arc<Deps>, hub: Arc<Hub>, stop: CancellationToke
                         deps.conversations.remove(&id);
                     }
                 }
+                Ok(BusEvent::Message { channel, payload })
+                    if &*channel == sc_service::CALL_CHANGED_CHANNEL =>
+                {
+                    if let Ok(id) = payload.parse() {
+                        deps.calls.remove(&id);
+                    }
+                }
                 Ok(BusEvent::Message { .. }) => {}
                 // A gap in what we heard: trust nothing cached.
                 Ok(BusEvent::Resync) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                     deps.sessions.clear();
                     deps.users.clear();
                     deps.conversations.clear();
+                    deps.calls.clear();
                     // Revocations may have been among the missed events: ask the database about
                     // every local socket's session (off this loop, so delivery goes on).
                     let (deps, hub) = (deps.clone(), hub.clone());

@@ -9,7 +9,7 @@ mod scheduled;
 pub use media::{MediaRequest, QualitySample, QualityStats, QualitySummary, RecordingAction};
 pub use scheduled::{NewScheduledCall, ScheduledCallChange, ScheduledCallView};
 
-use crate::{AuthContext, Deps};
+use crate::{AuthContext, Deps, session_cache::CALL_CACHE_TTL};
 use ice::IceServers;
 use sc_core::{
     AppError, AppResult,
@@ -268,6 +268,8 @@ impl CallService {
 
     /// Announces a call's state to its conversation's members.
     async fn announce(&self, kind: &str, view: &CallView) {
+        // Every transition comes through here after its commit.
+        self.d.call_changed(view.id).await;
         match self.d.db.chat().member_ids(view.conversation_id).await {
             Ok(members) => self.d.emit(members, kind, view).await,
             Err(e) => tracing::warn!(error = %e, "could not announce a call change"),
@@ -492,7 +494,15 @@ impl CallService {
                 "signals are limited to {MAX_SIGNAL_BYTES} bytes"
             )));
         }
-        let sessions = self.d.db.calls().active_sessions(id).await?;
+        let sessions = match self.d.calls.get(&id) {
+            Some(s) => s,
+            None => {
+                let s: Arc<[(UserId, SessionId)]> =
+                    self.d.db.calls().active_sessions(id).await?.into();
+                self.d.calls.put(id, s.clone(), CALL_CACHE_TTL);
+                s
+            }
+        };
         if !sessions
             .iter()
             .any(|(u, s)| *u == ctx.user_id && *s == ctx.session_id)
@@ -502,7 +512,8 @@ impl CallService {
             ));
         }
         let targets: Vec<(UserId, SessionId)> = sessions
-            .into_iter()
+            .iter()
+            .copied()
             .filter(|(_, s)| *s != ctx.session_id)
             .filter(|(_, s)| to_session.is_none_or(|t| t == *s))
             .collect();
