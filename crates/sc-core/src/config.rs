@@ -750,6 +750,12 @@ impl Config {
                 *v = None;
             }
         }
+        if self.ai_summary_chunk_tokens < 256 {
+            return Err(invalid(
+                "ai_summary_chunk_tokens",
+                "must be at least 256 (a chunk holds whole lines of the transcript)",
+            ));
+        }
         if let Some(url) = &mut self.ai_base_url {
             check_endpoint(url).map_err(|reason| invalid("ai_base_url", reason))?;
             *url = url.trim_end_matches('/').to_string();

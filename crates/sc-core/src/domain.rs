@@ -27,6 +27,12 @@ impl Username {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Names new accounts cannot take because mentions give them a meaning (`@assistant`
+    /// asks the assistant, `@all` everyone).
+    pub fn is_reserved(&self) -> bool {
+        matches!(self.0.as_str(), "assistant" | "all")
+    }
 }
 
 /// An email address as given, plus its case-insensitive normal form.

@@ -39,26 +39,31 @@ impl Ai<'_> {
         Ok(())
     }
 
-    /// The newest `limit` plain, standing messages with text after `after_seq`, oldest first.
+    /// The newest `limit` plain, standing messages with text after `after_seq` (and up to
+    /// `upto_seq` when given), oldest first.
     pub async fn text_messages(
         &self,
         conversation: ConversationId,
         after_seq: i64,
+        upto_seq: Option<i64>,
         limit: i64,
     ) -> AppResult<Vec<TextMessage>> {
         let mut rows: Vec<TextMessage> = on_pool!(self.0, p => sqlx::query_as(
             "SELECT x.seq, u.display_name AS sender_name, x.content FROM messages x
              JOIN users u ON u.id = x.sender_id
-             WHERE x.conversation_id = $1 AND x.seq > $2 AND x.deleted_at IS NULL AND x.content IS NOT NULL
+             WHERE x.conversation_id = $1 AND x.seq > $2 AND ($4 IS NULL OR x.seq <= $4)
+               AND x.deleted_at IS NULL AND x.content IS NOT NULL
              ORDER BY x.seq DESC LIMIT $3")
-            .bind(conversation).bind(after_seq).bind(limit).fetch_all(p).await)?;
+            .bind(conversation).bind(after_seq).bind(limit).bind(upto_seq).fetch_all(p).await)?;
         rows.reverse();
         Ok(rows)
     }
 
     /// Posts the assistant's reply: the next seq of the conversation (ordered with concurrent
     /// sends by the counter's row lock), the message, and its notification job, in one
-    /// transaction. Returns the row and the members to tell.
+    /// transaction. Returns the row and the members to tell; None when the conversation is gone
+    /// or the mention was answered already (the reply's client id is derived from the mention,
+    /// so a job retried after a crash never posts a second answer).
     pub async fn insert_reply(
         &self,
         id: MessageId,
@@ -84,7 +89,7 @@ impl Ai<'_> {
                      VALUES ($1, $2, $3, $4, $5, 'text', $6, $7, '{\"ai\":true}', $8) RETURNING ", message_columns!());
                 let row: MessageRow = sqlx::query_as(sql)
                     .bind(id).bind(conversation).bind(seq).bind(ASSISTANT_USER_ID)
-                    .bind(format!("assistant-{id}")).bind(content).bind(reply_to).bind(now)
+                    .bind(format!("reply-to-{reply_to}")).bind(content).bind(reply_to).bind(now)
                     .fetch_one(&mut *tx).await?;
                 sqlx::query(
                     "INSERT INTO notification_jobs (id, kind, payload, created_at, next_attempt_at) VALUES ($1, 'message', $2, $3, $3)")
@@ -96,6 +101,9 @@ impl Ai<'_> {
                 Ok::<_, sqlx::Error>(Some((row, members.into_iter().map(|m| m.0).collect())))
             })
         };
-        Ok(crate::retry_tx!(run())?)
+        match crate::retry_tx!(run()) {
+            Err(e) if crate::is_unique_violation(&e) => Ok(None),
+            other => Ok(other?),
+        }
     }
 }

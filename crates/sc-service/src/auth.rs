@@ -82,6 +82,12 @@ impl AuthService {
     }
 
     pub async fn register(&self, r: Registration, client: &ClientInfo) -> AppResult<TokenPair> {
+        if r.username.is_reserved() {
+            return Err(AppError::validation(
+                "username",
+                "this username is reserved",
+            ));
+        }
         let password = check_policy(
             "password",
             &r.password,

@@ -4,7 +4,7 @@
 use crate::{
     dto::*,
     envelope::{ApiResult, created, ok},
-    extract::{ApiJson, Auth, OptionalJson, parse_id},
+    extract::{ApiJson, Auth, OptionalJson, VerifiedAuth, parse_id},
     middleware::set_rate_limit_headers,
     state::AppState,
 };
@@ -60,7 +60,7 @@ pub async fn patch_settings(
               (status = 503, description = "no provider, or the provider failed or timed out")))]
 pub async fn chat(
     State(s): S,
-    Auth(ctx): Auth,
+    VerifiedAuth(ctx): VerifiedAuth,
     ApiJson(b): ApiJson<AiChatRequest>,
 ) -> Result<Response, crate::envelope::ApiError> {
     if !b.stream.unwrap_or(false) {
@@ -108,7 +108,7 @@ pub async fn chat(
               (status = 503, description = "the configured provider failed or timed out")))]
 pub async fn summary(
     State(s): S,
-    Auth(ctx): Auth,
+    VerifiedAuth(ctx): VerifiedAuth,
     Path(id): Path<String>,
     OptionalJson(b): OptionalJson<SummaryRequest>,
 ) -> Result<Response, crate::envelope::ApiError> {
@@ -125,7 +125,7 @@ pub async fn summary(
               (status = 507, description = "over the storage quota")))]
 pub async fn image(
     State(s): S,
-    Auth(ctx): Auth,
+    VerifiedAuth(ctx): VerifiedAuth,
     ApiJson(b): ApiJson<AiImageRequest>,
 ) -> Result<Response, crate::envelope::ApiError> {
     let (file, d): (FileView, Decision) = s.ai.image(&ctx, &b.prompt, b.size.as_deref()).await?;

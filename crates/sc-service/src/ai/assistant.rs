@@ -6,7 +6,7 @@
 use super::AiService;
 use crate::{Deps, chat::MessageView, chat::mentions};
 use sc_core::{
-    AppError, AppResult,
+    AppError,
     ids::{ASSISTANT_USER_ID, JobId, MessageId},
     time::Timestamp,
 };
@@ -114,16 +114,22 @@ impl AiService {
         }
         for job in &jobs {
             let outcome = match job.payload.parse::<MessageId>() {
-                Ok(id) => self.reply_to(id).await,
+                // The member's budget pays for a mention once, not for each retry.
+                Ok(id) => self.reply_to(id, job.attempts <= 1).await,
                 Err(_) => Ok(()),
             };
             let finished = match outcome {
                 Ok(()) => true,
-                Err(e) if job.attempts >= MAX_ATTEMPTS => {
+                // The provider refused this request itself (too long, say): retrying won't help.
+                Err(Retry::No(e)) => {
+                    tracing::warn!(error = %e, "assistant reply refused by the provider");
+                    true
+                }
+                Err(Retry::Later(e)) if job.attempts >= MAX_ATTEMPTS => {
                     tracing::warn!(error = %e, "assistant reply given up");
                     true
                 }
-                Err(e) => {
+                Err(Retry::Later(e)) => {
                     tracing::warn!(error = %e, attempt = job.attempts, "assistant reply failed; will retry");
                     let at =
                         Timestamp::now().plus(Duration::from_secs(5 << job.attempts.clamp(0, 6)));
@@ -140,9 +146,9 @@ impl AiService {
         true
     }
 
-    /// Answers one mention, if it still stands and may still be answered. An error means
-    /// "try again later" (the provider failed); refusals (rate, budget) end quietly.
-    async fn reply_to(&self, id: MessageId) -> AppResult<()> {
+    /// Answers one mention, if it still stands and may still be answered. Refusals (rate,
+    /// budget) end quietly; a failing provider means later, a refusing one never.
+    async fn reply_to(&self, id: MessageId, charge: bool) -> Result<(), Retry> {
         let Some(m) = self.d.db.chat().message(id).await? else {
             return Ok(());
         };
@@ -171,30 +177,27 @@ impl AiService {
                 Duration::from_secs(60),
             )
             .await;
-        if !rate.allowed || self.charge(m.sender_id).await.is_err() {
+        if !rate.allowed || (charge && self.charge(m.sender_id).await.is_err()) {
             tracing::info!("assistant reply skipped: over its rate or the member's budget");
             return Ok(());
         }
         let n = i64::from(self.d.cfg.ai_context_messages);
+        // The messages up to the mention, however many came after it since.
         let recent = self
             .d
             .db
             .ai()
-            .text_messages(m.conversation_id, 0, n.max(1) * 2)
+            .text_messages(m.conversation_id, 0, Some(m.seq), n.max(1))
             .await?;
-        let transcript: Vec<String> = {
-            let upto: Vec<_> = recent.iter().filter(|r| r.seq <= m.seq).collect();
-            let skip = upto.len().saturating_sub(n as usize);
-            let source: Vec<super::offline::SourceMessage<'_>> = upto[skip..]
-                .iter()
-                .map(|r| super::offline::SourceMessage {
-                    seq: r.seq,
-                    sender: &r.sender_name,
-                    text: &r.content,
-                })
-                .collect();
-            super::chunks::transcript_lines(&source)
-        };
+        let source: Vec<super::offline::SourceMessage<'_>> = recent
+            .iter()
+            .map(|r| super::offline::SourceMessage {
+                seq: r.seq,
+                sender: &r.sender_name,
+                text: &r.content,
+            })
+            .collect();
+        let transcript = super::chunks::transcript_lines(&source);
         let messages = [
             ChatMessage {
                 role: "system".into(),
@@ -206,14 +209,22 @@ impl AiService {
             },
         ];
         let started = Instant::now();
-        let p = self.chat_provider().map_err(super::unavailable)?;
+        let p = self
+            .chat_provider()
+            .map_err(|e| Retry::No(super::unavailable(e)))?;
         let r = p.chat(&messages, Some(1024)).await;
         let usage = r
             .as_ref()
             .ok()
             .map(|c| (c.usage.prompt_tokens, c.usage.completion_tokens));
         self.observe("@assistant", started, &r, usage);
-        let answer = r.map_err(super::unavailable)?.content;
+        let answer = match r {
+            Ok(c) => c.content,
+            Err(e @ sc_infra::ai::AiError::Rejected(_)) => {
+                return Err(Retry::No(super::unavailable(e)));
+            }
+            Err(e) => return Err(Retry::Later(super::unavailable(e))),
+        };
         let answer = answer.trim();
         if answer.is_empty() {
             return Ok(());
@@ -233,11 +244,24 @@ impl AiService {
             )
             .await?
         else {
-            return Err(AppError::NotFound("conversation".into()));
+            // The conversation is gone, or this mention was answered before a crash.
+            return Ok(());
         };
         let view = MessageView::new(row, BTreeMap::new());
         self.d.emit(members, "message.created", &view).await;
         Ok(())
+    }
+}
+
+/// Why a reply was not posted: worth another attempt, or not.
+enum Retry {
+    Later(AppError),
+    No(AppError),
+}
+
+impl From<AppError> for Retry {
+    fn from(e: AppError) -> Self {
+        Retry::Later(e)
     }
 }
 

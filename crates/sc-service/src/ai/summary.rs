@@ -74,7 +74,7 @@ impl AiService {
             .d
             .db
             .ai()
-            .text_messages(id, since, MAX_MESSAGES)
+            .text_messages(id, since, None, MAX_MESSAGES)
             .await?;
         let source: Vec<offline::SourceMessage<'_>> = messages
             .iter()
