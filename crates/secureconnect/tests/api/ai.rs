@@ -553,6 +553,18 @@ async fn the_assistant_answers_opted_in_members_of_ai_enabled_conversations() {
         login.status == 400 || login.status == 401,
         "the assistant cannot sign in"
     );
+    // Nobody can take the names mentions give a meaning to.
+    for name in ["assistant", "all"] {
+        let r = app
+            .post(
+                "/v1/auth/register",
+                None,
+                json!({"email": format!("{name}@example.org"), "username": name,
+                       "password": PASSWORD, "display_name": name}),
+            )
+            .await;
+        r.assert_error(400, "VALIDATION_ERROR");
+    }
 }
 
 #[tokio::test]
