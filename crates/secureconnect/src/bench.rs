@@ -88,6 +88,20 @@ pub enum BenchKind {
     /// Drive transfers: a large file up and down through the API vs dd on the same disk (and
     /// the server's memory meanwhile); on S3, init + PUT + complete vs a direct presigned PUT.
     Drive(crate::bench_drive::DriveArgs),
+    /// One message to a conversation of offline members with a Web Push subscription each,
+    /// delivered to a local receiver, vs posting already-encrypted pushes to it.
+    Push {
+        #[arg(long, default_value_t = 10_000)]
+        members: usize,
+        /// Pushes in flight: the server's `push_concurrency` and the baseline's.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Seconds to wait for every push of the message.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -136,6 +150,20 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             setup_concurrency,
             database_url,
         } => crate::bench_calls::calls(calls, signals, setup_concurrency, database_url).await,
+        BenchKind::Push {
+            members,
+            concurrency,
+            timeout,
+            database_url,
+        } => {
+            crate::bench_push::push(
+                members,
+                concurrency,
+                Duration::from_secs(timeout),
+                database_url,
+            )
+            .await
+        }
     }
 }
 

@@ -6,6 +6,7 @@ mod bench_calls;
 mod bench_chat;
 mod bench_drive;
 mod bench_fanout;
+mod bench_push;
 pub mod cli;
 mod push;
 pub mod secrets;
