@@ -314,17 +314,39 @@ impl Push<'_> {
         Ok(out)
     }
 
-    /// Sent: the push leaves the queue and its topic's window starts.
-    pub async fn delivered(&self, d: &ClaimedDelivery, now: Timestamp) -> AppResult<()> {
+    /// Sent: the pushes leave the queue and their topics' windows start, for a whole batch in
+    /// one transaction (a write per push would queue every sender behind SQLite's one writer).
+    pub async fn delivered(&self, sent: &[&ClaimedDelivery], now: Timestamp) -> AppResult<()> {
+        if sent.is_empty() {
+            return Ok(());
+        }
+        // One row per (subscription, topic): PostgreSQL refuses an upsert touching a row twice.
+        let mut topics: Vec<(PushSubscriptionId, &str)> = sent
+            .iter()
+            .filter_map(|d| Some((d.subscription.id, d.topic.as_deref()?)))
+            .collect();
+        topics.sort_unstable();
+        topics.dedup();
         let run = || async {
             on_pool!(self.0, p => {
                 let mut tx = p.begin().await?;
-                sqlx::query("DELETE FROM push_deliveries WHERE id = $1").bind(d.id).execute(&mut *tx).await?;
-                if let Some(topic) = &d.topic {
-                    sqlx::query(
-                        "INSERT INTO push_topics (subscription_id, topic, last_sent_at) VALUES ($1, $2, $3)
-                         ON CONFLICT (subscription_id, topic) DO UPDATE SET last_sent_at = excluded.last_sent_at")
-                        .bind(d.subscription.id).bind(topic).bind(now).execute(&mut *tx).await?;
+                for chunk in sent.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::new("DELETE FROM push_deliveries WHERE id IN (");
+                    let mut ids = q.separated(", ");
+                    for d in chunk {
+                        ids.push_bind(d.id);
+                    }
+                    q.push(")");
+                    q.build().execute(&mut *tx).await?;
+                }
+                for chunk in topics.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "INSERT INTO push_topics (subscription_id, topic, last_sent_at) ");
+                    q.push_values(chunk, |mut row, (sub, topic)| {
+                        row.push_bind(*sub).push_bind(*topic).push_bind(now);
+                    });
+                    q.push(" ON CONFLICT (subscription_id, topic) DO UPDATE SET last_sent_at = excluded.last_sent_at");
+                    q.build().execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok::<(), sqlx::Error>(())

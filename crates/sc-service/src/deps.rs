@@ -36,6 +36,8 @@ pub struct Deps {
     pub calls: CallCache,
     /// Sends pushes (Web Push always; FCM and APNs when configured).
     pub push: Arc<sc_infra::push::PushClient>,
+    /// Wakes this instance's message-notification worker after messages were written.
+    pub jobs_wake: Arc<tokio::sync::Notify>,
     /// Wakes this instance's notification dispatcher after records were written.
     pub notify_wake: Arc<tokio::sync::Notify>,
     /// Wakes this instance's push sender after pushes were queued.

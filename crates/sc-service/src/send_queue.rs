@@ -120,6 +120,10 @@ async fn run_lane(deps: Arc<Deps>, mut rx: mpsc::Receiver<Pending>) {
         for p in repeats {
             answer(p.reply, chat.insert_message(&p.message).await);
         }
+        // Their notification job was committed with them.
+        if !written.is_empty() {
+            deps.jobs_wake.notify_one();
+        }
         for (view, members) in written {
             deps.emit(members.to_vec(), "message.created", &view).await;
         }

@@ -106,6 +106,7 @@ impl App {
             conversations: ConversationCache::default(),
             calls: Default::default(),
             push: Arc::new(crate::push::client(&cfg)?),
+            jobs_wake: Arc::new(tokio::sync::Notify::new()),
             notify_wake: Arc::new(tokio::sync::Notify::new()),
             push_wake: Arc::new(tokio::sync::Notify::new()),
         });

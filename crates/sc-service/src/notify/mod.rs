@@ -116,7 +116,8 @@ impl NotifyService {
         let tick = Duration::from_millis(250);
         let digest_every = Duration::from_secs(self.d.cfg.email_digest_interval_seconds);
         let s = self.clone();
-        spawn_loop(tick, None, stop.clone(), move || {
+        let wake = Some(self.d.jobs_wake.clone());
+        spawn_loop(tick, wake, stop.clone(), move || {
             let s = s.clone();
             async move { s.run_jobs_once().await }
         });

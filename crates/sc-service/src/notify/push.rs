@@ -291,12 +291,43 @@ impl NotifyService {
             self.refresh_queue_gauges().await;
             return false;
         }
-        futures_util::stream::iter(claimed)
+        // Deliveries are recorded together once the batch is through; the rarer outcomes at once.
+        let delivered = std::sync::Mutex::new(Vec::with_capacity(claimed.len()));
+        let delivered_ref = &delivered;
+        futures_util::stream::iter(&claimed)
             .for_each_concurrent(self.d.cfg.push_concurrency, |d| async move {
-                let outcome = self.send_one(&d).await;
-                self.settle(&d, outcome).await;
+                match self.send_one(d).await {
+                    Outcome::Delivered => {
+                        self.push_healthy
+                            .store(true, std::sync::atomic::Ordering::Relaxed);
+                        delivered_ref
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(d);
+                    }
+                    other => self.settle(d, other).await,
+                }
             })
             .await;
+        let delivered = delivered.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut by_channel: std::collections::BTreeMap<&str, u64> = Default::default();
+        for d in &delivered {
+            *by_channel.entry(d.subscription.kind.as_str()).or_default() += 1;
+        }
+        for (channel, n) in by_channel {
+            self.d
+                .metrics
+                .push_outcomes
+                .get_or_create(&vec![
+                    ("channel", channel.to_string()),
+                    ("outcome", "delivered".to_string()),
+                ])
+                .inc_by(n);
+        }
+        if let Err(e) = repo.delivered(&delivered, Timestamp::now()).await {
+            // Their leases run out and they go again: a push twice, never a push lost.
+            tracing::warn!(error = %e, "could not record delivered pushes");
+        }
         true
     }
 
@@ -351,7 +382,7 @@ impl NotifyService {
         self.push_healthy
             .store(healthy, std::sync::atomic::Ordering::Relaxed);
         let (label, res) = match outcome {
-            Outcome::Delivered => ("delivered", repo.delivered(d, now).await),
+            Outcome::Delivered => ("delivered", repo.delivered(&[d], now).await),
             Outcome::Gone => ("gone", repo.remove(d.subscription.id).await),
             Outcome::Retry { after, reason }
                 if d.attempts < self.d.cfg.push_max_attempts as i32 =>
