@@ -153,7 +153,10 @@ impl AuthService {
         role: Role,
     ) -> AppResult<UserId> {
         if username.is_reserved() {
-            return Err(AppError::validation("username", "this username is reserved"));
+            return Err(AppError::validation(
+                "username",
+                "this username is reserved",
+            ));
         }
         let password = check_policy("password", password, username.as_str(), &email.normalized)?;
         let hash = self.d.hasher.hash(&password).await?;
