@@ -102,6 +102,12 @@ pub enum BenchKind {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// Streamed AI answers through the server vs the same stub provider read directly (time
+    /// to first token, total), and memory with many streams open.
+    Ai {
+        #[command(flatten)]
+        args: crate::bench_ai::AiArgs,
+    },
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -164,6 +170,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             )
             .await
         }
+        BenchKind::Ai { args } => crate::bench_ai::ai(args).await,
     }
 }
 

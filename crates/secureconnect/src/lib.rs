@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod bench;
+mod bench_ai;
 mod bench_calls;
 mod bench_chat;
 mod bench_drive;
