@@ -28,6 +28,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
+/// Push sender loops per instance (they share `push_concurrency`).
+const PUSH_SENDERS: usize = 2;
+
 /// The kinds whose push and email a user may switch (API.md §12); `security` is always on.
 pub const SETTABLE_KINDS: [&str; 5] = [
     "message",
@@ -127,12 +130,16 @@ impl NotifyService {
             let s = s.clone();
             async move { s.dispatch_once().await }
         });
-        let s = self.clone();
-        let wake = Some(self.d.push_wake.clone());
-        spawn_loop(tick, wake, stop.clone(), move || {
-            let s = s.clone();
-            async move { s.push_once().await }
-        });
+        // Two senders, each with half the concurrency: while one waits for the slowest push of
+        // its batch, the other sends (a batch is claimed and recorded as a whole).
+        for _ in 0..PUSH_SENDERS {
+            let s = self.clone();
+            let wake = Some(self.d.push_wake.clone());
+            spawn_loop(tick, wake, stop.clone(), move || {
+                let s = s.clone();
+                async move { s.push_once().await }
+            });
+        }
         let s = self.clone();
         spawn_loop(digest_every, None, stop, move || {
             let s = s.clone();

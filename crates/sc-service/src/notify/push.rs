@@ -18,8 +18,9 @@ use serde_json::{Map, Value};
 use std::time::Duration;
 use utoipa::ToSchema;
 
-/// Pushes claimed per batch.
-const BATCH: i64 = 256;
+/// Pushes claimed per batch: at most 4 rounds of a sender's concurrency, so even a batch
+/// whose every push runs into the 10 s timeout ends well within its 60 s lease.
+const BATCH: i64 = 128;
 
 /// The decrypted payload of every push (API.md §12): ids, and a title and text only when the
 /// operator allows content for a plain conversation.
@@ -295,7 +296,7 @@ impl NotifyService {
         let delivered = std::sync::Mutex::new(Vec::with_capacity(claimed.len()));
         let delivered_ref = &delivered;
         futures_util::stream::iter(&claimed)
-            .for_each_concurrent(self.d.cfg.push_concurrency, |d| async move {
+            .for_each_concurrent(self.sender_concurrency(), |d| async move {
                 match self.send_one(d).await {
                     Outcome::Delivered => {
                         self.push_healthy
@@ -403,6 +404,11 @@ impl NotifyService {
         if let Err(e) = res {
             tracing::warn!(error = %e, "could not record a push outcome");
         }
+    }
+
+    /// Each sender's share of `push_concurrency`.
+    fn sender_concurrency(&self) -> usize {
+        (self.d.cfg.push_concurrency / super::PUSH_SENDERS).max(1)
     }
 
     async fn refresh_queue_gauges(&self) {
