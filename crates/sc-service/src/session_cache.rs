@@ -79,6 +79,13 @@ pub type UserCache = TtlCache<UserId, UserRow>;
 pub type ConversationCache = TtlCache<ConversationId, Arc<ConversationAccess>>;
 pub const CONVERSATION_CACHE_TTL: Duration = Duration::from_secs(30);
 
+/// A live call's participant sessions, as signaling relays to them: read once per call instead
+/// of once per signal. Every transition drops the entry on every instance (after its commit);
+/// the short lifetime bounds what a lost drop or a read racing a transition can leave: for at
+/// most that long a signal may reach a session that just left or miss one that just joined.
+pub type CallCache = TtlCache<CallId, Arc<[(UserId, SessionId)]>>;
+pub const CALL_CACHE_TTL: Duration = Duration::from_secs(2);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,10 +102,3 @@ mod tests {
         assert_eq!(c.get(&1), None);
     }
 }
-
-/// A live call's participant sessions, as signaling relays to them: read once per call instead
-/// of once per signal. Every transition drops the entry on every instance (after its commit);
-/// the short lifetime bounds what a lost drop or a read racing a transition can leave: for at
-/// most that long a signal may reach a session that just left or miss one that just joined.
-pub type CallCache = TtlCache<CallId, Arc<[(UserId, SessionId)]>>;
-pub const CALL_CACHE_TTL: Duration = Duration::from_secs(2);
