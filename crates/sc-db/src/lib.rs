@@ -20,6 +20,18 @@ macro_rules! on_pool {
     };
 }
 
+/// Appends `(id, id, …)` of `$ids` to the query builder `$q`.
+macro_rules! push_id_list {
+    ($q:expr, $ids:expr) => {{
+        $q.push("(");
+        let mut list = $q.separated(", ");
+        for id in $ids {
+            list.push_bind(*id);
+        }
+        list.push_unseparated(")");
+    }};
+}
+
 pub mod ai;
 pub mod audit;
 pub mod blocks;

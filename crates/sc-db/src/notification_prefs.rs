@@ -87,12 +87,8 @@ impl NotificationPrefs<'_> {
         for chunk in users.chunks(500) {
             let rows: Vec<KindSetting> = on_pool!(self.0, p => {
                 let mut q = sqlx::QueryBuilder::new(
-                    "SELECT user_id, kind, push, email FROM notification_settings WHERE user_id IN (");
-                let mut ids = q.separated(", ");
-                for u in chunk {
-                    ids.push_bind(*u);
-                }
-                q.push(")");
+                    "SELECT user_id, kind, push, email FROM notification_settings WHERE user_id IN ");
+                push_id_list!(q, chunk);
                 q.build_query_as().fetch_all(p).await
             })?;
             out.extend(rows);
@@ -109,12 +105,8 @@ impl NotificationPrefs<'_> {
                     "SELECT u.id AS user_id, u.email, u.email_verified, u.display_name,
                             (pr.user_id IS NULL OR pr.status = 'offline' OR pr.online_until <= ");
                 q.push_bind(now).push(
-                    ") AS offline FROM users u LEFT JOIN presence pr ON pr.user_id = u.id WHERE u.id IN (");
-                let mut ids = q.separated(", ");
-                for u in chunk {
-                    ids.push_bind(*u);
-                }
-                q.push(")");
+                    ") AS offline FROM users u LEFT JOIN presence pr ON pr.user_id = u.id WHERE u.id IN ");
+                push_id_list!(q, chunk);
                 q.build_query_as().fetch_all(p).await
             })?;
             out.extend(rows);

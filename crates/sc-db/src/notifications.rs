@@ -115,18 +115,6 @@ macro_rules! insert_records {
     }};
 }
 
-/// Appends `(id, id, …)` of `$ids` to the query builder `$q`.
-macro_rules! push_id_list {
-    ($q:expr, $ids:expr) => {{
-        $q.push("(");
-        let mut list = $q.separated(", ");
-        for id in $ids {
-            list.push_bind(*id);
-        }
-        list.push_unseparated(")");
-    }};
-}
-
 /// Messages with their conversation and sender, for `WHERE x.id IN (…)` appended.
 const MESSAGE_SUMMARY: &str = "SELECT x.id AS message_id, c.id AS conversation_id, c.kind AS conversation_kind,
         c.title AS conversation_title, c.encrypted, s.display_name AS sender_name, x.content, x.created_at

@@ -198,12 +198,8 @@ impl Push<'_> {
     pub async fn remove_for_sessions(&self, sessions: &[SessionId]) -> AppResult<()> {
         for chunk in sessions.chunks(500) {
             on_pool!(self.0, p => {
-                let mut q = sqlx::QueryBuilder::new("DELETE FROM push_subscriptions WHERE session_id IN (");
-                let mut ids = q.separated(", ");
-                for s in chunk {
-                    ids.push_bind(*s);
-                }
-                q.push(")");
+                let mut q = sqlx::QueryBuilder::new("DELETE FROM push_subscriptions WHERE session_id IN ");
+                push_id_list!(q, chunk);
                 q.build().execute(p).await.map(|r| r.rows_affected())
             })?;
         }
@@ -225,12 +221,8 @@ impl Push<'_> {
                      FROM push_subscriptions s JOIN sessions x ON x.id = s.session_id
                      WHERE x.revoked_at IS NULL AND x.idle_expires_at > ");
                 q.push_bind(now).push(" AND x.absolute_expires_at > ").push_bind(now);
-                q.push(" AND s.user_id IN (");
-                let mut ids = q.separated(", ");
-                for u in chunk {
-                    ids.push_bind(*u);
-                }
-                q.push(")");
+                q.push(" AND s.user_id IN ");
+                push_id_list!(q, chunk);
                 q.build_query_as().fetch_all(p).await
             })?;
             out.extend(rows);
@@ -247,12 +239,8 @@ impl Push<'_> {
         for chunk in subscriptions.chunks(500) {
             let rows: Vec<(PushSubscriptionId, String, Timestamp)> = on_pool!(self.0, p => {
                 let mut q = sqlx::QueryBuilder::new(
-                    "SELECT subscription_id, topic, last_sent_at FROM push_topics WHERE subscription_id IN (");
-                let mut ids = q.separated(", ");
-                for s in chunk {
-                    ids.push_bind(*s);
-                }
-                q.push(")");
+                    "SELECT subscription_id, topic, last_sent_at FROM push_topics WHERE subscription_id IN ");
+                push_id_list!(q, chunk);
                 q.build_query_as().fetch_all(p).await
             })?;
             out.extend(rows);
