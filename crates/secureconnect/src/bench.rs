@@ -108,6 +108,16 @@ pub enum BenchKind {
         #[command(flatten)]
         args: crate::bench_ai::AiArgs,
     },
+    /// The hot paths the strict way: server (and its database and Redis) pinned to one core,
+    /// wrk and pgbench to the other; authenticated read vs a bare axum handler, send + persist
+    /// vs pgbench's single-row INSERT, in one run.
+    Strict(crate::bench_strict::StrictArgs),
+    /// (internal) the bare axum baseline of `bench strict`, run as a separate process.
+    #[command(hide = true)]
+    HelloServer {
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+    },
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -171,6 +181,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             .await
         }
         BenchKind::Ai { args } => crate::bench_ai::ai(args).await,
+        BenchKind::Strict(args) => crate::bench_strict::strict(args).await,
+        BenchKind::HelloServer { listen } => crate::bench_strict::hello_server(listen).await,
     }
 }
 

@@ -8,6 +8,7 @@ mod bench_chat;
 mod bench_drive;
 mod bench_fanout;
 mod bench_push;
+mod bench_strict;
 pub mod cli;
 mod push;
 pub mod secrets;
