@@ -15,6 +15,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Builds the i-th request of an open loop.
+type MakeRequest = Arc<dyn Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Send + Sync>;
+
 #[derive(clap::Args)]
 pub struct StrictArgs {
     /// Seconds per closed-loop measurement.
@@ -355,7 +358,7 @@ async fn open_loop(
     client: &reqwest::Client,
     rate: f64,
     dur: Duration,
-    request: Arc<dyn Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Send + Sync>,
+    request: MakeRequest,
 ) -> (f64, f64, u64) {
     let total = (rate * dur.as_secs_f64()) as u64;
     let start = tokio::time::Instant::now() + Duration::from_millis(50);
@@ -580,9 +583,7 @@ async fn measure(args: &StrictArgs, exe: &Path, dir: &Path, send: bool) -> anyho
         // Open loop: the highest rate, in steps of a tenth of the closed-loop figure, whose p95
         // from the scheduled time stays under 200 ms with no failures.
         let conversations = Arc::new(conversations);
-        let sender = |tag: String| -> Arc<
-            dyn Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Send + Sync,
-        > {
+        let sender = |tag: String| -> MakeRequest {
             let (base, token, conversations) = (base.clone(), token.clone(), conversations.clone());
             Arc::new(move |c, i| {
                 let conv = &conversations[(i % conversations.len() as u64) as usize];
