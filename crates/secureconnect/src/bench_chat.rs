@@ -46,7 +46,7 @@ async fn start(cfg: Config) -> anyhow::Result<(String, Db)> {
     Ok((base, db))
 }
 
-async fn register(
+pub(crate) async fn register(
     client: &reqwest::Client,
     base: &str,
     name: &str,

@@ -8,6 +8,7 @@
 //! an open loop (requests scheduled at a fixed rate, latency counted from the scheduled time, so
 //! a stalled server cannot hide its queue by slowing the generator down).
 
+use crate::bench_chat::register;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -132,17 +133,17 @@ struct Pinned {
 }
 
 impl Pinned {
-    fn dependencies(core: usize) -> anyhow::Result<Self> {
+    fn dependencies(core: usize) -> Self {
         let n = std::thread::available_parallelism().map_or(1, |n| n.get());
         let pids = pids_named(&["postgres", "redis-server"]);
         for &pid in &pids {
             // A backend that exited since the listing is fine.
             let _ = pin(pid, &core.to_string());
         }
-        Ok(Self {
+        Self {
             pids,
             all: format!("0-{}", n.saturating_sub(1)),
-        })
+        }
     }
 }
 
@@ -297,28 +298,6 @@ fn spawn_server(args: &StrictArgs, exe: &Path, dir: &Path, port: u16) -> anyhow:
         cmd.env("SC_REDIS_URL", r);
     }
     Ok(Proc(cmd.spawn().context("starting the server")?))
-}
-
-async fn register(
-    client: &reqwest::Client,
-    base: &str,
-    name: &str,
-) -> anyhow::Result<(String, String)> {
-    let r: Value = client
-        .post(format!("{base}/v1/auth/register"))
-        .json(
-            &json!({"email": format!("{name}@bench.example"), "username": name,
-                      "password": "tangerine-violin-42", "display_name": name}),
-        )
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = r["data"]["access_token"]
-        .as_str()
-        .with_context(|| format!("register {name}: {r}"))?;
-    let id = r["data"]["user"]["id"].as_str().unwrap_or_default();
-    Ok((token.to_string(), id.to_string()))
 }
 
 /// wrk's Lua for sends: round robin over the conversations, a fresh client_message_id each.
@@ -479,7 +458,7 @@ pub async fn strict(args: StrictArgs) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     // The generators (wrk, pgbench, the open loop in this process) run on the load core.
     pin(std::process::id(), &args.load_core.to_string())?;
-    let _pinned = Pinned::dependencies(args.server_core)?;
+    let _pinned = Pinned::dependencies(args.server_core);
     println!(
         "machine: {} cores, {}; server + dependencies on core {}, load on core {}; tier {tier}; \
          {} s per closed loop, wrk -t1 -c{}; server log level {}",
