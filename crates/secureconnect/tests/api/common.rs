@@ -99,6 +99,21 @@ pub fn s3_of(cfg: &Config) -> Option<sc_infra::blobs::S3Blobs> {
         .map(|s| sc_infra::blobs::S3Blobs::new(s).expect("S3 client"))
 }
 
+/// Every key in a test's bucket. s3s-fs fails a listing when an object is deleted while it
+/// walks the directory (the server's cleanup job may be doing so), so a failed listing is
+/// tried again a few times.
+pub async fn list_all_keys(s3: &sc_infra::blobs::S3Blobs) -> Vec<String> {
+    let mut last = None;
+    for _ in 0..5 {
+        match s3.list_keys("").await {
+            Ok(keys) => return keys,
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("listing the bucket failed five times: {last:?}")
+}
+
 /// A fresh, empty bucket for one test (cluster).
 async fn fresh_s3_bucket(endpoint: &str) -> String {
     let bucket = format!("sc-test-{}", uuid::Uuid::new_v4().simple());
