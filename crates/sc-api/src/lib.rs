@@ -16,8 +16,7 @@ pub mod ws;
 use crate::{
     envelope::ApiError,
     middleware::{
-        auth_rate_limit, client_ip, link_rate_limit, login_rate_limit, request_context,
-        require_auth,
+        auth_rate_limit, link_rate_limit, login_rate_limit, request_context, require_auth,
     },
     routes::{
         ai, auth, blobs, calls, chat, drive, links, notifications, ops, polls, realtime, users,
@@ -37,7 +36,6 @@ use std::{sync::Arc, time::Duration};
 use tower_http::{
     catch_panic::CatchPanicLayer,
     cors::{AllowOrigin, CorsLayer},
-    set_header::SetResponseHeaderLayer,
     timeout::TimeoutLayer,
 };
 
@@ -231,7 +229,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(socket)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(from_fn_with_state(st(), client_ip))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(cfg.request_timeout_seconds),
@@ -249,7 +246,6 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .route("/v1/ai/images", post(ai::image))
                 .route("/v1/conversations/{id}/summary", post(ai::summary))
                 .route_layer(from_fn_with_state(st(), require_auth))
-                .layer(from_fn_with_state(st(), client_ip))
                 .layer(TimeoutLayer::with_status_code(
                     axum::http::StatusCode::REQUEST_TIMEOUT,
                     Duration::from_secs(cfg.ai_timeout_seconds * 3 + 10),
@@ -272,34 +268,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         );
     if !cfg.cors_allowed_origins.0.is_empty() {
         app = app.layer(cors(&cfg.cors_allowed_origins.0));
-    }
-    app = app
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        // A route may send a stricter policy of its own (downloads add `sandbox`).
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ));
-    if cfg.tls_cert_file.is_some() {
-        app = app.layer(SetResponseHeaderLayer::overriding(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
-        ));
     }
     app.layer(from_fn_with_state(st(), request_context))
         .with_state(state)

@@ -1,5 +1,5 @@
 //! Cross-cutting HTTP behaviour: request ids and the per-request log span, metrics, client IP
-//! behind trusted proxies, authentication and rate limits.
+//! behind trusted proxies, security headers, authentication and rate limits.
 
 use crate::{
     envelope::{ApiError, REQUEST_ID, envelope_stray},
@@ -7,7 +7,7 @@ use crate::{
 };
 use axum::{
     extract::{ConnectInfo, MatchedPath, Request, State},
-    http::{HeaderMap, HeaderValue, header},
+    http::{HeaderMap, HeaderName, HeaderValue, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -30,12 +30,45 @@ fn sane_request_id(v: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// Outermost layer: assigns the request id (kept from the client when sane), opens the span
-/// every log line of the request carries, records metrics, writes one access-log line, and
-/// envelopes any stray error response.
+/// Headers every response carries: `(name, value, replace)`; a route may send a stricter
+/// policy of its own where `replace` is false (downloads add `sandbox` to the CSP).
+const SECURITY_HEADERS: [(HeaderName, HeaderValue, bool); 5] = [
+    (
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+        true,
+    ),
+    (
+        header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("DENY"),
+        true,
+    ),
+    (
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        false,
+    ),
+    (
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+        true,
+    ),
+    (
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+        false,
+    ),
+];
+
+const HSTS: HeaderValue = HeaderValue::from_static("max-age=63072000; includeSubDomains");
+
+/// Outermost layer, one pass per request: assigns the request id (kept from the client when
+/// sane), determines the client IP, opens the span every log line of the request carries,
+/// records metrics, writes one access-log line, envelopes any stray error response and sets
+/// the security headers.
 pub async fn request_context(
     State(state): State<Arc<AppState>>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
     let id = req
@@ -45,6 +78,14 @@ pub async fn request_context(
         .filter(|v| sane_request_id(v))
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<crate::tls::PeerAddr>>()
+        .map(|c| c.0.0.ip());
+    if let Some(peer) = peer {
+        let ip = resolve_client_ip(peer, req.headers(), &state.trusted_proxies);
+        req.extensions_mut().insert(ClientIp(ip));
+    }
     // The route template, never the raw path (which may hold ids or tokens).
     let route = req
         .extensions()
@@ -54,14 +95,11 @@ pub async fn request_context(
     let method = req.method().clone();
     let span = tracing::info_span!("request", request_id = %id);
     let started = Instant::now();
-    let res = REQUEST_ID
-        .scope(
-            id.clone(),
-            async move { envelope_stray(next.run(req).await) },
-        )
+    let header_id = HeaderValue::from_str(&id).ok();
+    let mut res = REQUEST_ID
+        .scope(id, async move { envelope_stray(next.run(req).await) })
         .instrument(span.clone())
         .await;
-    let mut res = res;
     let status = res.status().as_u16();
     let elapsed = started.elapsed();
     let m = &state.deps.metrics;
@@ -81,28 +119,19 @@ pub async fn request_context(
     span.in_scope(|| {
         tracing::info!(method = %method, route = %route, status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request served");
     });
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        res.headers_mut().insert(REQUEST_ID_HEADER, v);
+    let h = res.headers_mut();
+    if let Some(v) = header_id {
+        h.insert(REQUEST_ID_HEADER, v);
+    }
+    for (name, value, replace) in SECURITY_HEADERS {
+        if replace || !h.contains_key(&name) {
+            h.insert(name, value);
+        }
+    }
+    if state.cfg.tls_cert_file.is_some() {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HSTS);
     }
     res
-}
-
-/// Determines the client IP: the peer address, or — when the peer is a trusted proxy — the
-/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
-pub async fn client_ip(
-    State(state): State<Arc<AppState>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<crate::tls::PeerAddr>>()
-        .map(|c| c.0.0.ip());
-    let ip = peer.map(|p| resolve_client_ip(p, req.headers(), &state.trusted_proxies));
-    if let Some(ip) = ip {
-        req.extensions_mut().insert(ClientIp(ip));
-    }
-    next.run(req).await
 }
 
 fn resolve_client_ip(
@@ -277,16 +306,29 @@ async fn limited(
 }
 
 /// `RateLimit-Limit/Remaining/Reset` and their `X-RateLimit-*` twins.
+const RATE_LIMIT_HEADERS: [[HeaderName; 2]; 3] = [
+    [
+        HeaderName::from_static("ratelimit-limit"),
+        HeaderName::from_static("x-ratelimit-limit"),
+    ],
+    [
+        HeaderName::from_static("ratelimit-remaining"),
+        HeaderName::from_static("x-ratelimit-remaining"),
+    ],
+    [
+        HeaderName::from_static("ratelimit-reset"),
+        HeaderName::from_static("x-ratelimit-reset"),
+    ],
+];
+
+/// Puts the [`RATE_LIMIT_HEADERS`] on a response.
 pub fn set_rate_limit_headers(h: &mut HeaderMap, limit: u32, remaining: u32, reset_seconds: u64) {
-    for (name, value) in [
-        ("ratelimit-limit", limit as u64),
-        ("ratelimit-remaining", remaining as u64),
-        ("ratelimit-reset", reset_seconds),
-        ("x-ratelimit-limit", limit as u64),
-        ("x-ratelimit-remaining", remaining as u64),
-        ("x-ratelimit-reset", reset_seconds),
-    ] {
-        h.insert(name, HeaderValue::from(value));
+    let values = [limit as u64, remaining as u64, reset_seconds];
+    for (names, value) in RATE_LIMIT_HEADERS.into_iter().zip(values) {
+        let value = HeaderValue::from(value);
+        for name in names {
+            h.insert(name, value.clone());
+        }
     }
 }
 

@@ -121,30 +121,24 @@ impl RedisLink {
         }
     }
 
-    /// Runs a Lua script with a timeout; records health from the outcome.
-    pub async fn run_script<T: redis::FromRedisValue>(
-        &self,
-        script: &redis::Script,
-        keys: &[&str],
-        args: &[i64],
-    ) -> Option<T> {
+    /// Runs a pipeline (a `MULTI` transaction when built `atomic()`) with a timeout; records
+    /// health from the outcome.
+    pub async fn run_pipe<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Option<T> {
         if !self.worth_trying() {
             return None;
         }
         let mut conn = self.manager.clone();
-        let mut inv = script.prepare_invoke();
-        for k in keys {
-            inv.key(*k);
-        }
-        for a in args {
-            inv.arg(*a);
-        }
-        match tokio::time::timeout(COMMAND_TIMEOUT * 2, inv.invoke_async::<T>(&mut conn)).await {
+        match tokio::time::timeout(COMMAND_TIMEOUT * 2, pipe.query_async::<T>(&mut conn)).await {
             Ok(Ok(v)) => {
                 self.set_healthy(true);
                 Some(v)
             }
-            _ => {
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e.kind_str(), "redis pipeline failed");
+                self.set_healthy(false);
+                None
+            }
+            Err(_) => {
                 self.set_healthy(false);
                 None
             }

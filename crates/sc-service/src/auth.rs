@@ -516,9 +516,13 @@ impl AuthService {
         client_ip: Option<&str>,
     ) -> AppResult<AuthContext> {
         let now = Timestamp::now();
-        let claims = self.d.jwt.verify(bearer, now).ok_or_else(session_expired)?;
-        if let Some(ctx) = self.d.sessions.get(&claims.sid) {
-            return if ctx.user_id == claims.sub {
+        let claims = self
+            .d
+            .jwt
+            .verify_access(bearer, now)
+            .ok_or_else(session_expired)?;
+        if let Some(ctx) = self.d.sessions.get(&claims.session_id) {
+            return if ctx.user_id == claims.user_id {
                 Ok(ctx)
             } else {
                 Err(session_expired())
@@ -528,9 +532,9 @@ impl AuthService {
             .d
             .db
             .sessions()
-            .find(claims.sid)
+            .find(claims.session_id)
             .await?
-            .filter(|s| s.is_active(now) && s.user_id == claims.sub)
+            .filter(|s| s.is_active(now) && s.user_id == claims.user_id)
             .ok_or_else(session_expired)?;
         let user = self
             .d

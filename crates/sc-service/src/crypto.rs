@@ -15,6 +15,8 @@ use sc_core::{
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// 256 random bits, base64url: refresh tokens, reset and verification tokens, tickets.
 pub fn random_token() -> String {
@@ -61,7 +63,26 @@ pub struct JwtKeys {
     validation: Validation,
     issuer: String,
     audience: String,
+    /// Tokens already verified, by the SHA-256 of the whole token: a hit proves the exact bytes
+    /// were checked before, so only the expiry is left to check. Every request carries a token,
+    /// and decoding one (base64, HMAC, JSON) is most of an authenticated read's own work.
+    verified: Mutex<HashMap<[u8; 32], VerifiedAccess>>,
 }
+
+/// What a verified access token establishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VerifiedAccess {
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    /// `exp`, in Unix seconds.
+    pub expires_at: i64,
+}
+
+/// Verified tokens remembered at most; beyond it expired ones go, then all of them.
+const MAX_VERIFIED_TOKENS: usize = 100_000;
+
+/// Expiry leeway, as `jsonwebtoken` applies it.
+const EXPIRY_LEEWAY_SECONDS: i64 = 5;
 
 impl JwtKeys {
     pub fn new(secret: &[u8], issuer: &str, audience: &str) -> Self {
@@ -69,7 +90,7 @@ impl JwtKeys {
         validation.set_audience(&[audience]);
         validation.set_issuer(&[issuer]);
         validation.set_required_spec_claims(&["exp", "iat", "aud", "iss", "sub"]);
-        validation.leeway = 5;
+        validation.leeway = EXPIRY_LEEWAY_SECONDS as u64;
         // `nbf` and `iat` are checked by `verify` against their own 30 s skew.
         validation.validate_nbf = false;
         Self {
@@ -78,6 +99,7 @@ impl JwtKeys {
             validation,
             issuer: issuer.into(),
             audience: audience.into(),
+            verified: Mutex::new(HashMap::new()),
         }
     }
 
@@ -112,6 +134,35 @@ impl JwtKeys {
         let horizon = now.unix_seconds() + FUTURE_SKEW_SECONDS;
         let in_time = c.iat <= horizon && c.nbf.is_none_or(|nbf| nbf <= horizon);
         (c.typ == ACCESS_TYPE && in_time).then_some(c)
+    }
+
+    /// [`Self::verify`], remembered: the same token presented again costs one hash and a map
+    /// lookup until it expires.
+    pub fn verify_access(&self, token: &str, now: Timestamp) -> Option<VerifiedAccess> {
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let live = |v: &VerifiedAccess| v.expires_at + EXPIRY_LEEWAY_SECONDS > now.unix_seconds();
+        if let Some(v) = self.lock_verified().get(&key).copied() {
+            return live(&v).then_some(v);
+        }
+        let c = self.verify(token, now)?;
+        let v = VerifiedAccess {
+            user_id: c.sub,
+            session_id: c.sid,
+            expires_at: c.exp,
+        };
+        let mut verified = self.lock_verified();
+        if verified.len() >= MAX_VERIFIED_TOKENS {
+            verified.retain(|_, v| live(v));
+            if verified.len() >= MAX_VERIFIED_TOKENS {
+                verified.clear();
+            }
+        }
+        verified.insert(key, v);
+        Some(v)
+    }
+
+    fn lock_verified(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], VerifiedAccess>> {
+        self.verified.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -297,6 +348,22 @@ pub fn recovery_code_hash(code: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_remembered_token_still_expires() {
+        let keys = JwtKeys::new(&[7u8; 32], "iss", "aud");
+        let (u, s) = (UserId::new(), SessionId::new());
+        let now = Timestamp::now();
+        let tok = keys.issue(u, s, now, 60).unwrap();
+        let v = keys.verify_access(&tok, now).unwrap();
+        assert_eq!((v.user_id, v.session_id), (u, s));
+        assert_eq!(keys.verify_access(&tok, now), Some(v));
+        let later = Timestamp::from_unix_seconds(now.unix_seconds() + 66);
+        assert_eq!(keys.verify_access(&tok, later), None);
+        // Another key never trusts what this one remembered.
+        let other = JwtKeys::new(&[8u8; 32], "iss", "aud");
+        assert_eq!(other.verify_access(&tok, now), None);
+    }
 
     #[test]
     fn jwt_round_trip_and_rejections() {

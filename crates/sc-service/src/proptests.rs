@@ -291,9 +291,21 @@ proptest! {
         // Any change to one character breaks it.
         let mut bytes = token.into_bytes();
         let i = (user.0.as_u128() as usize) % bytes.len();
+        let original = bytes[i];
         bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
-        let tampered = String::from_utf8(bytes).unwrap_or_default();
+        let tampered = String::from_utf8(bytes.clone()).unwrap_or_default();
         prop_assert!(keys.verify(&tampered, now).is_none(), "{} accepted", tampered);
+        // The remembering path agrees, the first time and from its cache.
+        for _ in 0..2 {
+            let v = keys.verify_access(&tampered, now);
+            prop_assert!(v.is_none());
+        }
+        bytes[i] = original;
+        let token = String::from_utf8(bytes).unwrap_or_default();
+        for _ in 0..2 {
+            let v = keys.verify_access(&token, now).map(|v| (v.user_id, v.session_id));
+            prop_assert_eq!(v, Some((user, session)));
+        }
     }
 
     #[test]
@@ -305,6 +317,7 @@ proptest! {
     ]) {
         let keys = JwtKeys::new(&[7u8; 32], "iss", "aud");
         prop_assert!(keys.verify(&raw, Timestamp::now()).is_none());
+        prop_assert!(keys.verify_access(&raw, Timestamp::now()).is_none());
     }
 
     #[test]

@@ -245,3 +245,41 @@ async fn membership_changed_on_one_instance_counts_on_another_at_once() {
         "a removed member received a later message"
     );
 }
+
+/// The per-user limit is counted locally and sent to Redis in batches: a burst spread over two
+/// instances still stops close to the limit (each instance may hold a small share unsent), and
+/// once the batches are in, both instances refuse.
+#[tokio::test]
+async fn a_per_user_limit_holds_across_instances_under_a_burst() {
+    let Some(redis) = OwnRedis::start_or_skip() else {
+        return;
+    };
+    const LIMIT: u32 = 200;
+    let apps = TestApp::spawn_cluster(2, |c| {
+        c.redis_url = Some(sc_core::secret::Secret::new(redis.url()));
+        c.api_rate_per_user_per_minute = LIMIT;
+    })
+    .await;
+    let u = apps[0].register("burst").await;
+    let hits = (0..2 * LIMIT).map(|i| {
+        let app = &apps[(i % 2) as usize];
+        let token = u.access.clone();
+        async move { app.get("/v1/users/me", Some(&token)).await.status }
+    });
+    let statuses = futures_util::future::join_all(hits).await;
+    let allowed = statuses.iter().filter(|s| **s == 200).count() as u32;
+    let refused = statuses.iter().filter(|s| **s == 429).count() as u32;
+    assert_eq!(allowed + refused, 2 * LIMIT, "{statuses:?}");
+    // Exact within what two instances may hold unsent (1/16 of what is left, each).
+    assert!(
+        (LIMIT..=LIMIT + LIMIT / 8 + 1).contains(&allowed),
+        "{allowed} of {} allowed with a limit of {LIMIT}",
+        2 * LIMIT
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for app in &apps {
+        app.get("/v1/users/me", Some(&u.access))
+            .await
+            .assert_error(429, "RATE_LIMITED");
+    }
+}
