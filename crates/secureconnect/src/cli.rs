@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, `config check|print`, `admin …`, `bench …`.
+//! The command line: `serve`, `migrate`, `config check|print`, `admin …`, `backup`, `restore`,
+//! `bench …`.
 
 use crate::app::{App, connect_db};
 use anyhow::Context;
@@ -42,6 +43,17 @@ pub enum Command {
     },
     /// Measure throughput on this machine (see docs/benchmarks.md).
     Bench(crate::bench::BenchArgs),
+    /// Back up the embedded mode (database, blobs, generated keys) into an empty directory,
+    /// while the server runs (see docs/operations.md for PostgreSQL + S3).
+    Backup {
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup made by `backup` into an empty data directory.
+    Restore {
+        #[arg(long)]
+        from: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -121,6 +133,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             action: ConfigAction::Print,
         } => print!("{}", cfg.to_redacted_toml()),
         Command::Admin { action } => admin(cfg, action).await?,
+        Command::Backup { to } => crate::backup::backup(&cfg, &to).await?,
+        Command::Restore { from } => crate::backup::restore(&cfg, &from).await?,
         Command::Bench(_) => unreachable!("handled above"),
     }
     Ok(())

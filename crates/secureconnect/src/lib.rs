@@ -1,6 +1,7 @@
 //! The SecureConnect server as a library: the binary's `main` only parses the command line.
 
 pub mod app;
+pub mod backup;
 pub mod bench;
 mod bench_ai;
 mod bench_calls;
