@@ -703,3 +703,25 @@ pub struct AiImageRequest {
     #[schema(pattern = "^(256x256|512x512|1024x1024)$")]
     pub size: Option<String>,
 }
+
+/// `PATCH /v1/admin/users/{id}`.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AdminUserPatchRequest {
+    /// "user" or "admin"
+    pub role: Option<String>,
+    /// Storage quota in bytes.
+    #[schema(minimum = 0)]
+    pub quota: Option<u64>,
+}
+
+/// `POST /v1/admin/users/{id}/ban`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BanRequest {
+    #[schema(min_length = 1, max_length = 500)]
+    pub reason: String,
+    /// RFC 3339, in the future; null or absent: until an unban.
+    #[schema(format = DateTime)]
+    pub until: Option<String>,
+}

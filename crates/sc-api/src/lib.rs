@@ -19,7 +19,8 @@ use crate::{
         auth_rate_limit, link_rate_limit, login_rate_limit, request_context, require_auth,
     },
     routes::{
-        ai, auth, blobs, calls, chat, drive, links, notifications, ops, polls, realtime, users,
+        admin, ai, auth, blobs, calls, chat, drive, links, notifications, ops, polls, realtime,
+        users,
     },
     state::AppState,
 };
@@ -137,6 +138,15 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/presence",
             post(realtime::set_presence).get(realtime::get_presence),
         )
+        .route("/v1/admin/stats", get(admin::stats))
+        .route("/v1/admin/users", get(admin::users))
+        .route(
+            "/v1/admin/users/{id}",
+            get(admin::user).patch(admin::update_user),
+        )
+        .route("/v1/admin/users/{id}/ban", post(admin::ban))
+        .route("/v1/admin/users/{id}/unban", post(admin::unban))
+        .route("/v1/admin/audit-log", get(admin::audit_log))
         .route("/v1/notifications", get(notifications::list))
         .route("/v1/notifications/read-all", post(notifications::read_all))
         .route(

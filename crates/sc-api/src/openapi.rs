@@ -51,9 +51,11 @@ use utoipa::OpenApi;
         routes::calls::schedule, routes::calls::scheduled, routes::calls::get_scheduled,
         routes::calls::patch_scheduled, routes::calls::cancel_scheduled,
         routes::blobs::put_blob, routes::blobs::get_blob,
+        routes::admin::stats, routes::admin::users, routes::admin::user, routes::admin::update_user,
+        routes::admin::ban, routes::admin::unban, routes::admin::audit_log,
     ),
     components(schemas(UserView, TokenPairView, SessionView, ProfileView, Empty)),
-    tags((name = "ops"), (name = "auth"), (name = "users"), (name = "chat"), (name = "realtime"), (name = "notifications"), (name = "drive"), (name = "calls"), (name = "ai"), (name = "blobs"))
+    tags((name = "ops"), (name = "auth"), (name = "users"), (name = "chat"), (name = "realtime"), (name = "notifications"), (name = "drive"), (name = "calls"), (name = "ai"), (name = "blobs"), (name = "admin"))
 )]
 struct ApiDoc;
 

@@ -28,4 +28,5 @@ pub struct AppState {
     pub drive: DriveService,
     pub calls: CallService,
     pub ai: sc_service::ai::AiService,
+    pub admin: sc_service::admin::AdminService,
 }

@@ -224,6 +224,8 @@ pub async fn run(state: Arc<AppState>, socket: WebSocket, user: UserId, session:
         };
         let reason = match close_code {
             CLOSE_SESSION_ENDED => "session ended",
+            sc_service::realtime::CLOSE_BANNED => "account banned",
+            sc_service::realtime::CLOSE_RESTARTING => "server restarting: reconnect",
             1013 => "too slow: catch up with after_seq",
             1001 => "idle",
             _ => "",

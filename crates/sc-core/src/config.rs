@@ -285,6 +285,16 @@ pub struct Config {
     pub ai_context_messages: u32,
     /// Tokens of conversation text per summary request to the provider (a map-reduce beyond).
     pub ai_summary_chunk_tokens: u32,
+
+    // --- administration ---
+    /// Admin routes need an administrator with 2FA enabled.
+    pub admin_require_2fa: bool,
+    /// Audit-log entries older than this many days are purged; 0 keeps them.
+    pub audit_retention_days: u32,
+    /// Notification records older than this many days are purged; 0 keeps them.
+    pub notification_retention_days: u32,
+    /// Seconds between passes of the retention job.
+    pub retention_interval_seconds: u64,
 }
 
 impl Default for Config {
@@ -402,6 +412,10 @@ impl Default for Config {
             ai_assistant_replies_per_conversation_per_minute: 6,
             ai_context_messages: 20,
             ai_summary_chunk_tokens: 3000,
+            admin_require_2fa: true,
+            audit_retention_days: 365,
+            notification_retention_days: 90,
+            retention_interval_seconds: 3600,
         }
     }
 }
@@ -620,8 +634,12 @@ impl Config {
                 ));
             }
         }
-        let positive: [(&str, u64); 35] = [
+        let positive: [(&str, u64); 36] = [
             ("call_max_participants", self.call_max_participants as u64),
+            (
+                "retention_interval_seconds",
+                self.retention_interval_seconds,
+            ),
             ("call_ring_timeout_seconds", self.call_ring_timeout_seconds),
             ("call_grace_seconds", self.call_grace_seconds),
             (

@@ -101,6 +101,27 @@ impl DisplayName {
     }
 }
 
+/// Why an administrator banned an account: 1–500 characters, trimmed, no control characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BanReason(String);
+
+impl BanReason {
+    pub fn parse(field: &str, raw: &str) -> Result<Self, AppError> {
+        let s = raw.trim();
+        let n = s.chars().count();
+        if n == 0 || n > 500 || has_control(s) {
+            return Err(AppError::validation(
+                field,
+                "reason must be 1-500 characters without control characters",
+            ));
+        }
+        Ok(Self(s.to_string()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// An absolute http(s) URL of at most 2048 bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AvatarUrl(String);

@@ -17,6 +17,17 @@ pub enum AppError {
     EmailNotVerified,
     #[error("{0}")]
     Forbidden(String),
+    /// Forbidden for a reason the client can act on (`details.reason`, e.g. `2fa_required`).
+    #[error("{message}")]
+    ForbiddenBecause {
+        message: String,
+        reason: &'static str,
+    },
+    /// The account is banned; `until` none: without an end.
+    #[error("account is banned")]
+    Banned {
+        until: Option<crate::time::Timestamp>,
+    },
     #[error("{0} not found")]
     NotFound(String),
     #[error("method not allowed")]
@@ -83,7 +94,7 @@ impl AppError {
             Self::Unauthorized(_) => "UNAUTHORIZED",
             Self::TotpRequired => "TOTP_REQUIRED",
             Self::EmailNotVerified => "EMAIL_NOT_VERIFIED",
-            Self::Forbidden(_) => "FORBIDDEN",
+            Self::Forbidden(_) | Self::ForbiddenBecause { .. } | Self::Banned { .. } => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::Conflict { .. } => "CONFLICT",
@@ -102,7 +113,10 @@ impl AppError {
         match self {
             Self::Validation { .. } => 400,
             Self::Unauthorized(_) | Self::TotpRequired => 401,
-            Self::EmailNotVerified | Self::Forbidden(_) => 403,
+            Self::EmailNotVerified
+            | Self::Forbidden(_)
+            | Self::ForbiddenBecause { .. }
+            | Self::Banned { .. } => 403,
             Self::NotFound(_) => 404,
             Self::MethodNotAllowed => 405,
             Self::Conflict { .. } | Self::LimitReached(_) => 409,
@@ -128,6 +142,10 @@ impl AppError {
         match self {
             Self::Validation { field, reason } => Some(json!({ "field": field, "reason": reason })),
             Self::Conflict { details, .. } => details.clone(),
+            Self::ForbiddenBecause { reason, .. } => Some(json!({ "reason": reason })),
+            Self::Banned { until } => {
+                Some(json!({ "banned_until": until.map(crate::time::Timestamp::to_rfc3339) }))
+            }
             Self::QuotaExceeded {
                 used,
                 quota,

@@ -32,6 +32,7 @@ macro_rules! push_id_list {
     }};
 }
 
+pub mod admin;
 pub mod ai;
 pub mod audit;
 pub mod blocks;

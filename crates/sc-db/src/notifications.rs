@@ -130,6 +130,15 @@ impl Db {
 }
 
 impl Notifications<'_> {
+    /// Deletes up to `batch` dispatched records created before `cutoff`; how many went.
+    pub async fn purge_before(&self, cutoff: Timestamp, batch: i64) -> AppResult<u64> {
+        Ok(on_pool!(self.0, p => sqlx::query(
+            "DELETE FROM notifications WHERE id IN
+               (SELECT id FROM notifications WHERE created_at < $1 AND dispatched
+                ORDER BY created_at LIMIT $2)")
+            .bind(cutoff).bind(batch).execute(p).await.map(|r| r.rows_affected()))?)
+    }
+
     /// Claims up to `limit` due jobs with a lease, in one conditional UPDATE (no row or advisory
     /// locks: a job another worker claimed first no longer matches and is skipped). Finished jobs
     /// are deleted; `done_at` is only set on rows left by earlier versions, which are skipped.

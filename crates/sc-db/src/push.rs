@@ -194,6 +194,13 @@ impl Push<'_> {
         Ok(())
     }
 
+    /// Deletes every subscription of a user (a ban).
+    pub async fn remove_for_user(&self, user: UserId) -> AppResult<()> {
+        on_pool!(self.0, p => sqlx::query("DELETE FROM push_subscriptions WHERE user_id = $1")
+            .bind(user).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
     /// Deletes the subscriptions of ended sessions.
     pub async fn remove_for_sessions(&self, sessions: &[SessionId]) -> AppResult<()> {
         for chunk in sessions.chunks(500) {

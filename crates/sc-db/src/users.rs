@@ -18,8 +18,16 @@ pub struct UserRow {
     pub totp_last_step: i64,
     pub failed_login_count: i32,
     pub locked_until: Option<Timestamp>,
+    pub banned_at: Option<Timestamp>,
     pub banned_until: Option<Timestamp>,
     pub created_at: Timestamp,
+}
+
+impl UserRow {
+    /// A ban is in force from `banned_at` until `banned_until` (none: no end).
+    pub fn banned(&self, now: Timestamp) -> bool {
+        self.banned_at.is_some() && self.banned_until.is_none_or(|u| u > now)
+    }
 }
 
 impl std::fmt::Debug for UserRow {
@@ -75,7 +83,7 @@ pub enum FailureOutcome {
 macro_rules! user_columns {
     () => {
         "id, email, username, display_name, avatar_url, password_hash, email_verified, role, \
-     totp_secret_enc, totp_enabled, totp_last_step, failed_login_count, locked_until, banned_until, created_at"
+     totp_secret_enc, totp_enabled, totp_last_step, failed_login_count, locked_until, banned_at, banned_until, created_at"
     };
 }
 
@@ -307,7 +315,7 @@ impl Users<'_> {
 }
 
 /// Escapes LIKE wildcards so user input matches literally.
-fn escape_like(s: &str) -> String {
+pub(crate) fn escape_like(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '%' | '_' | '\\') {

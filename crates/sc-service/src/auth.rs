@@ -190,34 +190,6 @@ impl AuthService {
         }
     }
 
-    pub async fn set_role(&self, username: &Username, role: Role) -> AppResult<()> {
-        let user = self
-            .d
-            .db
-            .users()
-            .find_by_login(None, Some(username.as_str()))
-            .await?
-            .ok_or_else(|| AppError::NotFound("user".into()))?;
-        self.d
-            .db
-            .users()
-            .set_role(user.id, role.as_str(), Timestamp::now())
-            .await?;
-        self.d.user_changed(user.id).await;
-        self.d
-            .audit(
-                Some(user.id),
-                "account.role_changed",
-                None,
-                json!({"role": role.as_str()}),
-            )
-            .await;
-        // Cached contexts carry the role.
-        let ids = self.active_session_ids(user.id).await?;
-        self.d.invalidate_cached(&ids).await;
-        Ok(())
-    }
-
     /// Login (API.md §12 order: rate limit happens before, in the HTTP layer; then lock →
     /// password → second factor).
     pub async fn login(
@@ -257,9 +229,11 @@ impl AuthService {
                 .count_failure(&user, "bad_password", unauthorized(), client)
                 .await);
         }
-        if user.banned_until.is_some_and(|b| b > now) {
+        if user.banned(now) {
             self.d.metrics.auth_failure("banned");
-            return Err(AppError::Forbidden("account is banned".into()));
+            return Err(AppError::Banned {
+                until: user.banned_until,
+            });
         }
         if user.totp_enabled {
             let Some(code) = totp_code.map(str::trim).filter(|c| !c.is_empty()) else {
@@ -445,11 +419,7 @@ impl AuthService {
             RefreshLookup::Current(sid) => sid,
         };
         let now = Timestamp::now();
-        let session = sessions
-            .find(sid)
-            .await?
-            .filter(|s| s.is_active(now))
-            .ok_or_else(session_expired)?;
+        let session = sessions.find(sid).await?.ok_or_else(session_expired)?;
         let user = self
             .d
             .db
@@ -457,7 +427,13 @@ impl AuthService {
             .find(session.user_id)
             .await?
             .ok_or_else(session_expired)?;
-        if user.banned_until.is_some_and(|b| b > now) {
+        // A ban ended the session too; the holder of its refresh token learns why (API.md §12).
+        if user.banned(now) {
+            return Err(AppError::Banned {
+                until: user.banned_until,
+            });
+        }
+        if !session.is_active(now) {
             return Err(session_expired());
         }
         let new_refresh = random_token();
@@ -543,7 +519,7 @@ impl AuthService {
             .find(session.user_id)
             .await?
             .ok_or_else(session_expired)?;
-        if user.banned_until.is_some_and(|b| b > now) {
+        if user.banned(now) {
             return Err(session_expired());
         }
         let ctx = AuthContext {

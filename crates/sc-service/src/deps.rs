@@ -53,19 +53,50 @@ impl Deps {
         ip: Option<&str>,
         details: serde_json::Value,
     ) {
-        tracing::info!(event, user_id = ?user.map(|u| u.to_string()), "audit");
-        if let Err(e) = self
-            .db
-            .audit()
-            .insert(user, event, ip, &details, Timestamp::now())
-            .await
-        {
+        self.audit_by(None, user, event, ip, details).await
+    }
+
+    /// Records a security event that `actor` (an administrator) caused for `user`.
+    pub async fn audit_by(
+        &self,
+        actor: Option<UserId>,
+        user: Option<UserId>,
+        event: &str,
+        ip: Option<&str>,
+        details: serde_json::Value,
+    ) {
+        tracing::info!(event, user_id = ?user.map(|u| u.to_string()), actor_id = ?actor.map(|u| u.to_string()), "audit");
+        let entry = sc_db::audit::NewAudit {
+            user,
+            actor,
+            event,
+            ip,
+            details: &details,
+            now: Timestamp::now(),
+        };
+        if let Err(e) = self.db.audit().insert(&entry).await {
             tracing::error!(event, error = %e, "could not write audit log");
         }
     }
 
     /// Drops ended sessions from every instance's cache (and, later, closes their sockets).
     pub async fn announce_revoked(&self, ids: &[SessionId]) {
+        self.announce_ended(ids, SESSION_REVOKED_CHANNEL).await
+    }
+
+    /// Ends every session of a banned user on every instance; their sockets close with 4003.
+    pub async fn end_sessions_for_ban(&self, user: UserId) -> AppResult<Vec<SessionId>> {
+        let ids = self
+            .db
+            .sessions()
+            .revoke_all(user, None, "banned", Timestamp::now())
+            .await?;
+        self.announce_ended(&ids, crate::SESSION_BANNED_CHANNEL)
+            .await;
+        Ok(ids)
+    }
+
+    async fn announce_ended(&self, ids: &[SessionId], channel: &str) {
         if ids.is_empty() {
             return;
         }
@@ -77,9 +108,7 @@ impl Deps {
             .map(|i| i.to_string())
             .collect::<Vec<_>>()
             .join(",");
-        self.bus
-            .publish_urgent(SESSION_REVOKED_CHANNEL, &payload)
-            .await;
+        self.bus.publish_urgent(channel, &payload).await;
     }
 
     /// Re-authentication (current password or code on change-password, delete-account and

@@ -1,6 +1,7 @@
 //! The rules of SecureConnect. Services depend on ports (the `Db` repositories, the bus, the rate
 //! limiter, the mail queue) and never on HTTP.
 
+pub mod admin;
 pub mod ai;
 pub mod auth;
 pub mod calls;
@@ -65,6 +66,8 @@ pub struct ClientInfo {
 
 /// Bus channel on which ended sessions are announced to every instance.
 pub const SESSION_REVOKED_CHANNEL: &str = "session.revoked";
+/// Bus channel on which sessions a ban ended are announced (their sockets close with 4003).
+pub const SESSION_BANNED_CHANNEL: &str = "session.banned";
 /// Bus channel on which sessions whose cached context is stale (role, verification) are announced.
 pub const SESSION_CHANGED_CHANNEL: &str = "session.changed";
 /// Bus channel on which users whose cached account view is stale are announced.

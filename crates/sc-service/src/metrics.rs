@@ -45,6 +45,10 @@ pub struct Metrics {
     pub ai_tokens: Family<Labels, Counter>,
     /// Provider time per AI request, by route template.
     pub ai_latency: Family<Labels, Histogram>,
+    /// Rows deleted by the retention jobs, by `kind` (`audit`, ...).
+    pub retention_purged: Family<Labels, Counter>,
+    /// Accounts banned and unbanned, by `action`.
+    pub bans: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -66,6 +70,8 @@ impl Metrics {
         let auth_failures = Family::<Labels, Counter>::default();
         let auth_lockouts = Counter::default();
         let rate_limited = Family::<Labels, Counter>::default();
+        let retention_purged = Family::<Labels, Counter>::default();
+        let bans = Family::<Labels, Counter>::default();
         let db_pool_size = Gauge::default();
         let db_pool_idle = Gauge::default();
         let redis_up = Gauge::default();
@@ -140,6 +146,16 @@ impl Metrics {
             "auth_lockouts",
             "Accounts locked after repeated failures",
             auth_lockouts.clone(),
+        );
+        registry.register(
+            "retention_purged",
+            "Rows deleted by the retention jobs, by kind",
+            retention_purged.clone(),
+        );
+        registry.register(
+            "admin_bans",
+            "Accounts banned and unbanned by administrators, by action",
+            bans.clone(),
         );
         registry.register(
             "rate_limit_rejections",
@@ -242,6 +258,8 @@ impl Metrics {
             ai_requests,
             ai_tokens,
             ai_latency,
+            retention_purged,
+            bans,
         }
     }
 

@@ -27,6 +27,9 @@ pub const REALTIME_CHANNEL: &str = "rt";
 pub const TICKET_TTL: Duration = Duration::from_secs(30);
 /// Close codes.
 pub const CLOSE_SESSION_ENDED: u16 = 4001;
+pub const CLOSE_BANNED: u16 = 4003;
+/// The instance is restarting: reconnect (to another instance) and catch up.
+pub const CLOSE_RESTARTING: u16 = 1012;
 pub const CLOSE_TOO_SLOW: u16 = 1013;
 /// How long a presence lease lasts and how often connected users renew it.
 pub const PRESENCE_LEASE: Duration = Duration::from_secs(45);
@@ -180,6 +183,14 @@ impl Hub {
             if sessions.contains(&s.session) {
                 let _ = s.close.close(code);
             }
+        }
+    }
+
+    /// Closes every socket of this instance (a restart: code 1012, clients reconnect elsewhere).
+    pub fn close_all(&self, code: u16) {
+        let map = self.sockets.lock().unwrap_or_else(|p| p.into_inner());
+        for s in map.values().flatten() {
+            let _ = s.close.close(code);
         }
     }
 

@@ -20,8 +20,8 @@ use sc_infra::{
     redis_link::RedisLink,
 };
 use sc_service::{
-    AuthService, CONVERSATION_CHANGED_CHANNEL, Deps, SESSION_CHANGED_CHANNEL,
-    SESSION_REVOKED_CHANNEL, USER_CHANGED_CHANNEL, UserService,
+    AuthService, CONVERSATION_CHANGED_CHANNEL, Deps, SESSION_BANNED_CHANNEL,
+    SESSION_CHANGED_CHANNEL, SESSION_REVOKED_CHANNEL, USER_CHANGED_CHANNEL, UserService,
     calls::CallService,
     chat::ChatService,
     crypto::{JwtKeys, SecretBox},
@@ -31,7 +31,8 @@ use sc_service::{
     notify::NotifyService,
     password::PasswordHasher,
     realtime::{
-        CLOSE_SESSION_ENDED, Envelope, Hub, PRESENCE_RENEW_EVERY, REALTIME_CHANNEL, RealtimeService,
+        CLOSE_BANNED, CLOSE_RESTARTING, CLOSE_SESSION_ENDED, Envelope, Hub, PRESENCE_RENEW_EVERY,
+        REALTIME_CHANNEL, RealtimeService,
     },
     session_cache::{ConversationCache, SessionCache, UserCache},
 };
@@ -154,6 +155,14 @@ impl App {
             std::time::Duration::from_secs(cfg.poll_close_interval_seconds),
             background.clone(),
         );
+        let admin = sc_service::admin::AdminService::new(deps.clone());
+        admin.spawn_retention(background.clone());
+        let report_hub = hub.clone();
+        admin.spawn_socket_reporter(
+            uuid::Uuid::now_v7(),
+            move || report_hub.socket_count(),
+            background.clone(),
+        );
         let state = Arc::new(AppState {
             cfg: cfg.clone(),
             auth: AuthService::new(deps.clone()),
@@ -169,6 +178,7 @@ impl App {
             drive,
             calls,
             ai,
+            admin,
         });
         let router = sc_api::router(state.clone());
         Ok(App {
@@ -193,8 +203,12 @@ impl App {
         let grace = Duration::from_secs(cfg.shutdown_grace_seconds);
         let stop = CancellationToken::new();
         let stop_signal = stop.clone();
+        let hub = self.state.hub.clone();
         let signal = async move {
             shutdown.await;
+            // Sockets would hold the drain open until the grace period ends: tell their clients
+            // to reconnect (to another instance) and catch up.
+            hub.close_all(CLOSE_RESTARTING);
             stop_signal.cancel();
         };
         let make = self
@@ -281,6 +295,7 @@ fn spawn_event_dispatcher(deps: Arc<Deps>, hub: Arc<Hub>, stop: CancellationToke
                 }
                 Ok(BusEvent::Message { channel, payload })
                     if &*channel == SESSION_REVOKED_CHANNEL
+                        || &*channel == SESSION_BANNED_CHANNEL
                         || &*channel == SESSION_CHANGED_CHANNEL =>
                 {
                     let ids: Vec<SessionId> =
@@ -290,6 +305,8 @@ fn spawn_event_dispatcher(deps: Arc<Deps>, hub: Arc<Hub>, stop: CancellationToke
                     }
                     if &*channel == SESSION_REVOKED_CHANNEL {
                         hub.close_sessions(&ids, CLOSE_SESSION_ENDED);
+                    } else if &*channel == SESSION_BANNED_CHANNEL {
+                        hub.close_sessions(&ids, CLOSE_BANNED);
                     }
                 }
                 Ok(BusEvent::Message { channel, payload }) if &*channel == USER_CHANGED_CHANNEL => {

@@ -8,7 +8,10 @@ use sc_core::{
     config::Config,
     domain::{DisplayName, Email, Username},
 };
-use sc_service::{AuthService, Role};
+use sc_core::{domain::BanReason, time::Timestamp};
+use sc_db::audit::AuditFilter;
+use sc_service::{AuthService, ClientInfo, Role, admin::UserPatch};
+use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -98,6 +101,46 @@ pub enum AdminAction {
         #[arg(long)]
         role: String,
     },
+    /// Ban an account: its sessions end everywhere and login is refused until the ban ends.
+    Ban {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        reason: String,
+        /// RFC 3339 end of the ban; without it, until `unban`.
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// Lift a ban.
+    Unban {
+        #[arg(long)]
+        username: String,
+    },
+    /// Set an account's storage quota in bytes.
+    SetQuota {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        bytes: u64,
+    },
+    /// Turn two-factor authentication off for a user who lost their authenticator and recovery
+    /// codes (check who is asking first). Their sessions end.
+    Reset2fa {
+        #[arg(long)]
+        username: String,
+    },
+    /// Write the audit log as JSON lines to standard output, newest first.
+    AuditLog {
+        /// Only entries about this user or caused by them.
+        #[arg(long)]
+        username: Option<String>,
+        /// Only this event (e.g. `login.failed`).
+        #[arg(long)]
+        event: Option<String>,
+        /// RFC 3339: only entries from this time on.
+        #[arg(long)]
+        since: Option<String>,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -157,6 +200,9 @@ async fn admin(mut cfg: Config, action: AdminAction) -> anyhow::Result<()> {
     cfg.mail_workers = 1;
     let app = App::build(cfg).await?;
     let auth: &AuthService = &app.state().auth;
+    let admin = &app.state().admin;
+    // Actions from the command line have no actor and no address in the audit log.
+    let operator = ClientInfo::default();
     match action {
         AdminAction::CreateUser {
             email,
@@ -189,10 +235,82 @@ async fn admin(mut cfg: Config, action: AdminAction) -> anyhow::Result<()> {
             println!("created user {id} ({})", role.as_str());
         }
         AdminAction::SetRole { username, role } => {
-            let username = Username::parse("username", &username)?;
             let role = Role::parse(&role).context("role must be \"user\" or \"admin\"")?;
-            auth.set_role(&username, role).await?;
-            println!("{} is now {}", username.as_str(), role.as_str());
+            let id = admin.find_by_username(&parse_username(&username)?).await?;
+            let patch = UserPatch {
+                role: Some(role),
+                ..UserPatch::default()
+            };
+            let v = admin.update_user(None, id, patch, &operator).await?;
+            println!("{} is now {}", v.username, v.role);
+        }
+        AdminAction::Ban {
+            username,
+            reason,
+            until,
+        } => {
+            let id = admin.find_by_username(&parse_username(&username)?).await?;
+            let reason = BanReason::parse("reason", &reason)?;
+            let until = until
+                .map(|u| Timestamp::parse_rfc3339(&u).context("--until must be an RFC 3339 time"))
+                .transpose()?;
+            let v = admin.ban(None, id, &reason, until, &operator).await?;
+            match v.banned_until {
+                Some(u) => println!("{} is banned until {}", v.username, u.to_rfc3339()),
+                None => println!("{} is banned until unbanned", v.username),
+            }
+        }
+        AdminAction::Unban { username } => {
+            let id = admin.find_by_username(&parse_username(&username)?).await?;
+            let v = admin.unban(None, id, &operator).await?;
+            println!("{} is not banned", v.username);
+        }
+        AdminAction::SetQuota { username, bytes } => {
+            let id = admin.find_by_username(&parse_username(&username)?).await?;
+            let patch = UserPatch {
+                quota: Some(bytes),
+                ..UserPatch::default()
+            };
+            let v = admin.update_user(None, id, patch, &operator).await?;
+            println!(
+                "{} may store {} bytes ({} used)",
+                v.username, v.quota, v.storage_used
+            );
+        }
+        AdminAction::Reset2fa { username } => {
+            let id = admin.find_by_username(&parse_username(&username)?).await?;
+            let v = admin.reset_2fa(id).await?;
+            println!(
+                "two-factor authentication is off for {}; their sessions ended",
+                v.username
+            );
+        }
+        AdminAction::AuditLog {
+            username,
+            event,
+            since,
+        } => {
+            let user = match username {
+                Some(u) => Some(admin.find_by_username(&parse_username(&u)?).await?),
+                None => None,
+            };
+            let since = since
+                .map(|t| Timestamp::parse_rfc3339(&t).context("--since must be an RFC 3339 time"))
+                .transpose()?;
+            let filter = AuditFilter {
+                user,
+                event: event.as_deref(),
+                since,
+                before: None,
+            };
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            admin
+                .audit_export(filter, |entry| {
+                    serde_json::to_writer(&mut out, &entry)?;
+                    out.write_all(b"\n")
+                })
+                .await?;
+            out.flush()?;
         }
         AdminAction::PushQueue { requeue_dead } => {
             let push = app.state().deps.db.push();
@@ -216,6 +334,10 @@ async fn admin(mut cfg: Config, action: AdminAction) -> anyhow::Result<()> {
         AdminAction::CreateBucket => unreachable!("handled above"),
     }
     Ok(())
+}
+
+fn parse_username(raw: &str) -> anyhow::Result<Username> {
+    Ok(Username::parse("username", raw)?)
 }
 
 async fn shutdown_signal() {

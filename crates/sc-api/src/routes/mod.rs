@@ -1,3 +1,4 @@
+pub mod admin;
 pub mod ai;
 pub mod auth;
 pub mod blobs;
