@@ -5,9 +5,11 @@
     clippy::field_reassign_with_default
 )]
 
+mod admin;
 mod ai;
 mod ai_stub;
 mod auth;
+mod backup;
 mod binary;
 mod calls;
 mod chat;
