@@ -125,6 +125,7 @@ pub enum AdminAction {
     },
     /// Turn two-factor authentication off for a user who lost their authenticator and recovery
     /// codes (check who is asking first). Their sessions end.
+    #[command(name = "reset-2fa")]
     Reset2fa {
         #[arg(long)]
         username: String,
