@@ -229,8 +229,11 @@ pub struct TotpDisableRequest {
 }
 
 /// Distinguishes an absent field from an explicit null.
-fn some_nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
+/// A field that may be absent (`None`), null (`Some(None)`) or set.
+fn some_nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -287,6 +290,11 @@ pub struct PatchConversationRequest {
     /// Lets AI helpers read the conversation (owner/admin; either member of a direct one);
     /// refused (400) for encrypted conversations.
     pub ai_enabled: Option<bool>,
+    /// Days after which messages are deleted (owner only; at most the server's
+    /// `message_retention_days` when it has one); null: the server's.
+    #[serde(default, deserialize_with = "some_nullable")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 36500)]
+    pub retention_days: Option<Option<u32>>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -478,12 +486,6 @@ pub struct ReadyView {
 }
 
 /// Distinguishes an absent id from an explicit null (for moves to the root).
-fn some_nullable_id<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<sc_core::ids::FileId>>, D::Error> {
-    Option::<sc_core::ids::FileId>::deserialize(d).map(Some)
-}
-
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UploadRequest {
@@ -524,7 +526,7 @@ pub struct PatchFileRequest {
     #[schema(min_length = 1, max_length = 255)]
     pub name: Option<String>,
     /// A folder of the caller's, or null for the root.
-    #[serde(default, deserialize_with = "some_nullable_id")]
+    #[serde(default, deserialize_with = "some_nullable")]
     #[schema(value_type = Option<uuid::Uuid>)]
     pub parent_id: Option<Option<sc_core::ids::FileId>>,
 }

@@ -291,6 +291,9 @@ pub struct Config {
     pub admin_require_2fa: bool,
     /// Audit-log entries older than this many days are purged; 0 keeps them.
     pub audit_retention_days: u32,
+    /// Messages older than this many days are deleted, with the files attached only to them;
+    /// 0 keeps them. Conversations' owners may choose a shorter period.
+    pub message_retention_days: u32,
     /// Notification records older than this many days are purged; 0 keeps them.
     pub notification_retention_days: u32,
     /// Seconds between passes of the retention job.
@@ -414,6 +417,7 @@ impl Default for Config {
             ai_summary_chunk_tokens: 3000,
             admin_require_2fa: true,
             audit_retention_days: 365,
+            message_retention_days: 0,
             notification_retention_days: 90,
             retention_interval_seconds: 3600,
         }

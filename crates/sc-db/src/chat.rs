@@ -29,6 +29,8 @@ pub struct ConversationRow {
     pub muted_until: Option<Timestamp>,
     /// The owner/admin let AI helpers read it (summaries, @assistant).
     pub ai_enabled: bool,
+    /// The owner's message retention in days (none: the server's).
+    pub retention_days: Option<i64>,
 }
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -147,7 +149,7 @@ pub enum Inserted {
 macro_rules! conversation_view {
     () => {
         "SELECT c.id, c.kind, c.title, c.avatar_url, c.encrypted, c.created_by, c.created_at,
-                c.last_message_seq, c.last_activity_at, c.ai_enabled, me.role AS my_role, me.read_seq, me.muted_until,
+                c.last_message_seq, c.last_activity_at, c.ai_enabled, c.retention_days, me.role AS my_role, me.read_seq, me.muted_until,
                 (SELECT COUNT(*) FROM messages m
                   WHERE m.conversation_id = c.id AND m.seq > me.read_seq
                     AND m.sender_id <> me.user_id AND m.deleted_at IS NULL) AS unread_count,
@@ -450,9 +452,12 @@ impl Chat<'_> {
         title: Option<&str>,
         avatar_url: Option<&str>,
         ai_enabled: bool,
+        retention_days: Option<i64>,
     ) -> AppResult<()> {
-        on_pool!(self.0, p => sqlx::query("UPDATE conversations SET title = $2, avatar_url = $3, ai_enabled = $4 WHERE id = $1")
-            .bind(id).bind(title).bind(avatar_url).bind(ai_enabled).execute(p).await.map(|r| r.rows_affected()))?;
+        on_pool!(self.0, p => sqlx::query(
+            "UPDATE conversations SET title = $2, avatar_url = $3, ai_enabled = $4, retention_days = $5 WHERE id = $1")
+            .bind(id).bind(title).bind(avatar_url).bind(ai_enabled).bind(retention_days)
+            .execute(p).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 

@@ -48,6 +48,7 @@ pub mod notifications;
 pub mod polls;
 pub mod push;
 pub mod realtime;
+pub mod retention;
 pub mod scheduled_calls;
 pub mod sessions;
 pub mod tokens;

@@ -78,10 +78,13 @@ pub async fn patch(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<PatchConversationRequest>,
 ) -> ApiResult<ConversationView> {
-    Ok(ok(s
-        .chat
-        .update(&ctx, conv_id(&id)?, b.title, b.avatar_url, b.ai_enabled)
-        .await?))
+    let patch = sc_service::chat::ConversationPatch {
+        title: b.title,
+        avatar_url: b.avatar_url,
+        ai_enabled: b.ai_enabled,
+        retention_days: b.retention_days,
+    };
+    Ok(ok(s.chat.update(&ctx, conv_id(&id)?, patch).await?))
 }
 
 #[utoipa::path(delete, path = "/v1/conversations/{id}", tag = "chat", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),

@@ -19,3 +19,7 @@ CREATE TABLE instance_stats (
 
 -- Retention purges walk these by age.
 CREATE INDEX notifications_created ON notifications (created_at);
+
+-- Message retention chosen by a conversation's owner (days; NULL: the server's).
+ALTER TABLE conversations ADD COLUMN retention_days BIGINT;
+CREATE INDEX messages_created ON messages (created_at);

@@ -1,4 +1,5 @@
-//! The retention job: audit-log entries and notification records past their configured age
+//! The retention job: messages (with files attached only to them), audit-log entries and
+//! notification records past their configured age
 //! are deleted in bounded batches (a pass never holds a long lock), on every instance (the
 //! deletes are idempotent, so instances racing each other only share the work).
 
@@ -17,6 +18,9 @@ const MAX_BATCHES: u32 = 100;
 pub struct Purged {
     pub audit: u64,
     pub notifications: u64,
+    pub messages: u64,
+    /// Files deleted because the last message they were attached to expired.
+    pub attachments: u64,
 }
 
 fn cutoff(now: Timestamp, days: u32) -> Option<Timestamp> {
@@ -63,7 +67,44 @@ impl AdminService {
                 })
                 .await?;
         }
+        self.purge_messages(now, &mut purged).await?;
         Ok(purged)
+    }
+
+    /// Messages past their conversation's retention, in batches, with their attachments.
+    async fn purge_messages(&self, now: Timestamp, purged: &mut Purged) -> AppResult<()> {
+        let server = self.d.cfg.message_retention_days;
+        for _ in 0..MAX_BATCHES {
+            let batch = self
+                .d
+                .db
+                .retention()
+                .purge_messages(server, now, PURGE_BATCH)
+                .await?;
+            purged.messages += batch.messages;
+            purged.attachments += batch.files;
+            if batch.messages < PURGE_BATCH as u64 {
+                break;
+            }
+        }
+        for (kind, n) in [
+            ("messages", purged.messages),
+            ("attachments", purged.attachments),
+        ] {
+            if n > 0 {
+                self.d
+                    .metrics
+                    .retention_purged
+                    .get_or_create(&vec![("kind", kind.to_string())])
+                    .inc_by(n);
+                tracing::info!(kind, rows = n, "retention purge");
+            }
+        }
+        if purged.attachments > 0 {
+            // The drive cleanup job deletes the queued objects.
+            self.d.jobs_wake.notify_one();
+        }
+        Ok(())
     }
 
     async fn purge<F, Fut>(&self, kind: &str, batch: F) -> AppResult<u64>

@@ -62,6 +62,9 @@ pub struct ConversationView {
     pub muted_until: Option<Timestamp>,
     /// AI helpers may read it (summaries, `@assistant`); never for encrypted conversations.
     pub ai_enabled: bool,
+    /// Messages older than this many days are deleted (set by the owner; null: the server's
+    /// `message_retention_days`, which also caps it).
+    pub retention_days: Option<u32>,
 }
 
 impl From<ConversationRow> for ConversationView {
@@ -81,8 +84,18 @@ impl From<ConversationRow> for ConversationView {
             last_activity_at: c.last_activity_at,
             muted_until: c.muted_until.filter(|t| *t > Timestamp::now()),
             ai_enabled: c.ai_enabled,
+            retention_days: c.retention_days.and_then(|d| u32::try_from(d).ok()),
         }
     }
+}
+
+/// What `PATCH /v1/conversations/{id}` may change; `Some(None)` clears a value.
+#[derive(Default)]
+pub struct ConversationPatch {
+    pub title: Option<Option<String>>,
+    pub avatar_url: Option<Option<String>>,
+    pub ai_enabled: Option<bool>,
+    pub retention_days: Option<Option<u32>>,
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -395,15 +408,20 @@ impl ChatService {
 
     /// Changes the title, avatar or `ai_enabled`: the owner or an admin of a group; in a
     /// direct conversation, only `ai_enabled`, by either member. Encrypted conversations never
-    /// let AI read them (400).
+    /// let AI read them (400). The message retention only the owner sets (a direct
+    /// conversation has none), never beyond the server's.
     pub async fn update(
         &self,
         ctx: &AuthContext,
         id: ConversationId,
-        title: Option<Option<String>>,
-        avatar_url: Option<Option<String>>,
-        ai_enabled: Option<bool>,
+        patch: ConversationPatch,
     ) -> AppResult<ConversationView> {
+        let ConversationPatch {
+            title,
+            avatar_url,
+            ai_enabled,
+            retention_days,
+        } = patch;
         let c = self.membership(ctx, id).await?;
         if c.kind != "direct" || title.is_some() || avatar_url.is_some() {
             Self::require_group_admin(&c)?;
@@ -414,6 +432,17 @@ impl ChatService {
                 "encrypted conversations cannot be read by AI helpers",
             ));
         }
+        let retention_days = match retention_days {
+            None => c.retention_days,
+            Some(days) => {
+                if c.my_role != "owner" {
+                    return Err(AppError::Forbidden(
+                        "only the owner sets the message retention".into(),
+                    ));
+                }
+                days.map(|d| self.check_retention(d)).transpose()?
+            }
+        };
         let ai_enabled = ai_enabled.unwrap_or(c.ai_enabled);
         let title = match title {
             Some(Some(t)) => Some(validate_title(&t)?),
@@ -432,7 +461,13 @@ impl ChatService {
         self.d
             .db
             .chat()
-            .update(id, title.as_deref(), avatar.as_deref(), ai_enabled)
+            .update(
+                id,
+                title.as_deref(),
+                avatar.as_deref(),
+                ai_enabled,
+                retention_days,
+            )
             .await?;
         let view: ConversationView = self.membership(ctx, id).await?.into();
         let members = self.d.db.chat().member_ids(id).await?;
@@ -441,10 +476,25 @@ impl ChatService {
                 members,
                 "conversation.updated",
                 &json!({"id": id, "title": view.title, "avatar_url": view.avatar_url,
-                        "ai_enabled": view.ai_enabled}),
+                        "ai_enabled": view.ai_enabled, "retention_days": view.retention_days}),
             )
             .await;
         Ok(view)
+    }
+
+    /// A conversation's retention: 1–36,500 days, and within the server's when it has one.
+    fn check_retention(&self, days: u32) -> AppResult<i64> {
+        let server = self.d.cfg.message_retention_days;
+        if !(1..=36_500).contains(&days) {
+            return Err(AppError::validation("retention_days", "1 to 36500 days"));
+        }
+        if server > 0 && days > server {
+            return Err(AppError::validation(
+                "retention_days",
+                format!("at most the server's {server} days"),
+            ));
+        }
+        Ok(i64::from(days))
     }
 
     pub async fn delete(&self, ctx: &AuthContext, id: ConversationId) -> AppResult<()> {
