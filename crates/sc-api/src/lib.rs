@@ -17,6 +17,7 @@ use crate::{
     envelope::ApiError,
     middleware::{
         auth_rate_limit, link_rate_limit, login_rate_limit, request_context, require_auth,
+        ws_connect_rate_limit,
     },
     routes::{
         admin, ai, auth, blobs, calls, chat, drive, links, notifications, ops, polls, realtime,
@@ -218,7 +219,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/storage/quota", get(drive::quota))
         .route_layer(from_fn_with_state(st(), require_auth));
     // Authenticated by its ticket (or bearer header) inside the handler.
-    let socket = Router::new().route("/v1/realtime", get(realtime::upgrade));
+    let socket = Router::new()
+        .route("/v1/realtime", get(realtime::upgrade))
+        .route_layer(from_fn_with_state(st(), ws_connect_rate_limit));
     let ops = Router::new()
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))

@@ -82,9 +82,11 @@ pub async fn request_context(
         .extensions()
         .get::<ConnectInfo<crate::tls::PeerAddr>>()
         .map(|c| c.0.0.ip());
+    let mut refused = None;
     if let Some(peer) = peer {
         let ip = resolve_client_ip(peer, req.headers(), &state.trusted_proxies);
         req.extensions_mut().insert(ClientIp(ip));
+        refused = over_ip_limit(&state, ip).await;
     }
     // The route template, never the raw path (which may hold ids or tokens).
     let route = req
@@ -96,10 +98,15 @@ pub async fn request_context(
     let span = tracing::info_span!("request", request_id = %id);
     let started = Instant::now();
     let header_id = HeaderValue::from_str(&id).ok();
-    let mut res = REQUEST_ID
-        .scope(id, async move { envelope_stray(next.run(req).await) })
-        .instrument(span.clone())
-        .await;
+    let mut res = match refused {
+        Some(r) => r,
+        None => {
+            REQUEST_ID
+                .scope(id, async move { envelope_stray(next.run(req).await) })
+                .instrument(span.clone())
+                .await
+        }
+    };
     let status = res.status().as_u16();
     let elapsed = started.elapsed();
     let m = &state.deps.metrics;
@@ -203,6 +210,49 @@ pub async fn authenticate(
 ) -> Result<sc_service::AuthContext, ApiError> {
     let token = bearer(headers).ok_or_else(|| ApiError(AppError::unauthorized()))?;
     Ok(state.auth.authenticate(token, ip.as_deref()).await?)
+}
+
+/// The per-IP limit on every route (`api_rate_per_ip_per_minute`, 0: none): a 429 to send
+/// instead of running the request, or none.
+async fn over_ip_limit(state: &AppState, ip: std::net::IpAddr) -> Option<Response> {
+    let limit = state.cfg.api_rate_per_ip_per_minute;
+    if limit == 0 {
+        return None;
+    }
+    let d = state
+        .deps
+        .limiter
+        .check(&format!("ip:{ip}"), limit, Duration::from_secs(60))
+        .await;
+    if d.allowed {
+        return None;
+    }
+    state
+        .deps
+        .metrics
+        .rate_limited
+        .get_or_create(&vec![("scope", "ip".to_string())])
+        .inc();
+    Some(
+        ApiError(AppError::RateLimited {
+            retry_after_seconds: d.reset_seconds,
+            limit: Some(d.limit),
+        })
+        .into_response(),
+    )
+}
+
+/// Per-IP limit on WebSocket connects (`ws_connects_per_ip_per_minute`, 0: none).
+pub async fn ws_connect_rate_limit(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let limit = state.cfg.ws_connects_per_ip_per_minute;
+    if limit == 0 {
+        return next.run(req).await;
+    }
+    ip_limit(&state, req, next, "ws_connect", limit).await
 }
 
 /// Per-IP limit for the login route.

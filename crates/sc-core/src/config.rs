@@ -127,6 +127,10 @@ pub struct Config {
     pub login_rate_per_ip_per_minute: u32,
     /// Other public auth routes (register, reset, verify) per client IP per minute.
     pub auth_rate_per_ip_per_minute: u32,
+    /// Requests per client IP per minute on every route; 0: no such limit.
+    pub api_rate_per_ip_per_minute: u32,
+    /// WebSocket connects per client IP per minute; 0: no such limit.
+    pub ws_connects_per_ip_per_minute: u32,
     /// Authenticated requests per user per minute.
     pub api_rate_per_user_per_minute: u32,
     /// Verification mail re-sends per user per hour.
@@ -339,6 +343,8 @@ impl Default for Config {
             lockout_duration_seconds: 15 * 60,
             login_rate_per_ip_per_minute: 30,
             auth_rate_per_ip_per_minute: 20,
+            api_rate_per_ip_per_minute: 6000,
+            ws_connects_per_ip_per_minute: 60,
             api_rate_per_user_per_minute: 1200,
             email_resend_per_hour: 5,
             password_hash_concurrency: 4,

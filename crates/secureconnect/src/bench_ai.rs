@@ -296,6 +296,8 @@ pub async fn ai(args: AiArgs) -> anyhow::Result<()> {
         listen: "127.0.0.1:0".parse()?,
         data_dir: dir.clone(),
         api_rate_per_user_per_minute: u32::MAX,
+        api_rate_per_ip_per_minute: 0,
+        ws_connects_per_ip_per_minute: 0,
         ai_base_url: Some(stub_url.clone()),
         ai_model: Some("bench".into()),
         ai_timeout_seconds: 30,

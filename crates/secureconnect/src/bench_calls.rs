@@ -55,6 +55,8 @@ pub async fn calls(
         data_dir: dir.clone(),
         database_url: database_url.map(Secret::new),
         api_rate_per_user_per_minute: u32::MAX,
+        api_rate_per_ip_per_minute: 0,
+        ws_connects_per_ip_per_minute: 0,
         ws_inbound_per_second: 10_000,
         ws_heartbeat_seconds: 300,
         ws_idle_timeout_seconds: 600,

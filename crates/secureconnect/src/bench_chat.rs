@@ -30,6 +30,8 @@ fn config(
         login_rate_per_ip_per_minute: u32::MAX,
         auth_rate_per_ip_per_minute: u32::MAX,
         api_rate_per_user_per_minute: u32::MAX,
+        api_rate_per_ip_per_minute: 0,
+        ws_connects_per_ip_per_minute: 0,
         message_rate_per_user_per_minute: u32::MAX,
         ws_outbound_queue: 4096,
         log_level: "warn".into(),

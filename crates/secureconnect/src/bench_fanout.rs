@@ -302,6 +302,8 @@ pub async fn fanout(
         data_dir: dir.clone(),
         database_url: database_url.map(Secret::new),
         api_rate_per_user_per_minute: u32::MAX,
+        api_rate_per_ip_per_minute: 0,
+        ws_connects_per_ip_per_minute: 0,
         message_rate_per_user_per_minute: u32::MAX,
         ws_outbound_queue: 1024,
         ws_heartbeat_seconds: 300,

@@ -310,6 +310,8 @@ pub async fn push(
         data_dir: dir.clone(),
         database_url: database_url.map(Secret::new),
         api_rate_per_user_per_minute: u32::MAX,
+        api_rate_per_ip_per_minute: 0,
+        ws_connects_per_ip_per_minute: 0,
         message_rate_per_user_per_minute: u32::MAX,
         push_allow_insecure_endpoints: true,
         push_concurrency: concurrency,

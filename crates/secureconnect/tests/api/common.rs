@@ -218,6 +218,8 @@ impl Shared {
         cfg.database_max_connections = 8;
         cfg.login_rate_per_ip_per_minute = 1000;
         cfg.auth_rate_per_ip_per_minute = 1000;
+        cfg.api_rate_per_ip_per_minute = 1_000_000;
+        cfg.ws_connects_per_ip_per_minute = 1_000_000;
         cfg.shutdown_grace_seconds = 2;
         if let Some((url, bucket)) = &self.s3 {
             let (access_key_id, secret) = s3_keys();

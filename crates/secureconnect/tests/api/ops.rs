@@ -362,3 +362,56 @@ async fn graceful_shutdown_drains_in_flight_requests() {
         "no longer accepting"
     );
 }
+
+#[tokio::test]
+async fn every_route_and_websocket_connects_are_limited_per_address() {
+    let app = TestApp::spawn_with(|c| {
+        c.api_rate_per_ip_per_minute = 30;
+        c.ws_connects_per_ip_per_minute = 2;
+    })
+    .await;
+    let u = app.register("ipbound").await;
+    let _a = app.ws(&u).await;
+    let _b = app.ws(&u).await;
+    // The third connect in the minute is refused before the upgrade.
+    let ticket = app.ticket(&u).await;
+    let url = format!(
+        "{}/v1/realtime?ticket={ticket}",
+        app.base.replace("http://", "ws://")
+    );
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 429),
+        other => panic!(
+            "third connect not refused: {:?}",
+            other.map(|(_, r)| r.status())
+        ),
+    }
+    // Every route, authenticated or not, counts against the address.
+    let mut statuses = Vec::new();
+    for i in 0..40 {
+        let r = if i % 2 == 0 {
+            app.get("/v1/users/me", Some(&u.access)).await
+        } else {
+            app.get("/health", None).await
+        };
+        statuses.push(r.status.as_u16());
+        if r.status == 429 {
+            assert_eq!(r.body["error"]["code"], "RATE_LIMITED", "{}", r.body);
+            assert!(r.headers.contains_key("retry-after"));
+        }
+    }
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    // register, 3 tickets and the refused connect counted before these.
+    assert!(ok > 0 && ok <= 30, "{statuses:?}");
+    assert!(statuses.ends_with(&[429, 429]), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn a_stopping_instance_closes_sockets_with_1012() {
+    let app = TestApp::spawn().await;
+    let u = app.register("drained").await;
+    let mut ws = app.ws(&u).await;
+    let stopping = tokio::spawn(app.stop());
+    assert_eq!(ws.close_code().await, Some(1012));
+    stopping.await.unwrap();
+}
