@@ -24,6 +24,7 @@ mod logs;
 mod mail;
 mod notifications;
 mod ops;
+mod ops_files;
 mod polls;
 mod push;
 mod push_servers;
