@@ -532,6 +532,43 @@ async fn a_backup_taken_while_serving_restores_one_point_in_time() {
         .await
         .assert_error(404, "NOT_FOUND");
 
+    // An object lost from the live store (its version still refers to it) is reported by the
+    // backup, which still completes, and by the restore.
+    let pixel_object = manifest["blobs"]["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["sha256"] == pixel["sha256"])
+        .unwrap()["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::remove_file(live_dir.join(&pixel_object)).unwrap();
+    let lossy = root.path().join("lossy");
+    let out = secureconnect(
+        &live_dir,
+        &["backup".as_ref(), "--to".as_ref(), lossy.as_os_str()],
+    )
+    .await;
+    assert!(out.status.success(), "backup: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("missing from the live store"),
+        "{}",
+        stderr(&out)
+    );
+    let lossy_manifest: Value =
+        serde_json::from_slice(&std::fs::read(lossy.join("manifest.json")).unwrap()).unwrap();
+    let key = pixel_object.strip_prefix("blobs/").unwrap();
+    assert_eq!(lossy_manifest["blobs"]["missing"], json!([key]));
+    assert_eq!(lossy_manifest["blobs"]["count"], 1);
+    let out = secureconnect(
+        &root.path().join("lossy-restored"),
+        &["restore".as_ref(), "--from".as_ref(), lossy.as_os_str()],
+    )
+    .await;
+    assert!(out.status.success(), "restore: {}", stderr(&out));
+    assert!(stderr(&out).contains("have no object"), "{}", stderr(&out));
+
     restored.stop().await;
     live.stop().await;
 }
