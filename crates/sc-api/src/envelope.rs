@@ -10,13 +10,11 @@ use sc_core::{AppError, time::Timestamp};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-tokio::task_local! {
-    /// The id of the request being served (set by the request-id middleware).
-    pub static REQUEST_ID: String;
-}
+/// The id of the request being served (set by the request-context middleware).
+pub use sc_core::trace::REQUEST_ID;
 
 pub fn current_request_id() -> String {
-    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+    sc_core::trace::request_id()
 }
 
 /// Marks a response as already carrying the envelope.

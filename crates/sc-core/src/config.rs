@@ -290,6 +290,13 @@ pub struct Config {
     /// Tokens of conversation text per summary request to the provider (a map-reduce beyond).
     pub ai_summary_chunk_tokens: u32,
 
+    // --- observability ---
+    /// OTLP/HTTP collector base URL (`http://127.0.0.1:4318`); traces go to `<it>/v1/traces`.
+    /// Unset: no trace export.
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of exported traces.
+    pub otlp_service_name: String,
+
     // --- administration ---
     /// Admin routes need an administrator with 2FA enabled.
     pub admin_require_2fa: bool,
@@ -421,6 +428,8 @@ impl Default for Config {
             ai_assistant_replies_per_conversation_per_minute: 6,
             ai_context_messages: 20,
             ai_summary_chunk_tokens: 3000,
+            otlp_endpoint: None,
+            otlp_service_name: "secureconnect".into(),
             admin_require_2fa: true,
             audit_retention_days: 365,
             message_retention_days: 0,
@@ -643,6 +652,9 @@ impl Config {
                     format!("`{o}` is not an origin"),
                 ));
             }
+        }
+        if let Some(e) = &self.otlp_endpoint {
+            check_endpoint(e).map_err(|r| invalid("otlp_endpoint", r))?;
         }
         let positive: [(&str, u64); 36] = [
             ("call_max_participants", self.call_max_participants as u64),

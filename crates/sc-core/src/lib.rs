@@ -10,6 +10,7 @@ pub mod ids;
 mod proptests;
 pub mod secret;
 pub mod time;
+pub mod trace;
 
 pub use error::{AppError, AppResult};
 

@@ -12,12 +12,18 @@ use std::{path::Path, str::FromStr, time::Duration};
 
 /// Runs `$body` with `$pool` bound to the concrete pool of whichever backend is configured.
 macro_rules! on_pool {
-    ($db:expr, $pool:ident => $body:expr) => {
-        match $db {
-            $crate::Db::Sqlite($pool) => $body,
-            $crate::Db::Postgres($pool) => $body,
+    ($db:expr, $pool:ident => $body:expr) => {{
+        use tracing::Instrument as _;
+        // Each database call is a child span of the request in exported traces.
+        async {
+            match $db {
+                $crate::Db::Sqlite($pool) => $body,
+                $crate::Db::Postgres($pool) => $body,
+            }
         }
-    };
+        .instrument(sc_core::dependency_span!("db", "db.query"))
+        .await
+    }};
 }
 
 /// Appends `(id, id, …)` of `$ids` to the query builder `$q`.
@@ -167,7 +173,10 @@ impl Db {
     }
 
     pub fn pool_stats(&self) -> (u32, usize) {
-        on_pool!(self, p => (p.size(), p.num_idle()))
+        match self {
+            Db::Sqlite(p) => (p.size(), p.num_idle()),
+            Db::Postgres(p) => (p.size(), p.num_idle()),
+        }
     }
 
     pub async fn close(&self) {

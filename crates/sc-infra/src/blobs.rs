@@ -23,6 +23,7 @@ use std::{
     time::Duration,
 };
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::DepState;
@@ -959,52 +960,72 @@ impl BlobStore {
     }
 
     pub async fn size_of(&self, key: &BlobKey) -> AppResult<Option<u64>> {
-        match self {
-            BlobStore::Local(l) => l.size_of(key).await,
-            BlobStore::S3(s) => s.size_of(key).await,
+        async {
+            match self {
+                BlobStore::Local(l) => l.size_of(key).await,
+                BlobStore::S3(s) => s.size_of(key).await,
+            }
         }
+        .instrument(sc_core::dependency_span!("blobs", "blob.size_of"))
+        .await
     }
 
     pub async fn read_head(&self, key: &BlobKey, max: usize) -> AppResult<Vec<u8>> {
-        match self {
-            BlobStore::Local(l) => l.read_head(key, max).await,
-            BlobStore::S3(s) => s.read_head(key, max).await,
+        async {
+            match self {
+                BlobStore::Local(l) => l.read_head(key, max).await,
+                BlobStore::S3(s) => s.read_head(key, max).await,
+            }
         }
+        .instrument(sc_core::dependency_span!("blobs", "blob.read_head"))
+        .await
     }
 
     /// Size, first `max` bytes and (S3, when the store reports it) SHA-256 of the object;
     /// `None` when it does not exist. One ranged GET on S3.
     pub async fn probe(&self, key: &BlobKey, max: usize) -> AppResult<Option<BlobProbe>> {
-        match self {
-            BlobStore::Local(l) => {
-                let Some(size) = l.size_of(key).await? else {
-                    return Ok(None);
-                };
-                let head = l.read_head(key, max).await?;
-                Ok(Some(BlobProbe {
-                    size,
-                    head,
-                    sha256: None,
-                }))
+        async {
+            match self {
+                BlobStore::Local(l) => {
+                    let Some(size) = l.size_of(key).await? else {
+                        return Ok(None);
+                    };
+                    let head = l.read_head(key, max).await?;
+                    Ok(Some(BlobProbe {
+                        size,
+                        head,
+                        sha256: None,
+                    }))
+                }
+                BlobStore::S3(s) => s.probe(key, max).await,
             }
-            BlobStore::S3(s) => s.probe(key, max).await,
         }
+        .instrument(sc_core::dependency_span!("blobs", "blob.probe"))
+        .await
     }
 
     /// The SHA-256 the store itself verified at the PUT (S3 with a declared digest); `None` on
     /// local disk, whose digest of the received bytes is recorded by the caller.
     pub async fn stored_sha256(&self, key: &BlobKey) -> AppResult<Option<String>> {
-        match self {
-            BlobStore::Local(_) => Ok(None),
-            BlobStore::S3(s) => s.stored_sha256(key).await,
+        async {
+            match self {
+                BlobStore::Local(_) => Ok(None),
+                BlobStore::S3(s) => s.stored_sha256(key).await,
+            }
         }
+        .instrument(sc_core::dependency_span!("blobs", "blob.stored_sha256"))
+        .await
     }
 
     pub async fn sha256_hex(&self, key: &BlobKey) -> AppResult<String> {
-        match self {
-            BlobStore::Local(l) => l.sha256_hex(key).await,
-            BlobStore::S3(s) => s.sha256_hex(key).await,
+        async {
+            match self {
+                BlobStore::Local(l) => l.sha256_hex(key).await,
+                BlobStore::S3(s) => s.sha256_hex(key).await,
+            }
         }
+        .instrument(sc_core::dependency_span!("blobs", "blob.sha256_hex"))
+        .await
     }
 
     /// Stores a small object the server makes itself (a generated image).
@@ -1014,28 +1035,40 @@ impl BlobStore {
         bytes: Bytes,
         content_type: &str,
     ) -> AppResult<()> {
-        match self {
-            BlobStore::Local(l) => {
-                let size = bytes.len() as u64;
-                let body = futures_util::stream::once(async move { Ok::<_, io::Error>(bytes) });
-                l.write_stream(key, body, size).await.map(|_| ())
+        async {
+            match self {
+                BlobStore::Local(l) => {
+                    let size = bytes.len() as u64;
+                    let body = futures_util::stream::once(async move { Ok::<_, io::Error>(bytes) });
+                    l.write_stream(key, body, size).await.map(|_| ())
+                }
+                BlobStore::S3(s) => s.put(key, bytes, content_type).await,
             }
-            BlobStore::S3(s) => s.put(key, bytes, content_type).await,
         }
+        .instrument(sc_core::dependency_span!("blobs", "blob.put_bytes"))
+        .await
     }
 
     pub async fn copy(&self, from: &BlobKey, to: &BlobKey) -> AppResult<()> {
-        match self {
-            BlobStore::Local(l) => l.copy(from, to).await,
-            BlobStore::S3(s) => s.copy(from, to).await,
+        async {
+            match self {
+                BlobStore::Local(l) => l.copy(from, to).await,
+                BlobStore::S3(s) => s.copy(from, to).await,
+            }
         }
+        .instrument(sc_core::dependency_span!("blobs", "blob.copy"))
+        .await
     }
 
     pub async fn delete(&self, key: &BlobKey) -> AppResult<()> {
-        match self {
-            BlobStore::Local(l) => l.delete(key).await,
-            BlobStore::S3(s) => s.delete(key).await,
+        async {
+            match self {
+                BlobStore::Local(l) => l.delete(key).await,
+                BlobStore::S3(s) => s.delete(key).await,
+            }
         }
+        .instrument(sc_core::dependency_span!("blobs", "blob.delete"))
+        .await
     }
 
     pub fn health(&self) -> DepState {

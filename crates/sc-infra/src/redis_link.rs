@@ -8,6 +8,7 @@ use std::sync::{
     atomic::{AtomicBool, AtomicU64, Ordering},
 };
 use std::time::{Duration, Instant};
+use tracing::Instrument as _;
 
 #[derive(Clone)]
 pub struct RedisLink {
@@ -103,7 +104,9 @@ impl RedisLink {
     /// Runs a command now, whatever the circuit breaker says.
     pub async fn run_now<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Option<T> {
         let mut conn = self.manager.clone();
-        let res = tokio::time::timeout(COMMAND_TIMEOUT * 2, cmd.query_async::<T>(&mut conn)).await;
+        let res = tokio::time::timeout(COMMAND_TIMEOUT * 2, cmd.query_async::<T>(&mut conn))
+            .instrument(sc_core::dependency_span!("redis", "redis.command"))
+            .await;
         match res {
             Ok(Ok(v)) => {
                 self.set_healthy(true);
@@ -128,7 +131,10 @@ impl RedisLink {
             return None;
         }
         let mut conn = self.manager.clone();
-        match tokio::time::timeout(COMMAND_TIMEOUT * 2, pipe.query_async::<T>(&mut conn)).await {
+        let res = tokio::time::timeout(COMMAND_TIMEOUT * 2, pipe.query_async::<T>(&mut conn))
+            .instrument(sc_core::dependency_span!("redis", "redis.pipeline"))
+            .await;
+        match res {
             Ok(Ok(v)) => {
                 self.set_healthy(true);
                 Some(v)

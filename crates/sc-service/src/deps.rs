@@ -65,7 +65,11 @@ impl Deps {
         ip: Option<&str>,
         details: serde_json::Value,
     ) {
-        tracing::info!(event, user_id = ?user.map(|u| u.to_string()), actor_id = ?actor.map(|u| u.to_string()), "audit");
+        let (user_id, actor_id) = (
+            user.map(|u| u.to_string()).unwrap_or_default(),
+            actor.map(|u| u.to_string()).unwrap_or_default(),
+        );
+        tracing::info!(event, user_id, actor_id, "audit");
         let entry = sc_db::audit::NewAudit {
             user,
             actor,

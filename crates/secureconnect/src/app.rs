@@ -179,6 +179,7 @@ impl App {
             calls,
             ai,
             admin,
+            draining: Default::default(),
         });
         let router = sc_api::router(state.clone());
         Ok(App {
@@ -203,12 +204,15 @@ impl App {
         let grace = Duration::from_secs(cfg.shutdown_grace_seconds);
         let stop = CancellationToken::new();
         let stop_signal = stop.clone();
-        let hub = self.state.hub.clone();
+        let state = self.state.clone();
         let signal = async move {
             shutdown.await;
+            state
+                .draining
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             // Sockets would hold the drain open until the grace period ends: tell their clients
             // to reconnect (to another instance) and catch up.
-            hub.close_all(CLOSE_RESTARTING);
+            state.hub.close_all(CLOSE_RESTARTING);
             stop_signal.cancel();
         };
         let make = self

@@ -151,7 +151,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let cfg = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve => {
-            crate::telemetry::init(cfg.log_format, &cfg.log_level);
+            let telemetry = crate::telemetry::init_server(&cfg)?;
             let listen = cfg.listen;
             let app = App::build(cfg).await?;
             let listener = tokio::net::TcpListener::bind(listen)
@@ -160,6 +160,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(address = %listener.local_addr()?, "secureconnect serving");
             app.serve(listener, shutdown_signal()).await?;
             tracing::info!("secureconnect stopped");
+            telemetry.shutdown();
         }
         Command::Migrate => {
             crate::telemetry::init(cfg.log_format, &cfg.log_level);

@@ -21,7 +21,7 @@ pub async fn health() -> Response {
 
 #[utoipa::path(get, path = "/ready", tag = "ops",
     responses((status = 200, body = ReadyView, description = "the database answers (not enveloped)"),
-              (status = 503, body = ReadyView, description = "the database is down")))]
+              (status = 503, body = ReadyView, description = "the database is down, or the instance is stopping")))]
 pub async fn ready(State(s): State<Arc<AppState>>) -> Response {
     let (database, cache, ai) = tokio::join!(
         s.deps.db.ping(),
@@ -53,7 +53,8 @@ pub async fn ready(State(s): State<Arc<AppState>>) -> Response {
         ("push", s.notify.push_state()),
         ("ai", ai),
     ];
-    let status = if database == DepState::Down {
+    let draining = s.draining.load(std::sync::atomic::Ordering::Relaxed);
+    let status = if database == DepState::Down || draining {
         "down"
     } else if checks
         .iter()
@@ -67,7 +68,7 @@ pub async fn ready(State(s): State<Arc<AppState>>) -> Response {
         "status": status,
         "checks": checks.iter().map(|(k, v)| (k.to_string(), json!(v.as_str()))).collect::<serde_json::Map<_, _>>(),
     });
-    let code = if database == DepState::Down {
+    let code = if database == DepState::Down || draining {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::OK

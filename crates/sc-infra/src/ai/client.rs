@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument as _;
 
 use anyhow::{Context as _, bail};
 use base64::Engine as _;
@@ -277,6 +278,7 @@ impl AiProvider {
             let resp = check_status(resp).await?;
             read_completion(resp, model, prompt_chars).await
         }
+        .instrument(sc_core::dependency_span!("ai", "ai.chat"))
         .await;
         outcome.report(&result);
         if let Ok(done) = &result {
@@ -321,6 +323,7 @@ impl AiProvider {
             let resp = request.send().await.map_err(transport_error)?;
             check_status(resp).await
         })
+        .instrument(sc_core::dependency_span!("ai", "ai.chat_stream"))
         .await;
         let resp = match started {
             Ok(resp) => resp,
@@ -404,6 +407,7 @@ impl AiProvider {
                 .decode(b64.trim())
                 .map_err(|_| AiError::Unavailable(BAD_ANSWER.into()))
         }
+        .instrument(sc_core::dependency_span!("ai", "ai.images"))
         .await;
         outcome.report(&result);
         if let Ok(bytes) = &result {

@@ -280,3 +280,136 @@ async fn housekeeping_purges_only_expired_rows() {
         "live sessions are kept"
     );
 }
+
+/// A minimal OTLP/HTTP receiver: answers 200 to every POST and keeps the request lines and
+/// bodies (protobuf; span names, attribute keys and string values appear as plain bytes).
+async fn otlp_receiver() -> (
+    u16,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>,
+) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = got.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let sink = sink.clone();
+            tokio::spawn(async move {
+                let mut reader = BufReader::new(stream);
+                loop {
+                    let mut request_line = String::new();
+                    if reader.read_line(&mut request_line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut length = 0usize;
+                    loop {
+                        let mut h = String::new();
+                        reader.read_line(&mut h).await.unwrap();
+                        if h == "\r\n" || h.is_empty() {
+                            break;
+                        }
+                        if let Some((k, v)) = h.split_once(':')
+                            && k.eq_ignore_ascii_case("content-length")
+                        {
+                            length = v.trim().parse().unwrap();
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).await.unwrap();
+                    sink.lock()
+                        .unwrap()
+                        .push((request_line.trim().to_string(), body));
+                    reader
+                        .get_mut()
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                        .await
+                        .unwrap();
+                }
+            });
+        }
+    });
+    (port, got)
+}
+
+/// A server process that does not outlive a failed test.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+// Multi-threaded: the receiver keeps answering while the test waits for the process to exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traces_reach_an_otlp_collector_with_the_request_id_on_every_span() {
+    let (otlp_port, received) = otlp_receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::common::free_port();
+    let mut child = KillOnDrop(
+        bin()
+            .arg("serve")
+            .env("SC_DATA_DIR", dir.path().join("data"))
+            .env("SC_LISTEN", format!("127.0.0.1:{port}"))
+            .env("SC_OTLP_ENDPOINT", format!("http://127.0.0.1:{otlp_port}"))
+            .env("SC_OTLP_SERVICE_NAME", "sc-trace-test")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if client.get(format!("{base}/health")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let request_id = "otlp-trace-check-7f3a";
+    let r = client
+        .post(format!("{base}/v1/auth/register"))
+        .header("x-request-id", request_id)
+        .json(
+            &serde_json::json!({"email": "traced@example.org", "username": "traced",
+            "display_name": "Traced", "password": crate::common::PASSWORD}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    assert_eq!(status, 201, "{}", r.text().await.unwrap());
+    // A graceful stop flushes the spans still buffered.
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.0.id().to_string())
+        .status();
+    assert!(child.0.wait().unwrap().success());
+    let got = received.lock().unwrap().clone();
+    assert!(!got.is_empty(), "no export reached the collector");
+    assert!(
+        got.iter()
+            .all(|(line, _)| line.starts_with("POST /v1/traces ")),
+        "{:?}",
+        got.iter().map(|(l, _)| l).collect::<Vec<_>>()
+    );
+    let all: Vec<u8> = got.into_iter().flat_map(|(_, b)| b).collect();
+    let count = |needle: &str| {
+        all.windows(needle.len())
+            .filter(|w| *w == needle.as_bytes())
+            .count()
+    };
+    assert!(count("sc-trace-test") > 0, "service.name missing");
+    assert!(count("db.query") > 0, "no database child span");
+    // The request span and each of its database spans carry the request id.
+    assert!(
+        count(request_id) > count("db.query").min(2),
+        "request id on {} spans, db spans {}",
+        count(request_id),
+        count("db.query")
+    );
+    // No secret in an exported span.
+    assert_eq!(count(crate::common::PASSWORD), 0);
+}
