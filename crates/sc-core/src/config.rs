@@ -94,6 +94,10 @@ pub struct Config {
     /// `postgres://…` for PostgreSQL; empty for the embedded SQLite file in `data_dir`.
     pub database_url: Option<Secret>,
     pub database_url_file: Option<PathBuf>,
+    /// A PostgreSQL read replica for reads that tolerate lag (search, admin lists and stats);
+    /// never for what a client reads back after its own write. Unset: the primary.
+    pub database_read_url: Option<Secret>,
+    pub database_read_url_file: Option<PathBuf>,
     pub database_max_connections: u32,
     /// Run pending migrations at `serve`. On by default for SQLite; for a cluster, run
     /// `secureconnect migrate` once and set this to false.
@@ -329,6 +333,8 @@ impl Default for Config {
             log_level: "info".into(),
             database_url: None,
             database_url_file: None,
+            database_read_url: None,
+            database_read_url_file: None,
             database_max_connections: 16,
             auto_migrate: true,
             redis_url: None,
@@ -555,6 +561,11 @@ impl Config {
             &self.database_url_file,
             &mut self.database_url,
         )?;
+        read(
+            "database_read_url",
+            &self.database_read_url_file,
+            &mut self.database_read_url,
+        )?;
         read("redis_url", &self.redis_url_file, &mut self.redis_url)?;
         read("jwt_secret", &self.jwt_secret_file, &mut self.jwt_secret)?;
         read("data_key", &self.data_key_file, &mut self.data_key)?;
@@ -651,6 +662,18 @@ impl Config {
                     "cors_allowed_origins",
                     format!("`{o}` is not an origin"),
                 ));
+            }
+        }
+        if let Some(read) = &self.database_read_url {
+            if self.database_url.is_none() {
+                return Err(invalid(
+                    "database_read_url",
+                    "a read replica needs database_url (PostgreSQL)",
+                ));
+            }
+            let u = read.expose();
+            if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+                return Err(invalid("database_read_url", "must be a postgres:// URL"));
             }
         }
         if let Some(e) = &self.otlp_endpoint {
@@ -929,6 +952,9 @@ impl Config {
         }
         if let Some(url) = &self.redis_url {
             v["redis_url"] = redact_url(url.expose()).into();
+        }
+        if let Some(url) = &self.database_read_url {
+            v["database_read_url"] = redact_url(url.expose()).into();
         }
         let v = strip_nulls(v);
         toml_lines(&v)

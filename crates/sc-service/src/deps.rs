@@ -23,6 +23,8 @@ use std::time::Duration;
 pub struct Deps {
     pub cfg: Arc<Config>,
     pub db: Db,
+    /// Where reads that tolerate lag go (a read replica when configured, else `db`).
+    pub db_read: Db,
     pub bus: Bus,
     pub limiter: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,

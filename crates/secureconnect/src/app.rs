@@ -92,9 +92,16 @@ impl App {
         let metrics = Arc::new(Metrics::new());
         let mailer = Mailer::from_config(&cfg).context("mail configuration")?;
         let mail = MailService::new(db.clone(), mailer, metrics.clone(), cfg.mail_max_attempts);
+        let db_read = match &cfg.database_read_url {
+            Some(url) => Db::connect_postgres(url.expose(), cfg.database_max_connections)
+                .await
+                .context("read replica")?,
+            None => db.clone(),
+        };
         let deps = Arc::new(Deps {
             cfg: cfg.clone(),
             db,
+            db_read,
             bus,
             limiter: Arc::new(RateLimiter::new(redis.clone())),
             metrics,

@@ -2,6 +2,9 @@
 //! audit log. The same actions serve the admin routes (an administrator as the actor) and the
 //! CLI (no actor: the operator at the machine).
 //!
+//! Lists and stats read from the read replica when there is one (they tolerate lag); what an
+//! action answers is read back from the primary.
+//!
 //! Every admin request re-reads the caller's account: the role and 2FA state come from the
 //! database, not from a cached session context, so a demotion takes effect on the next request.
 
@@ -68,7 +71,7 @@ impl AdminService {
     pub async fn stats(&self) -> AppResult<StatsView> {
         let now = Timestamp::now();
         let fresh_since = now.minus(SOCKET_REPORT_EVERY * 3);
-        Ok(self.d.db.admin().stats(now, fresh_since).await?.into())
+        Ok(self.d.db_read.admin().stats(now, fresh_since).await?.into())
     }
 
     /// Users matching `q` (email, username or display name; case-insensitive), newest first.
@@ -79,7 +82,7 @@ impl AdminService {
         limit: i64,
     ) -> AppResult<Vec<AdminUserView>> {
         let q = q.trim().to_lowercase();
-        let rows = self.d.db.admin().list_users(&q, before, limit).await?;
+        let rows = self.d.db_read.admin().list_users(&q, before, limit).await?;
         Ok(rows.into_iter().map(|r| self.view(r)).collect())
     }
 
@@ -272,7 +275,7 @@ impl AdminService {
         filter: &AuditFilter<'_>,
         limit: i64,
     ) -> AppResult<Vec<AuditEntryView>> {
-        let rows = self.d.db.audit().list(filter, limit).await?;
+        let rows = self.d.db_read.audit().list(filter, limit).await?;
         Ok(rows.into_iter().map(AuditEntryView::from).collect())
     }
 

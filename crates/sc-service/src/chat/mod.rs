@@ -1229,9 +1229,10 @@ impl ChatService {
         if let Some(cid) = conversation {
             self.membership(ctx, cid).await?;
         }
+        // Search tolerates lag: the read replica when there is one.
         let rows = self
             .d
-            .db
+            .db_read
             .chat()
             .search(ctx.user_id, q, conversation, before, limit)
             .await?;

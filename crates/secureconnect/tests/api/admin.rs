@@ -682,3 +682,51 @@ async fn the_admin_cli_bans_unbans_resets_2fa_and_exports_the_audit_log() {
         .unwrap();
     assert!(!bad.status.success());
 }
+
+#[tokio::test]
+async fn a_read_replica_serves_search_and_admin_lists_but_never_read_after_write() {
+    let Some(base) = pg_url() else {
+        eprintln!("skipping the read replica: SC_TEST_PG_URL not set (PostgreSQL only)");
+        return;
+    };
+    // A "replica" that has the schema and lags behind by everything: an empty database.
+    let replica = fresh_pg_database(&base).await;
+    sc_db::Db::connect_postgres(&replica, 2)
+        .await
+        .unwrap()
+        .migrate()
+        .await
+        .unwrap();
+    let app = TestApp::spawn_with(|c| {
+        c.database_read_url = Some(sc_core::secret::Secret::new(replica.clone()));
+    })
+    .await;
+    let boss = admin(&app, "replicaboss").await;
+    let u = app.register("replicauser").await;
+    let g = app.group(&u, &[&boss]).await;
+    app.post(
+        &format!("/v1/conversations/{g}/messages"),
+        Some(&u.access),
+        json!({"client_message_id": "rep-1", "content": "needle in the primary"}),
+    )
+    .await
+    .assert_ok(201);
+    // Read-after-write goes to the primary.
+    let h = app
+        .get(&format!("/v1/conversations/{g}/messages"), Some(&u.access))
+        .await;
+    assert_eq!(h.assert_ok(200)["items"].as_array().unwrap().len(), 1);
+    let v = app
+        .get(&format!("/v1/admin/users/{}", u.id), Some(&boss.access))
+        .await;
+    assert_eq!(v.assert_ok(200)["username"], "replicauser");
+    // Lag-tolerant reads come from the replica, which has none of it yet.
+    let found = app
+        .get("/v1/search/messages?q=needle", Some(&u.access))
+        .await;
+    assert_eq!(found.assert_ok(200)["items"], json!([]));
+    let list = app.get("/v1/admin/users", Some(&boss.access)).await;
+    assert_eq!(list.assert_ok(200)["items"], json!([]));
+    let stats = app.get("/v1/admin/stats", Some(&boss.access)).await;
+    assert_eq!(stats.assert_ok(200)["users"], 0);
+}

@@ -153,7 +153,7 @@ pub fn assert_required_backends() {
 }
 
 /// A fresh, empty PostgreSQL database for one test (cluster).
-async fn fresh_pg_database(base: &str) -> String {
+pub async fn fresh_pg_database(base: &str) -> String {
     use sqlx::Connection;
     let name = format!("sc_test_{}", uuid::Uuid::new_v4().simple());
     let mut conn = sqlx::PgConnection::connect(base)
