@@ -137,7 +137,7 @@ async fn messages_expire_by_their_conversations_retention_with_their_attachments
 }
 
 #[tokio::test]
-async fn old_audit_entries_are_purged_and_recent_ones_kept() {
+async fn old_audit_entries_and_notifications_are_purged_and_recent_ones_kept() {
     let app = TestApp::spawn_with(|c| {
         c.audit_retention_days = 30;
         c.notification_retention_days = 30;
@@ -162,6 +162,40 @@ async fn old_audit_entries_are_purged_and_recent_ones_kept() {
             })
             .await
             .unwrap();
+    }
+    let notes: Vec<(String, sc_core::time::Timestamp)> = vec![
+        ("old-1".into(), old),
+        ("old-2".into(), old),
+        ("young".into(), young),
+    ];
+    let records: Vec<sc_db::notifications::NewNotification> = notes
+        .iter()
+        .map(|(source, at)| sc_db::notifications::NewNotification {
+            id: sc_core::ids::NotificationId::new(),
+            user_id: uid,
+            kind: "security",
+            source: source.clone(),
+            data: r#"{"event":"retention.test"}"#,
+            now: *at,
+        })
+        .collect();
+    db.notifications().record(&records).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = app.get("/v1/notifications", Some(&u.access)).await;
+        let items = list.assert_ok(200)["items"].as_array().unwrap().clone();
+        let tests = items
+            .iter()
+            .filter(|n| n["data"]["event"] == "retention.test")
+            .count();
+        if tests == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "old notifications were never purged: {items:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
