@@ -727,3 +727,68 @@ pub struct BanRequest {
     #[schema(format = DateTime)]
     pub until: Option<String>,
 }
+
+/// `PUT /v1/devices/me`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceRequest {
+    /// Base64 of the device's 32-byte signature key (fixed for the device's life).
+    pub signature_key: String,
+    /// Base64 of the device's MLS credential (at most 1 KiB decoded).
+    pub credential: String,
+}
+
+/// `POST /v1/keys/packages`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyPackagesRequest {
+    /// Base64 key packages (at most 100, each at most 4 KiB decoded).
+    #[serde(default)]
+    #[schema(max_items = 100)]
+    pub key_packages: Vec<String>,
+    /// A reusable package handed out when none of the others is left; replaces the old one.
+    pub last_resort: Option<String>,
+}
+
+/// `{available}`: regular key packages the device holds.
+#[derive(Serialize, ToSchema)]
+pub struct AvailableView {
+    pub available: i64,
+}
+
+/// `POST /v1/keys/claim`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRequest {
+    #[schema(value_type = Vec<uuid::Uuid>, min_items = 1, max_items = 100)]
+    pub user_ids: Vec<sc_core::ids::UserId>,
+}
+
+/// The claimed packages (one per device; not paged).
+#[derive(Serialize, ToSchema)]
+pub struct ClaimedItems {
+    pub items: Vec<sc_service::mls::ClaimedView>,
+}
+
+/// `POST /v1/conversations/{id}/mls/commits` (body up to 4 MiB).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommitBody {
+    /// The conversation's current epoch, which this commit moves on by one.
+    #[schema(minimum = 0)]
+    pub epoch: i64,
+    /// Base64 of the commit (at most 1 MiB decoded).
+    pub commit: String,
+    /// Base64 of a Welcome for the devices in `welcome_to` (both or neither).
+    pub welcome: Option<String>,
+    #[schema(value_type = Option<Vec<uuid::Uuid>>)]
+    pub welcome_to: Option<Vec<sc_core::ids::DeviceId>>,
+    /// Base64 of the group info after this commit (for devices that rejoin).
+    pub group_info: Option<String>,
+}
+
+/// `{epoch}` the commit created.
+#[derive(Serialize, ToSchema)]
+pub struct EpochView {
+    pub epoch: i64,
+}

@@ -29,6 +29,22 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for ApiJson<T> {
     }
 }
 
+/// Bodies of MLS commits: a commit, its welcome and group info may each be 1 MiB (API.md §12).
+pub const LARGE_BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+/// `ApiJson` with the larger limit of the MLS commits route.
+pub struct LargeJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for LargeJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let limit = state.cfg.body_limit_bytes.max(LARGE_BODY_LIMIT);
+        let bytes = read_json_body(req, limit).await?;
+        Ok(LargeJson(parse_json(&bytes, state.cfg.json_max_depth)?))
+    }
+}
+
 /// A JSON body that may be left out: no body at all (and no Content-Type) means `T::default()`;
 /// otherwise as `ApiJson`.
 pub struct OptionalJson<T>(pub T);

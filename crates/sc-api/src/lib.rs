@@ -20,8 +20,8 @@ use crate::{
         ws_connect_rate_limit,
     },
     routes::{
-        admin, ai, auth, blobs, calls, chat, drive, links, notifications, ops, polls, realtime,
-        users,
+        admin, ai, auth, blobs, calls, chat, drive, links, mls, notifications, ops, polls,
+        realtime, users,
     },
     state::AppState,
 };
@@ -139,6 +139,21 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/presence",
             post(realtime::set_presence).get(realtime::get_presence),
         )
+        .route("/v1/devices/me", axum::routing::put(mls::put_device))
+        .route("/v1/users/{id}/devices", get(mls::devices))
+        .route("/v1/keys/packages", post(mls::upload_packages))
+        .route("/v1/keys/packages/count", get(mls::package_count))
+        .route("/v1/keys/claim", post(mls::claim))
+        .route(
+            "/v1/conversations/{id}/mls/commits",
+            post(mls::commit).get(mls::commits),
+        )
+        .route(
+            "/v1/conversations/{id}/mls/group-info",
+            get(mls::group_info),
+        )
+        .route("/v1/devices/me/welcomes", get(mls::welcomes))
+        .route("/v1/devices/me/welcomes/{id}", delete(mls::ack_welcome))
         .route("/v1/admin/stats", get(admin::stats))
         .route("/v1/admin/users", get(admin::users))
         .route(

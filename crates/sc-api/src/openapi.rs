@@ -53,9 +53,12 @@ use utoipa::OpenApi;
         routes::blobs::put_blob, routes::blobs::get_blob,
         routes::admin::stats, routes::admin::users, routes::admin::user, routes::admin::update_user,
         routes::admin::ban, routes::admin::unban, routes::admin::audit_log,
+        routes::mls::put_device, routes::mls::devices, routes::mls::upload_packages,
+        routes::mls::package_count, routes::mls::claim, routes::mls::commit, routes::mls::commits,
+        routes::mls::group_info, routes::mls::welcomes, routes::mls::ack_welcome,
     ),
     components(schemas(UserView, TokenPairView, SessionView, ProfileView, Empty)),
-    tags((name = "ops"), (name = "auth"), (name = "users"), (name = "chat"), (name = "realtime"), (name = "notifications"), (name = "drive"), (name = "calls"), (name = "ai"), (name = "blobs"), (name = "admin"))
+    tags((name = "ops"), (name = "auth"), (name = "users"), (name = "chat"), (name = "realtime"), (name = "notifications"), (name = "drive"), (name = "calls"), (name = "ai"), (name = "blobs"), (name = "admin"), (name = "mls"))
 )]
 struct ApiDoc;
 

@@ -29,6 +29,7 @@ pub struct AppState {
     pub calls: CallService,
     pub ai: sc_service::ai::AiService,
     pub admin: sc_service::admin::AdminService,
+    pub mls: sc_service::mls::MlsService,
     /// Set when the instance begins to stop: `/ready` answers 503 so load balancers move on.
     pub draining: std::sync::atomic::AtomicBool,
 }

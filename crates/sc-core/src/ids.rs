@@ -107,3 +107,15 @@ typed_id!(
 pub const ASSISTANT_USER_ID: UserId = UserId(uuid::Uuid::from_u128(
     0x0000_0000_0000_7000_8000_0000_0000_a551,
 ));
+typed_id!(
+    /// An MLS client: one per session.
+    DeviceId
+);
+typed_id!(
+    /// A stored MLS key package.
+    KeyPackageId
+);
+typed_id!(
+    /// A pending MLS Welcome for one device.
+    WelcomeId
+);

@@ -49,6 +49,7 @@ pub mod drive_links;
 pub mod drive_shares;
 pub mod mail;
 pub mod maintenance;
+pub mod mls;
 pub mod notification_prefs;
 pub mod notifications;
 pub mod polls;

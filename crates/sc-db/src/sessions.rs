@@ -133,13 +133,16 @@ impl Sessions<'_> {
         Ok(())
     }
 
-    /// Ends one session (and its push subscriptions: an ended session receives nothing).
+    /// Ends one session (and its push subscriptions and MLS device: an ended session receives
+    /// nothing).
     /// True when it was active.
     pub async fn revoke(&self, id: SessionId, reason: &str, now: Timestamp) -> AppResult<bool> {
         let r = on_pool!(self.0, p => sqlx::query(
             "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL")
             .bind(id).bind(now).bind(reason).execute(p).await.map(|r| r.rows_affected()))?;
         self.0.push().remove_for_sessions(&[id]).await?;
+        // Its MLS device, key packages and pending welcomes go with it (API.md §12).
+        self.0.mls().remove_for_sessions(&[id]).await?;
         Ok(r == 1)
     }
 
@@ -157,6 +160,7 @@ impl Sessions<'_> {
             .bind(user_id).bind(keep).bind(now).bind(reason).fetch_all(p).await)?;
         let ended: Vec<SessionId> = rows.into_iter().map(|r| r.0).collect();
         self.0.push().remove_for_sessions(&ended).await?;
+        self.0.mls().remove_for_sessions(&ended).await?;
         Ok(ended)
     }
 

@@ -11,6 +11,7 @@ pub mod deps;
 pub mod drive;
 pub mod mail;
 pub mod metrics;
+pub mod mls;
 pub mod notify;
 pub mod password;
 #[cfg(test)]

@@ -162,6 +162,7 @@ impl App {
             std::time::Duration::from_secs(cfg.poll_close_interval_seconds),
             background.clone(),
         );
+        let mls = sc_service::mls::MlsService::new(deps.clone());
         let admin = sc_service::admin::AdminService::new(deps.clone());
         admin.spawn_retention(background.clone());
         let report_hub = hub.clone();
@@ -186,6 +187,7 @@ impl App {
             calls,
             ai,
             admin,
+            mls,
             draining: Default::default(),
         });
         let router = sc_api::router(state.clone());

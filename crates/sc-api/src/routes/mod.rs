@@ -6,6 +6,7 @@ pub mod calls;
 pub mod chat;
 pub mod drive;
 pub mod links;
+pub mod mls;
 pub mod notifications;
 pub mod ops;
 pub mod polls;

@@ -22,6 +22,7 @@ mod hostile;
 mod lists;
 mod logs;
 mod mail;
+mod mls;
 mod notifications;
 mod ops;
 mod ops_files;

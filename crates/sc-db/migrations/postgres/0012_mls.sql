@@ -1,0 +1,52 @@
+-- The MLS Delivery Service (API.md §10): devices (one per session), key packages, commits
+-- ordered by a per-conversation epoch, the latest group info and pending welcomes. Every MLS
+-- object is opaque bytes to the server (PostgreSQL).
+
+CREATE TABLE devices (
+    id            UUID PRIMARY KEY NOT NULL,
+    session_id    UUID NOT NULL UNIQUE REFERENCES sessions (id) ON DELETE CASCADE,
+    user_id       UUID NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    signature_key BYTEA NOT NULL,
+    credential    BYTEA NOT NULL,
+    created_at    BIGINT NOT NULL
+);
+CREATE INDEX devices_user ON devices (user_id, id);
+
+CREATE TABLE key_packages (
+    id          UUID PRIMARY KEY NOT NULL,
+    device_id   UUID NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+    package     BYTEA NOT NULL,
+    last_resort BOOLEAN NOT NULL,
+    created_at  BIGINT NOT NULL
+);
+CREATE INDEX key_packages_device ON key_packages (device_id, last_resort, id);
+CREATE UNIQUE INDEX key_packages_one_last_resort ON key_packages (device_id) WHERE last_resort;
+
+ALTER TABLE conversations ADD COLUMN mls_epoch BIGINT NOT NULL DEFAULT 0;
+
+-- `epoch`: the epoch the commit creates.
+CREATE TABLE mls_commits (
+    conversation_id  UUID NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    epoch            BIGINT NOT NULL,
+    sender_device_id UUID NOT NULL,
+    commit_data      BYTEA NOT NULL,
+    created_at       BIGINT NOT NULL,
+    PRIMARY KEY (conversation_id, epoch)
+);
+
+CREATE TABLE mls_group_info (
+    conversation_id UUID PRIMARY KEY NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    epoch           BIGINT NOT NULL,
+    group_info      BYTEA NOT NULL,
+    updated_at      BIGINT NOT NULL
+);
+
+CREATE TABLE mls_welcomes (
+    id              UUID PRIMARY KEY NOT NULL,
+    device_id       UUID NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+    conversation_id UUID NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    epoch           BIGINT NOT NULL,
+    welcome         BYTEA NOT NULL,
+    created_at      BIGINT NOT NULL
+);
+CREATE INDEX mls_welcomes_device ON mls_welcomes (device_id, id);
