@@ -310,3 +310,52 @@ async fn commits_are_ordered_by_epoch_and_welcomes_reach_only_their_device() {
         .await
         .assert_error(404, "NOT_FOUND");
 }
+
+#[tokio::test]
+async fn a_commit_body_may_pass_1_mib_up_to_4_mib_but_no_part_over_1_mib() {
+    let app = TestApp::spawn().await;
+    let a = app.register("mlsbig").await;
+    let b = app.register("mlsbigpeer").await;
+    device(&app, &a, 1).await;
+    let db = device(&app, &b, 2).await;
+    let conv = encrypted_group(&app, &a, &[&b]).await;
+    let path = format!("/v1/conversations/{conv}/mls/commits");
+    let mib = vec![7u8; 1024 * 1024];
+    let over = vec![7u8; 1024 * 1024 + 1];
+    app.post(
+        &path,
+        Some(&a.access),
+        json!({"epoch": 0, "commit": b64(&over)}),
+    )
+    .await
+    .assert_error(413, "PAYLOAD_TOO_LARGE");
+    // Still at epoch 0: the refused commit changed nothing. A 1 MiB commit and welcome with a
+    // half-MiB group info is about 3.4 MiB of base64: over the 1 MiB of other routes, within 4.
+    let half = vec![7u8; 512 * 1024];
+    let r = app
+        .post(
+            &path,
+            Some(&a.access),
+            json!({"epoch": 0, "commit": b64(&mib), "welcome": b64(&mib), "welcome_to": [db],
+                   "group_info": b64(&half)}),
+        )
+        .await;
+    assert_eq!(r.assert_ok(201)["epoch"], 1);
+    // Past 4 MiB the body is refused before it is read.
+    app.post(
+        &path,
+        Some(&a.access),
+        json!({"epoch": 1, "commit": b64(&mib), "welcome": b64(&mib), "welcome_to": [db],
+               "group_info": b64(&mib)}),
+    )
+    .await
+    .assert_error(413, "PAYLOAD_TOO_LARGE");
+    // Other routes keep the 1 MiB body limit.
+    app.post(
+        "/v1/keys/packages",
+        Some(&a.access),
+        json!({"key_packages": [b64(&mib)]}),
+    )
+    .await
+    .assert_error(413, "PAYLOAD_TOO_LARGE");
+}
