@@ -1002,9 +1002,14 @@ impl ChatService {
         limit: i64,
     ) -> AppResult<(Vec<MessageView>, bool)> {
         self.membership(ctx, id).await?;
-        let mut rows = self
-            .d
-            .db
+        // Older pages (scrolling back) tolerate lag: the read replica when there is one. The
+        // newest page and catch-up (`after_seq`) read the primary, which has the caller's sends.
+        let db = if before_seq.is_some() && after_seq.is_none() {
+            &self.d.db_read
+        } else {
+            &self.d.db
+        };
+        let mut rows = db
             .chat()
             .messages(id, before_seq, after_seq, limit + 1)
             .await?;

@@ -720,7 +720,15 @@ async fn a_read_replica_serves_search_and_admin_lists_but_never_read_after_write
         .get(&format!("/v1/admin/users/{}", u.id), Some(&boss.access))
         .await;
     assert_eq!(v.assert_ok(200)["username"], "replicauser");
-    // Lag-tolerant reads come from the replica, which has none of it yet.
+    // Lag-tolerant reads come from the replica, which has none of it yet: scrolling back,
+    // search and the admin lists.
+    let older = app
+        .get(
+            &format!("/v1/conversations/{g}/messages?before_seq=2"),
+            Some(&u.access),
+        )
+        .await;
+    assert_eq!(older.assert_ok(200)["items"], json!([]));
     let found = app
         .get("/v1/search/messages?q=needle", Some(&u.access))
         .await;
