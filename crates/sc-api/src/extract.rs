@@ -193,6 +193,20 @@ impl<S: Send + Sync> FromRequestParts<S> for Auth {
     }
 }
 
+/// The administrator of an admin route (set by the `admin_gate` middleware).
+pub struct Admin(pub sc_core::ids::UserId);
+
+impl<S: Send + Sync> FromRequestParts<S> for Admin {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<crate::middleware::AdminActor>()
+            .map(|a| Admin(a.0))
+            .ok_or_else(|| AppError::Forbidden("administrators only".into()).into())
+    }
+}
+
 /// The authenticated caller, who must also have a verified email when the server is configured
 /// with `require_verified_email` (403 EMAIL_NOT_VERIFIED otherwise). For messaging, calls and
 /// uploads.

@@ -16,8 +16,8 @@ pub mod ws;
 use crate::{
     envelope::ApiError,
     middleware::{
-        auth_rate_limit, link_rate_limit, login_rate_limit, request_context, require_auth,
-        ws_connect_rate_limit,
+        admin_gate, auth_rate_limit, link_rate_limit, login_rate_limit, request_context,
+        require_auth, ws_connect_rate_limit,
     },
     routes::{
         admin, ai, auth, blobs, calls, chat, drive, links, mls, notifications, ops, polls,
@@ -154,15 +154,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/devices/me/welcomes", get(mls::welcomes))
         .route("/v1/devices/me/welcomes/{id}", delete(mls::ack_welcome))
-        .route("/v1/admin/stats", get(admin::stats))
-        .route("/v1/admin/users", get(admin::users))
-        .route(
-            "/v1/admin/users/{id}",
-            get(admin::user).patch(admin::update_user),
-        )
-        .route("/v1/admin/users/{id}/ban", post(admin::ban))
-        .route("/v1/admin/users/{id}/unban", post(admin::unban))
-        .route("/v1/admin/audit-log", get(admin::audit_log))
         .route("/v1/notifications", get(notifications::list))
         .route("/v1/notifications/read-all", post(notifications::read_all))
         .route(
@@ -232,6 +223,20 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/files/{id}/versions/{n}/restore", post(drive::restore))
         .route("/v1/folders", post(drive::create_folder))
         .route("/v1/storage/quota", get(drive::quota))
+        // The admin gate runs before anything of the request is looked at (API.md §12: 403).
+        .merge(
+            Router::new()
+                .route("/v1/admin/stats", get(admin::stats))
+                .route("/v1/admin/users", get(admin::users))
+                .route(
+                    "/v1/admin/users/{id}",
+                    get(admin::user).patch(admin::update_user),
+                )
+                .route("/v1/admin/users/{id}/ban", post(admin::ban))
+                .route("/v1/admin/users/{id}/unban", post(admin::unban))
+                .route("/v1/admin/audit-log", get(admin::audit_log))
+                .route_layer(from_fn_with_state(st(), admin_gate)),
+        )
         .route_layer(from_fn_with_state(st(), require_auth));
     // Authenticated by its ticket (or bearer header) inside the handler.
     let socket = Router::new()

@@ -82,11 +82,11 @@ pub async fn request_context(
         .extensions()
         .get::<ConnectInfo<crate::tls::PeerAddr>>()
         .map(|c| c.0.0.ip());
-    let mut refused = None;
+    let mut client_ip = None;
     if let Some(peer) = peer {
         let ip = resolve_client_ip(peer, req.headers(), &state.trusted_proxies);
         req.extensions_mut().insert(ClientIp(ip));
-        refused = over_ip_limit(&state, ip).await;
+        client_ip = Some(ip);
     }
     // The route template, never the raw path (which may hold ids or tokens).
     let route = req
@@ -98,15 +98,22 @@ pub async fn request_context(
     let span = tracing::info_span!("request", request_id = %id);
     let started = Instant::now();
     let header_id = HeaderValue::from_str(&id).ok();
-    let mut res = match refused {
-        Some(r) => r,
-        None => {
-            REQUEST_ID
-                .scope(id, async move { envelope_stray(next.run(req).await) })
-                .instrument(span.clone())
-                .await
-        }
-    };
+    let limits = state.clone();
+    let route_for_limit = route.clone();
+    let mut res = REQUEST_ID
+        .scope(id, async move {
+            // Inside the scope, so a refusal's envelope carries the request id too.
+            // Probes and scrapes are never throttled: a monitor must see the instance as it is.
+            if let Some(ip) = client_ip
+                && !UNLIMITED_ROUTES.contains(&route_for_limit.as_str())
+                && let Some(refused) = over_ip_limit(&limits, ip).await
+            {
+                return refused;
+            }
+            envelope_stray(next.run(req).await)
+        })
+        .instrument(span.clone())
+        .await;
     let status = res.status().as_u16();
     let elapsed = started.elapsed();
     let m = &state.deps.metrics;
@@ -212,6 +219,10 @@ pub async fn authenticate(
     Ok(state.auth.authenticate(token, ip.as_deref()).await?)
 }
 
+/// Routes outside the per-IP limit: health, readiness, metrics and the static OpenAPI document
+/// (the routes answered without the envelope).
+const UNLIMITED_ROUTES: [&str; 4] = ["/health", "/ready", "/metrics", "/v1/openapi.json"];
+
 /// The per-IP limit on every route (`api_rate_per_ip_per_minute`, 0: none): a 429 to send
 /// instead of running the request, or none.
 async fn over_ip_limit(state: &AppState, ip: std::net::IpAddr) -> Option<Response> {
@@ -253,6 +264,29 @@ pub async fn ws_connect_rate_limit(
         return next.run(req).await;
     }
     ip_limit(&state, req, next, "ws_connect", limit).await
+}
+
+/// The administrator who passed `admin_gate`.
+#[derive(Clone, Copy)]
+pub struct AdminActor(pub sc_core::ids::UserId);
+
+/// The gate of the admin routes (after `require_auth`): an administrator, with 2FA while
+/// `admin_require_2fa`; 403 otherwise, before the request's path or body is read.
+pub async fn admin_gate(
+    State(state): State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let Some(ctx) = req.extensions().get::<sc_service::AuthContext>().copied() else {
+        return ApiError(AppError::unauthorized()).into_response();
+    };
+    match state.admin.require_admin(&ctx).await {
+        Ok(actor) => {
+            req.extensions_mut().insert(AdminActor(actor));
+            next.run(req).await
+        }
+        Err(e) => ApiError(e).into_response(),
+    }
 }
 
 /// Per-IP limit for the login route.

@@ -74,16 +74,6 @@ pub fn document() -> Value {
 /// Routes answered without the envelope (API.md §12).
 const RAW_ROUTES: [&str; 4] = ["/health", "/ready", "/metrics", "/v1/openapi.json"];
 
-/// Routes under the per-IP limits of the sign-in and account-recovery routes.
-const IP_LIMITED: [&str; 6] = [
-    "/v1/auth/login",
-    "/v1/auth/register",
-    "/v1/auth/refresh",
-    "/v1/auth/password-reset/request",
-    "/v1/auth/password-reset/confirm",
-    "/v1/auth/email/verify",
-];
-
 /// The error codes each status carries (API.md §1).
 const ERROR_CODES: [(&str, &[&str]); 14] = [
     ("400", &["VALIDATION_ERROR"]),
@@ -192,18 +182,16 @@ fn finish_operation(path: &str, op: &mut Value) {
         add_list_parameters(op);
     }
     let has_body = op.get("requestBody").is_some();
-    let mut statuses = vec!["400", "500", "503"];
+    // Every enveloped route counts against the per-IP limit (`api_rate_per_ip_per_minute`).
+    let mut statuses = vec!["400", "429", "500", "503"];
     if !is_public(path) {
         // Protected routes also share the per-user request limit of `require_auth`.
-        statuses.extend(["401", "429"]);
+        statuses.push("401");
     }
     if has_body {
         statuses.extend(["413", "415"]);
     }
-    if IP_LIMITED.contains(&path) {
-        statuses.push("429");
-    }
-    if tag == "chat" {
+    if tag == "chat" || tag == "mls" {
         // Messaging needs a verified email when the server requires one (EMAIL_NOT_VERIFIED).
         statuses.push("403");
     }

@@ -625,8 +625,10 @@ impl Drive<'_> {
             on_pool!(self.0, p => {
                 let mut tx = p.begin().await?;
                 for id in ids {
+                    // The versions this transaction deleted, not the ones it saw: of two
+                    // deleters racing, only one gets rows, so usage is released once.
                     let versions: Vec<(String, i64, String)> = sqlx::query_as(
-                        "SELECT blob_key, size, status FROM file_versions WHERE file_id = $1")
+                        "DELETE FROM file_versions WHERE file_id = $1 RETURNING blob_key, size, status")
                         .bind(*id).fetch_all(&mut *tx).await?;
                     let (mut used, mut reserved) = (0i64, 0i64);
                     for (key, size, status) in &versions {
@@ -640,7 +642,6 @@ impl Drive<'_> {
                              WHERE user_id = (SELECT owner_id FROM files WHERE id = $1)")
                             .bind(*id).bind(used).bind(reserved).execute(&mut *tx).await?;
                     }
-                    sqlx::query("DELETE FROM file_versions WHERE file_id = $1").bind(*id).execute(&mut *tx).await?;
                     sqlx::query("DELETE FROM message_attachments WHERE file_id = $1").bind(*id).execute(&mut *tx).await?;
                     sqlx::query("DELETE FROM files WHERE id = $1").bind(*id).execute(&mut *tx).await?;
                 }

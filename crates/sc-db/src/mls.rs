@@ -77,6 +77,20 @@ pub enum CommitAppended {
     Stale { current_epoch: i64 },
 }
 
+/// The device `d`'s session is neither ended nor expired at parameter `$n` (now).
+macro_rules! live_session {
+    ($n:literal) => {
+        concat!(
+            "EXISTS (SELECT 1 FROM sessions s WHERE s.id = d.session_id AND s.revoked_at IS NULL
+                 AND s.idle_expires_at > $",
+            $n,
+            " AND s.absolute_expires_at > $",
+            $n,
+            ")"
+        )
+    };
+}
+
 pub struct Mls<'a>(&'a Db);
 
 impl Db {
@@ -119,27 +133,39 @@ impl Mls<'_> {
             .bind(session).fetch_optional(p).await)?)
     }
 
-    /// A user's devices, by id, after `after` (keyset cursor).
+    /// A user's devices whose sessions are live, by id, after `after` (keyset cursor).
     pub async fn devices_of(
         &self,
         user: UserId,
         after: Option<DeviceId>,
         limit: i64,
+        now: Timestamp,
     ) -> AppResult<Vec<DeviceRow>> {
-        Ok(on_pool!(self.0, p => sqlx::query_as(
-            "SELECT id, session_id, user_id, signature_key, credential, created_at FROM devices
-             WHERE user_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3")
-            .bind(user).bind(after).bind(limit).fetch_all(p).await)?)
+        Ok(on_pool!(self.0, p => sqlx::query_as(concat!(
+            "SELECT d.id, d.session_id, d.user_id, d.signature_key, d.credential, d.created_at
+             FROM devices d WHERE d.user_id = $1 AND ($2 IS NULL OR d.id > $2) AND ", live_session!(4), "
+             ORDER BY d.id LIMIT $3"))
+            .bind(user).bind(after).bind(limit).bind(now).fetch_all(p).await)?)
     }
 
-    /// The devices among `ids` that exist, with their sessions (for welcome delivery).
-    pub async fn devices_by_id(&self, ids: &[DeviceId]) -> AppResult<Vec<DeviceRow>> {
+    /// The devices among `ids` whose sessions are live (for welcome delivery).
+    pub async fn devices_by_id(
+        &self,
+        ids: &[DeviceId],
+        now: Timestamp,
+    ) -> AppResult<Vec<DeviceRow>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         Ok(on_pool!(self.0, p => {
             let mut q = sqlx::QueryBuilder::new(
-                "SELECT id, session_id, user_id, signature_key, credential, created_at FROM devices WHERE id IN ");
+                "SELECT d.id, d.session_id, d.user_id, d.signature_key, d.credential, d.created_at
+                 FROM devices d JOIN sessions s ON s.id = d.session_id
+                 WHERE s.revoked_at IS NULL AND s.idle_expires_at > ");
+            q.push_bind(now);
+            q.push(" AND s.absolute_expires_at > ");
+            q.push_bind(now);
+            q.push(" AND d.id IN ");
             push_id_list!(q, ids);
             q.build_query_as().fetch_all(p).await
         })?)
@@ -214,12 +240,13 @@ impl Mls<'_> {
 
     /// One package for each device of `users`: a regular one, handed out exactly once (deleted
     /// in the same statement that reads it), else the device's reusable last-resort one.
-    pub async fn claim(&self, users: &[UserId]) -> AppResult<Vec<Claimed>> {
+    pub async fn claim(&self, users: &[UserId], now: Timestamp) -> AppResult<Vec<Claimed>> {
         let mut out = Vec::new();
         for user in users {
-            let devices: Vec<(DeviceId,)> = on_pool!(self.0, p => sqlx::query_as(
-                "SELECT id FROM devices WHERE user_id = $1 ORDER BY id")
-                .bind(*user).fetch_all(p).await)?;
+            // Devices of sessions that expired without being ended are left out.
+            let devices: Vec<(DeviceId,)> = on_pool!(self.0, p => sqlx::query_as(concat!(
+                "SELECT d.id FROM devices d WHERE d.user_id = $1 AND ", live_session!(2), " ORDER BY d.id"))
+                .bind(*user).bind(now).fetch_all(p).await)?;
             for (device,) in devices {
                 let taken: Option<(Vec<u8>,)> = match self.0 {
                     Db::Sqlite(p) => sqlx::query_as(

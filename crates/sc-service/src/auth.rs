@@ -266,7 +266,20 @@ impl AuthService {
                 json!({}),
             )
             .await;
-        self.start_session(user, device_name, client).await
+        let user_id = user.id;
+        let pair = self.start_session(user, device_name, client).await?;
+        // A ban that committed while this password was being verified ended every session but
+        // this new one: end it too (the ban writes the user first, then ends sessions; this
+        // writes the session first, then reads the user, so one of the two sees the other).
+        if let Some(now_user) = users.find(user_id).await?
+            && now_user.banned(Timestamp::now())
+        {
+            self.d.end_session(pair.session_id, "banned").await?;
+            return Err(AppError::Banned {
+                until: now_user.banned_until,
+            });
+        }
+        Ok(pair)
     }
 
     /// Counts a failed attempt atomically; the failure that reaches the threshold locks the

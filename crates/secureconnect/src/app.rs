@@ -61,6 +61,16 @@ pub async fn connect_db(cfg: &Config) -> anyhow::Result<Db> {
 
 impl App {
     pub async fn build(cfg: Config) -> anyhow::Result<App> {
+        Self::build_with(cfg, true).await
+    }
+
+    /// For the CLI's one-off commands: no retention passes and no socket reports (a command
+    /// is not an instance serving anyone).
+    pub async fn build_for_command(cfg: Config) -> anyhow::Result<App> {
+        Self::build_with(cfg, false).await
+    }
+
+    async fn build_with(cfg: Config, serving: bool) -> anyhow::Result<App> {
         let cfg = Arc::new(cfg);
         let jwt_secret = match &cfg.jwt_secret {
             Some(s) => s.expose().as_bytes().to_vec(),
@@ -164,13 +174,15 @@ impl App {
         );
         let mls = sc_service::mls::MlsService::new(deps.clone());
         let admin = sc_service::admin::AdminService::new(deps.clone());
-        admin.spawn_retention(background.clone());
-        let report_hub = hub.clone();
-        admin.spawn_socket_reporter(
-            uuid::Uuid::now_v7(),
-            move || report_hub.socket_count(),
-            background.clone(),
-        );
+        if serving {
+            admin.spawn_retention(background.clone());
+            let report_hub = hub.clone();
+            admin.spawn_socket_reporter(
+                uuid::Uuid::now_v7(),
+                move || report_hub.socket_count(),
+                background.clone(),
+            );
+        }
         let state = Arc::new(AppState {
             cfg: cfg.clone(),
             auth: AuthService::new(deps.clone()),

@@ -160,7 +160,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(address = %listener.local_addr()?, "secureconnect serving");
             app.serve(listener, shutdown_signal()).await?;
             tracing::info!("secureconnect stopped");
-            telemetry.shutdown();
+            telemetry.shutdown().await;
         }
         Command::Migrate => {
             crate::telemetry::init(cfg.log_format, &cfg.log_level);
@@ -200,7 +200,7 @@ async fn admin(mut cfg: Config, action: AdminAction) -> anyhow::Result<()> {
     }
     // The CLI sends no mail and needs no workers.
     cfg.mail_workers = 1;
-    let app = App::build(cfg).await?;
+    let app = App::build_for_command(cfg).await?;
     let auth: &AuthService = &app.state().auth;
     let admin = &app.state().admin;
     // Actions from the command line have no actor and no address in the audit log.

@@ -16,13 +16,15 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Sends the spans still buffered (a stopping server's last requests).
-    pub fn shutdown(self) {
+    /// Sends the spans still buffered (a stopping server's last requests). The flush blocks
+    /// while the exporter's requests run on the runtime: off the runtime's workers.
+    pub async fn shutdown(self) {
         #[cfg(feature = "otel")]
-        if let Some(p) = self.provider
-            && let Err(e) = p.shutdown()
-        {
-            tracing::warn!(error = %e, "trace export did not flush");
+        if let Some(p) = self.provider {
+            let flushed = tokio::task::spawn_blocking(move || p.shutdown()).await;
+            if let Ok(Err(e)) = flushed {
+                tracing::warn!(error = %e, "trace export did not flush");
+            }
         }
     }
 }
@@ -142,7 +144,9 @@ mod otel {
                 return cx.lookup_current().is_some();
             }
             *meta.level() <= tracing::Level::INFO
-        });
+        })
+        // Debug callsites elsewhere (hyper, sqlx…) stay disabled without asking the filter.
+        .with_max_level_hint(tracing_subscriber::filter::LevelFilter::DEBUG);
         let layer = tracing_opentelemetry::layer()
             .with_tracer(tracer)
             .with_filter(filter)

@@ -1,10 +1,10 @@
 //! /v1/admin: deployment stats, the user directory, roles and quotas, bans, the audit log
-//! (API.md §11). Every handler passes the admin gate first.
+//! (API.md §11). The `admin_gate` middleware has let only administrators through.
 
 use crate::{
     dto::*,
     envelope::{ApiResult, ok},
-    extract::{ApiJson, Auth, Client, ListQuery, encode_cursor, parse_id},
+    extract::{Admin, ApiJson, Client, ListQuery, encode_cursor, parse_id},
     state::AppState,
 };
 use axum::extract::{Path, RawQuery, State};
@@ -21,8 +21,7 @@ type S = State<Arc<AppState>>;
 #[utoipa::path(get, path = "/v1/admin/stats", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = StatsView, description = "counts over the whole deployment"),
               (status = 403, description = "not an administrator, or one without 2FA (`details.reason` = `2fa_required`)")))]
-pub async fn stats(State(s): S, Auth(ctx): Auth) -> ApiResult<StatsView> {
-    s.admin.require_admin(&ctx).await?;
+pub async fn stats(State(s): S, Admin(_): Admin) -> ApiResult<StatsView> {
     Ok(ok(s.admin.stats().await?))
 }
 
@@ -32,10 +31,9 @@ pub async fn stats(State(s): S, Auth(ctx): Auth) -> ApiResult<StatsView> {
               (status = 403, description = "not an administrator, or one without 2FA")))]
 pub async fn users(
     State(s): S,
-    Auth(ctx): Auth,
+    Admin(_): Admin,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Page<AdminUserView>> {
-    s.admin.require_admin(&ctx).await?;
     let lq = ListQuery::parse(q.as_deref(), &["q"])?;
     let query = lq.params.get("q").map(String::as_str).unwrap_or("");
     if query.chars().count() > 254 {
@@ -58,11 +56,10 @@ pub async fn users(
               (status = 404, description = "no such user")))]
 pub async fn user(
     State(s): S,
-    Auth(ctx): Auth,
+    Admin(_): Admin,
     Path(id): Path<String>,
 ) -> ApiResult<AdminUserView> {
     let id: UserId = parse_id("id", &id)?;
-    s.admin.require_admin(&ctx).await?;
     Ok(ok(s.admin.user(id).await?))
 }
 
@@ -74,13 +71,12 @@ pub async fn user(
               (status = 409, description = "an administrator changing their own role")))]
 pub async fn update_user(
     State(s): S,
-    Auth(ctx): Auth,
+    Admin(actor): Admin,
     Client(client): Client,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<AdminUserPatchRequest>,
 ) -> ApiResult<AdminUserView> {
     let id: UserId = parse_id("id", &id)?;
-    let actor = s.admin.require_admin(&ctx).await?;
     let role = req
         .role
         .as_deref()
@@ -106,13 +102,12 @@ pub async fn update_user(
               (status = 409, description = "banning oneself")))]
 pub async fn ban(
     State(s): S,
-    Auth(ctx): Auth,
+    Admin(actor): Admin,
     Client(client): Client,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<BanRequest>,
 ) -> ApiResult<AdminUserView> {
     let id: UserId = parse_id("id", &id)?;
-    let actor = s.admin.require_admin(&ctx).await?;
     let reason = BanReason::parse("reason", &req.reason)?;
     let until = req
         .until
@@ -135,12 +130,11 @@ pub async fn ban(
               (status = 404, description = "no such user")))]
 pub async fn unban(
     State(s): S,
-    Auth(ctx): Auth,
+    Admin(actor): Admin,
     Client(client): Client,
     Path(id): Path<String>,
 ) -> ApiResult<AdminUserView> {
     let id: UserId = parse_id("id", &id)?;
-    let actor = s.admin.require_admin(&ctx).await?;
     Ok(ok(s.admin.unban(Some(actor), id, &client).await?))
 }
 
@@ -152,10 +146,9 @@ pub async fn unban(
               (status = 403, description = "not an administrator, or one without 2FA")))]
 pub async fn audit_log(
     State(s): S,
-    Auth(ctx): Auth,
+    Admin(_): Admin,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Page<AuditEntryView>> {
-    s.admin.require_admin(&ctx).await?;
     let lq = ListQuery::parse(q.as_deref(), &["user_id", "event", "since"])?;
     let user = lq
         .params

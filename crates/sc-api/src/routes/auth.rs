@@ -78,7 +78,8 @@ pub async fn login(
 }
 
 #[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, body = TokenPairView), (status = 401)))]
+    responses((status = 200, body = TokenPairView), (status = 401),
+              (status = 403, description = "the account is banned (`details.banned_until`)")))]
 pub async fn refresh(
     State(s): S,
     Client(client): Client,

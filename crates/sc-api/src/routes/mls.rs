@@ -219,7 +219,8 @@ pub async fn welcomes(
 #[utoipa::path(delete, path = "/v1/devices/me/welcomes/{id}", tag = "mls", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Empty, description = "acknowledged"),
-              (status = 404, description = "not one of the device's welcomes")))]
+              (status = 404, description = "not one of the device's welcomes"),
+              (status = 409, description = "the session has no device")))]
 pub async fn ack_welcome(
     State(s): S,
     VerifiedAuth(ctx): VerifiedAuth,

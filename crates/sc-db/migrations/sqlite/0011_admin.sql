@@ -23,3 +23,4 @@ CREATE INDEX notifications_created ON notifications (created_at);
 -- Message retention chosen by a conversation's owner (days; NULL: the server's).
 ALTER TABLE conversations ADD COLUMN retention_days BIGINT;
 CREATE INDEX messages_created ON messages (created_at);
+CREATE INDEX messages_conversation_created ON messages (conversation_id, created_at);

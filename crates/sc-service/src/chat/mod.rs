@@ -1234,10 +1234,10 @@ impl ChatService {
         if let Some(cid) = conversation {
             self.membership(ctx, cid).await?;
         }
-        // Search tolerates lag: the read replica when there is one.
+        // The primary: a message is findable as soon as its send answered (API.md §12).
         let rows = self
             .d
-            .db_read
+            .db
             .chat()
             .search(ctx.user_id, q, conversation, before, limit)
             .await?;

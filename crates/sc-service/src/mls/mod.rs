@@ -28,6 +28,8 @@ pub const MAX_MLS_OBJECT: usize = 1024 * 1024;
 /// Key packages per upload, and stored per device.
 pub const MAX_PACKAGES_PER_UPLOAD: usize = 100;
 pub const MAX_PACKAGES_PER_DEVICE: i64 = 500;
+/// Devices one commit's welcome may go to.
+pub const MAX_WELCOME_DEVICES: usize = 1000;
 /// Users per claim.
 pub const MAX_CLAIM_USERS: usize = 100;
 /// Claims per caller per minute.
@@ -130,7 +132,12 @@ impl MlsService {
         if self.d.db.users().profile(user).await?.is_none() {
             return Err(AppError::NotFound("user".into()));
         }
-        let rows = self.d.db.mls().devices_of(user, after, limit).await?;
+        let rows = self
+            .d
+            .db
+            .mls()
+            .devices_of(user, after, limit, Timestamp::now())
+            .await?;
         Ok(rows.into_iter().map(DeviceView::from).collect())
     }
 
@@ -211,7 +218,7 @@ impl MlsService {
         let mut unique = users.to_vec();
         unique.sort();
         unique.dedup();
-        let claimed = self.d.db.mls().claim(&unique).await?;
+        let claimed = self.d.db.mls().claim(&unique, Timestamp::now()).await?;
         Ok(claimed.into_iter().map(ClaimedView::from).collect())
     }
 
@@ -231,9 +238,19 @@ impl MlsService {
         }
         let welcomed = match &req.welcome {
             Some((_, to)) => {
-                let found = self.d.db.mls().devices_by_id(to).await?;
-                if found.len() != to.len() {
-                    return Err(AppError::validation("welcome_to", "unknown device"));
+                if to.len() > MAX_WELCOME_DEVICES {
+                    return Err(AppError::validation(
+                        "welcome_to",
+                        format!("at most {MAX_WELCOME_DEVICES} devices"),
+                    ));
+                }
+                // Only devices of the conversation's members (added before the commit).
+                let found = self.d.db.mls().devices_by_id(to, Timestamp::now()).await?;
+                if found.len() != to.len() || found.iter().any(|d| !members.contains(&d.user_id)) {
+                    return Err(AppError::validation(
+                        "welcome_to",
+                        "every device must be a current device of a member",
+                    ));
                 }
                 found
             }

@@ -100,6 +100,17 @@ async fn the_admin_gate_covers_every_admin_route() {
             .await;
         assert_eq!(r.status, 200, "{method} {path}: {}", r.body);
     }
+    // The gate comes before the request is read: a non-admin's malformed id or body is a 403.
+    app.get("/v1/admin/users/not-a-uuid", Some(&user.access))
+        .await
+        .assert_error(403, "FORBIDDEN");
+    app.post(
+        &format!("/v1/admin/users/{}/ban", target.id),
+        Some(&no2fa.access),
+        json!({"bogus": true}),
+    )
+    .await
+    .assert_error(403, "FORBIDDEN");
     // Nothing the refused calls asked for happened: the only ban was the admin's, now lifted.
     let log = app
         .get(
@@ -720,8 +731,8 @@ async fn a_read_replica_serves_search_and_admin_lists_but_never_read_after_write
         .get(&format!("/v1/admin/users/{}", u.id), Some(&boss.access))
         .await;
     assert_eq!(v.assert_ok(200)["username"], "replicauser");
-    // Lag-tolerant reads come from the replica, which has none of it yet: scrolling back,
-    // search and the admin lists.
+    // Lag-tolerant reads come from the replica, which has none of it yet: scrolling back
+    // and the admin lists.
     let older = app
         .get(
             &format!("/v1/conversations/{g}/messages?before_seq=2"),
@@ -729,10 +740,11 @@ async fn a_read_replica_serves_search_and_admin_lists_but_never_read_after_write
         )
         .await;
     assert_eq!(older.assert_ok(200)["items"], json!([]));
+    // Search is read-after-write (API.md §12): the primary.
     let found = app
         .get("/v1/search/messages?q=needle", Some(&u.access))
         .await;
-    assert_eq!(found.assert_ok(200)["items"], json!([]));
+    assert_eq!(found.assert_ok(200)["items"].as_array().unwrap().len(), 1);
     let list = app.get("/v1/admin/users", Some(&boss.access)).await;
     assert_eq!(list.assert_ok(200)["items"], json!([]));
     let stats = app.get("/v1/admin/stats", Some(&boss.access)).await;

@@ -257,7 +257,13 @@ async fn commits_are_ordered_by_epoch_and_welcomes_reach_only_their_device() {
         )
         .await;
     assert_eq!(r.assert_ok(201)["epoch"], 2);
-    let ev = ws_a.expect("mls.commit").await;
+    // Alice's socket heard the first commit too (whoever won it); the second is hers.
+    let ev = loop {
+        let ev = ws_a.expect("mls.commit").await;
+        if ev["epoch"] == 2 {
+            break ev;
+        }
+    };
     assert_eq!(ev["sender_device_id"], da.as_str());
     let wev = ws_b.expect("mls.welcome").await;
     assert_eq!(wev["epoch"], 2);

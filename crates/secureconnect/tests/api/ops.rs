@@ -392,11 +392,12 @@ async fn every_route_and_websocket_connects_are_limited_per_address() {
         let r = if i % 2 == 0 {
             app.get("/v1/users/me", Some(&u.access)).await
         } else {
-            app.get("/health", None).await
+            app.get("/v1/push/vapid-public-key", None).await
         };
         statuses.push(r.status.as_u16());
         if r.status == 429 {
             assert_eq!(r.body["error"]["code"], "RATE_LIMITED", "{}", r.body);
+            assert!(!r.body["meta"]["request_id"].as_str().unwrap().is_empty());
             assert!(r.headers.contains_key("retry-after"));
         }
     }
@@ -404,6 +405,9 @@ async fn every_route_and_websocket_connects_are_limited_per_address() {
     // register, 3 tickets and the refused connect counted before these.
     assert!(ok > 0 && ok <= 30, "{statuses:?}");
     assert!(statuses.ends_with(&[429, 429]), "{statuses:?}");
+    // Probes and scrapes are never throttled.
+    assert_eq!(app.get("/health", None).await.status, 200);
+    assert_eq!(app.get("/ready", None).await.status, 200);
 }
 
 #[tokio::test]

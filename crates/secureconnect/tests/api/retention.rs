@@ -90,7 +90,23 @@ async fn messages_expire_by_their_conversations_retention_with_their_attachments
             r.assert_ok(201)["id"].as_str().unwrap().to_string()
         }
     };
-    let expired_short = send(&short, "r1", "four days old", vec![file_id.clone()]).await;
+    // A file of the member's, shared with the owner and attached by them: a reference only.
+    let theirs = upload(&app, &member, "theirs.png", "image/png", PNG).await;
+    let theirs_id = theirs["id"].as_str().unwrap().to_string();
+    app.post(
+        &format!("/v1/files/{theirs_id}/shares"),
+        Some(&member.access),
+        json!({"user_id": owner.id, "permission": "read"}),
+    )
+    .await
+    .assert_ok(201);
+    let expired_short = send(
+        &short,
+        "r1",
+        "four days old",
+        vec![file_id.clone(), theirs_id.clone()],
+    )
+    .await;
     let kept_short = send(&short, "r2", "two days old", vec![]).await;
     let expired_long = send(&long, "r3", "eleven days old", vec![]).await;
     let kept_long = send(&long, "r4", "nine days old", vec![kept_file_id.clone()]).await;
@@ -117,6 +133,10 @@ async fn messages_expire_by_their_conversations_retention_with_their_attachments
         .await
         .assert_error(404, "NOT_FOUND");
     app.get(&format!("/v1/files/{kept_file_id}"), Some(&owner.access))
+        .await
+        .assert_ok(200);
+    // Someone else's file the sender attached stays in its owner's drive.
+    app.get(&format!("/v1/files/{theirs_id}"), Some(&member.access))
         .await
         .assert_ok(200);
     let q = app.get("/v1/storage/quota", Some(&owner.access)).await;
