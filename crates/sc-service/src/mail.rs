@@ -18,6 +18,8 @@ pub struct MailService {
     wake: Arc<Notify>,
     metrics: Arc<Metrics>,
     max_attempts: u32,
+    /// False while the last delivery attempt failed: `/ready` reports mail as degraded.
+    healthy: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl MailService {
@@ -28,7 +30,13 @@ impl MailService {
             wake: Arc::new(Notify::new()),
             metrics,
             max_attempts,
+            healthy: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         }
+    }
+
+    /// Whether the last delivery attempt succeeded (true before the first).
+    pub fn healthy(&self) -> bool {
+        self.healthy.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn transport_kind(&self) -> &'static str {
@@ -114,6 +122,8 @@ impl MailService {
             let queue = self.db.mail_queue();
             match res {
                 Ok(Ok(())) => {
+                    self.healthy
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
                     self.metrics.mail_sent.inc();
                     tracing::info!(mail_id = %mail.id, transport = self.mailer.kind(), "mail sent");
                     if let Err(e) = queue.mark_sent(mail.id, now).await {
@@ -121,6 +131,8 @@ impl MailService {
                     }
                 }
                 other => {
+                    self.healthy
+                        .store(false, std::sync::atomic::Ordering::Relaxed);
                     self.metrics.mail_failed.inc();
                     let error = match other {
                         Ok(Err(e)) => e.to_string(),

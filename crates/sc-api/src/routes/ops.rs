@@ -49,7 +49,14 @@ pub async fn ready(State(s): State<Arc<AppState>>) -> Response {
         ("cache", cache),
         ("pubsub", pubsub),
         ("blobs", s.blobs.health()),
-        ("mail", DepState::Ok),
+        (
+            "mail",
+            if s.deps.mail.healthy() {
+                DepState::Ok
+            } else {
+                DepState::Degraded
+            },
+        ),
         ("push", s.notify.push_state()),
         ("ai", ai),
     ];

@@ -3,6 +3,7 @@
 
 use crate::common::*;
 use sc_core::config::SmtpSecurity;
+use serde_json::Value;
 use std::time::Duration;
 
 #[tokio::test]
@@ -60,6 +61,11 @@ async fn smtp_down_never_fails_the_request_and_mail_is_retried() {
             .await
             .contains("secureconnect_mail_failed_total 1")
     );
+    // Readiness says so, without taking the instance out (mail is queued, not lost).
+    let ready = app.get("/ready", None).await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.body["checks"]["mail"], "degraded", "{}", ready.body);
+    assert_eq!(ready.body["status"], "degraded");
     // The listener comes up; the queued mail is delivered on a later attempt.
     let smtp = SmtpSink::start_on(port).await;
     let dir = smtp.dir.path().to_path_buf();
@@ -72,6 +78,16 @@ async fn smtp_down_never_fails_the_request_and_mail_is_retried() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(found, "mail delivered after SMTP came back");
+    // The successful delivery is recorded right after the server took the mail.
+    let mut mail_state = Value::Null;
+    for _ in 0..50 {
+        mail_state = app.get("/ready", None).await.body["checks"]["mail"].clone();
+        if mail_state == "ok" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(mail_state, "ok");
 }
 
 /// STARTTLS mode really upgrades and checks the certificate: against a server offering STARTTLS
