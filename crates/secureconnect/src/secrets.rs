@@ -16,14 +16,14 @@ pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 #[cfg(unix)]
-fn set_mode(path: &Path, mode: u32) -> anyhow::Result<()> {
+pub(crate) fn set_mode(path: &Path, mode: u32) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .with_context(|| format!("cannot set permissions on {}", path.display()))
 }
 
 #[cfg(not(unix))]
-fn set_mode(_: &Path, _: u32) -> anyhow::Result<()> {
+pub(crate) fn set_mode(_: &Path, _: u32) -> anyhow::Result<()> {
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! File-system steps shared by backup and restore: private directories and files, streamed
 //! copies that hash on the way, emptiness checks, durable renames.
 
+use crate::secrets::set_mode;
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
 use std::{
@@ -37,37 +38,23 @@ pub fn ensure_empty_or_absent(dir: &Path, what: &str, hint: &str) -> anyhow::Res
 
 /// Creates `dir` and its missing parents; `dir` itself gets mode 0700.
 pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(dir)
-        .with_context(|| format!("cannot create directory {}", dir.display()))?;
-    set_mode(dir, 0o700)
+    make_private_dir(dir, true)
 }
 
 /// Creates the directory `dir`, which must not exist, with mode 0700.
 pub fn create_new_private_dir(dir: &Path) -> anyhow::Result<()> {
+    make_private_dir(dir, false)
+}
+
+fn make_private_dir(dir: &Path, with_parents: bool) -> anyhow::Result<()> {
     let mut builder = fs::DirBuilder::new();
+    builder.recursive(with_parents);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder
         .create(dir)
         .with_context(|| format!("cannot create directory {}", dir.display()))?;
     set_mode(dir, 0o700)
-}
-
-#[cfg(unix)]
-pub fn set_mode(path: &Path, mode: u32) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-        .with_context(|| format!("cannot set the permissions of {}", path.display()))
-}
-
-#[cfg(not(unix))]
-pub fn set_mode(_: &Path, _: u32) -> anyhow::Result<()> {
-    Ok(())
 }
 
 /// A new file (it must not exist) readable by its owner only.
