@@ -99,13 +99,13 @@ pub async fn request_context(
     let started = Instant::now();
     let header_id = HeaderValue::from_str(&id).ok();
     let limits = state.clone();
-    let route_for_limit = route.clone();
+    // Probes and scrapes are never throttled: a monitor must see the instance as it is.
+    let ip_limited = !UNLIMITED_ROUTES.contains(&route.as_str());
     let mut res = REQUEST_ID
         .scope(id, async move {
             // Inside the scope, so a refusal's envelope carries the request id too.
-            // Probes and scrapes are never throttled: a monitor must see the instance as it is.
             if let Some(ip) = client_ip
-                && !UNLIMITED_ROUTES.contains(&route_for_limit.as_str())
+                && ip_limited
                 && let Some(refused) = over_ip_limit(&limits, ip).await
             {
                 return refused;

@@ -363,8 +363,8 @@ async fn auth(
         login_rate_per_ip_per_minute: u32::MAX,
         auth_rate_per_ip_per_minute: u32::MAX,
         api_rate_per_user_per_minute: u32::MAX,
-        api_rate_per_ip_per_minute: 0,
-        ws_connects_per_ip_per_minute: 0,
+        api_rate_per_ip_per_minute: u32::MAX,
+        ws_connects_per_ip_per_minute: u32::MAX,
         password_hash_concurrency: cores,
         log_level: "warn".into(),
         ..Config::default()

@@ -292,8 +292,8 @@ async fn start(data_dir: &Path, tune: impl FnOnce(&mut Config)) -> anyhow::Resul
         login_rate_per_ip_per_minute: u32::MAX,
         auth_rate_per_ip_per_minute: u32::MAX,
         api_rate_per_user_per_minute: u32::MAX,
-        api_rate_per_ip_per_minute: 0,
-        ws_connects_per_ip_per_minute: 0,
+        api_rate_per_ip_per_minute: u32::MAX,
+        ws_connects_per_ip_per_minute: u32::MAX,
         // Complete hashes the whole object within the request.
         request_timeout_seconds: 600,
         upload_reservation_ttl_seconds: 3600,

@@ -284,7 +284,7 @@ fn spawn_server(args: &StrictArgs, exe: &Path, dir: &Path, port: u16) -> anyhow:
         .env("SC_LOGIN_RATE_PER_IP_PER_MINUTE", u32::MAX.to_string())
         .env("SC_AUTH_RATE_PER_IP_PER_MINUTE", u32::MAX.to_string())
         .env("SC_API_RATE_PER_USER_PER_MINUTE", u32::MAX.to_string())
-        .env("SC_API_RATE_PER_IP_PER_MINUTE", "0")
+        .env("SC_API_RATE_PER_IP_PER_MINUTE", u32::MAX.to_string())
         .env("SC_MESSAGE_RATE_PER_USER_PER_MINUTE", u32::MAX.to_string())
         .env(
             "SC_REDIS_KEY_PREFIX",
