@@ -17,7 +17,7 @@ use crate::{AuthContext, ClientInfo, Deps, Role};
 use sc_core::{
     AppError, AppResult,
     domain::{BanReason, Username},
-    ids::{AuditId, UserId},
+    ids::UserId,
     time::Timestamp,
 };
 use sc_db::{admin::AdminUserRow, audit::AuditFilter};
@@ -295,7 +295,7 @@ impl AdminService {
                 each(AuditEntryView::from(r)).map_err(AppError::internal)?;
                 total += 1;
             }
-            filter.before = Some::<AuditId>(last);
+            filter.before = Some(last);
         }
     }
 

@@ -87,24 +87,22 @@ impl AdminService {
                 break;
             }
         }
-        for (kind, n) in [
-            ("messages", purged.messages),
-            ("attachments", purged.attachments),
-        ] {
-            if n > 0 {
-                self.d
-                    .metrics
-                    .retention_purged
-                    .get_or_create(&vec![("kind", kind.to_string())])
-                    .inc_by(n);
-                tracing::info!(kind, rows = n, "retention purge");
-            }
-        }
-        if purged.attachments > 0 {
-            // The drive cleanup job deletes the queued objects.
-            self.d.jobs_wake.notify_one();
-        }
+        // The objects of deleted attachments are queued: the drive cleanup job deletes them.
+        self.record("messages", purged.messages);
+        self.record("attachments", purged.attachments);
         Ok(())
+    }
+
+    /// Counts what a pass deleted of one kind (metric and log line).
+    fn record(&self, kind: &str, rows: u64) {
+        if rows > 0 {
+            self.d
+                .metrics
+                .retention_purged
+                .get_or_create(&vec![("kind", kind.to_string())])
+                .inc_by(rows);
+            tracing::info!(kind, rows, "retention purge");
+        }
     }
 
     async fn purge<F, Fut>(&self, kind: &str, batch: F) -> AppResult<u64>
@@ -120,14 +118,7 @@ impl AdminService {
                 break;
             }
         }
-        if total > 0 {
-            self.d
-                .metrics
-                .retention_purged
-                .get_or_create(&vec![("kind", kind.to_string())])
-                .inc_by(total);
-            tracing::info!(kind, rows = total, "retention purge");
-        }
+        self.record(kind, total);
         Ok(total)
     }
 }
