@@ -113,7 +113,7 @@ pub async fn commit(
     let conversation: ConversationId = parse_id("id", &id)?;
     let welcome = match (b.welcome, b.welcome_to) {
         (Some(w), Some(to)) if !to.is_empty() => {
-            Some((MlsBytes::parse("welcome", &w, MAX_MLS_OBJECT)?, dedup(to)))
+            Some((MlsBytes::parse("welcome", &w, MAX_MLS_OBJECT)?, to))
         }
         (None, None) => None,
         _ => {
@@ -135,12 +135,6 @@ pub async fn commit(
     };
     let epoch = s.mls.commit(&ctx, conversation, req).await?;
     Ok(created(EpochView { epoch }))
-}
-
-fn dedup(mut ids: Vec<DeviceId>) -> Vec<DeviceId> {
-    ids.sort();
-    ids.dedup();
-    ids
 }
 
 #[utoipa::path(get, path = "/v1/conversations/{id}/mls/commits", tag = "mls", security(("bearer" = [])),

@@ -229,8 +229,13 @@ impl MlsService {
         &self,
         ctx: &AuthContext,
         conversation: ConversationId,
-        req: CommitRequest,
+        mut req: CommitRequest,
     ) -> AppResult<i64> {
+        // A device named twice gets one welcome.
+        if let Some((_, to)) = &mut req.welcome {
+            to.sort();
+            to.dedup();
+        }
         let members = self.encrypted_membership(ctx, conversation).await?;
         let device = self.my_device(ctx).await?;
         if req.epoch < 0 {
