@@ -110,6 +110,11 @@ async fn messages_expire_by_their_conversations_retention_with_their_attachments
     let kept_short = send(&short, "r2", "two days old", vec![]).await;
     let expired_long = send(&long, "r3", "eleven days old", vec![]).await;
     let kept_long = send(&long, "r4", "nine days old", vec![kept_file_id.clone()]).await;
+    // Found before the purge, so "not found" afterwards means something.
+    let found = app
+        .get("/v1/search/messages?q=four", Some(&member.access))
+        .await;
+    assert_eq!(found.assert_ok(200)["items"].as_array().unwrap().len(), 1);
     let db = secureconnect::app::connect_db(&app.cfg).await.unwrap();
     backdate(&db, &expired_short, 4).await;
     backdate(&db, &kept_short, 2).await;
