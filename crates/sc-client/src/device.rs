@@ -51,6 +51,8 @@ pub struct E2eeClient {
     pub(crate) groups: HashMap<Uuid, MlsGroup>,
     /// Device lists fetched during one sync (trust checks), dropped after it.
     pub(crate) device_cache: HashMap<Uuid, Vec<Device>>,
+    /// Commits of this device that lost their epoch to another device's and were rebuilt.
+    pub(crate) commit_conflicts: u64,
     vault: Option<Vault>,
 }
 
@@ -110,6 +112,7 @@ impl E2eeClient {
             read_upto: HashMap::new(),
             groups: HashMap::new(),
             device_cache: HashMap::new(),
+            commit_conflicts: 0,
             vault,
         };
         client.top_up_key_packages().await?;
@@ -147,6 +150,7 @@ impl E2eeClient {
             read_upto: state.read_upto,
             groups: HashMap::new(),
             device_cache: HashMap::new(),
+            commit_conflicts: 0,
             vault: Some(vault),
         };
         client.save()?;
@@ -187,6 +191,10 @@ impl E2eeClient {
     }
     pub fn device_id(&self) -> Uuid {
         self.device_id
+    }
+    /// How often a commit of this device lost the race for its epoch and was rebuilt.
+    pub fn commit_conflicts(&self) -> u64 {
+        self.commit_conflicts
     }
     pub fn signature_key(&self) -> &[u8] {
         self.signer.public()

@@ -202,6 +202,27 @@ impl E2eeClient {
         self.api.remove_member(conversation, user_id).await
     }
 
+    /// A self-update commit: this device's leaf gets fresh keys, so a compromise of its old
+    /// keys stops exposing what is sent afterwards (post-compromise security).
+    pub async fn rotate_keys(&mut self, conversation: Uuid) -> ClientResult<()> {
+        self.commit_with_retry(conversation, |client| {
+            client.group(conversation);
+            let group = client
+                .groups
+                .get_mut(&conversation)
+                .ok_or_else(|| ClientError::Invalid("not in this conversation's group".into()))?;
+            let (commit, _, info) = stage(group, &client.provider, &client.signer, |b| {
+                b.force_self_update(true)
+            })?;
+            Ok(Some(Outgoing {
+                commit: serialize(&commit)?,
+                welcome: None,
+                group_info: info.as_ref().map(serialize).transpose()?,
+            }))
+        })
+        .await
+    }
+
     async fn remove_leaves(
         &mut self,
         conversation: Uuid,
@@ -280,7 +301,10 @@ impl E2eeClient {
             self.save()?;
             match result {
                 Ok(_) => return Ok(()),
-                Err(e) if e.status() == Some(409) => continue,
+                Err(e) if e.status() == Some(409) => {
+                    self.commit_conflicts += 1;
+                    continue;
+                }
                 Err(e) => return Err(e),
             }
         }

@@ -17,6 +17,7 @@ mod cluster;
 mod common;
 mod drive;
 mod drive_access;
+mod e2ee;
 mod faults;
 mod hostile;
 mod lists;
