@@ -3,6 +3,7 @@
 
 use crate::api::{Api, Device, TokenPair, User, b64, unb64};
 use crate::error::{ClientError, ClientResult};
+use crate::messages::Decrypted;
 use crate::provider::Provider;
 use crate::vault::{Vault, VaultKey};
 use openmls::prelude::tls_codec::Serialize as _;
@@ -36,6 +37,9 @@ pub(crate) struct State {
     pub sent: HashMap<Uuid, String>,
     /// Per conversation: the highest message seq already decrypted.
     pub read_upto: HashMap<Uuid, i64>,
+    /// Per conversation: what was decrypted (a message decrypts once: its key is then gone).
+    #[serde(default)]
+    pub history: HashMap<Uuid, Vec<Decrypted>>,
 }
 
 /// One device of one user, speaking to one server.
@@ -48,6 +52,7 @@ pub struct E2eeClient {
     pub(crate) session_id: Uuid,
     pub(crate) sent: HashMap<Uuid, String>,
     pub(crate) read_upto: HashMap<Uuid, i64>,
+    pub(crate) history: HashMap<Uuid, Vec<Decrypted>>,
     pub(crate) groups: HashMap<Uuid, MlsGroup>,
     /// Device lists fetched during one sync (trust checks), dropped after it.
     pub(crate) device_cache: HashMap<Uuid, Vec<Device>>,
@@ -110,6 +115,7 @@ impl E2eeClient {
             session_id: pair.session_id,
             sent: HashMap::new(),
             read_upto: HashMap::new(),
+            history: HashMap::new(),
             groups: HashMap::new(),
             device_cache: HashMap::new(),
             commit_conflicts: 0,
@@ -148,6 +154,7 @@ impl E2eeClient {
             session_id: state.session_id,
             sent: state.sent,
             read_upto: state.read_upto,
+            history: state.history,
             groups: HashMap::new(),
             device_cache: HashMap::new(),
             commit_conflicts: 0,
@@ -178,6 +185,7 @@ impl E2eeClient {
                 .collect(),
             sent: self.sent.clone(),
             read_upto: self.read_upto.clone(),
+            history: self.history.clone(),
         };
         let plain = serde_json::to_vec(&state).map_err(|e| ClientError::Vault(e.to_string()))?;
         vault.save(&plain)

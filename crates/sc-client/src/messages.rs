@@ -45,7 +45,7 @@ pub struct AttachmentKey {
 }
 
 /// A message of an encrypted conversation as this device reads it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Decrypted {
     pub message_id: Uuid,
     pub seq: i64,
@@ -204,12 +204,26 @@ impl E2eeClient {
             }
             for m in page {
                 let seq = m.seq;
-                out.push(self.decrypt(&m));
+                let d = self.decrypt(&m);
+                self.history
+                    .entry(conversation)
+                    .or_default()
+                    .push(d.clone());
+                out.push(d);
                 self.read_upto.insert(conversation, seq);
             }
         }
         self.save()?;
         Ok(out)
+    }
+
+    /// Everything this device has decrypted in a conversation, oldest first (kept in the
+    /// encrypted local state).
+    pub fn history(&self, conversation: Uuid) -> &[Decrypted] {
+        self.history
+            .get(&conversation)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// Decrypts one message of an encrypted conversation. Messages from before this device

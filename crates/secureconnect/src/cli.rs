@@ -46,6 +46,10 @@ pub enum Command {
     },
     /// Measure throughput on this machine (see docs/benchmarks.md).
     Bench(crate::bench::BenchArgs),
+    /// A terminal client of a SecureConnect server, end-to-end encryption included
+    /// (docs/e2ee.md).
+    #[cfg(feature = "client")]
+    Client(crate::client_cli::ClientArgs),
     /// Back up the embedded mode (database, blobs, generated keys) into an empty directory,
     /// while the server runs (see docs/operations.md for PostgreSQL + S3).
     Backup {
@@ -148,6 +152,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Bench(args) = cli.command {
         return crate::bench::run(args).await;
     }
+    #[cfg(feature = "client")]
+    if let Command::Client(args) = cli.command {
+        return crate::client_cli::run(args).await;
+    }
     let cfg = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve => {
@@ -181,6 +189,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backup { to } => crate::backup::backup(&cfg, &to).await?,
         Command::Restore { from } => crate::backup::restore(&cfg, &from).await?,
         Command::Bench(_) => unreachable!("handled above"),
+        #[cfg(feature = "client")]
+        Command::Client(_) => unreachable!("handled above"),
     }
     Ok(())
 }

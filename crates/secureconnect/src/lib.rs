@@ -11,6 +11,8 @@ mod bench_fanout;
 mod bench_push;
 mod bench_strict;
 pub mod cli;
+#[cfg(feature = "client")]
+pub mod client_cli;
 mod push;
 pub mod secrets;
 pub mod telemetry;

@@ -439,3 +439,108 @@ async fn database_text(app: &TestApp) -> String {
         }
     }
 }
+
+/// The terminal client (`secureconnect client …`, the real binary) as one side of an
+/// encrypted conversation, the SDK as the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_terminal_client_reads_and_writes_an_encrypted_conversation() {
+    let app = TestApp::spawn().await;
+    let _a = app.register("e2cli_a").await;
+    let b = app.register("e2cli_b").await;
+    let mut b1 = device(&app, "e2cli_b").await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("alice.state");
+    let cli = |args: &[&str], stdin: &str| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_secureconnect"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("SC_") {
+                cmd.env_remove(k);
+            }
+        }
+        let mut child = cmd
+            .arg("client")
+            .arg("--state")
+            .arg(&state)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "client {args:?}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let pass = "lantern orchard\n";
+    let login_input = format!("{pass}{PASSWORD}\n");
+    let out = tokio::task::block_in_place(|| {
+        cli(
+            &["login", "--server", &app.base, "--login", "e2cli_a"],
+            &login_input,
+        )
+    });
+    assert!(out.contains("signed in as e2cli_a"), "{out}");
+    assert!(
+        !std::fs::read(&state)
+            .unwrap()
+            .windows(7)
+            .any(|w| w == b"e2cli_a")
+    );
+    let conv = tokio::task::block_in_place(|| {
+        cli(
+            &[
+                "create",
+                "--title",
+                "cli room",
+                "--members",
+                "e2cli_b",
+                "--encrypted",
+            ],
+            pass,
+        )
+    });
+    let conv = Uuid::parse_str(conv.trim()).unwrap();
+    assert_eq!(b1.accept_welcomes().await.unwrap(), vec![conv]);
+    let listed = tokio::task::block_in_place(|| cli(&["conversations"], pass));
+    assert!(
+        listed.contains(&conv.to_string()) && listed.contains("E2EE"),
+        "{listed}"
+    );
+    let c = conv.to_string();
+    tokio::task::block_in_place(|| {
+        cli(
+            &["send", "--conversation", &c, "guava from the terminal"],
+            pass,
+        )
+    });
+    assert_eq!(
+        texts(&mut b1, conv).await,
+        vec![Some("guava from the terminal".into())]
+    );
+    b1.send_text(conv, "papaya from the sdk").await.unwrap();
+    let read = tokio::task::block_in_place(|| cli(&["read", "--conversation", &c], pass));
+    assert!(read.contains("e2cli_a: guava from the terminal"), "{read}");
+    assert!(read.contains("e2cli_b: papaya from the sdk"), "{read}");
+    let safety = tokio::task::block_in_place(|| cli(&["safety", "--username", "e2cli_b"], pass));
+    assert_eq!(
+        safety.trim(),
+        b1.safety_number(Uuid::parse_str(&_a.id).unwrap())
+            .await
+            .unwrap()
+    );
+    let _ = uid(&b);
+    tokio::task::block_in_place(|| cli(&["logout"], pass));
+    assert!(!state.exists());
+}
