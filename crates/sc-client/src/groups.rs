@@ -26,7 +26,7 @@ pub(crate) fn group_id(conversation: Uuid) -> GroupId {
     GroupId::from_slice(conversation.as_bytes())
 }
 
-fn join_config() -> MlsGroupJoinConfig {
+pub(crate) fn join_config() -> MlsGroupJoinConfig {
     MlsGroupJoinConfig::builder()
         .use_ratchet_tree_extension(true)
         .max_past_epochs(PAST_EPOCHS)
@@ -34,7 +34,7 @@ fn join_config() -> MlsGroupJoinConfig {
         .build()
 }
 
-fn create_config() -> MlsGroupCreateConfig {
+pub(crate) fn create_config() -> MlsGroupCreateConfig {
     MlsGroupCreateConfig::builder()
         .ciphersuite(CIPHERSUITE)
         .use_ratchet_tree_extension(true)

@@ -7,6 +7,7 @@
 //! docs/e2ee.md describes the design and the threat model.
 
 pub mod api;
+pub mod bench;
 mod device;
 pub mod error;
 mod groups;

@@ -147,6 +147,8 @@ pub struct Config {
     pub message_max_chars: usize,
     /// Messages a user may send per minute.
     pub message_rate_per_user_per_minute: u32,
+    /// Key-package claims (`POST /v1/keys/claim`) a user may make per minute.
+    pub mls_claims_per_user_per_minute: u32,
     /// Distinct emoji one message may carry.
     pub max_reactions_per_message: u32,
     /// Events queued for one WebSocket before a client that stopped reading is disconnected.
@@ -363,6 +365,7 @@ impl Default for Config {
             password_hash_concurrency: 4,
             message_max_chars: 10_000,
             message_rate_per_user_per_minute: 300,
+            mls_claims_per_user_per_minute: 120,
             max_reactions_per_message: 20,
             ws_outbound_queue: 256,
             ws_inbound_per_second: 20,
@@ -679,7 +682,7 @@ impl Config {
         if let Some(e) = &self.otlp_endpoint {
             check_endpoint(e).map_err(|r| invalid("otlp_endpoint", r))?;
         }
-        let positive: [(&str, u64); 36] = [
+        let positive: [(&str, u64); 37] = [
             ("call_max_participants", self.call_max_participants as u64),
             (
                 "retention_interval_seconds",
@@ -711,6 +714,10 @@ impl Config {
             (
                 "message_rate_per_user_per_minute",
                 self.message_rate_per_user_per_minute as u64,
+            ),
+            (
+                "mls_claims_per_user_per_minute",
+                self.mls_claims_per_user_per_minute as u64,
             ),
             ("ws_outbound_queue", self.ws_outbound_queue as u64),
             ("ws_inbound_per_second", self.ws_inbound_per_second as u64),

@@ -108,6 +108,10 @@ pub enum BenchKind {
         #[command(flatten)]
         args: crate::bench_ai::AiArgs,
     },
+    /// The MLS Delivery Service: commits (spread and contended) and key-package claims vs the
+    /// single-row INSERT ceiling; the SDK's costs in a 100-device group vs one signature.
+    #[cfg(feature = "client")]
+    Mls(crate::bench_mls::MlsArgs),
     /// The hot paths the strict way: server (and its database and Redis) pinned to one core,
     /// wrk and pgbench to the other; authenticated read vs a bare axum handler, send + persist
     /// vs pgbench's single-row INSERT, in one run.
@@ -181,6 +185,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             .await
         }
         BenchKind::Ai { args } => crate::bench_ai::ai(args).await,
+        #[cfg(feature = "client")]
+        BenchKind::Mls(args) => crate::bench_mls::mls(args).await,
         BenchKind::Strict(args) => crate::bench_strict::strict(args).await,
         BenchKind::HelloServer { listen } => crate::bench_strict::hello_server(listen).await,
     }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-fn config(
+pub(crate) fn config(
     dir: &std::path::Path,
     database_url: Option<&str>,
     redis_url: Option<&str>,
@@ -33,13 +33,14 @@ fn config(
         api_rate_per_ip_per_minute: u32::MAX,
         ws_connects_per_ip_per_minute: u32::MAX,
         message_rate_per_user_per_minute: u32::MAX,
+        mls_claims_per_user_per_minute: u32::MAX,
         ws_outbound_queue: 4096,
         log_level: "warn".into(),
         ..Config::default()
     })
 }
 
-async fn start(cfg: Config) -> anyhow::Result<(String, Db)> {
+pub(crate) async fn start(cfg: Config) -> anyhow::Result<(String, Db)> {
     let app = App::build(cfg).await?;
     let db = app.state().deps.db.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -72,7 +73,7 @@ pub(crate) async fn register(
 }
 
 /// Autocommitted single-row INSERTs (the shape of a message row) from `concurrency` loops.
-async fn insert_ceiling(
+pub(crate) async fn insert_ceiling(
     db: &Db,
     dur: Duration,
     concurrency: usize,

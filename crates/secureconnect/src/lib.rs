@@ -8,6 +8,8 @@ mod bench_calls;
 mod bench_chat;
 mod bench_drive;
 mod bench_fanout;
+#[cfg(feature = "client")]
+mod bench_mls;
 mod bench_push;
 mod bench_strict;
 pub mod cli;

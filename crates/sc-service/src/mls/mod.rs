@@ -33,7 +33,6 @@ pub const MAX_WELCOME_DEVICES: usize = 1000;
 /// Users per claim.
 pub const MAX_CLAIM_USERS: usize = 100;
 /// Claims per caller per minute.
-const CLAIMS_PER_MINUTE: u32 = 120;
 
 /// Opaque MLS bytes from a base64 field: malformed → 400, over `max` decoded bytes → 413.
 pub struct MlsBytes(Vec<u8>);
@@ -211,7 +210,7 @@ impl MlsService {
             .within_limit(
                 "mls_claim",
                 &format!("mls_claim:{}", ctx.user_id),
-                CLAIMS_PER_MINUTE,
+                self.d.cfg.mls_claims_per_user_per_minute,
                 Duration::from_secs(60),
             )
             .await?;
