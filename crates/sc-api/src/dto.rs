@@ -67,6 +67,38 @@ impl From<TokenPair> for TokenPairView {
     }
 }
 
+/// The token pair of the cookie variant of login/refresh (`/v1/auth/browser/*`): the refresh
+/// token is not in the body but in an HttpOnly cookie that page scripts cannot read.
+#[derive(Serialize, ToSchema)]
+pub struct BrowserSessionView {
+    pub access_token: String,
+    /// Always "Bearer".
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    #[schema(value_type = String, format = Uuid)]
+    pub session_id: String,
+    pub user: UserView,
+}
+
+impl From<TokenPair> for BrowserSessionView {
+    fn from(t: TokenPair) -> Self {
+        Self {
+            access_token: t.access_token,
+            token_type: "Bearer",
+            expires_in: t.expires_in,
+            session_id: t.session_id.to_string(),
+            user: t.user.into(),
+        }
+    }
+}
+
+/// The body of the cookie refresh: exactly `{}`. Requiring a JSON body is part of the CSRF
+/// defence: a cross-site form cannot send `application/json` without a CORS preflight.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserRefreshRequest {}
+
 #[derive(Serialize, ToSchema)]
 pub struct SessionView {
     #[schema(value_type = String, format = Uuid)]

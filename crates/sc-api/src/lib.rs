@@ -20,7 +20,7 @@ use crate::{
         require_auth, ws_connect_rate_limit,
     },
     routes::{
-        admin, ai, auth, blobs, calls, chat, drive, links, mls, notifications, ops, polls,
+        admin, ai, auth, blobs, browser, calls, chat, drive, links, mls, notifications, ops, polls,
         realtime, users,
     },
     state::AppState,
@@ -42,11 +42,14 @@ use tower_http::{
 };
 
 /// Public routes under /v1 (everything else needs a bearer token).
-const PUBLIC_PATHS: [&str; 9] = [
+const PUBLIC_PATHS: [&str; 12] = [
     "/v1/realtime",
     "/v1/auth/register",
     "/v1/auth/login",
     "/v1/auth/refresh",
+    "/v1/auth/browser/register",
+    "/v1/auth/browser/login",
+    "/v1/auth/browser/refresh",
     "/v1/auth/password-reset/request",
     "/v1/auth/password-reset/confirm",
     "/v1/auth/email/verify",
@@ -68,10 +71,13 @@ pub fn router(state: Arc<AppState>) -> Router {
     let st = || state.clone();
     let login = Router::new()
         .route("/v1/auth/login", post(auth::login))
+        .route("/v1/auth/browser/login", post(browser::login))
         .route_layer(from_fn_with_state(st(), login_rate_limit));
     let public_auth = Router::new()
         .route("/v1/auth/register", post(auth::register))
         .route("/v1/auth/refresh", post(auth::refresh))
+        .route("/v1/auth/browser/register", post(browser::register))
+        .route("/v1/auth/browser/refresh", post(browser::refresh))
         .route("/v1/auth/password-reset/request", post(auth::reset_request))
         .route("/v1/auth/password-reset/confirm", post(auth::reset_confirm))
         .route("/v1/auth/email/verify", post(auth::verify_email))
@@ -82,6 +88,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route_layer(from_fn_with_state(st(), link_rate_limit));
     let protected = Router::new()
         .route("/v1/auth/logout", post(auth::logout))
+        .route("/v1/auth/browser/logout", post(browser::logout))
         .route("/v1/auth/logout-all", post(auth::logout_all))
         .route("/v1/auth/sessions", get(auth::sessions))
         .route("/v1/auth/sessions/{id}", delete(auth::end_session))
@@ -339,7 +346,12 @@ fn cors(origins: &[String]) -> CorsLayer {
 
 /// Unknown routes: 404, but 401 first for an unauthenticated caller outside the public routes
 /// (API.md §12), so probing reveals nothing about which protected routes exist.
+/// Outside the server's own paths, a GET is for the web app (`routes::web`).
 async fn not_found(State(s): State<Arc<AppState>>, req: Request) -> Response {
+    if routes::web::wants_app(req.method(), req.uri().path()) {
+        let head = req.method() == Method::HEAD;
+        return routes::web::serve(&s, req.uri().path(), req.headers(), head);
+    }
     auth_first(&s, req, AppError::NotFound("route".into())).await
 }
 

@@ -22,6 +22,8 @@ use utoipa::OpenApi;
         routes::auth::reset_request, routes::auth::reset_confirm, routes::auth::verify_email,
         routes::auth::resend_verification, routes::auth::totp_setup, routes::auth::totp_enable,
         routes::auth::totp_disable,
+        routes::browser::register, routes::browser::login, routes::browser::refresh,
+        routes::browser::logout,
         routes::users::me, routes::users::patch_me, routes::users::change_password, routes::users::delete_me,
         routes::users::profile, routes::users::search, routes::users::block, routes::users::unblock,
         routes::users::blocked,

@@ -1,5 +1,5 @@
 //! The command line: `serve`, `migrate`, `config check|print`, `admin …`, `backup`, `restore`,
-//! `bench …`.
+//! `openapi`, `bench …`.
 
 use crate::app::{App, connect_db};
 use anyhow::Context;
@@ -61,6 +61,9 @@ pub enum Command {
         #[arg(long)]
         from: PathBuf,
     },
+    /// Print the OpenAPI document (the one served at /v1/openapi.json) as JSON; the web app
+    /// generates its API types from it (`npm run openapi` in web/).
+    Openapi,
 }
 
 #[derive(Subcommand)]
@@ -156,6 +159,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Client(args) = cli.command {
         return crate::client_cli::run(args).await;
     }
+    if let Command::Openapi = cli.command {
+        // Depends on the code only: no configuration, data directory or database is touched.
+        let mut out = std::io::stdout().lock();
+        out.write_all(&sc_api::openapi::DOCUMENT)?;
+        out.write_all(b"\n")?;
+        return Ok(());
+    }
     let cfg = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve => {
@@ -188,7 +198,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin { action } => admin(cfg, action).await?,
         Command::Backup { to } => crate::backup::backup(&cfg, &to).await?,
         Command::Restore { from } => crate::backup::restore(&cfg, &from).await?,
-        Command::Bench(_) => unreachable!("handled above"),
+        Command::Bench(_) | Command::Openapi => unreachable!("handled above"),
         #[cfg(feature = "client")]
         Command::Client(_) => unreachable!("handled above"),
     }

@@ -15,7 +15,10 @@ use sc_core::{
     domain::{DisplayName, Email, Username, short_text},
     ids::SessionId,
 };
-use sc_service::auth::{LoginId, Registration};
+use sc_service::{
+    ClientInfo,
+    auth::{LoginId, Registration, TokenPair},
+};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -35,6 +38,15 @@ pub async fn register(
     Client(client): Client,
     ApiJson(b): ApiJson<RegisterRequest>,
 ) -> ApiResult<TokenPairView> {
+    Ok(created(register_pair(&s, &client, b).await?.into()))
+}
+
+/// Registration shared by the JSON route and its cookie variant (`routes::browser`).
+pub(crate) async fn register_pair(
+    s: &AppState,
+    client: &ClientInfo,
+    b: RegisterRequest,
+) -> Result<TokenPair, ApiError> {
     let reg = Registration {
         email: Email::parse("email", &b.email)?,
         username: Username::parse("username", &b.username)?,
@@ -42,7 +54,7 @@ pub async fn register(
         password: b.password,
         device_name: device_name(b.device_name)?,
     };
-    Ok(created(s.auth.register(reg, &client).await?.into()))
+    Ok(s.auth.register(reg, client).await?)
 }
 
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest,
@@ -52,6 +64,15 @@ pub async fn login(
     Client(client): Client,
     ApiJson(b): ApiJson<LoginRequest>,
 ) -> ApiResult<TokenPairView> {
+    Ok(ok(login_pair(&s, &client, b).await?.into()))
+}
+
+/// Login shared by the JSON route and its cookie variant (`routes::browser`).
+pub(crate) async fn login_pair(
+    s: &AppState,
+    client: &ClientInfo,
+    b: LoginRequest,
+) -> Result<TokenPair, ApiError> {
     let id = match (b.email, b.username) {
         (Some(e), None) => LoginId::Email(Email::parse("email", &e)?),
         // An impossible username cannot exist: it is answered like any unknown account.
@@ -64,17 +85,15 @@ pub async fn login(
             );
         }
     };
-    let pair = s
-        .auth
+    Ok(s.auth
         .login(
             id,
             &b.password,
             b.totp_code.as_deref(),
             device_name(b.device_name)?,
-            &client,
+            client,
         )
-        .await?;
-    Ok(ok(pair.into()))
+        .await?)
 }
 
 #[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,

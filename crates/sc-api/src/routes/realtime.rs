@@ -33,7 +33,7 @@ pub async fn ticket(State(s): S, VerifiedAuth(ctx): VerifiedAuth) -> ApiResult<T
 
 /// The browser's Origin must be this server's public origin or an allowed CORS origin.
 /// Clients that send no Origin (native apps) are not browsers and pass.
-fn origin_allowed(s: &AppState, headers: &HeaderMap) -> bool {
+pub(crate) fn origin_allowed(s: &AppState, headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };

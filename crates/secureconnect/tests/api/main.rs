@@ -34,4 +34,5 @@ mod realtime;
 mod retention;
 mod totp;
 mod users;
+mod web;
 mod webrtc;

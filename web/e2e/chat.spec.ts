@@ -1,0 +1,155 @@
+// The product in a real browser against the real server: two people create accounts, find
+// each other and chat in real time; a hostile message sent through the API stays inert text;
+// a reload keeps the session (HttpOnly cookie), "Sign out" ends it on the server; and no page
+// logs a console error or a CSP violation on the way.
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { PASSWORD, type Server, apiCall, apiUser, launchBrowser, startServer, watchProblems } from "./harness";
+
+let server: Server;
+let browser: Browser;
+const problems: string[] = [];
+const contexts: BrowserContext[] = [];
+
+beforeAll(async () => {
+  server = await startServer("chat");
+  browser = await launchBrowser();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function newPage(): Promise<Page> {
+  const context = await browser.newContext({ baseURL: server.base });
+  watchProblems(context, problems);
+  contexts.push(context);
+  return context.newPage();
+}
+
+/** Creates an account through the app's own "Create account" screen. */
+async function createAccount(page: Page, username: string, displayName: string): Promise<void> {
+  await page.goto("/");
+  await page.getByRole("link", { name: "Create account" }).click();
+  await page.getByLabel("Email").fill(`${username}@example.org`);
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Display name").fill(displayName);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Create account" }).click();
+  // Signed in: the (still empty, so invisible) list is there, and so is "Sign out".
+  await page.getByRole("button", { name: "Sign out" }).waitFor();
+  await page.getByRole("list", { name: "Conversations" }).waitFor({ state: "attached" });
+}
+
+function messages(page: Page) {
+  return page.getByRole("list", { name: "Messages" });
+}
+
+async function send(page: Page, text: string): Promise<void> {
+  await page.getByRole("textbox", { name: "Message" }).fill(text);
+  await page.getByRole("button", { name: "Send" }).click();
+}
+
+describe("chat in the browser", () => {
+  let alice: Page;
+  let bob: Page;
+  let aliceToken = "";
+
+  it("lets two people create accounts, find each other and chat in real time", async () => {
+    alice = await newPage();
+    bob = await newPage();
+    // The access token the app keeps in memory, for the server-side checks below.
+    alice.on("response", async (r) => {
+      if (r.url().endsWith("/v1/auth/browser/register") || r.url().endsWith("/v1/auth/browser/refresh")) {
+        const body = (await r.json().catch(() => null)) as { data?: { access_token?: string } } | null;
+        if (body?.data?.access_token) aliceToken = body.data.access_token;
+      }
+    });
+    await createAccount(alice, "alice", "Alice Liddell");
+    await createAccount(bob, "bob", "Bob Builder");
+
+    await alice.getByLabel("Usernames").fill("bob");
+    await alice.getByRole("button", { name: "Start conversation" }).click();
+    await messages(alice).waitFor();
+    await send(alice, "Hello Bob, this is Alice");
+    await messages(alice).getByRole("listitem").filter({ hasText: "Hello Bob, this is Alice" }).waitFor();
+
+    // Bob's list learns about the conversation over the socket, with its unread count.
+    const item = bob.getByRole("list", { name: "Conversations" }).getByRole("listitem", { name: /Alice Liddell/ });
+    await item.waitFor();
+    await expect.poll(() => item.getAttribute("aria-label")).toContain("1 unread");
+    await item.getByRole("link").click();
+    await messages(bob).getByRole("listitem").filter({ hasText: "Hello Bob, this is Alice" }).waitFor();
+
+    // And back, without a reload on either side.
+    await send(bob, "Hi Alice! Bob here.");
+    await messages(alice).getByRole("listitem").filter({ hasText: "Hi Alice! Bob here." }).waitFor();
+    await expect.poll(() => messages(bob).getByRole("listitem").count()).toBe(2);
+  });
+
+  it("shows a hostile message sent through the API as inert text", async () => {
+    const mallory = await apiUser(server.base, "mallory", "<b>Mallory</b>");
+    const aliceId = (await apiCall(server.base, aliceToken, "GET", "/v1/users/me")).body.data["id"] as string;
+    const conv = await apiCall(server.base, mallory.token, "POST", "/v1/conversations", {
+      kind: "direct",
+      member_ids: [aliceId],
+    });
+    expect(conv.status).toBe(201);
+    const payload =
+      `<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>` +
+      ` <a href="javascript:window.__pwned=3">click</a> javascript:window.__pwned=4 https://example.org/safe?q=1`;
+    const sent = await apiCall(server.base, mallory.token, "POST", `/v1/conversations/${conv.body.data["id"]}/messages`, {
+      client_message_id: "xss-1",
+      content: payload,
+    });
+    expect(sent.status).toBe(201);
+
+    const item = alice.getByRole("list", { name: "Conversations" }).getByRole("listitem", { name: /<b>Mallory<\/b>/ });
+    await item.getByRole("link").click();
+    const message = messages(alice).getByRole("listitem").filter({ hasText: "onerror" });
+    await message.waitFor();
+    // The markup is shown as the characters it is made of.
+    expect(await message.locator(".text").innerText()).toContain(`<img src=x onerror="window.__pwned=1">`);
+    expect(await message.locator("img, script, b").count()).toBe(0);
+    // Only the https URL became a link, and it cannot reach back into this page.
+    const links = message.getByRole("link");
+    expect(await links.count()).toBe(1);
+    expect(await links.first().getAttribute("href")).toBe("https://example.org/safe?q=1");
+    expect(await links.first().getAttribute("rel")).toBe("noopener noreferrer");
+    expect(await links.first().getAttribute("target")).toBe("_blank");
+    expect(await alice.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+  });
+
+  it("keeps the session across a reload, and Sign out ends it on the server", async () => {
+    await alice.reload();
+    await alice.getByRole("list", { name: "Conversations" }).getByRole("listitem", { name: /Bob Builder/ }).waitFor();
+    // The refresh token is out of the page's reach.
+    expect(await alice.evaluate(() => document.cookie)).not.toContain("sc_refresh");
+    const cookies = await alice.context().cookies();
+    const refresh = cookies.find((c) => c.name === "sc_refresh");
+    expect(refresh?.httpOnly).toBe(true);
+    expect(refresh?.sameSite).toBe("Strict");
+    expect(refresh?.path).toBe("/v1/auth/browser");
+    const token = aliceToken;
+    expect((await apiCall(server.base, token, "GET", "/v1/users/me")).status).toBe(200);
+
+    await alice.getByRole("button", { name: "Sign out" }).click();
+    await alice.getByRole("button", { name: "Sign in" }).waitFor();
+    expect((await apiCall(server.base, token, "GET", "/v1/users/me")).status).toBe(401);
+    expect((await alice.context().cookies()).find((c) => c.name === "sc_refresh")).toBeUndefined();
+    await alice.reload();
+    await alice.getByRole("button", { name: "Sign in" }).waitFor();
+
+    // Signing in again with the app's form.
+    await alice.getByLabel("Email or username").fill("alice");
+    await alice.getByLabel("Password").fill(PASSWORD);
+    await alice.getByRole("button", { name: "Sign in" }).click();
+    await alice.getByRole("list", { name: "Conversations" }).getByRole("listitem", { name: /Bob Builder/ }).waitFor();
+  });
+
+  it("logged no console error and no CSP violation", () => {
+    expect(problems).toEqual([]);
+  });
+});

@@ -1,0 +1,120 @@
+// Starts the real server binary on a free port of 127.0.0.1 with a temporary data directory,
+// and Debian's Chromium through playwright-core (which never downloads a browser of its own).
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { type Browser, type BrowserContext, type Page, chromium } from "playwright-core";
+
+export const PASSWORD = "tangerine-violin-42";
+const here = new URL(".", import.meta.url).pathname;
+export const ARTIFACTS = join(here, ".artifacts");
+
+function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.once("error", fail);
+    s.listen(0, "127.0.0.1", () => {
+      const addr = s.address();
+      s.close(() => (typeof addr === "object" && addr ? ok(addr.port) : fail(new Error("no port"))));
+    });
+  });
+}
+
+export interface Server {
+  base: string;
+  stop(): Promise<void>;
+}
+
+export async function startServer(name: string): Promise<Server> {
+  const bin = resolve(process.env.SC_BIN ?? join(here, "../../target/debug/secureconnect"));
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), "sc-e2e-"));
+  const base = `http://127.0.0.1:${port}`;
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const log = createWriteStream(join(ARTIFACTS, `${name}-server.log`));
+  const child: ChildProcess = spawn(bin, ["serve"], {
+    env: {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      SC_DATA_DIR: dataDir,
+      SC_LISTEN: `127.0.0.1:${port}`,
+      SC_PUBLIC_URL: base,
+      SC_LOG_LEVEL: "info",
+      // Every browser context signs in from 127.0.0.1.
+      SC_LOGIN_RATE_PER_IP_PER_MINUTE: "1000",
+      SC_AUTH_RATE_PER_IP_PER_MINUTE: "1000",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  const exited = new Promise<void>((ok) => child.once("exit", () => ok()));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the server exited (${child.exitCode}); see ${name}-server.log`);
+    try {
+      if ((await fetch(`${base}/health`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error("the server did not start within 30 s");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    base,
+    async stop() {
+      child.kill("SIGTERM");
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      if (child.exitCode === null) child.kill("SIGKILL");
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function launchBrowser(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    // Root in CI has no user namespace sandbox.
+    args: ["--no-sandbox", "--disable-dev-shm-usage"],
+  });
+}
+
+/** Console errors, uncaught exceptions and CSP violations of every page of a context. */
+export function watchProblems(context: BrowserContext, problems: string[]): void {
+  context.on("page", (page) => watchPage(page, problems));
+  void context.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (e) => {
+      console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`);
+    });
+  });
+}
+
+function watchPage(page: Page, problems: string[]): void {
+  page.on("console", (m) => {
+    if (m.type() === "error") problems.push(`console: ${m.text()} (${m.location().url})`);
+  });
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+}
+
+/** A user made through the JSON API (as another client would), with its access token. */
+export async function apiUser(base: string, username: string, displayName: string) {
+  const r = await fetch(`${base}/v1/auth/register`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email: `${username}@example.org`, username, password: PASSWORD, display_name: displayName }),
+  });
+  const body = (await r.json()) as { data: { access_token: string; user: { id: string } } };
+  if (r.status !== 201) throw new Error(`register ${username}: ${JSON.stringify(body)}`);
+  return { token: body.data.access_token, id: body.data.user.id };
+}
+
+export async function apiCall(base: string, token: string, method: string, path: string, body?: unknown) {
+  const r = await fetch(`${base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: r.status, body: (await r.json()) as { data: Record<string, unknown> } };
+}

@@ -1,0 +1,19 @@
+import { describe, expect, it, vi } from "vitest";
+
+// router.ts listens for popstate on load; a bare stand-in is enough for the pure functions.
+vi.stubGlobal("addEventListener", () => {});
+const { parseRoute, routePath } = await import("./router");
+
+describe("routes", () => {
+  it("parse and print each other", () => {
+    const id = "0190b2f1-7a3c-7def-8abc-0123456789ab";
+    for (const path of ["/", "/sign-in", "/register", `/c/${id}`]) {
+      expect(routePath(parseRoute(path))).toBe(path);
+    }
+  });
+  it("fall back to home for anything unknown or malformed", () => {
+    expect(parseRoute("/c/not-a-uuid")).toEqual({ name: "home" });
+    expect(parseRoute("/nowhere")).toEqual({ name: "home" });
+    expect(parseRoute("/c/0190b2f1-7a3c-7def-8abc-0123456789ab/extra")).toEqual({ name: "home" });
+  });
+});

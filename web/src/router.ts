@@ -1,0 +1,56 @@
+// Client-side routes. The server answers index.html for any path outside /v1, /health, /ready
+// and /metrics, so each of these can be loaded, reloaded and bookmarked directly.
+
+export type Route =
+  | { name: "home" }
+  | { name: "sign-in" }
+  | { name: "register" }
+  | { name: "conversation"; id: string };
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function parseRoute(path: string): Route {
+  if (path === "/sign-in") return { name: "sign-in" };
+  if (path === "/register") return { name: "register" };
+  const m = /^\/c\/([^/]+)$/.exec(path);
+  if (m && UUID.test(m[1]!)) return { name: "conversation", id: m[1]!.toLowerCase() };
+  return { name: "home" };
+}
+
+export function routePath(r: Route): string {
+  switch (r.name) {
+    case "home":
+      return "/";
+    case "sign-in":
+      return "/sign-in";
+    case "register":
+      return "/register";
+    case "conversation":
+      return `/c/${r.id}`;
+  }
+}
+
+const listeners = new Set<(r: Route) => void>();
+
+export function currentRoute(): Route {
+  return parseRoute(location.pathname);
+}
+
+export function navigate(r: Route, replace = false): void {
+  const path = routePath(r);
+  if (path !== location.pathname) {
+    if (replace) history.replaceState(null, "", path);
+    else history.pushState(null, "", path);
+  }
+  for (const cb of listeners) cb(r);
+}
+
+export function onRoute(cb: (r: Route) => void): () => void {
+  listeners.add(cb);
+  return () => listeners.delete(cb);
+}
+
+addEventListener("popstate", () => {
+  const r = currentRoute();
+  for (const cb of listeners) cb(r);
+});

@@ -1,0 +1,32 @@
+import { useEffect, useState } from "preact/hooks";
+import { type Route, currentRoute, navigate, onRoute } from "../router";
+import { type Session, onSessionChange, restore } from "../session";
+import { Register, SignIn } from "./AuthForms";
+import { Chat } from "./Chat";
+
+export function App() {
+  // undefined while the page asks the server whether the refresh cookie is still good.
+  const [session, setSession] = useState<Session | null | undefined>(undefined);
+  const [route, setRoute] = useState<Route>(currentRoute());
+
+  useEffect(() => onRoute(setRoute), []);
+  useEffect(() => {
+    const off = onSessionChange(setSession);
+    restore().then(setSession, () => setSession(null));
+    return off;
+  }, []);
+
+  useEffect(() => {
+    if (session && (route.name === "sign-in" || route.name === "register")) navigate({ name: "home" }, true);
+  }, [session, route]);
+
+  if (session === undefined) {
+    return (
+      <p class="loading" role="status">
+        Loading…
+      </p>
+    );
+  }
+  if (!session) return route.name === "register" ? <Register /> : <SignIn />;
+  return <Chat session={session} route={route} />;
+}

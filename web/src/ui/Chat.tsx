@@ -1,0 +1,190 @@
+// The signed-in app: header, conversation list, the open conversation, and the one realtime
+// socket whose events both of them follow.
+
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { ApiFailure, type Conversation, type Message, api, http } from "../api/client";
+import { type ConnectionState, Realtime, type RealtimeEvent } from "../realtime";
+import { type Route, navigate } from "../router";
+import { type Session, forget, signOut } from "../session";
+import { ConversationView } from "./ConversationView";
+import { NewConversation } from "./NewConversation";
+
+export type EventListener = (e: RealtimeEvent) => void;
+
+/** The name a conversation is shown under: its title, or for a direct one the other member. */
+export function conversationName(c: Conversation, peers: ReadonlyMap<string, string>): string {
+  return c.title || peers.get(c.id) || (c.kind === "direct" ? "Direct conversation" : "Group");
+}
+
+async function loadConversations(): Promise<Conversation[]> {
+  return (await api((headers) => http.GET("/v1/conversations", { headers, params: { query: { limit: 100 } } }))).items;
+}
+
+/** The other member's display name of each direct conversation without a title. */
+async function loadPeers(list: Conversation[], me: string, known: ReadonlyMap<string, string>) {
+  const missing = list.filter((c) => c.kind === "direct" && !c.title && !known.has(c.id));
+  const found = await Promise.all(
+    missing.map(async (c) => {
+      const members = await api((headers) =>
+        http.GET("/v1/conversations/{id}/members", { headers, params: { path: { id: c.id } } }),
+      );
+      const other = members.items.find((m) => m.user_id !== me);
+      return [c.id, other?.display_name ?? "Direct conversation"] as const;
+    }),
+  );
+  return new Map([...known, ...found]);
+}
+
+export function Chat({ session, route }: { session: Session; route: Route }) {
+  const [conversations, setConversations] = useState<Conversation[]>([]);
+  const [peers, setPeers] = useState<ReadonlyMap<string, string>>(new Map());
+  // The realtime handlers outlive renders: they read the latest names from here.
+  const peersRef = useRef(peers);
+  peersRef.current = peers;
+  const [connection, setConnection] = useState<ConnectionState>("connecting");
+  const [resyncs, setResyncs] = useState(0);
+  const [error, setError] = useState<string | null>(null);
+  const listeners = useRef(new Set<EventListener>());
+  const realtime = useRef<Realtime | null>(null);
+  const openId = route.name === "conversation" ? route.id : null;
+  const openIdRef = useRef(openId);
+  openIdRef.current = openId;
+
+  async function refreshList() {
+    try {
+      const list = await loadConversations();
+      setConversations(list);
+      setPeers(await loadPeers(list, session.user.id, peersRef.current));
+      setError(null);
+    } catch (e) {
+      setError(e instanceof ApiFailure ? e.message : "The conversations could not be loaded.");
+    }
+  }
+
+  useEffect(() => {
+    const rt = new Realtime({
+      event: (e) => {
+        onListEvent(e);
+        for (const l of listeners.current) l(e);
+      },
+      resync: () => {
+        // What arrived while the socket was down: the list's counts and the open history.
+        void refreshList();
+        setResyncs((n) => n + 1);
+      },
+      state: setConnection,
+      sessionEnded: forget,
+    });
+    realtime.current = rt;
+    rt.start();
+    return () => rt.stop();
+  }, [session.sessionId]);
+
+  function onListEvent(e: RealtimeEvent) {
+    if (e.type === "message.created") {
+      const m = e.data as Message;
+      setConversations((list) => {
+        const c = list.find((x) => x.id === m.conversation_id);
+        if (!c) {
+          // A conversation this list has not seen yet (someone just added us).
+          void refreshList();
+          return list;
+        }
+        const mine = m.sender_id === session.user.id;
+        const open = openIdRef.current === c.id && document.visibilityState === "visible";
+        const updated: Conversation = {
+          ...c,
+          last_message_seq: Math.max(c.last_message_seq, m.seq),
+          last_activity_at: m.created_at,
+          unread_count: mine || open ? c.unread_count : c.unread_count + 1,
+        };
+        return [updated, ...list.filter((x) => x.id !== c.id)];
+      });
+    } else if (e.type === "member.added" || e.type === "member.removed" || e.type === "conversation.updated") {
+      void refreshList();
+    }
+  }
+
+  const active = useMemo(() => conversations.find((c) => c.id === openId) ?? null, [conversations, openId]);
+
+  function markedRead(id: string) {
+    setConversations((list) => list.map((c) => (c.id === id ? { ...c, unread_count: 0 } : c)));
+  }
+
+  return (
+    <div class={`shell${openId ? " has-open" : ""}`}>
+      <header class="topbar">
+        <span class="brand">SecureConnect</span>
+        <span class={`connection ${connection}`} role="status">
+          {connection === "online" ? "Online" : connection === "connecting" ? "Connecting…" : "Offline, reconnecting…"}
+        </span>
+        <span class="me">{session.user.display_name}</span>
+        <button type="button" class="secondary" onClick={() => void signOut().catch(() => setError("Sign out failed: the server cannot be reached."))}>
+          Sign out
+        </button>
+      </header>
+      <nav class="sidebar" aria-label="Conversation list">
+        <NewConversation
+          me={session.user.id}
+          onCreated={(c) => {
+            void refreshList();
+            navigate({ name: "conversation", id: c.id });
+          }}
+        />
+        {error && (
+          <p class="error" role="alert">
+            {error}
+          </p>
+        )}
+        <ul class="conversations" aria-label="Conversations">
+          {conversations.map((c) => {
+            const name = conversationName(c, peers);
+            const unread = c.unread_count > 0 ? `, ${c.unread_count} unread` : "";
+            return (
+              <li key={c.id} aria-label={name + unread} class={c.id === openId ? "current" : undefined}>
+                <a
+                  href={`/c/${c.id}`}
+                  aria-current={c.id === openId ? "page" : undefined}
+                  onClick={(e) => {
+                    e.preventDefault();
+                    navigate({ name: "conversation", id: c.id });
+                  }}
+                >
+                  <span class="name">{name}</span>
+                  {c.encrypted && <span class="tag">Encrypted</span>}
+                  {c.unread_count > 0 && (
+                    <span class="badge">
+                      {c.unread_count}
+                      <span class="visually-hidden"> unread</span>
+                    </span>
+                  )}
+                </a>
+              </li>
+            );
+          })}
+        </ul>
+        {conversations.length === 0 && !error && <p class="hint">No conversations yet. Start one above.</p>}
+      </nav>
+      <main class="content">
+        {openId ? (
+          <ConversationView
+            key={openId}
+            id={openId}
+            conversation={active}
+            name={active ? conversationName(active, peers) : ""}
+            me={session.user.id}
+            resyncs={resyncs}
+            subscribe={(l) => {
+              listeners.current.add(l);
+              return () => listeners.current.delete(l);
+            }}
+            onRead={markedRead}
+            realtime={realtime.current}
+          />
+        ) : (
+          <p class="hint">Choose a conversation, or start a new one.</p>
+        )}
+      </main>
+    </div>
+  );
+}
