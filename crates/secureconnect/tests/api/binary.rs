@@ -1,5 +1,6 @@
 //! The `secureconnect` binary itself: embedded defaults, config commands, admin commands.
 
+use crate::common::KillOnDrop;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -330,16 +331,6 @@ async fn otlp_receiver() -> (
         }
     });
     (port, got)
-}
-
-/// A server process that does not outlive a failed test.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 // Multi-threaded: the receiver keeps answering while the test waits for the process to exit.

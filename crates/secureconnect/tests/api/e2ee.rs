@@ -48,15 +48,20 @@ async fn sealed_group(
 
 #[tokio::test]
 async fn three_users_with_two_devices_each_read_every_message() {
-    let app = TestApp::spawn().await;
+    // Two instances on one database: each user's devices are on different instances.
+    let apps = TestApp::spawn_cluster(2, |_| {}).await;
+    let app = &apps[0];
     let (a, b, c) = (
         app.register("e2alice").await,
         app.register("e2bob").await,
         app.register("e2carol").await,
     );
     let mut devices = Vec::new();
-    for name in ["e2alice", "e2alice", "e2bob", "e2bob", "e2carol", "e2carol"] {
-        devices.push(device(&app, name).await);
+    for (i, name) in ["e2alice", "e2alice", "e2bob", "e2bob", "e2carol", "e2carol"]
+        .into_iter()
+        .enumerate()
+    {
+        devices.push(device(&apps[i % 2], name).await);
     }
     let (owner, rest) = devices.split_first_mut().unwrap();
     let mut others: Vec<&mut E2eeClient> = rest.iter_mut().collect();
@@ -90,6 +95,13 @@ async fn three_users_with_two_devices_each_read_every_message() {
         .get("/v1/search/messages?q=marmalade", Some(&b.access))
         .await;
     assert_eq!(found.assert_ok(200)["items"], serde_json::json!([]));
+    // A commit through one instance reaches a member's socket on the other (through Redis;
+    // the embedded tier has no cross-instance bus, so there the socket shares the instance).
+    let mut ws = apps[if redis_url().is_some() { 0 } else { 1 }].ws(&a).await;
+    devices[3].rotate_keys(conv).await.unwrap();
+    let ev = ws.expect("mls.commit").await;
+    assert_eq!(ev["conversation_id"], conv.to_string());
+    assert_eq!(ev["epoch"], 2);
 }
 
 #[tokio::test]
@@ -541,6 +553,45 @@ async fn the_terminal_client_reads_and_writes_an_encrypted_conversation() {
             .unwrap()
     );
     let _ = uid(&b);
+
+    // `follow` prints what arrives while it runs.
+    let mut follow = KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_secureconnect"))
+            .env("SC_CLIENT_PASSPHRASE", pass.trim())
+            .args(["client", "--state"])
+            .arg(&state)
+            .args(["follow", "--conversation", &c])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let lines = |r: Box<dyn std::io::Read + Send>| {
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for l in std::io::BufReader::new(r).lines().map_while(Result::ok) {
+                let _ = tx.send(l);
+            }
+        });
+        rx
+    };
+    let out_lines = lines(Box::new(follow.0.stdout.take().unwrap()));
+    let err_lines = lines(Box::new(follow.0.stderr.take().unwrap()));
+    let wait_for = |rx: &std::sync::mpsc::Receiver<String>, needle: &str| loop {
+        let l = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no line with {needle}"));
+        if l.contains(needle) {
+            return;
+        }
+    };
+    tokio::task::block_in_place(|| wait_for(&err_lines, "following"));
+    b1.send_text(conv, "lychee while following").await.unwrap();
+    tokio::task::block_in_place(|| wait_for(&out_lines, "lychee while following"));
+    drop(follow);
+
     tokio::task::block_in_place(|| cli(&["logout"], pass));
     assert!(!state.exists());
 }
