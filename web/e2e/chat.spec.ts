@@ -4,7 +4,7 @@
 // logs a console error or a CSP violation on the way.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { Browser, BrowserContext, Page, WebSocketRoute } from "playwright-core";
 import { PASSWORD, type Server, apiCall, apiUser, launchBrowser, startServer, watchProblems } from "./harness";
 
 let server: Server;
@@ -52,6 +52,23 @@ async function send(page: Page, text: string): Promise<void> {
   await page.getByRole("button", { name: "Send" }).click();
 }
 
+/**
+ * Alice's realtime socket passes through the test: it can swallow the server's frames (as a
+ * connection that silently died would) and cut the socket, to see the app reconnect and catch up.
+ */
+const aliceSocket = { dropping: false, current: null as WebSocketRoute | null };
+
+async function routeSocket(page: Page): Promise<void> {
+  await page.routeWebSocket(/\/v1\/realtime/, (ws) => {
+    const server = ws.connectToServer();
+    aliceSocket.current = ws;
+    server.onMessage((m) => {
+      if (!aliceSocket.dropping) ws.send(m);
+    });
+    ws.onMessage((m) => server.send(m));
+  });
+}
+
 describe("chat in the browser", () => {
   let alice: Page;
   let bob: Page;
@@ -59,6 +76,7 @@ describe("chat in the browser", () => {
 
   it("lets two people create accounts, find each other and chat in real time", async () => {
     alice = await newPage();
+    await routeSocket(alice);
     bob = await newPage();
     // The access token the app keeps in memory, for the server-side checks below.
     alice.on("response", async (r) => {
@@ -120,6 +138,47 @@ describe("chat in the browser", () => {
     expect(await links.first().getAttribute("rel")).toBe("noopener noreferrer");
     expect(await links.first().getAttribute("target")).toBe("_blank");
     expect(await alice.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+  });
+
+  it("reconnects by itself and catches up on what the dead socket missed", async () => {
+    const bobToken = (
+      (await (
+        await fetch(`${server.base}/v1/auth/login`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ username: "bob", password: PASSWORD }),
+        })
+      ).json()) as { data: { access_token: string } }
+    ).data.access_token;
+    const bobsItem = alice.getByRole("list", { name: "Conversations" }).getByRole("listitem", { name: /Bob Builder/ });
+    await bobsItem.getByRole("link").click();
+    await messages(alice).getByRole("listitem").first().waitFor();
+    const convId = new URL(alice.url()).pathname.split("/").pop()!;
+
+    // The socket still looks open but delivers nothing: these two are missed.
+    aliceSocket.dropping = true;
+    for (const [i, text] of ["missed one", "missed two"].entries()) {
+      const r = await apiCall(server.base, bobToken, "POST", `/v1/conversations/${convId}/messages`, {
+        client_message_id: `missed-${i}`,
+        content: text,
+      });
+      expect(r.status).toBe(201);
+    }
+    await alice.waitForTimeout(300);
+    expect(await messages(alice).getByRole("listitem").filter({ hasText: "missed one" }).count()).toBe(0);
+
+    // The connection drops; the app reconnects with a new ticket and fetches after_seq.
+    const dead = aliceSocket.current!;
+    aliceSocket.dropping = false;
+    await dead.close({ code: 4000, reason: "test: connection lost" });
+    await messages(alice).getByRole("listitem").filter({ hasText: "missed two" }).waitFor({ timeout: 20_000 });
+    expect(aliceSocket.current).not.toBe(dead);
+    const texts = await messages(alice).getByRole("listitem").locator(".text").allInnerTexts();
+    expect(texts.filter((t) => t.startsWith("missed"))).toEqual(["missed one", "missed two"]);
+
+    // And the new socket delivers live again.
+    await send(bob, "live after the reconnect");
+    await messages(alice).getByRole("listitem").filter({ hasText: "live after the reconnect" }).waitFor();
   });
 
   it("keeps the session across a reload, and Sign out ends it on the server", async () => {
