@@ -32,8 +32,6 @@ pub const MAX_PACKAGES_PER_DEVICE: i64 = 500;
 pub const MAX_WELCOME_DEVICES: usize = 1000;
 /// Users per claim.
 pub const MAX_CLAIM_USERS: usize = 100;
-/// Claims per caller per minute.
-
 /// Opaque MLS bytes from a base64 field: malformed → 400, over `max` decoded bytes → 413.
 pub struct MlsBytes(Vec<u8>);
 
