@@ -199,7 +199,7 @@ TOML
 checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
 common=(--checks "$checks" --seed "$SEED" --max-examples "$EXAMPLES" --phases examples,coverage,fuzzing,stateful
   --generation-database none --request-timeout 30 --workers 1 --no-color --suppress-health-check all)
-session_enders='^/v1/auth/logout(-all)?$'
+session_enders='^/v1/auth/(browser/)?logout(-all)?$'
 account_changers='^/v1/users/me(/password)?$'
 
 status=0
