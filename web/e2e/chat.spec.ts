@@ -5,7 +5,16 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, BrowserContext, Page, WebSocketRoute } from "playwright-core";
-import { PASSWORD, type Server, apiCall, apiUser, launchBrowser, startServer, watchProblems } from "./harness";
+import {
+  PASSWORD,
+  type Server,
+  accessibilityProblems,
+  apiCall,
+  apiUser,
+  launchBrowser,
+  startServer,
+  watchProblems,
+} from "./harness";
 
 let server: Server;
 let browser: Browser;
@@ -206,6 +215,27 @@ describe("chat in the browser", () => {
     await alice.getByLabel("Password").fill(PASSWORD);
     await alice.getByRole("button", { name: "Sign in" }).click();
     await alice.getByRole("list", { name: "Conversations" }).getByRole("listitem", { name: /Bob Builder/ }).waitFor();
+  });
+
+  it("has no serious or critical accessibility finding on its screens", async () => {
+    // Signed in, a conversation open, in the light and the dark scheme.
+    await alice.getByRole("list", { name: "Conversations" }).getByRole("link", { name: /Bob Builder/ }).click();
+    await messages(alice).getByRole("listitem").first().waitFor();
+    for (const colorScheme of ["light", "dark"] as const) {
+      await alice.emulateMedia({ colorScheme });
+      expect(await accessibilityProblems(alice), `signed in, ${colorScheme}`).toEqual([]);
+    }
+    const guest = await newPage();
+    await guest.goto("/");
+    await guest.getByRole("button", { name: "Sign in" }).waitFor();
+    expect(await accessibilityProblems(guest), "sign in").toEqual([]);
+    await guest.getByRole("link", { name: "Create account" }).click();
+    await guest.getByRole("button", { name: "Create account" }).waitFor();
+    expect(await accessibilityProblems(guest), "create account").toEqual([]);
+    // A phone's width: the same page in one column.
+    await alice.setViewportSize({ width: 375, height: 720 });
+    expect(await accessibilityProblems(alice), "phone width").toEqual([]);
+    expect(await alice.getByRole("textbox", { name: "Message" }).isVisible()).toBe(true);
   });
 
   it("logged no console error and no CSP violation", () => {
