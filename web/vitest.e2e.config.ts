@@ -3,7 +3,8 @@ import { defineConfig } from "vitest/config";
 // Browser tests: the real server binary and Debian's Chromium, driven by playwright-core.
 export default defineConfig({
   test: {
-    include: ["e2e/**/*.spec.ts"],
+    // `npm run screenshots` runs only the picture taker (docs/screenshots), `npm run e2e` the tests.
+    include: process.env.SC_SCREENSHOTS ? ["e2e/screenshots.ts"] : ["e2e/**/*.spec.ts"],
     environment: "node",
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -97,6 +97,7 @@ describe("chat in the browser", () => {
     await createAccount(alice, "alice", "Alice Liddell");
     await createAccount(bob, "bob", "Bob Builder");
 
+    await alice.getByText("New conversation").click();
     await alice.getByLabel("Usernames").fill("bob");
     await alice.getByRole("button", { name: "Start conversation" }).click();
     await messages(alice).waitFor();
@@ -110,9 +111,12 @@ describe("chat in the browser", () => {
     await item.getByRole("link").click();
     await messages(bob).getByRole("listitem").filter({ hasText: "Hello Bob, this is Alice" }).waitFor();
 
-    // And back, without a reload on either side.
-    await send(bob, "Hi Alice! Bob here.");
+    // And back, without a reload on either side; Alice sees Bob typing first.
+    await bob.getByRole("textbox", { name: "Message" }).fill("Hi Alice! Bob here.");
+    await alice.getByRole("status").filter({ hasText: "Bob Builder is typing…" }).waitFor();
+    await bob.getByRole("button", { name: "Send" }).click();
     await messages(alice).getByRole("listitem").filter({ hasText: "Hi Alice! Bob here." }).waitFor();
+    await expect.poll(() => alice.getByText("Bob Builder is typing…").count()).toBe(0);
     await expect.poll(() => messages(bob).getByRole("listitem").count()).toBe(2);
   });
 

@@ -6,6 +6,7 @@ import { ApiFailure, type Conversation, type Message, api, http } from "../api/c
 import { type ConnectionState, Realtime, type RealtimeEvent } from "../realtime";
 import { type Route, navigate } from "../router";
 import { type Session, forget, signOut } from "../session";
+import { lastActivity } from "../format";
 import { ConversationView } from "./ConversationView";
 import { NewConversation } from "./NewConversation";
 
@@ -151,6 +152,9 @@ export function Chat({ session, route }: { session: Session; route: Route }) {
                   }}
                 >
                   <span class="name">{name}</span>
+                  <time class="when" dateTime={c.last_activity_at}>
+                    {lastActivity(c.last_activity_at)}
+                  </time>
                   {c.encrypted && <span class="tag">Encrypted</span>}
                   {c.unread_count > 0 && (
                     <span class="badge">

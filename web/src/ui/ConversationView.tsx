@@ -5,6 +5,8 @@ import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { ApiFailure, type Conversation, type Message, api, http } from "../api/client";
 import { catchUpSeq, mergeMessages, newClientMessageId, type PendingMessage, settlePending } from "../messages";
 import type { Realtime, RealtimeEvent } from "../realtime";
+import { navigate } from "../router";
+import { typingLine } from "../format";
 import { MessageText } from "./MessageText";
 
 const PAGE = 50;
@@ -27,7 +29,12 @@ function page(id: string, query: { before_seq?: number; after_seq?: number; limi
   );
 }
 
-export function ConversationView({ id, conversation, name, me, resyncs, subscribe, onRead }: Props) {
+/** A typing indicator that is not renewed fades after this long (a lost "stopped" frame). */
+const TYPING_SHOWN_MS = 6000;
+/** How often "typing" is repeated while the person keeps typing, and when it stops. */
+const TYPING_RENEW_MS = 3000;
+
+export function ConversationView({ id, conversation, name, me, resyncs, subscribe, onRead, realtime }: Props) {
   const [messages, setMessages] = useState<Message[]>([]);
   const [pending, setPending] = useState<PendingMessage[]>([]);
   const [hasOlder, setHasOlder] = useState(false);
@@ -40,6 +47,38 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
   const readSeq = useRef(0);
   const messagesRef = useRef(messages);
   messagesRef.current = messages;
+  const [typing, setTyping] = useState<ReadonlyMap<string, number>>(new Map());
+  const typingSent = useRef(0);
+  const typingStop = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+
+  function typed() {
+    const now = Date.now();
+    if (now - typingSent.current > TYPING_RENEW_MS) {
+      typingSent.current = now;
+      realtime?.send("typing", { conversation_id: id, active: true });
+    }
+    clearTimeout(typingStop.current);
+    typingStop.current = setTimeout(stoppedTyping, TYPING_RENEW_MS);
+  }
+
+  function stoppedTyping() {
+    clearTimeout(typingStop.current);
+    if (typingSent.current === 0) return;
+    typingSent.current = 0;
+    realtime?.send("typing", { conversation_id: id, active: false });
+  }
+
+  useEffect(() => stoppedTyping, [id]);
+
+  // Others' typing indicators expire by themselves.
+  useEffect(() => {
+    if (typing.size === 0) return;
+    const t = setInterval(() => {
+      const now = Date.now();
+      setTyping((m) => new Map([...m].filter(([, until]) => until > now)));
+    }, 1000);
+    return () => clearInterval(t);
+  }, [typing.size > 0]);
 
   function merge(incoming: Message[]) {
     setMessages((cur) => mergeMessages(cur, incoming));
@@ -75,9 +114,28 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
   useEffect(
     () =>
       subscribe((e) => {
+        if (e.type === "typing") {
+          const t = e.data as { conversation_id: string; user_id: string; active: boolean };
+          if (t.conversation_id !== id || t.user_id === me) return;
+          setTyping((m) => {
+            const next = new Map(m);
+            if (t.active) next.set(t.user_id, Date.now() + TYPING_SHOWN_MS);
+            else next.delete(t.user_id);
+            return next;
+          });
+          return;
+        }
         if (e.type !== "message.created" && e.type !== "message.updated" && e.type !== "message.deleted") return;
         const m = e.data as Message;
-        if (m.conversation_id === id) merge([m]);
+        if (m.conversation_id !== id) return;
+        merge([m]);
+        // A message ends its sender's typing.
+        setTyping((cur) => {
+          if (!cur.has(m.sender_id)) return cur;
+          const next = new Map(cur);
+          next.delete(m.sender_id);
+          return next;
+        });
       }),
     [id],
   );
@@ -155,6 +213,7 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
     const p = { client_message_id: newClientMessageId(), content, failed: false };
     setPending((list) => [...list, p]);
     setDraft("");
+    stoppedTyping();
     setError(null);
     stickToBottom.current = true;
     void send(p);
@@ -169,7 +228,20 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
   const encrypted = conversation?.encrypted ?? false;
   return (
     <section class="conversation" aria-label={name || "Conversation"}>
-      <h2>{name}</h2>
+      <header class="conversation-header">
+        {/* Phones show the list or the conversation: this is the way back. */}
+        <a
+          class="back"
+          href="/"
+          onClick={(e) => {
+            e.preventDefault();
+            navigate({ name: "home" });
+          }}
+        >
+          All conversations
+        </a>
+        <h2>{name}</h2>
+      </header>
       {hasOlder && (
         <button type="button" class="secondary older" onClick={() => void loadOlder()}>
           Load older messages
@@ -215,6 +287,9 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
         ))}
       </ol>
       {loaded && messages.length === 0 && pending.length === 0 && <p class="hint">No messages yet. Say hello.</p>}
+      <p class="typing" role="status">
+        {typingLine([...typing.keys()].map((u) => senders.get(u) ?? "Someone"))}
+      </p>
       {error && (
         <p class="error" role="alert">
           {error}
@@ -232,7 +307,10 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
             rows={2}
             maxLength={10000}
             value={draft}
-            onInput={(e) => setDraft(e.currentTarget.value)}
+            onInput={(e) => {
+              setDraft(e.currentTarget.value);
+              typed();
+            }}
             onKeyDown={(e) => {
               // Enter sends; Shift+Enter (or an IME composing) makes a new line.
               if (e.key === "Enter" && !e.shiftKey && !e.isComposing) submit(e);

@@ -16,6 +16,7 @@ export function NewConversation({ me, onCreated }: { me: string; onCreated: (c: 
   const [title, setTitle] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [open, setOpen] = useState(false);
 
   async function submit(e: Event) {
     e.preventDefault();
@@ -36,6 +37,7 @@ export function NewConversation({ me, onCreated }: { me: string; onCreated: (c: 
       );
       setUsernames("");
       setTitle("");
+      setOpen(false);
       onCreated(c);
     } catch (err) {
       setError(err instanceof ApiFailure || err instanceof Error ? err.message : "Something went wrong.");
@@ -45,29 +47,32 @@ export function NewConversation({ me, onCreated }: { me: string; onCreated: (c: 
   }
 
   return (
-    <form class="new-conversation" onSubmit={submit}>
-      <label>
-        Usernames
-        <input
-          name="usernames"
-          required
-          placeholder="alice, bob"
-          value={usernames}
-          onInput={(e) => setUsernames(e.currentTarget.value)}
-        />
-      </label>
-      <label>
-        Group title (optional)
-        <input name="title" maxLength={100} value={title} onInput={(e) => setTitle(e.currentTarget.value)} />
-      </label>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
-      <button type="submit" disabled={busy}>
-        Start conversation
-      </button>
-    </form>
+    <details class="new-conversation" open={open} onToggle={(e) => setOpen(e.currentTarget.open)}>
+      <summary>New conversation</summary>
+      <form onSubmit={submit}>
+        <label>
+          Usernames
+          <input
+            name="usernames"
+            required
+            placeholder="alice, bob"
+            value={usernames}
+            onInput={(e) => setUsernames(e.currentTarget.value)}
+          />
+        </label>
+        <label>
+          Group title (optional)
+          <input name="title" maxLength={100} value={title} onInput={(e) => setTitle(e.currentTarget.value)} />
+        </label>
+        {error && (
+          <p class="error" role="alert">
+            {error}
+          </p>
+        )}
+        <button type="submit" disabled={busy}>
+          Start conversation
+        </button>
+      </form>
+    </details>
   );
 }
