@@ -3,7 +3,17 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser } from "playwright-core";
-import { PASSWORD, type Server, apiCall, apiUser, launchBrowser, startServer, totpCode, watchProblems } from "./harness";
+import {
+  PASSWORD,
+  type Server,
+  accessibilityProblems,
+  apiCall,
+  apiUser,
+  launchBrowser,
+  startServer,
+  totpCode,
+  watchProblems,
+} from "./harness";
 
 let server: Server;
 let browser: Browser;
@@ -19,7 +29,7 @@ afterAll(async () => {
 });
 
 describe("sign in with two-factor authentication", () => {
-  it("asks for the Code after the password and accepts a recovery code", async () => {
+  it("asks for the Code after the password, takes a recovery code; settings end sessions", async () => {
     const user = await apiUser(server.base, "carol", "Carol Danvers");
     const setup = await apiCall(server.base, user.token, "POST", "/v1/auth/2fa/setup");
     const secret = setup.body.data["secret"] as string;
@@ -43,6 +53,24 @@ describe("sign in with two-factor authentication", () => {
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.getByRole("button", { name: "Sign out" }).waitFor();
     await expect.poll(() => page.getByText("Carol Danvers").count()).toBeGreaterThan(0);
+
+    // Settings: the sessions are listed; ending the other one (the API client's) kills its
+    // token on the server; the display name changes; no serious accessibility finding.
+    await page.getByRole("link", { name: "Settings" }).click();
+    const sessions = page.getByRole("list", { name: "Sessions" });
+    await expect.poll(() => sessions.getByRole("listitem").count()).toBe(2);
+    expect(await accessibilityProblems(page)).toEqual([]);
+    expect((await apiCall(server.base, user.token, "GET", "/v1/users/me")).status).toBe(200);
+    await sessions.getByRole("button", { name: /^End session/ }).click();
+    await expect.poll(() => sessions.getByRole("listitem").count()).toBe(1);
+    expect((await apiCall(server.base, user.token, "GET", "/v1/users/me")).status).toBe(401);
+    await page.getByLabel("Display name").fill("Captain Marvel");
+    await page.getByRole("button", { name: "Save profile" }).click();
+    await page.locator(".topbar").getByText("Captain Marvel").waitFor();
+
+    // Sign out everywhere ends this session too.
+    await page.getByRole("button", { name: "Sign out everywhere" }).click();
+    await page.getByRole("button", { name: "Sign in" }).waitFor();
 
     // The only thing logged was the browser noting the 401 TOTP_REQUIRED answer itself.
     expect(problems.filter((p) => !p.includes("status of 401"))).toEqual([]);

@@ -62,6 +62,11 @@ it("shoots the main screens", async () => {
       await page.getByRole("list", { name: "Messages" }).getByText("Notes are at").waitFor();
       await page.getByRole("textbox", { name: "Message" }).fill("See you on Thursday");
       await page.screenshot({ path: join(OUT, `conversation-${size}-${colorScheme}.png`) });
+      if (colorScheme === "light" && size === "desktop") {
+        await page.getByRole("link", { name: "Settings" }).click();
+        await page.getByRole("list", { name: "Sessions" }).getByRole("listitem").first().waitFor();
+        await page.screenshot({ path: join(OUT, "settings.png") });
+      }
       await context.close();
     }
   }

@@ -7,7 +7,7 @@ const { parseRoute, routePath } = await import("./router");
 describe("routes", () => {
   it("parse and print each other", () => {
     const id = "0190b2f1-7a3c-7def-8abc-0123456789ab";
-    for (const path of ["/", "/sign-in", "/register", `/c/${id}`]) {
+    for (const path of ["/", "/sign-in", "/register", "/settings", `/c/${id}`]) {
       expect(routePath(parseRoute(path))).toBe(path);
     }
   });

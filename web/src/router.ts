@@ -5,6 +5,7 @@ export type Route =
   | { name: "home" }
   | { name: "sign-in" }
   | { name: "register" }
+  | { name: "settings" }
   | { name: "conversation"; id: string };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -12,6 +13,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export function parseRoute(path: string): Route {
   if (path === "/sign-in") return { name: "sign-in" };
   if (path === "/register") return { name: "register" };
+  if (path === "/settings") return { name: "settings" };
   const m = /^\/c\/([^/]+)$/.exec(path);
   if (m && UUID.test(m[1]!)) return { name: "conversation", id: m[1]!.toLowerCase() };
   return { name: "home" };
@@ -25,6 +27,8 @@ export function routePath(r: Route): string {
       return "/sign-in";
     case "register":
       return "/register";
+    case "settings":
+      return "/settings";
     case "conversation":
       return `/c/${r.id}`;
   }

@@ -11,6 +11,7 @@ export interface Session {
 }
 
 let access: string | null = null;
+let current: Session | null = null;
 // Not a secret: only whether this browser signed in here, so that a visitor who never did is
 // not sent to the refresh route (whose 401 every browser logs as a console error).
 const HINT = "secureconnect.signed-in";
@@ -28,6 +29,7 @@ function adopt(b: BrowserSession | null): Session | null {
   clearTimeout(refreshTimer);
   access = b?.access_token ?? null;
   const s = b ? { user: b.user, sessionId: b.session_id } : null;
+  current = s;
   try {
     if (b) localStorage.setItem(HINT, "1");
     else localStorage.removeItem(HINT);
@@ -120,6 +122,13 @@ export async function signOut(): Promise<void> {
   } finally {
     adopt(null);
   }
+}
+
+/** The signed-in user changed (profile saved): tell the listeners, the tokens stay. */
+export function updateUser(user: User): void {
+  if (!current) return;
+  current = { ...current, user };
+  for (const cb of listeners) cb(current);
 }
 
 /** The server already ended the session (its socket closed with 4001/4003): forget it here. */

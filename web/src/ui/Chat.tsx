@@ -9,6 +9,7 @@ import { type Session, forget, signOut } from "../session";
 import { lastActivity } from "../format";
 import { ConversationView } from "./ConversationView";
 import { NewConversation } from "./NewConversation";
+import { Settings } from "./Settings";
 
 export type EventListener = (e: RealtimeEvent) => void;
 
@@ -113,13 +114,23 @@ export function Chat({ session, route }: { session: Session; route: Route }) {
   }
 
   return (
-    <div class={`shell${openId ? " has-open" : ""}`}>
+    <div class={`shell${openId || route.name === "settings" ? " has-open" : ""}`}>
       <header class="topbar">
         <span class="brand">SecureConnect</span>
         <span class={`connection ${connection}`} role="status">
           {connection === "online" ? "Online" : connection === "connecting" ? "Connecting…" : "Offline, reconnecting…"}
         </span>
-        <span class="me">{session.user.display_name}</span>
+<span class="me">{session.user.display_name}</span>
+        <a
+          href="/settings"
+          aria-current={route.name === "settings" ? "page" : undefined}
+          onClick={(e) => {
+            e.preventDefault();
+            navigate({ name: "settings" });
+          }}
+        >
+          Settings
+        </a>
         <button type="button" class="secondary" onClick={() => void signOut().catch(() => setError("Sign out failed: the server cannot be reached."))}>
           Sign out
         </button>
@@ -170,7 +181,9 @@ export function Chat({ session, route }: { session: Session; route: Route }) {
         {conversations.length === 0 && !error && <p class="hint">No conversations yet. Start one above.</p>}
       </nav>
       <main class="content">
-        {openId ? (
+        {route.name === "settings" ? (
+          <Settings session={session} />
+        ) : openId ? (
           <ConversationView
             key={openId}
             id={openId}

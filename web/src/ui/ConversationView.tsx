@@ -165,7 +165,14 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
     if (el && stickToBottom.current) el.scrollTop = el.scrollHeight;
   }, [messages, pending]);
 
-  // Read receipts up to the newest message shown, while the page is visible.
+  // Read receipts up to the newest message shown, while the page is visible (and once it is
+  // visible again, for what arrived while it was not).
+  const [visible, setVisible] = useState(document.visibilityState === "visible");
+  useEffect(() => {
+    const onChange = () => setVisible(document.visibilityState === "visible");
+    document.addEventListener("visibilitychange", onChange);
+    return () => document.removeEventListener("visibilitychange", onChange);
+  }, []);
   useEffect(() => {
     const last = messages[messages.length - 1];
     if (!last || last.seq <= readSeq.current || document.visibilityState !== "visible") return;
@@ -174,8 +181,11 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
       http.POST("/v1/conversations/{id}/read", { headers, params: { path: { id } }, body: { seq: last.seq } }),
     )
       .then(() => onRead(id))
-      .catch(() => undefined);
-  }, [messages]);
+      .catch(() => {
+        // Not recorded: try again with the next message or visit.
+        readSeq.current = 0;
+      });
+  }, [messages, visible]);
 
   async function loadOlder() {
     const first = messages[0];
