@@ -118,6 +118,20 @@ describe("chat in the browser", () => {
     await messages(alice).getByRole("listitem").filter({ hasText: "Hi Alice! Bob here." }).waitFor();
     await expect.poll(() => alice.getByText("Bob Builder is typing…").count()).toBe(0);
     await expect.poll(() => messages(bob).getByRole("listitem").count()).toBe(2);
+
+    // Alice edits hers, Bob deletes his: both sides see it happen.
+    const hers = messages(alice).getByRole("listitem").filter({ hasText: "Hello Bob, this is Alice" });
+    await hers.getByRole("button", { name: "Edit" }).click();
+    await alice.getByRole("textbox", { name: "Edit message" }).fill("Hello Bob, this is Alice (edited by hand)");
+    await alice.getByRole("button", { name: "Save" }).click();
+    await messages(bob).getByRole("listitem").filter({ hasText: "edited by hand" }).waitFor();
+    expect(await messages(bob).getByText("(edited)").count()).toBe(1);
+    bob.once("dialog", (d) => void d.accept());
+    await messages(bob).getByRole("listitem").filter({ hasText: "Bob here" }).getByRole("button", { name: "Delete" }).click();
+    await messages(alice).getByRole("listitem").filter({ hasText: "This message was deleted." }).waitFor();
+    expect(await messages(alice).getByText("Bob here").count()).toBe(0);
+    // Only one's own messages have the actions.
+    expect(await messages(alice).getByRole("button", { name: "Delete" }).count()).toBe(1);
   });
 
   it("shows a hostile message sent through the API as inert text", async () => {

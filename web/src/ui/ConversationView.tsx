@@ -7,6 +7,7 @@ import { catchUpSeq, mergeMessages, newClientMessageId, type PendingMessage, set
 import type { Realtime, RealtimeEvent } from "../realtime";
 import { navigate } from "../router";
 import { typingLine } from "../format";
+import { MessageItem } from "./MessageItem";
 import { MessageText } from "./MessageText";
 
 const PAGE = 50;
@@ -267,20 +268,14 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
         }}
       >
         {messages.map((m) => (
-          <li key={m.id} class={m.sender_id === me ? "mine" : undefined}>
-            <span class="sender">{senders.get(m.sender_id) ?? "Someone"}</span>{" "}
-            <time dateTime={m.created_at}>{new Date(m.created_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}</time>
-            <p class="text">
-              {m.deleted ? (
-                <em>This message was deleted.</em>
-              ) : m.content != null ? (
-                <MessageText text={m.content} />
-              ) : (
-                <em>Encrypted message: open it in a client that supports encryption.</em>
-              )}
-              {m.edited_at && !m.deleted && <span class="edited"> (edited)</span>}
-            </p>
-          </li>
+          <MessageItem
+            key={m.id}
+            message={m}
+            sender={senders.get(m.sender_id) ?? "Someone"}
+            mine={m.sender_id === me}
+            onChanged={(changed) => merge([changed])}
+            onError={setError}
+          />
         ))}
         {pending.map((p) => (
           <li key={p.client_message_id} class="mine pending">
