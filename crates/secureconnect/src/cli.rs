@@ -1,5 +1,5 @@
 //! The command line: `serve`, `migrate`, `config check|print`, `admin …`, `backup`, `restore`,
-//! `openapi`, `bench …`.
+//! `openapi`, `bench …`, `client …`.
 
 use crate::app::{App, connect_db};
 use anyhow::Context;
