@@ -30,7 +30,8 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-export async function startServer(name: string): Promise<Server> {
+/** `env` adds or overrides SC_* settings (e.g. lifted rate limits for a benchmark). */
+export async function startServer(name: string, env: Record<string, string> = {}): Promise<Server> {
   const bin = resolve(process.env.SC_BIN ?? join(here, "../../target/debug/secureconnect"));
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), "sc-e2e-"));
@@ -47,6 +48,7 @@ export async function startServer(name: string): Promise<Server> {
       // Every browser context signs in from 127.0.0.1.
       SC_LOGIN_RATE_PER_IP_PER_MINUTE: "1000",
       SC_AUTH_RATE_PER_IP_PER_MINUTE: "1000",
+      ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });

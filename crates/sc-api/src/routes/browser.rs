@@ -31,12 +31,17 @@ pub const REFRESH_COOKIE: &str = "sc_refresh";
 pub const REFRESH_COOKIE_PATH: &str = "/v1/auth/browser";
 
 fn cookie(value: &str, max_age_seconds: u64) -> HeaderValue {
-    // Refresh tokens are URL-safe tokens, never anything a cookie value cannot hold; a value
-    // that were not would fail here and be answered 500 rather than sent malformed.
+    // Refresh tokens are unpadded base64url, which a cookie value and a header always hold; were
+    // one ever not, the browser would get a clearing cookie (and sign in again), never a
+    // malformed header.
     HeaderValue::from_str(&format!(
         "{REFRESH_COOKIE}={value}; Path={REFRESH_COOKIE_PATH}; Max-Age={max_age_seconds}; HttpOnly; Secure; SameSite=Strict"
     ))
-    .unwrap_or_else(|_| HeaderValue::from_static("sc_refresh=; Max-Age=0"))
+    .unwrap_or_else(|_| {
+        HeaderValue::from_static(
+            "sc_refresh=; Path=/v1/auth/browser; Max-Age=0; HttpOnly; Secure; SameSite=Strict",
+        )
+    })
 }
 
 fn clearing_cookie() -> HeaderValue {
