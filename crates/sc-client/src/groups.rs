@@ -541,6 +541,10 @@ impl E2eeClient {
             }
             self.catch_up_commits(w.conversation_id).await?;
         }
+        if !joined.is_empty() {
+            // Each welcome used one of this device's key packages.
+            self.top_up_key_packages().await?;
+        }
         self.save()?;
         Ok(joined)
     }

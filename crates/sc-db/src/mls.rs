@@ -241,48 +241,78 @@ impl Mls<'_> {
     /// One package for each device of `users`: a regular one, handed out exactly once (deleted
     /// in the same statement that reads it), else the device's reusable last-resort one.
     pub async fn claim(&self, users: &[UserId], now: Timestamp) -> AppResult<Vec<Claimed>> {
-        let mut out = Vec::new();
-        for user in users {
-            // Devices of sessions that expired without being ended are left out.
-            let devices: Vec<(DeviceId,)> = on_pool!(self.0, p => sqlx::query_as(concat!(
-                "SELECT d.id FROM devices d WHERE d.user_id = $1 AND ", live_session!(2), " ORDER BY d.id"))
-                .bind(*user).bind(now).fetch_all(p).await)?;
-            for (device,) in devices {
-                let taken: Option<(Vec<u8>,)> = match self.0 {
-                    Db::Sqlite(p) => sqlx::query_as(
-                        "DELETE FROM key_packages WHERE id =
-                           (SELECT id FROM key_packages WHERE device_id = $1 AND NOT last_resort ORDER BY id LIMIT 1)
-                         RETURNING package")
-                        .bind(device).fetch_optional(p).await?,
-                    // SKIP LOCKED: a concurrent claim takes the next package instead of waiting
-                    // for this one and then finding it gone.
-                    Db::Postgres(p) => sqlx::query_as(
-                        "DELETE FROM key_packages WHERE id =
-                           (SELECT id FROM key_packages WHERE device_id = $1 AND NOT last_resort
-                            ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-                         RETURNING package")
-                        .bind(device).fetch_optional(p).await?,
-                };
-                let (package, last_resort) = match taken {
-                    Some((p,)) => (p, false),
-                    None => {
-                        let lr: Option<(Vec<u8>,)> = on_pool!(self.0, p => sqlx::query_as(
-                            "SELECT package FROM key_packages WHERE device_id = $1 AND last_resort")
-                            .bind(device).fetch_optional(p).await)?;
-                        match lr {
-                            Some((p,)) => (p, true),
-                            None => continue,
-                        }
-                    }
-                };
-                out.push(Claimed {
-                    user_id: *user,
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Three statements whatever the number of users: their live devices (devices of sessions
+        // that expired without being ended are left out), one regular package of each taken and
+        // deleted in one statement, then the last-resort packages of the devices that had none.
+        let devices: Vec<(DeviceId, UserId)> = on_pool!(self.0, p => {
+            let mut q = sqlx::QueryBuilder::new(
+                "SELECT d.id, d.user_id FROM devices d JOIN sessions s ON s.id = d.session_id
+                 WHERE s.revoked_at IS NULL AND s.idle_expires_at > ");
+            q.push_bind(now).push(" AND s.absolute_expires_at > ").push_bind(now);
+            q.push(" AND d.user_id IN ");
+            push_id_list!(q, users);
+            q.build_query_as().fetch_all(p).await
+        })?;
+        if devices.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<DeviceId> = devices.iter().map(|(d, _)| *d).collect();
+        let taken: Vec<(DeviceId, Vec<u8>)> = match self.0 {
+            Db::Sqlite(p) => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "DELETE FROM key_packages WHERE id IN (SELECT (SELECT k.id FROM key_packages k
+                       WHERE k.device_id = d.id AND NOT k.last_resort ORDER BY k.id LIMIT 1)
+                     FROM devices d WHERE d.id IN ",
+                );
+                push_id_list!(q, &ids);
+                q.push(") RETURNING device_id, package");
+                q.build_query_as().fetch_all(p).await?
+            }
+            // SKIP LOCKED: a concurrent claim takes the next package of a device instead of
+            // waiting for this one and then finding it gone.
+            Db::Postgres(p) => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "DELETE FROM key_packages WHERE id IN (SELECT k.id FROM devices d CROSS JOIN LATERAL
+                       (SELECT id FROM key_packages WHERE device_id = d.id AND NOT last_resort
+                        ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) k
+                     WHERE d.id IN ");
+                push_id_list!(q, &ids);
+                q.push(") RETURNING device_id, package");
+                q.build_query_as().fetch_all(p).await?
+            }
+        };
+        let mut packages: std::collections::HashMap<DeviceId, (Vec<u8>, bool)> =
+            taken.into_iter().map(|(d, p)| (d, (p, false))).collect();
+        let without: Vec<DeviceId> = ids
+            .iter()
+            .copied()
+            .filter(|d| !packages.contains_key(d))
+            .collect();
+        if !without.is_empty() {
+            let reusable: Vec<(DeviceId, Vec<u8>)> = on_pool!(self.0, p => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT device_id, package FROM key_packages WHERE last_resort AND device_id IN ");
+                push_id_list!(q, &without);
+                q.build_query_as().fetch_all(p).await
+            })?;
+            packages.extend(reusable.into_iter().map(|(d, p)| (d, (p, true))));
+        }
+        let mut out: Vec<Claimed> = devices
+            .into_iter()
+            .filter_map(|(device, user_id)| {
+                let (package, last_resort) = packages.remove(&device)?;
+                Some(Claimed {
+                    user_id,
                     device_id: device,
                     package,
                     last_resort,
-                });
-            }
-        }
+                })
+            })
+            .collect();
+        out.sort_by_key(|c| (c.user_id, c.device_id));
         Ok(out)
     }
 
