@@ -208,6 +208,25 @@ describe("chat in the browser", () => {
     await messages(alice).getByRole("listitem").filter({ hasText: "live after the reconnect" }).waitFor();
   });
 
+  it("starts a group with a title, lists its members, and lets a member leave", async () => {
+    await alice.getByText("New conversation").click();
+    await alice.getByLabel("Usernames").fill("bob");
+    await alice.getByLabel("Group title (optional)").fill("Weekend plans");
+    await alice.getByRole("button", { name: "Start conversation" }).click();
+    await alice.getByRole("heading", { name: "Weekend plans" }).waitFor();
+    await send(alice, "Who is in for a hike?");
+
+    const bobsList = bob.getByRole("list", { name: "Conversations" });
+    await bobsList.getByRole("link", { name: /Weekend plans/ }).click();
+    await messages(bob).getByText("Who is in for a hike?").waitFor();
+    await bob.getByText("Members (2)").click();
+    const members = bob.getByRole("list", { name: "Members" });
+    await members.getByRole("listitem").filter({ hasText: "Alice Liddell" }).filter({ hasText: "owner" }).waitFor();
+    bob.once("dialog", (d) => void d.accept());
+    await bob.getByRole("button", { name: "Leave conversation" }).click();
+    await expect.poll(() => bobsList.getByRole("listitem", { name: /Weekend plans/ }).count()).toBe(0);
+  });
+
   it("keeps the session across a reload, and Sign out ends it on the server", async () => {
     await alice.reload();
     await alice.getByRole("list", { name: "Conversations" }).getByRole("listitem", { name: /Bob Builder/ }).waitFor();

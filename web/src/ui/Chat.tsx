@@ -18,22 +18,46 @@ export function conversationName(c: Conversation, peers: ReadonlyMap<string, str
   return c.title || peers.get(c.id) || (c.kind === "direct" ? "Direct conversation" : "Group");
 }
 
+/** At most this many pages of 100 are listed (the most recently active first). */
+const MAX_CONVERSATION_PAGES = 10;
+
 async function loadConversations(): Promise<Conversation[]> {
-  return (await api((headers) => http.GET("/v1/conversations", { headers, params: { query: { limit: 100 } } }))).items;
+  const all: Conversation[] = [];
+  let cursor: string | undefined;
+  for (let i = 0; i < MAX_CONVERSATION_PAGES; i++) {
+    const page = await api((headers) =>
+      http.GET("/v1/conversations", { headers, params: { query: { limit: 100, cursor } } }),
+    );
+    all.push(...page.items);
+    if (!page.next_cursor) break;
+    cursor = page.next_cursor;
+  }
+  return all;
+}
+
+/** Runs `work` over `items`, at most `width` at a time (a long list must not burst the server). */
+async function pooled<T, R>(items: readonly T[], width: number, work: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(width, items.length) }, async () => {
+      for (let i = next++; i < items.length; i = next++) out[i] = await work(items[i]!);
+    }),
+  );
+  return out;
 }
 
 /** The other member's display name of each direct conversation without a title. */
 async function loadPeers(list: Conversation[], me: string, known: ReadonlyMap<string, string>) {
   const missing = list.filter((c) => c.kind === "direct" && !c.title && !known.has(c.id));
-  const found = await Promise.all(
-    missing.map(async (c) => {
-      const members = await api((headers) =>
-        http.GET("/v1/conversations/{id}/members", { headers, params: { path: { id: c.id } } }),
-      );
-      const other = members.items.find((m) => m.user_id !== me);
-      return [c.id, other?.display_name ?? "Direct conversation"] as const;
-    }),
-  );
+  // One request per direct conversation not seen before (the list does not carry members).
+  const found = await pooled(missing, 4, async (c) => {
+    const members = await api((headers) =>
+      http.GET("/v1/conversations/{id}/members", { headers, params: { path: { id: c.id } } }),
+    );
+    const other = members.items.find((m) => m.user_id !== me);
+    return [c.id, other?.display_name ?? "Direct conversation"] as const;
+  });
   return new Map([...known, ...found]);
 }
 

@@ -2,7 +2,7 @@
 // updates, catch-up after a reconnect, the composer, and read receipts.
 
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
-import { ApiFailure, type Conversation, type Message, api, http } from "../api/client";
+import { ApiFailure, type Conversation, type Member, type Message, api, http } from "../api/client";
 import { catchUpSeq, mergeMessages, newClientMessageId, type PendingMessage, settlePending } from "../messages";
 import type { Realtime, RealtimeEvent } from "../realtime";
 import { navigate } from "../router";
@@ -41,6 +41,7 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
   const [hasOlder, setHasOlder] = useState(false);
   const [loaded, setLoaded] = useState(false);
   const [senders, setSenders] = useState<ReadonlyMap<string, string>>(new Map());
+  const [members, setMembers] = useState<Member[]>([]);
   const [error, setError] = useState<string | null>(null);
   const [draft, setDraft] = useState("");
   const listRef = useRef<HTMLOListElement>(null);
@@ -101,6 +102,7 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
         merge(newest.items);
         setHasOlder(newest.has_more);
         setSenders(new Map(members.items.map((m) => [m.user_id, m.display_name])));
+        setMembers(members.items);
         setLoaded(true);
       } catch (e) {
         if (live) setError(e instanceof ApiFailure ? e.message : "This conversation could not be loaded.");
@@ -188,6 +190,18 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
       });
   }, [messages, visible]);
 
+  async function leave() {
+    if (!confirm("Leave this conversation? You will no longer see its messages.")) return;
+    try {
+      await api((headers) =>
+        http.DELETE("/v1/conversations/{id}/members/{user_id}", { headers, params: { path: { id, user_id: me } } }),
+      );
+      navigate({ name: "home" });
+    } catch (e) {
+      setError(e instanceof ApiFailure ? e.message : "You could not leave this conversation.");
+    }
+  }
+
   async function loadOlder() {
     const first = messages[0];
     if (!first) return;
@@ -252,6 +266,22 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
           All conversations
         </a>
         <h2>{name}</h2>
+        {conversation?.kind === "group" && (
+          <details class="members">
+            <summary>Members ({conversation.members_count})</summary>
+            <ul aria-label="Members">
+              {members.map((m) => (
+                <li key={m.user_id}>
+                  {m.display_name} <span class="meta">@{m.username}</span>
+                  {m.role !== "member" && <span class="tag">{m.role}</span>}
+                </li>
+              ))}
+            </ul>
+            <button type="button" class="secondary" onClick={() => void leave()}>
+              Leave conversation
+            </button>
+          </details>
+        )}
       </header>
       {hasOlder && (
         <button type="button" class="secondary older" onClick={() => void loadOlder()}>
