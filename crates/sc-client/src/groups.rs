@@ -22,6 +22,10 @@ const PAST_EPOCHS: usize = 16;
 /// A commit that loses the race is rebuilt on top of the winner at most this often.
 const COMMIT_ATTEMPTS: usize = 12;
 
+fn not_in_group() -> ClientError {
+    ClientError::Invalid("not in this conversation's group".into())
+}
+
 pub(crate) fn group_id(conversation: Uuid) -> GroupId {
     GroupId::from_slice(conversation.as_bytes())
 }
@@ -166,30 +170,25 @@ impl E2eeClient {
             return Ok(());
         }
         self.commit_with_retry(conversation, |client| {
-            client.group(conversation);
-            let group = client
-                .groups
-                .get_mut(&conversation)
-                .ok_or_else(|| ClientError::Invalid("not in this conversation's group".into()))?;
-            let present: HashSet<Vec<u8>> = group.members().map(|m| m.signature_key).collect();
-            let fresh: Vec<&(Uuid, KeyPackage)> = packages
+            let present: HashSet<Vec<u8>> = client
+                .leaves(conversation)?
+                .into_iter()
+                .map(|m| m.signature_key)
+                .collect();
+            let fresh: Vec<(Uuid, KeyPackage)> = packages
                 .iter()
                 .filter(|(_, kp)| !present.contains(kp.leaf_node().signature_key().as_slice()))
+                .cloned()
                 .collect();
             if fresh.is_empty() {
                 return Ok(None);
             }
-            let (commit, welcome, info) = stage(group, &client.provider, &client.signer, |b| {
-                b.propose_adds(fresh.iter().map(|(_, kp)| kp.clone()))
-            })?;
-            Ok(Some(Outgoing {
-                commit: serialize(&commit)?,
-                welcome: match welcome {
-                    Some(w) => Some((serialize(&w)?, fresh.iter().map(|(d, _)| *d).collect())),
-                    None => None,
-                },
-                group_info: info.as_ref().map(serialize).transpose()?,
-            }))
+            let to = fresh.iter().map(|(d, _)| *d).collect();
+            client
+                .stage_commit(conversation, to, |b| {
+                    b.propose_adds(fresh.into_iter().map(|(_, kp)| kp))
+                })
+                .map(Some)
         })
         .await
     }
@@ -206,19 +205,9 @@ impl E2eeClient {
     /// keys stops exposing what is sent afterwards (post-compromise security).
     pub async fn rotate_keys(&mut self, conversation: Uuid) -> ClientResult<()> {
         self.commit_with_retry(conversation, |client| {
-            client.group(conversation);
-            let group = client
-                .groups
-                .get_mut(&conversation)
-                .ok_or_else(|| ClientError::Invalid("not in this conversation's group".into()))?;
-            let (commit, _, info) = stage(group, &client.provider, &client.signer, |b| {
-                b.force_self_update(true)
-            })?;
-            Ok(Some(Outgoing {
-                commit: serialize(&commit)?,
-                welcome: None,
-                group_info: info.as_ref().map(serialize).transpose()?,
-            }))
+            client
+                .stage_commit(conversation, Vec::new(), |b| b.force_self_update(true))
+                .map(Some)
         })
         .await
     }
@@ -230,13 +219,9 @@ impl E2eeClient {
     ) -> ClientResult<()> {
         self.commit_with_retry(conversation, |client| {
             let own = client.signer.public().to_vec();
-            client.group(conversation);
-            let group = client
-                .groups
-                .get_mut(&conversation)
-                .ok_or_else(|| ClientError::Invalid("not in this conversation's group".into()))?;
-            let leaves: Vec<LeafNodeIndex> = group
-                .members()
+            let leaves: Vec<LeafNodeIndex> = client
+                .leaves(conversation)?
+                .into_iter()
                 .filter(|m| m.signature_key != own)
                 .filter(|m| user_of(&m.credential).is_ok_and(|u| doomed(u, &m.signature_key)))
                 .map(|m| m.index)
@@ -244,16 +229,44 @@ impl E2eeClient {
             if leaves.is_empty() {
                 return Ok(None);
             }
-            let (commit, _, info) = stage(group, &client.provider, &client.signer, |b| {
-                b.propose_removals(leaves)
-            })?;
-            Ok(Some(Outgoing {
-                commit: serialize(&commit)?,
-                welcome: None,
-                group_info: info.as_ref().map(serialize).transpose()?,
-            }))
+            client
+                .stage_commit(conversation, Vec::new(), |b| b.propose_removals(leaves))
+                .map(Some)
         })
         .await
+    }
+
+    /// Every leaf of the conversation's group.
+    fn leaves(&mut self, conversation: Uuid) -> ClientResult<Vec<Member>> {
+        Ok(self
+            .group(conversation)
+            .ok_or_else(not_in_group)?
+            .members()
+            .collect())
+    }
+
+    /// Stages a commit on the conversation's group with the proposals `edit` adds; its welcome,
+    /// if any, goes to `welcome_to`.
+    fn stage_commit(
+        &mut self,
+        conversation: Uuid,
+        welcome_to: Vec<Uuid>,
+        edit: impl FnOnce(CommitBuilder<'_, Initial>) -> CommitBuilder<'_, Initial>,
+    ) -> ClientResult<Outgoing> {
+        self.group(conversation);
+        let group = self
+            .groups
+            .get_mut(&conversation)
+            .ok_or_else(not_in_group)?;
+        let (commit, welcome, info) = stage(group, &self.provider, &self.signer, edit)?;
+        Ok(Outgoing {
+            commit: serialize(&commit)?,
+            welcome: match welcome {
+                Some(w) => Some((serialize(&w)?, welcome_to)),
+                None => None,
+            },
+            group_info: info.as_ref().map(serialize).transpose()?,
+        })
     }
 
     /// Builds a commit on the current epoch and posts it; when another device's commit won the
@@ -268,9 +281,7 @@ impl E2eeClient {
             let Some(out) = build(self)? else {
                 return Ok(());
             };
-            let epoch = self
-                .epoch(conversation)
-                .ok_or_else(|| ClientError::Invalid("not in this conversation's group".into()))?;
+            let epoch = self.epoch(conversation).ok_or_else(not_in_group)?;
             let upload = CommitUpload {
                 epoch,
                 commit: &out.commit,
