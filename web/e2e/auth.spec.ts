@@ -10,6 +10,7 @@ import {
   apiCall,
   apiUser,
   launchBrowser,
+  mailedLink,
   startServer,
   totpCode,
   watchProblems,
@@ -74,6 +75,40 @@ describe("sign in with two-factor authentication", () => {
 
     // The only thing logged was the browser noting the 401 TOTP_REQUIRED answer itself.
     expect(problems.filter((p) => !p.includes("status of 401"))).toEqual([]);
+    await context.close();
+  });
+
+  it("verifies an email address and resets a forgotten password from the mails' links", async () => {
+    const dave = await apiUser(server.base, "dave", "Dave Bowman");
+    const context = await browser.newContext({ baseURL: server.base });
+    const problems: string[] = [];
+    watchProblems(context, problems);
+    const page = await context.newPage();
+
+    await page.goto(await mailedLink(server, "dave@example.org", "/verify-email"));
+    await page.getByText("Your email address is verified.").waitFor();
+    expect(page.url()).not.toContain("token");
+    const me = await apiCall(server.base, dave.token, "GET", "/v1/users/me");
+    expect(me.body.data["email_verified"]).toBe(true);
+
+    await page.getByRole("link", { name: "Go to SecureConnect" }).click();
+    await page.getByRole("link", { name: "Forgot your password?" }).click();
+    await page.getByLabel("Email").fill("dave@example.org");
+    await page.getByRole("button", { name: "Send reset link" }).click();
+    await page.getByText("a mail with a link is on its way").waitFor();
+    await page.goto(await mailedLink(server, "dave@example.org", "/reset-password"));
+    await expect.poll(() => page.url()).not.toContain("token");
+    await page.getByLabel("New password").fill("open-the-pod-bay-doors-9");
+    await page.getByRole("button", { name: "Set new password" }).click();
+    await page.getByText("Your password is changed").waitFor();
+    // Every session ended, the API client's too; the new password signs in.
+    expect((await apiCall(server.base, dave.token, "GET", "/v1/users/me")).status).toBe(401);
+    await page.getByRole("link", { name: "Sign in" }).click();
+    await page.getByLabel("Email or username").fill("dave");
+    await page.getByLabel("Password").fill("open-the-pod-bay-doors-9");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign out" }).waitFor();
+    expect(problems).toEqual([]);
     await context.close();
   });
 });

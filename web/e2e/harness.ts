@@ -3,7 +3,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -27,6 +27,8 @@ function freePort(): Promise<number> {
 
 export interface Server {
   base: string;
+  /** The server's data directory (its outbox holds the mails it sent). */
+  dataDir: string;
   stop(): Promise<void>;
 }
 
@@ -68,6 +70,7 @@ export async function startServer(name: string, env: Record<string, string> = {}
   }
   return {
     base,
+    dataDir,
     async stop() {
       child.kill("SIGTERM");
       await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
@@ -154,4 +157,23 @@ export async function accessibilityProblems(page: Page): Promise<string[]> {
       .filter((v) => v.impact === "serious" || v.impact === "critical")
       .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
   });
+}
+
+/** The path and query of the first link to `path` in a mail to `to` (waits for the mail queue). */
+export async function mailedLink(server: Server, to: string, path: string): Promise<string> {
+  const outbox = join(server.dataDir, "outbox");
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    for (const f of existsSync(outbox) ? readdirSync(outbox).filter((n) => n.endsWith(".eml")) : []) {
+      // The body is quoted-printable: undo soft line breaks and =XX escapes first.
+      const mail = readFileSync(join(outbox, f), "utf8")
+        .replace(/=\r?\n/g, "")
+        .replace(/=([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+      if (!mail.includes(to)) continue;
+      const m = new RegExp(`${path.replace(/[/]/g, "\\/")}\\?token=[A-Za-z0-9_-]+`).exec(mail);
+      if (m) return m[0];
+    }
+    if (Date.now() > deadline) throw new Error(`no mail to ${to} with a link to ${path}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

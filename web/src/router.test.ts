@@ -11,6 +11,12 @@ describe("routes", () => {
       expect(routePath(parseRoute(path))).toBe(path);
     }
   });
+  it("take the token of the mails' links, and print without it", () => {
+    expect(parseRoute("/verify-email", "?token=abc_-1")).toEqual({ name: "verify-email", token: "abc_-1" });
+    expect(parseRoute("/reset-password", "?token=xyz")).toEqual({ name: "reset-password", token: "xyz" });
+    expect(parseRoute("/reset-password", "")).toEqual({ name: "reset-password", token: "" });
+    expect(routePath({ name: "reset-password", token: "secret" })).toBe("/reset-password");
+  });
   it("fall back to home for anything unknown or malformed", () => {
     expect(parseRoute("/c/not-a-uuid")).toEqual({ name: "home" });
     expect(parseRoute("/nowhere")).toEqual({ name: "home" });

@@ -6,11 +6,19 @@ export type Route =
   | { name: "sign-in" }
   | { name: "register" }
   | { name: "settings" }
+  | { name: "forgot-password" }
+  | { name: "verify-email"; token: string }
+  | { name: "reset-password"; token: string }
   | { name: "conversation"; id: string };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export function parseRoute(path: string): Route {
+/** `search` is the query string (`?token=…` on the links of the server's mails). */
+export function parseRoute(path: string, search = ""): Route {
+  const token = new URLSearchParams(search).get("token") ?? "";
+  if (path === "/verify-email") return { name: "verify-email", token };
+  if (path === "/reset-password") return { name: "reset-password", token };
+  if (path === "/forgot-password") return { name: "forgot-password" };
   if (path === "/sign-in") return { name: "sign-in" };
   if (path === "/register") return { name: "register" };
   if (path === "/settings") return { name: "settings" };
@@ -29,6 +37,13 @@ export function routePath(r: Route): string {
       return "/register";
     case "settings":
       return "/settings";
+    case "forgot-password":
+      return "/forgot-password";
+    // The token stays out of the address bar and the history once the page has it.
+    case "verify-email":
+      return "/verify-email";
+    case "reset-password":
+      return "/reset-password";
     case "conversation":
       return `/c/${r.id}`;
   }
@@ -37,12 +52,12 @@ export function routePath(r: Route): string {
 const listeners = new Set<(r: Route) => void>();
 
 export function currentRoute(): Route {
-  return parseRoute(location.pathname);
+  return parseRoute(location.pathname, location.search);
 }
 
 export function navigate(r: Route, replace = false): void {
   const path = routePath(r);
-  if (path !== location.pathname) {
+  if (path !== location.pathname || location.search) {
     if (replace) history.replaceState(null, "", path);
     else history.pushState(null, "", path);
   }

@@ -1,6 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { type Route, currentRoute, navigate, onRoute } from "../router";
 import { type Session, onSessionChange, restore } from "../session";
+import { ForgotPassword, ResetPassword, VerifyEmail } from "./AccountLinks";
 import { Register, SignIn } from "./AuthForms";
 import { Chat } from "./Chat";
 
@@ -17,9 +18,14 @@ export function App() {
   }, []);
 
   useEffect(() => {
-    if (session && (route.name === "sign-in" || route.name === "register")) navigate({ name: "home" }, true);
+    const signedOutOnly = route.name === "sign-in" || route.name === "register" || route.name === "forgot-password";
+    if (session && signedOutOnly) navigate({ name: "home" }, true);
   }, [session, route]);
 
+  // The mails' links work signed in or not.
+  if (route.name === "verify-email") return <VerifyEmail token={route.token} />;
+  if (route.name === "reset-password") return <ResetPassword token={route.token} />;
+  if (route.name === "forgot-password" && !session) return <ForgotPassword />;
   if (session === undefined) {
     return (
       <p class="loading" role="status">

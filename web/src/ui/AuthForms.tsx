@@ -93,6 +93,17 @@ export function SignIn() {
         </button>
       </form>
       <p>
+        <a
+          href="/forgot-password"
+          onClick={(e) => {
+            e.preventDefault();
+            navigate({ name: "forgot-password" });
+          }}
+        >
+          Forgot your password?
+        </a>
+      </p>
+      <p>
         New here?{" "}
         <a
           href="/register"

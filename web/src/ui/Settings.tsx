@@ -34,6 +34,7 @@ function Profile({ session }: { session: Session }) {
         <p>
           Signed in as <strong>{session.user.username}</strong> ({session.user.email})
         </p>
+        {!session.user.email_verified && <VerifyReminder />}
         <label>
           Display name
           <input required maxLength={64} value={name} onInput={(e) => setName(e.currentTarget.value)} />
@@ -46,6 +47,31 @@ function Profile({ session }: { session: Session }) {
         <button type="submit">Save profile</button>
       </form>
     </section>
+  );
+}
+
+function VerifyReminder() {
+  const [note, setNote] = useState<{ ok: boolean; text: string } | null>(null);
+  async function resend() {
+    try {
+      await api((headers) => http.POST("/v1/auth/email/resend", { headers }));
+      setNote({ ok: true, text: "Sent. The mail's link verifies your address." });
+    } catch (e) {
+      setNote({ ok: false, text: why(e, "The mail could not be sent.") });
+    }
+  }
+  return (
+    <div>
+      <p>Your email address is not verified yet.</p>
+      <button type="button" class="secondary" onClick={() => void resend()}>
+        Send the verification mail again
+      </button>
+      {note && (
+        <p class={note.ok ? "ok" : "error"} role={note.ok ? "status" : "alert"}>
+          {note.text}
+        </p>
+      )}
+    </div>
   );
 }
 
