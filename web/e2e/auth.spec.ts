@@ -111,4 +111,36 @@ describe("sign in with two-factor authentication", () => {
     expect(problems).toEqual([]);
     await context.close();
   });
+
+  it("sets up two-factor authentication from Settings with the QR code's key", async () => {
+    await apiUser(server.base, "frank", "Frank Poole");
+    const context = await browser.newContext({ baseURL: server.base });
+    const problems: string[] = [];
+    watchProblems(context, problems);
+    const page = await context.newPage();
+    await page.goto("/");
+    await page.getByLabel("Email or username").fill("frank");
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("link", { name: "Settings" }).click();
+    await page.getByRole("button", { name: "Set up two-factor authentication" }).click();
+    await page.getByRole("img", { name: "QR code of the two-factor key" }).waitFor();
+    expect(await accessibilityProblems(page)).toEqual([]);
+    const key = await page.locator("code.secret").innerText();
+    await page.getByLabel("Code", { exact: true }).fill(totpCode(key));
+    await page.getByRole("button", { name: "Turn on two-factor authentication" }).click();
+    const codes = page.getByRole("list", { name: "Recovery codes" }).getByRole("listitem");
+    await expect.poll(() => codes.count()).toBe(10);
+    const recovery = await codes.first().innerText();
+
+    await page.getByRole("button", { name: "Sign out", exact: true }).click();
+    await page.getByLabel("Email or username").fill("frank");
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByLabel("Code").fill(recovery);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign out", exact: true }).waitFor();
+    expect(problems.filter((p) => !p.includes("status of 401"))).toEqual([]);
+    await context.close();
+  });
 });

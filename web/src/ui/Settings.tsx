@@ -3,6 +3,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { ApiFailure, type Schemas, api, http } from "../api/client";
 import { lastActivity } from "../format";
+import { TwoFactor } from "./TwoFactor";
 import { navigate } from "../router";
 import { type Session, forget, updateUser } from "../session";
 
@@ -202,6 +203,7 @@ export function Settings({ session }: { session: Session }) {
       <h1>Settings</h1>
       <Profile session={session} />
       <Password />
+      <TwoFactor user={session.user} />
       <Sessions />
     </div>
   );
