@@ -227,6 +227,20 @@ describe("chat in the browser", () => {
     await expect.poll(() => bobsList.getByRole("listitem", { name: /Weekend plans/ }).count()).toBe(0);
   });
 
+  it("finds messages and opens the conversation of a result", async () => {
+    await alice.getByRole("link", { name: /Weekend plans/ }).click();
+    await messages(alice).getByText("Who is in for a hike?").waitFor();
+    await alice.getByRole("searchbox", { name: "Search messages" }).fill("edited by hand");
+    await alice.getByRole("searchbox", { name: "Search messages" }).press("Enter");
+    const results = alice.getByRole("list", { name: "Search results" });
+    const hit = results.getByRole("link", { name: /edited by hand/ });
+    await hit.waitFor();
+    expect(await results.getByRole("listitem").count()).toBe(1);
+    await hit.click();
+    await alice.getByRole("heading", { name: "Bob Builder" }).waitFor();
+    await messages(alice).getByText("edited by hand").waitFor();
+  });
+
   it("keeps the session across a reload, and Sign out ends it on the server", async () => {
     await alice.reload();
     await alice.getByRole("list", { name: "Conversations" }).getByRole("listitem", { name: /Bob Builder/ }).waitFor();

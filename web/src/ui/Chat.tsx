@@ -9,6 +9,7 @@ import { type Session, forget, signOut } from "../session";
 import { lastActivity } from "../format";
 import { ConversationView } from "./ConversationView";
 import { NewConversation } from "./NewConversation";
+import { Search } from "./Search";
 import { Settings } from "./Settings";
 
 export type EventListener = (e: RealtimeEvent) => void;
@@ -160,6 +161,12 @@ export function Chat({ session, route }: { session: Session; route: Route }) {
         </button>
       </header>
       <nav class="sidebar" aria-label="Conversation list">
+        <Search
+          nameOf={(id) => {
+            const c = conversations.find((x) => x.id === id);
+            return c ? conversationName(c, peers) : "A conversation";
+          }}
+        />
         <NewConversation
           me={session.user.id}
           onCreated={(c) => {
