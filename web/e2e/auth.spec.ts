@@ -143,4 +143,25 @@ describe("sign in with two-factor authentication", () => {
     expect(problems.filter((p) => !p.includes("status of 401"))).toEqual([]);
     await context.close();
   });
+
+  it("says when the server cannot be reached instead of asking a signed-in person to sign in", async () => {
+    await apiUser(server.base, "hal", "HAL Nine");
+    // Not watched for console errors: the failed request is the point here.
+    const context = await browser.newContext({ baseURL: server.base });
+    const page = await context.newPage();
+    await page.goto("/");
+    await page.getByLabel("Email or username").fill("hal");
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign out" }).waitFor();
+
+    await page.route("**/v1/auth/browser/refresh", (r) => r.abort("connectionrefused"));
+    await page.reload();
+    await page.getByText("The server cannot be reached.").waitFor();
+    expect(await page.getByRole("button", { name: "Sign in" }).count()).toBe(0);
+    await page.unroute("**/v1/auth/browser/refresh");
+    await page.getByRole("button", { name: "Try again" }).click();
+    await page.getByRole("button", { name: "Sign out" }).waitFor();
+    await context.close();
+  });
 });

@@ -11,9 +11,16 @@ export function App() {
   const [route, setRoute] = useState<Route>(currentRoute());
 
   useEffect(() => onRoute(setRoute), []);
+  // The server could not be asked whether the session lives: say so, rather than show a sign-in
+  // form to someone who is signed in.
+  const [unreachable, setUnreachable] = useState(false);
+  function tryRestore() {
+    setUnreachable(false);
+    restore().then(setSession, () => setUnreachable(true));
+  }
   useEffect(() => {
     const off = onSessionChange(setSession);
-    restore().then(setSession, () => setSession(null));
+    tryRestore();
     return off;
   }, []);
 
@@ -26,6 +33,17 @@ export function App() {
   if (route.name === "verify-email") return <VerifyEmail token={route.token} />;
   if (route.name === "reset-password") return <ResetPassword token={route.token} />;
   if (route.name === "forgot-password" && !session) return <ForgotPassword />;
+  if (session === undefined && unreachable) {
+    return (
+      <main class="auth">
+        <h1>SecureConnect</h1>
+        <p role="alert">The server cannot be reached. Check your connection, then try again.</p>
+        <button type="button" onClick={tryRestore}>
+          Try again
+        </button>
+      </main>
+    );
+  }
   if (session === undefined) {
     return (
       <p class="loading" role="status">
