@@ -189,11 +189,11 @@ pub async fn mls(args: MlsArgs) -> anyhow::Result<()> {
         conflicts as f64 / contended.requests.max(1) as f64
     );
 
-    // Claims: 200 target users with one device each and 500 packages apiece (never exhausted
+    // Claims: 600 target users with one device each and 500 packages apiece (never exhausted
     // in a run: a claim that finds fewer than 10 counts as an error); claimers take one package
     // of each of 10 users per request (adding 10 members), the per-caller limit lifted.
     let mut targets = Vec::new();
-    for i in 0..200 {
+    for i in 0..600 {
         let d = device(&client, &base, &format!("m{run}t{i}")).await?;
         for _ in 0..5 {
             let packages: Vec<String> = (0..100)
