@@ -74,7 +74,7 @@ pub fn content_security_policy(public_url: &str) -> String {
         })
         .unwrap_or_default();
     format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
          font-src 'self'; connect-src 'self' {ws}; manifest-src 'self'; base-uri 'none'; \
          form-action 'self'; frame-ancestors 'none'"
     )
