@@ -31,6 +31,10 @@ pub struct ConversationRow {
     pub ai_enabled: bool,
     /// The owner's message retention in days (none: the server's).
     pub retention_days: Option<i64>,
+    /// A direct conversation's other member (none for groups, or when they are gone).
+    pub peer_id: Option<UserId>,
+    pub peer_username: Option<String>,
+    pub peer_display_name: Option<String>,
 }
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -153,7 +157,13 @@ macro_rules! conversation_view {
                 (SELECT COUNT(*) FROM messages m
                   WHERE m.conversation_id = c.id AND m.seq > me.read_seq
                     AND m.sender_id <> me.user_id AND m.deleted_at IS NULL) AS unread_count,
-                (SELECT COUNT(*) FROM conversation_members x WHERE x.conversation_id = c.id) AS members_count
+                (SELECT COUNT(*) FROM conversation_members x WHERE x.conversation_id = c.id) AS members_count,
+                (SELECT o.user_id FROM conversation_members o
+                  WHERE c.kind = 'direct' AND o.conversation_id = c.id AND o.user_id <> me.user_id LIMIT 1) AS peer_id,
+                (SELECT u.username FROM conversation_members o JOIN users u ON u.id = o.user_id
+                  WHERE c.kind = 'direct' AND o.conversation_id = c.id AND o.user_id <> me.user_id LIMIT 1) AS peer_username,
+                (SELECT u.display_name FROM conversation_members o JOIN users u ON u.id = o.user_id
+                  WHERE c.kind = 'direct' AND o.conversation_id = c.id AND o.user_id <> me.user_id LIMIT 1) AS peer_display_name
          FROM conversations c JOIN conversation_members me ON me.conversation_id = c.id AND me.user_id = $1"
     };
 }

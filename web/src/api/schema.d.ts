@@ -1931,6 +1931,7 @@ export interface components {
             muted_until?: string | null;
             /** @description "owner", "admin" or "member" */
             my_role: string;
+            peer?: null | components["schemas"]["PeerView"];
             /**
              * Format: int32
              * @description Messages older than this many days are deleted (set by the owner; null: the server's
@@ -2506,6 +2507,7 @@ export interface components {
                 muted_until?: string | null;
                 /** @description "owner", "admin" or "member" */
                 my_role: string;
+                peer?: null | components["schemas"]["PeerView"];
                 /**
                  * Format: int32
                  * @description Messages older than this many days are deleted (set by the owner; null: the server's
@@ -2832,6 +2834,13 @@ export interface components {
             starts_at?: string | null;
             /** @description null removes the title. */
             title?: string | null;
+        };
+        /** @description The other member of a direct conversation (a public profile's names). */
+        PeerView: {
+            display_name: string;
+            /** Format: uuid */
+            user_id: string;
+            username: string;
         };
         PollOptionVoters: {
             /** Format: int64 */

@@ -15,8 +15,8 @@ import { Settings } from "./Settings";
 export type EventListener = (e: RealtimeEvent) => void;
 
 /** The name a conversation is shown under: its title, or for a direct one the other member. */
-export function conversationName(c: Conversation, peers: ReadonlyMap<string, string>): string {
-  return c.title || peers.get(c.id) || (c.kind === "direct" ? "Direct conversation" : "Group");
+export function conversationName(c: Conversation): string {
+  return c.title || c.peer?.display_name || (c.kind === "direct" ? "Direct conversation" : "Group");
 }
 
 /** At most this many pages of 100 are listed (the most recently active first). */
@@ -36,38 +36,8 @@ async function loadConversations(): Promise<Conversation[]> {
   return all;
 }
 
-/** Runs `work` over `items`, at most `width` at a time (a long list must not burst the server). */
-async function pooled<T, R>(items: readonly T[], width: number, work: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(width, items.length) }, async () => {
-      for (let i = next++; i < items.length; i = next++) out[i] = await work(items[i]!);
-    }),
-  );
-  return out;
-}
-
-/** The other member's display name of each direct conversation without a title. */
-async function loadPeers(list: Conversation[], me: string, known: ReadonlyMap<string, string>) {
-  const missing = list.filter((c) => c.kind === "direct" && !c.title && !known.has(c.id));
-  // One request per direct conversation not seen before (the list does not carry members).
-  const found = await pooled(missing, 4, async (c) => {
-    const members = await api((headers) =>
-      http.GET("/v1/conversations/{id}/members", { headers, params: { path: { id: c.id } } }),
-    );
-    const other = members.items.find((m) => m.user_id !== me);
-    return [c.id, other?.display_name ?? "Direct conversation"] as const;
-  });
-  return new Map([...known, ...found]);
-}
-
 export function Chat({ session, route }: { session: Session; route: Route }) {
   const [conversations, setConversations] = useState<Conversation[]>([]);
-  const [peers, setPeers] = useState<ReadonlyMap<string, string>>(new Map());
-  // The realtime handlers outlive renders: they read the latest names from here.
-  const peersRef = useRef(peers);
-  peersRef.current = peers;
   const [connection, setConnection] = useState<ConnectionState>("connecting");
   const [resyncs, setResyncs] = useState(0);
   const [error, setError] = useState<string | null>(null);
@@ -81,7 +51,6 @@ export function Chat({ session, route }: { session: Session; route: Route }) {
     try {
       const list = await loadConversations();
       setConversations(list);
-      setPeers(await loadPeers(list, session.user.id, peersRef.current));
       setError(null);
     } catch (e) {
       setError(e instanceof ApiFailure ? e.message : "The conversations could not be loaded.");
@@ -164,7 +133,7 @@ export function Chat({ session, route }: { session: Session; route: Route }) {
         <Search
           nameOf={(id) => {
             const c = conversations.find((x) => x.id === id);
-            return c ? conversationName(c, peers) : "A conversation";
+            return c ? conversationName(c) : "A conversation";
           }}
         />
         <NewConversation
@@ -181,7 +150,7 @@ export function Chat({ session, route }: { session: Session; route: Route }) {
         )}
         <ul class="conversations" aria-label="Conversations">
           {conversations.map((c) => {
-            const name = conversationName(c, peers);
+            const name = conversationName(c);
             const unread = c.unread_count > 0 ? `, ${c.unread_count} unread` : "";
             return (
               <li key={c.id} aria-label={name + unread} class={c.id === openId ? "current" : undefined}>
@@ -219,7 +188,7 @@ export function Chat({ session, route }: { session: Session; route: Route }) {
             key={openId}
             id={openId}
             conversation={active}
-            name={active ? conversationName(active, peers) : ""}
+            name={active ? conversationName(active) : ""}
             me={session.user.id}
             resyncs={resyncs}
             subscribe={(l) => {

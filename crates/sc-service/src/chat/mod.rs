@@ -65,6 +65,18 @@ pub struct ConversationView {
     /// Messages older than this many days are deleted (set by the owner; null: the server's
     /// `message_retention_days`, which also caps it).
     pub retention_days: Option<u32>,
+    /// A direct conversation's other member, so a list can name it without a request per
+    /// conversation (null for groups, or when that account is gone).
+    pub peer: Option<PeerView>,
+}
+
+/// The other member of a direct conversation (a public profile's names).
+#[derive(Serialize, ToSchema, Clone, Debug)]
+pub struct PeerView {
+    #[schema(value_type = String, format = Uuid)]
+    pub user_id: UserId,
+    pub username: String,
+    pub display_name: String,
 }
 
 impl From<ConversationRow> for ConversationView {
@@ -85,6 +97,14 @@ impl From<ConversationRow> for ConversationView {
             muted_until: c.muted_until.filter(|t| *t > Timestamp::now()),
             ai_enabled: c.ai_enabled,
             retention_days: c.retention_days.and_then(|d| u32::try_from(d).ok()),
+            peer: match (c.peer_id, c.peer_username, c.peer_display_name) {
+                (Some(user_id), Some(username), Some(display_name)) => Some(PeerView {
+                    user_id,
+                    username,
+                    display_name,
+                }),
+                _ => None,
+            },
         }
     }
 }

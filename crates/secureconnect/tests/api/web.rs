@@ -384,3 +384,55 @@ async fn the_openapi_document_describes_the_cookie_routes() {
         doc["components"]["schemas"]["BrowserSessionView"]["properties"]["refresh_token"].is_null()
     );
 }
+
+#[tokio::test]
+async fn conversations_name_a_direct_conversations_other_member() {
+    // The app's list shows a direct conversation under the other member's name: it comes with
+    // the conversation, not from a request per conversation.
+    let app = TestApp::spawn().await;
+    let ada = app.register("ada").await;
+    let grace = app.register("grace").await;
+    let direct = app
+        .post(
+            "/v1/conversations",
+            Some(&ada.access),
+            json!({"kind": "direct", "member_ids": [grace.id]}),
+        )
+        .await;
+    let id = direct.assert_ok(201)["id"].as_str().unwrap().to_string();
+    assert_eq!(direct.body["data"]["peer"]["user_id"], grace.id.as_str());
+    let group = app
+        .post(
+            "/v1/conversations",
+            Some(&ada.access),
+            json!({"kind": "group", "member_ids": [grace.id], "title": "Team"}),
+        )
+        .await;
+    assert!(group.assert_ok(201)["peer"].is_null(), "{}", group.text);
+    // Each side sees the other, in the list and alone, with the current display name.
+    app.call(
+        Method::PATCH,
+        "/v1/users/me",
+        Some(&grace.access),
+        json!({"display_name": "Grace Hopper"}),
+    )
+    .await
+    .assert_ok(200);
+    let list = app.get("/v1/conversations", Some(&ada.access)).await;
+    let items = list.assert_ok(200)["items"].as_array().unwrap().clone();
+    let mine = items.iter().find(|c| c["id"] == id.as_str()).unwrap();
+    assert_eq!(
+        mine["peer"],
+        json!({"user_id": grace.id, "username": "grace", "display_name": "Grace Hopper"})
+    );
+    assert!(
+        items
+            .iter()
+            .any(|c| c["kind"] == "group" && c["peer"].is_null())
+    );
+    let theirs = app
+        .get(&format!("/v1/conversations/{id}"), Some(&grace.access))
+        .await;
+    assert_eq!(theirs.assert_ok(200)["peer"]["username"], "ada");
+    assert!(theirs.body["data"]["peer"].get("email").is_none());
+}
