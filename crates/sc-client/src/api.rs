@@ -315,11 +315,6 @@ impl Api {
         self.call(Method::GET, "/v1/users/me", None).await
     }
 
-    pub async fn user(&self, id: Uuid) -> ClientResult<User> {
-        self.call(Method::GET, &format!("/v1/users/{id}"), None)
-            .await
-    }
-
     pub async fn find_user(&self, username: &str) -> ClientResult<Option<User>> {
         let page: Page<User> = self
             .call(

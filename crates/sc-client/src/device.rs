@@ -99,8 +99,9 @@ impl E2eeClient {
     ) -> ClientResult<Self> {
         let signer =
             SignatureKeyPair::new(CIPHERSUITE.signature_algorithm()).map_err(ClientError::mls)?;
+        // The signer lives in the state file, not in the openmls store: openmls is handed it
+        // for every operation and never reads it back.
         let provider = Provider::default();
-        signer.store(provider.storage()).map_err(ClientError::mls)?;
         let credential = credential_for(pair.user.id);
         let serialized = credential
             .tls_serialize_detached()

@@ -45,16 +45,6 @@ impl ClientError {
             _ => None,
         }
     }
-
-    /// `details.<key>` of a server error.
-    pub fn detail(&self, key: &str) -> Option<&Value> {
-        match self {
-            ClientError::Api {
-                details: Some(d), ..
-            } => d.get(key),
-            _ => None,
-        }
-    }
 }
 
 pub type ClientResult<T> = Result<T, ClientError>;

@@ -401,9 +401,7 @@ impl E2eeClient {
                 .await
             {
                 Ok(()) => {}
-                Err(ClientError::Untrusted(reason)) => {
-                    return Err(ClientError::Untrusted(reason));
-                }
+                Err(e @ ClientError::Untrusted(_)) => return Err(e),
                 Err(_) => return self.rejoin(conversation).await,
             }
         }
@@ -436,22 +434,17 @@ impl E2eeClient {
         // Leaves that join or change in this commit must be listed devices of their user. An
         // old commit replayed during catch-up may name a device that has since been removed
         // (the device list only knows the present); it is accepted when a later commit exists.
-        let mut joining: Vec<(Credential, Vec<u8>)> = staged
-            .add_proposals()
-            .map(|p| {
-                let leaf = p.add_proposal().key_package().leaf_node();
-                (
-                    leaf.credential().clone(),
-                    leaf.signature_key().as_slice().to_vec(),
-                )
-            })
-            .collect();
-        if let Some(leaf) = staged.update_path_leaf_node() {
-            joining.push((
+        let identity = |leaf: &LeafNode| {
+            (
                 leaf.credential().clone(),
                 leaf.signature_key().as_slice().to_vec(),
-            ));
-        }
+            )
+        };
+        let joining: Vec<(Credential, Vec<u8>)> = staged
+            .add_proposals()
+            .map(|p| identity(p.add_proposal().key_package().leaf_node()))
+            .chain(staged.update_path_leaf_node().map(identity))
+            .collect();
         for (credential, key) in &joining {
             match self.is_listed_device(credential, key).await {
                 Ok(_) => {}
