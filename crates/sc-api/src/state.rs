@@ -30,6 +30,8 @@ pub struct AppState {
     pub ai: sc_service::ai::AiService,
     pub admin: sc_service::admin::AdminService,
     pub mls: sc_service::mls::MlsService,
+    /// The web app's Content-Security-Policy, derived from `public_url` once at start-up.
+    pub web_csp: axum::http::HeaderValue,
     /// Set when the instance begins to stop: `/ready` answers 503 so load balancers move on.
     pub draining: std::sync::atomic::AtomicBool,
 }

@@ -193,6 +193,7 @@ impl App {
             hub,
             deps,
             trusted_proxies: cfg.trusted_proxy_nets(),
+            web_csp: sc_api::routes::web::csp_header(&cfg.public_url),
             redis,
             blobs,
             drive,

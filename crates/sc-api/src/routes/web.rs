@@ -80,6 +80,19 @@ pub fn content_security_policy(public_url: &str) -> String {
     )
 }
 
+/// `content_security_policy` without the socket's explicit origins.
+const FALLBACK_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+     font-src 'self'; connect-src 'self' ; manifest-src 'self'; base-uri 'none'; \
+     form-action 'self'; frame-ancestors 'none'";
+
+/// The policy as a header value (built once, kept in `AppState`). A `public_url` that cannot
+/// be a header value was refused by the configuration check; the fallback is the policy
+/// without the socket's origin.
+pub fn csp_header(public_url: &str) -> HeaderValue {
+    HeaderValue::from_str(&content_security_policy(public_url))
+        .unwrap_or_else(|_| HeaderValue::from_static(FALLBACK_CSP))
+}
+
 /// Answers a request for the app (see `wants_app`).
 pub fn serve(state: &AppState, path: &str, headers: &HeaderMap, head: bool) -> Response {
     let (path, bytes, hash) = match asset(path) {
@@ -126,9 +139,7 @@ pub fn serve(state: &AppState, path: &str, headers: &HeaderMap, head: bool) -> R
         REVALIDATE
     };
     h.insert(header::CACHE_CONTROL, cache);
-    if let Ok(v) = HeaderValue::from_str(&content_security_policy(&state.cfg.public_url)) {
-        h.insert(header::CONTENT_SECURITY_POLICY, v);
-    }
+    h.insert(header::CONTENT_SECURITY_POLICY, state.web_csp.clone());
     res
 }
 
@@ -157,6 +168,11 @@ mod tests {
             assert!(wants_app(&Method::GET, p), "{p}");
         }
         assert!(!wants_app(&Method::POST, "/"));
+    }
+
+    #[test]
+    fn the_fallback_policy_is_the_policy_without_a_socket_origin() {
+        assert_eq!(content_security_policy(""), FALLBACK_CSP);
     }
 
     #[test]
