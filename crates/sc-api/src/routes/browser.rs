@@ -17,7 +17,7 @@ use crate::{
 };
 use axum::{
     extract::State,
-    http::{HeaderMap, HeaderValue, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use sc_core::AppError;
@@ -138,10 +138,16 @@ pub async fn refresh(
     match result {
         Ok(pair) => Ok(with_cookie(&s, pair, false)),
         Err(e) => {
-            // A dead refresh token is of no further use to the browser: drop it.
+            // A dead refresh token (401, or 403 for a ban) is of no further use to the browser:
+            // drop it. A passing failure (429, 503) keeps it, so the page can try again.
             let mut res = e.into_response();
-            res.headers_mut()
-                .append(header::SET_COOKIE, clearing_cookie());
+            if matches!(
+                res.status(),
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+            ) {
+                res.headers_mut()
+                    .append(header::SET_COOKIE, clearing_cookie());
+            }
             Ok(res)
         }
     }
