@@ -158,13 +158,13 @@ macro_rules! conversation_view {
                   WHERE m.conversation_id = c.id AND m.seq > me.read_seq
                     AND m.sender_id <> me.user_id AND m.deleted_at IS NULL) AS unread_count,
                 (SELECT COUNT(*) FROM conversation_members x WHERE x.conversation_id = c.id) AS members_count,
-                (SELECT o.user_id FROM conversation_members o
-                  WHERE c.kind = 'direct' AND o.conversation_id = c.id AND o.user_id <> me.user_id LIMIT 1) AS peer_id,
-                (SELECT u.username FROM conversation_members o JOIN users u ON u.id = o.user_id
-                  WHERE c.kind = 'direct' AND o.conversation_id = c.id AND o.user_id <> me.user_id LIMIT 1) AS peer_username,
-                (SELECT u.display_name FROM conversation_members o JOIN users u ON u.id = o.user_id
-                  WHERE c.kind = 'direct' AND o.conversation_id = c.id AND o.user_id <> me.user_id LIMIT 1) AS peer_display_name
-         FROM conversations c JOIN conversation_members me ON me.conversation_id = c.id AND me.user_id = $1"
+                peer.user_id AS peer_id, peer_user.username AS peer_username,
+                peer_user.display_name AS peer_display_name
+         FROM conversations c JOIN conversation_members me ON me.conversation_id = c.id AND me.user_id = $1
+         -- A direct conversation has exactly one other member: one row, read once.
+         LEFT JOIN conversation_members peer
+           ON c.kind = 'direct' AND peer.conversation_id = c.id AND peer.user_id <> me.user_id
+         LEFT JOIN users peer_user ON peer_user.id = peer.user_id"
     };
 }
 
