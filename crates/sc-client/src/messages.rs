@@ -164,6 +164,8 @@ impl E2eeClient {
         payload: &Payload,
         attachments: &[Uuid],
     ) -> ClientResult<Message> {
+        // Encrypt on the latest epoch: a member removed by a commit this device has not seen
+        // yet must not be able to read what it sends.
         self.catch_up_commits(conversation).await?;
         let plain =
             serde_json::to_string(payload).map_err(|e| ClientError::Invalid(e.to_string()))?;
@@ -254,6 +256,8 @@ impl E2eeClient {
             .map_err(|e| e.to_string())?
             .try_into_protocol_message()
             .map_err(|_| "not a protocol message".to_string())?;
+        // Loaded from the store if this is the first use since the state was opened.
+        self.group(m.conversation_id);
         let provider = &self.provider;
         let group = self
             .groups
