@@ -50,6 +50,8 @@ export async function startServer(name: string, env: Record<string, string> = {}
       // Every browser context signs in from 127.0.0.1.
       SC_LOGIN_RATE_PER_IP_PER_MINUTE: "1000",
       SC_AUTH_RATE_PER_IP_PER_MINUTE: "1000",
+      // Working on the app: serve a freshly built web/dist without rebuilding the server.
+      ...(process.env.SC_WEB_DIR ? { SC_WEB_DIR: process.env.SC_WEB_DIR } : {}),
       ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],

@@ -32,6 +32,8 @@ pub struct AppState {
     pub mls: sc_service::mls::MlsService,
     /// The web app's Content-Security-Policy, derived from `public_url` once at start-up.
     pub web_csp: axum::http::HeaderValue,
+    /// The web app's files: the embedded bundle, or `web_dir` read at start-up.
+    pub web: crate::routes::web::WebBundle,
     /// Set when the instance begins to stop: `/ready` answers 503 so load balancers move on.
     pub draining: std::sync::atomic::AtomicBool,
 }

@@ -89,6 +89,9 @@ pub struct Config {
     pub shutdown_grace_seconds: u64,
     pub log_format: LogFormat,
     pub log_level: String,
+    /// Serve the web app from this directory (a `web/dist` built by `npm run build`, read at
+    /// start-up) instead of the bundle compiled into the binary: for working on the app.
+    pub web_dir: Option<PathBuf>,
 
     // --- storage ---
     /// `postgres://…` for PostgreSQL; empty for the embedded SQLite file in `data_dir`.
@@ -333,6 +336,7 @@ impl Default for Config {
             shutdown_grace_seconds: 30,
             log_format: LogFormat::Json,
             log_level: "info".into(),
+            web_dir: None,
             database_url: None,
             database_url_file: None,
             database_read_url: None,

@@ -183,6 +183,11 @@ impl App {
                 background.clone(),
             );
         }
+        let web = match &cfg.web_dir {
+            Some(dir) => sc_api::routes::web::WebBundle::from_dir(dir)
+                .with_context(|| format!("web_dir {}", dir.display()))?,
+            None => sc_api::routes::web::WebBundle::embedded(),
+        };
         let state = Arc::new(AppState {
             cfg: cfg.clone(),
             auth: AuthService::new(deps.clone()),
@@ -194,6 +199,7 @@ impl App {
             deps,
             trusted_proxies: cfg.trusted_proxy_nets(),
             web_csp: sc_api::routes::web::csp_header(&cfg.public_url),
+            web,
             redis,
             blobs,
             drive,

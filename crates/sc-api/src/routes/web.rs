@@ -4,6 +4,9 @@
 //! `/ready` and `/metrics` (and anything below them) keep their JSON 404/405 envelopes. Every
 //! other GET is a file of the bundle, or, for a path that names no file (a client-side route
 //! like `/c/<id>`), `index.html`.
+//!
+//! `web_dir` swaps the embedded bundle for a directory read once at start-up (for working on
+//! the app without rebuilding the server); requests never touch the disk either way.
 
 use crate::{envelope::ApiError, state::AppState};
 use axum::{
@@ -11,9 +14,70 @@ use axum::{
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use bytes::Bytes;
 use sc_core::AppError;
+use std::path::Path;
 
 include!(concat!(env!("OUT_DIR"), "/web_assets.rs"));
+
+/// The app's files by path under `/` (sorted for lookup), each with its ETag hash.
+pub struct WebBundle {
+    files: Vec<(String, Bytes, u64)>,
+}
+
+impl WebBundle {
+    /// The bundle compiled into this binary.
+    pub fn embedded() -> Self {
+        Self {
+            files: WEB_ASSETS
+                .iter()
+                .map(|(p, b, h)| ((*p).to_owned(), Bytes::from_static(b), *h))
+                .collect(),
+        }
+    }
+
+    /// Every file below `dir` (a `web/dist` built by `npm run build`), read now.
+    pub fn from_dir(dir: &Path) -> std::io::Result<Self> {
+        let mut files = Vec::new();
+        let mut pending = vec![dir.to_path_buf()];
+        while let Some(d) = pending.pop() {
+            for entry in std::fs::read_dir(&d)? {
+                let path = entry?.path();
+                if path.is_dir() {
+                    pending.push(path);
+                    continue;
+                }
+                let Ok(rel) = path.strip_prefix(dir) else {
+                    continue;
+                };
+                let rel: Vec<String> = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                let bytes = std::fs::read(&path)?;
+                let hash = fnv1a(&bytes);
+                files.push((format!("/{}", rel.join("/")), Bytes::from(bytes), hash));
+            }
+        }
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(Self { files })
+    }
+
+    fn get(&self, path: &str) -> Option<(&Bytes, u64)> {
+        self.files
+            .binary_search_by(|(p, _, _)| p.as_str().cmp(path))
+            .ok()
+            .and_then(|i| self.files.get(i))
+            .map(|(_, bytes, hash)| (bytes, *hash))
+    }
+}
+
+/// FNV-1a 64, the ETag hash build.rs gives embedded files.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
 
 /// Vite puts content-hashed files here: a new build gives new names, so they never change.
 const HASHED_PREFIX: &str = "/assets/";
@@ -32,14 +96,6 @@ fn is_server_path(path: &str) -> bool {
 /// Whether `req` is for the app: a GET or HEAD outside the server's own paths.
 pub fn wants_app(method: &Method, path: &str) -> bool {
     (method == Method::GET || method == Method::HEAD) && !is_server_path(path)
-}
-
-fn asset(path: &str) -> Option<(&'static [u8], u64)> {
-    WEB_ASSETS
-        .binary_search_by(|(p, _, _)| (*p).cmp(path))
-        .ok()
-        .and_then(|i| WEB_ASSETS.get(i))
-        .map(|(_, bytes, hash)| (*bytes, *hash))
 }
 
 fn content_type(path: &str) -> &'static str {
@@ -95,14 +151,14 @@ pub fn csp_header(public_url: &str) -> HeaderValue {
 
 /// Answers a request for the app (see `wants_app`).
 pub fn serve(state: &AppState, path: &str, headers: &HeaderMap, head: bool) -> Response {
-    let (path, bytes, hash) = match asset(path) {
+    let (path, bytes, hash) = match state.web.get(path) {
         Some((bytes, hash)) => (path, bytes, hash),
         // A missing hashed asset (an old build's file) or anything that looks like a file is a
         // 404, not the page: a script tag must never receive HTML.
         None if path.starts_with(HASHED_PREFIX) || last_segment_has_dot(path) => {
             return ApiError(AppError::NotFound("file".into())).into_response();
         }
-        None => match asset(INDEX) {
+        None => match state.web.get(INDEX) {
             Some((bytes, hash)) => (INDEX, bytes, hash),
             None => {
                 return ApiError(AppError::ServiceUnavailable(
@@ -123,7 +179,7 @@ pub fn serve(state: &AppState, path: &str, headers: &HeaderMap, head: bool) -> R
     } else if head {
         Response::new(Body::empty())
     } else {
-        Response::new(Body::from(bytes))
+        Response::new(Body::from(bytes.clone()))
     };
     let h = res.headers_mut();
     h.insert(
@@ -189,5 +245,19 @@ mod tests {
     #[test]
     fn the_embedded_table_is_sorted_for_lookup() {
         assert!(WEB_ASSETS.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn a_directory_bundle_is_read_with_the_embedded_hashes() {
+        let dir = std::env::temp_dir().join(format!("sc-web-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("assets")).unwrap();
+        std::fs::write(dir.join("index.html"), b"<!doctype html>").unwrap();
+        std::fs::write(dir.join("assets/app-1.js"), b"x").unwrap();
+        let bundle = WebBundle::from_dir(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let (bytes, hash) = bundle.get("/assets/app-1.js").unwrap();
+        assert_eq!((bytes.as_ref(), hash), (&b"x"[..], fnv1a(b"x")));
+        assert!(bundle.get("/index.html").is_some());
+        assert!(bundle.get("/assets").is_none());
     }
 }
