@@ -198,7 +198,12 @@ impl App {
             hub,
             deps,
             trusted_proxies: cfg.trusted_proxy_nets(),
-            web_csp: sc_api::routes::web::csp_header(&cfg.public_url),
+            web_csp: sc_api::routes::web::csp_header(
+                &cfg.public_url,
+                blobs::S3Settings::from_config(&cfg)
+                    .and_then(|s| s.client_origin())
+                    .as_deref(),
+            ),
             web,
             redis,
             blobs,

@@ -118,8 +118,9 @@ fn content_type(path: &str) -> &'static str {
 
 /// The policy of the app's pages: scripts, styles and images only from this origin, nothing
 /// inline and no eval; API calls and the realtime socket only to this server (`'self'` covers
-/// ws/wss in CSP 3, the explicit ws/wss origins cover browsers that do not apply it yet).
-pub fn content_security_policy(public_url: &str) -> String {
+/// ws/wss in CSP 3, the explicit ws/wss origins cover browsers that do not apply it yet), and
+/// `blob_origin`: the S3 store that presigned uploads and downloads go to, when there is one.
+pub fn content_security_policy(public_url: &str, blob_origin: Option<&str>) -> String {
     let ws = public_url
         .strip_prefix("https://")
         .map(|host| format!("wss://{host}"))
@@ -129,6 +130,10 @@ pub fn content_security_policy(public_url: &str) -> String {
                 .map(|host| format!("ws://{host} wss://{host}"))
         })
         .unwrap_or_default();
+    let ws = match blob_origin {
+        Some(origin) if !origin.contains([';', ',', ' ']) => format!("{ws} {origin}"),
+        _ => ws,
+    };
     format!(
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
          font-src 'self'; connect-src 'self' {ws}; manifest-src 'self'; base-uri 'none'; \
@@ -144,8 +149,8 @@ const FALLBACK_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'se
 /// The policy as a header value (built once, kept in `AppState`). A `public_url` that cannot
 /// be a header value was refused by the configuration check; the fallback is the policy
 /// without the socket's origin.
-pub fn csp_header(public_url: &str) -> HeaderValue {
-    HeaderValue::from_str(&content_security_policy(public_url))
+pub fn csp_header(public_url: &str, blob_origin: Option<&str>) -> HeaderValue {
+    HeaderValue::from_str(&content_security_policy(public_url, blob_origin))
         .unwrap_or_else(|_| HeaderValue::from_static(FALLBACK_CSP))
 }
 
@@ -228,18 +233,28 @@ mod tests {
 
     #[test]
     fn the_fallback_policy_is_the_policy_without_a_socket_origin() {
-        assert_eq!(content_security_policy(""), FALLBACK_CSP);
+        assert_eq!(content_security_policy("", None), FALLBACK_CSP);
     }
 
     #[test]
     fn the_policy_allows_no_inline_script_and_no_framing() {
-        let csp = content_security_policy("https://chat.example.org");
+        let csp = content_security_policy("https://chat.example.org", None);
         assert!(csp.contains("script-src 'self';"));
         assert!(!csp.contains("unsafe"));
         assert!(csp.contains("frame-ancestors 'none'"));
         assert!(csp.contains("connect-src 'self' wss://chat.example.org;"));
-        let local = content_security_policy("http://127.0.0.1:8080");
+        let local = content_security_policy("http://127.0.0.1:8080", None);
         assert!(local.contains("ws://127.0.0.1:8080 wss://127.0.0.1:8080"));
+        let s3 = content_security_policy(
+            "https://chat.example.org",
+            Some("https://files.example.org"),
+        );
+        assert!(
+            s3.contains("connect-src 'self' wss://chat.example.org https://files.example.org;")
+        );
+        let odd =
+            content_security_policy("https://chat.example.org", Some("https://x; script-src *"));
+        assert!(!odd.contains("script-src *"));
     }
 
     #[test]

@@ -74,6 +74,17 @@ impl S3Settings {
     }
 }
 
+impl S3Settings {
+    /// The origin (`scheme://host[:port]`) browsers send presigned requests to, for the web
+    /// app's `connect-src`; `None` when the endpoint does not parse (validation refuses that).
+    pub fn client_origin(&self) -> Option<String> {
+        let endpoint =
+            Endpoint::parse(self.public_endpoint.as_deref().unwrap_or(&self.endpoint)).ok()?;
+        let (host, _) = endpoint.locate(&self.bucket, self.path_style, None);
+        Some(format!("{}://{host}", endpoint.scheme))
+    }
+}
+
 /// The scheme, authority and path prefix of an endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Endpoint {
@@ -1018,6 +1029,27 @@ mod tests {
 
     /// 2013-05-24T00:00:00Z, the time of AWS's published examples.
     const EXAMPLE_TIME: i64 = 1_369_353_600;
+
+    #[test]
+    fn the_client_origin_is_where_presigned_urls_point() {
+        let mut s = S3Settings {
+            endpoint: "http://minio:9000/prefix".into(),
+            public_endpoint: None,
+            region: "us-east-1".into(),
+            bucket: "files".into(),
+            access_key_id: "AKID".into(),
+            secret_access_key: Secret::new("x"),
+            path_style: true,
+        };
+        assert_eq!(s.client_origin().as_deref(), Some("http://minio:9000"));
+        s.public_endpoint = Some("https://s3.example.org".into());
+        assert_eq!(s.client_origin().as_deref(), Some("https://s3.example.org"));
+        s.path_style = false;
+        assert_eq!(
+            s.client_origin().as_deref(),
+            Some("https://files.s3.example.org")
+        );
+    }
 
     #[test]
     fn dates_format_like_sigv4() {

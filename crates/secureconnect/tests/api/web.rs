@@ -50,10 +50,25 @@ async fn the_app_is_served_at_the_root_under_a_strict_policy() {
         "frame-ancestors 'none'",
         "base-uri 'none'",
         // The socket of this server's own origin (public_url is http://sc.test in tests).
-        "connect-src 'self' ws://sc.test wss://sc.test;",
+        "connect-src 'self' ws://sc.test wss://sc.test",
     ] {
         assert!(policy.contains(part), "{policy} lacks {part}");
     }
+    // With S3, the browser's presigned uploads and downloads go to the store's origin; with
+    // the local disk nothing else is reachable.
+    let connect = policy
+        .split(';')
+        .map(str::trim)
+        .find(|d| d.starts_with("connect-src"))
+        .unwrap_or_default();
+    let expected = match sc_infra::blobs::S3Settings::from_config(&app.cfg) {
+        Some(s3) => format!(
+            "connect-src 'self' ws://sc.test wss://sc.test {}",
+            s3.client_origin().expect("the test store has an origin")
+        ),
+        None => "connect-src 'self' ws://sc.test wss://sc.test".to_string(),
+    };
+    assert_eq!(connect, expected, "{policy}");
     assert!(!policy.contains("unsafe"), "{policy}");
     // No inline script: every script tag loads a file of this origin.
     for tag in r.text.split("<script").skip(1) {
