@@ -21,6 +21,8 @@ pub struct UserRow {
     pub banned_at: Option<Timestamp>,
     pub banned_until: Option<Timestamp>,
     pub created_at: Timestamp,
+    /// The user's opt-in to AI helpers (`/v1/ai/settings`).
+    pub ai_enabled: bool,
 }
 
 impl UserRow {
@@ -83,7 +85,8 @@ pub enum FailureOutcome {
 macro_rules! user_columns {
     () => {
         "id, email, username, display_name, avatar_url, password_hash, email_verified, role, \
-     totp_secret_enc, totp_enabled, totp_last_step, failed_login_count, locked_until, banned_at, banned_until, created_at"
+     totp_secret_enc, totp_enabled, totp_last_step, failed_login_count, locked_until, banned_at, banned_until, created_at, \
+     ai_enabled"
     };
 }
 

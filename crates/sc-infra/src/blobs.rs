@@ -419,11 +419,13 @@ fn blocking_reader(
     tokio::task::spawn_blocking(move || {
         let mut left = len;
         while left > 0 {
-            let mut buf = vec![0u8; left.min(READ_CHUNK as u64) as usize];
-            let item = match file.read(&mut buf) {
+            let want = left.min(READ_CHUNK as u64);
+            // `read_to_end` into spare capacity: a file reads into uninitialised memory, so
+            // the chunk is not zeroed first only to be overwritten.
+            let mut buf = Vec::with_capacity(want as usize);
+            let item = match (&mut file).take(want).read_to_end(&mut buf) {
                 Ok(0) => Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
                 Ok(n) => {
-                    buf.truncate(n);
                     left -= n as u64;
                     Ok(Bytes::from(buf))
                 }

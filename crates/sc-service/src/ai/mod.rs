@@ -123,7 +123,7 @@ impl AiService {
     }
 
     pub async fn settings(&self, ctx: &AuthContext) -> AppResult<AiSettingsView> {
-        let enabled = self.d.db.ai().opted_in(ctx.user_id).await?;
+        let enabled = self.opted_in(ctx.user_id).await?;
         let p = self.provider.as_deref();
         Ok(AiSettingsView {
             enabled,
@@ -140,6 +140,8 @@ impl AiService {
 
     pub async fn set_opt_in(&self, ctx: &AuthContext, enabled: bool) -> AppResult<AiSettingsView> {
         self.d.db.ai().set_opt_in(ctx.user_id, enabled).await?;
+        // The opt-in is read through the account cache: drop it here and on every instance.
+        self.d.user_changed(ctx.user_id).await;
         self.d
             .audit(
                 Some(ctx.user_id),
@@ -155,9 +157,16 @@ impl AiService {
         self.settings(ctx).await
     }
 
+    /// Whether `user` opted in, through the account cache (its entries live at most 500 ms and
+    /// a change drops them on every instance, as for a revoked session), so the first token of
+    /// a chat does not wait for the database.
+    pub(crate) async fn opted_in(&self, user: UserId) -> AppResult<bool> {
+        Ok(self.d.user_view(user).await?.is_some_and(|u| u.ai_enabled))
+    }
+
     /// 403 unless the caller opted in.
     async fn require_opt_in(&self, user: UserId) -> AppResult<()> {
-        if self.d.db.ai().opted_in(user).await? {
+        if self.opted_in(user).await? {
             Ok(())
         } else {
             Err(AppError::Forbidden(
