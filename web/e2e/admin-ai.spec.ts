@@ -283,6 +283,7 @@ describe("administration", () => {
     const entry = await audit.getByRole("listitem").first().textContent();
     expect(entry).toContain("user.banned");
     expect(entry).toContain(mallory.id);
+    expect(entry).toContain("@mallory");
     await page.getByLabel("Event").selectOption("quota.changed");
     await page.getByRole("button", { name: "Filter" }).click();
     await expect.poll(() => audit.textContent()).toContain("quota.changed");

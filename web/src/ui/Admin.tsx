@@ -62,6 +62,8 @@ export function Admin({ session }: { session: Session }) {
   const [stats, setStats] = useState<Stats | null>(null);
   const [gate, setGate] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
+  // The accounts the users list has shown, so that the audit log can name them.
+  const [names, setNames] = useState<ReadonlyMap<string, string>>(new Map());
   const isAdmin = session.user.role === "admin";
 
   async function loadStats() {
@@ -122,8 +124,12 @@ export function Admin({ session }: { session: Session }) {
           Refresh statistics
         </button>
       </section>
-      <Users me={session.user.id} onGate={setGate} />
-      <AuditLog onGate={setGate} />
+      <Users
+        me={session.user.id}
+        onGate={setGate}
+        onSeen={(list) => setNames((cur) => new Map([...cur, ...list.map((u) => [u.id, `@${u.username}`] as const)]))}
+      />
+      <AuditLog onGate={setGate} names={names} />
     </div>
   );
 }
@@ -137,7 +143,15 @@ function Stat({ label, value }: { label: string; value: number | string }) {
   );
 }
 
-function Users({ me, onGate }: { me: string; onGate: (text: string) => void }) {
+function Users({
+  me,
+  onGate,
+  onSeen,
+}: {
+  me: string;
+  onGate: (text: string) => void;
+  onSeen: (users: AdminUser[]) => void;
+}) {
   const [q, setQ] = useState("");
   const [rows, setRows] = useState<AdminUser[]>([]);
   const [next, setNext] = useState<string | null>(null);
@@ -156,6 +170,7 @@ function Users({ me, onGate }: { me: string; onGate: (text: string) => void }) {
       setRows((cur) => (cursor ? [...cur, ...page.items] : page.items));
       setNext(page.next_cursor ?? null);
       setError(null);
+      onSeen(page.items);
     } catch (e) {
       const p = adminProblem(e);
       if (p.gate) onGate(p.text);
@@ -371,7 +386,11 @@ function UserRow({
   );
 }
 
-function AuditLog({ onGate }: { onGate: (text: string) => void }) {
+function AuditLog({ onGate, names }: { onGate: (text: string) => void; names: ReadonlyMap<string, string> }) {
+  const who = (id: string) => {
+    const n = names.get(id);
+    return n ? `${n} (${id})` : id;
+  };
   const [event, setEvent] = useState("");
   const [userId, setUserId] = useState("");
   const [since, setSince] = useState("");
@@ -455,8 +474,8 @@ function AuditLog({ onGate }: { onGate: (text: string) => void }) {
             <span class="event">{r.event}</span>{" "}
             <time dateTime={r.created_at}>{new Date(r.created_at).toLocaleString()}</time>
             <span class="meta">
-              {r.user_id ? ` user ${r.user_id}` : ""}
-              {r.actor_id ? ` · by ${r.actor_id}` : ""}
+              {r.user_id ? ` user ${who(r.user_id)}` : ""}
+              {r.actor_id ? ` · by ${who(r.actor_id)}` : ""}
               {r.ip ? ` · from ${r.ip}` : ""}
             </span>
             {Object.keys(r.details ?? {}).length > 0 && <code class="details">{JSON.stringify(r.details)}</code>}
