@@ -33,7 +33,7 @@ const REPLY = "Hello from the stub model, Carol! Streams arrive piece by piece."
 const SUMMARY = "STUB SUMMARY: the team agreed to ship on Friday.";
 
 /** What the stub saw. */
-const stub = { unauthorized: 0, streams: 0, cancelled: 0, chatBodies: [] as unknown[] };
+const stub = { unauthorized: 0, streams: 0, cancelled: 0, chatBodies: [] as unknown[], failNextImage: false };
 
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((ok) => {
@@ -60,6 +60,10 @@ function startStub(): Promise<{ base: string; close(): Promise<void> }> {
     }
     const body = JSON.parse((await readBody(req)) || "{}") as Record<string, unknown>;
     if (req.method === "POST" && req.url === "/v1/images/generations") {
+      if (stub.failNextImage) {
+        stub.failNextImage = false;
+        return json(res, 500, { error: { message: "the GPU fell over", type: "server_error" } });
+      }
       return json(res, 200, { created: 1, data: [{ b64_json: TINY_PNG_B64 }] });
     }
     if (req.method !== "POST" || req.url !== "/v1/chat/completions") return json(res, 404, { error: { message: "no route" } });
@@ -89,6 +93,13 @@ function startStub(): Promise<{ base: string; close(): Promise<void> }> {
     const chunk = (delta: object, finish: string | null) =>
       `data: ${JSON.stringify({ id: "chatcmpl-2", object: "chat.completion.chunk", created: 1, model: body.model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
     res.write(chunk({ role: "assistant", content: "" }, null));
+    if (last.includes("break")) {
+      // The provider's connection drops mid-answer.
+      res.write(chunk({ content: "Half an ans" }, null));
+      await new Promise((r) => setTimeout(r, 200));
+      res.destroy();
+      return;
+    }
     for (const p of pieces) {
       if (res.destroyed) return;
       await new Promise((r) => setTimeout(r, slow ? 150 : 40));
@@ -123,6 +134,8 @@ beforeAll(async () => {
     SC_AI_API_KEY: KEY,
     SC_AI_MODEL: "stub-chat",
     SC_AI_IMAGE_MODEL: "stub-image",
+    // Carol's requests below: 3 chats, 2 images, 1 summary; the 7th is over budget.
+    SC_AI_REQUESTS_PER_USER_PER_DAY: "6",
   });
   browser = await launchBrowser();
 });
@@ -384,6 +397,26 @@ describe("AI helpers", () => {
     // The earlier turns went along with the next question.
     expect((stub.chatBodies[stub.chatBodies.length - 1] as { messages: unknown[] }).messages).toHaveLength(3);
 
+    // The provider's connection drops mid-stream: the part that came stays, with an alert.
+    await page.getByRole("textbox", { name: "Ask the assistant" }).fill("Please break");
+    await page.getByRole("button", { name: "Ask" }).click();
+    await expect
+      .poll(() => page.getByRole("region", { name: "Chat" }).getByRole("alert").textContent(), { timeout: 15_000 })
+      .toMatch(/AI service is unavailable/);
+    expect(await answer.textContent()).toContain("Half an ans");
+    expect(await answer.textContent()).toContain("The answer stopped");
+    expect(problems).toEqual([]);
+
+    // The image provider fails: 503, said plainly.
+    stub.failNextImage = true;
+    await page.getByLabel("Image prompt").fill("a lighthouse at dawn");
+    await page.getByRole("button", { name: "Generate image" }).click();
+    await expect
+      .poll(() => page.getByRole("region", { name: "Images" }).getByRole("alert").textContent(), { timeout: 15_000 })
+      .toMatch(/^The AI service is unavailable right now: .*unavailable/);
+    expect(problems.filter((p) => !p.includes("status of 503"))).toEqual([]);
+    problems.length = 0;
+
     // An image: saved in the drive, offered as a download link with the stub's bytes.
     await page.getByLabel("Image prompt").fill("a lighthouse at dusk");
     await page.getByLabel("Size").selectOption("256x256");
@@ -412,6 +445,14 @@ describe("AI helpers", () => {
     const last = stub.chatBodies[stub.chatBodies.length - 1] as { messages: { content: string }[] };
     expect(JSON.stringify(last.messages)).toContain("Friday works for me");
     await noAxeProblems(page);
+
+    // The seventh request of the day is over the budget: the wait until it resets is shown.
+    await summarize.click();
+    await expect
+      .poll(() => page.getByRole("alert").textContent(), { timeout: 15_000 })
+      .toMatch(/daily AI budget is used up\. Try again in \d+ (h|min|s)/);
+    expect(problems.filter((p) => !p.includes("status of 429"))).toEqual([]);
+    problems.length = 0;
 
     expect(stub.unauthorized).toBe(0);
     expect(problems).toEqual([]);

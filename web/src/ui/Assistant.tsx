@@ -117,7 +117,7 @@ function AssistantChat({ optedIn }: { optedIn: boolean }) {
     <section class="assistant-chat" aria-labelledby="assistant-chat-heading">
       <h2 id="assistant-chat-heading">Chat</h2>
       {!optedIn && <p class="hint-small">Turn on “Use AI helpers” above to ask the assistant.</p>}
-      <ol class="assistant-turns" aria-label="Assistant conversation" ref={listRef}>
+      <ol class="assistant-turns" aria-label="Assistant conversation" ref={listRef} tabIndex={0}>
         {turns.map((t, i) => (
           <li key={i} class={t.role}>
             <span class="sender">{t.role === "user" ? "You" : "Assistant (AI)"}</span>
