@@ -41,7 +41,7 @@ export function aiProblem(e: unknown, what = "The request"): string {
       if (e.code === "EMAIL_NOT_VERIFIED") return "Verify your email address to use the AI helpers.";
       return `Not allowed: ${e.message}. AI helpers need your opt-in (“Use AI helpers” in Settings or on the Assistant screen).`;
     case 413:
-      return `Too long: ${e.message}`;
+      return `Too long: ${e.message}. Start a new chat or shorten the text.`;
     case 429: {
       const wait = retryAfter(e);
       return wait === null

@@ -24,21 +24,32 @@ type Stats = Schemas["StatsView"];
 type AdminUser = Schemas["AdminUserView"];
 type AuditEntry = Schemas["AuditEntryView"];
 
+// docs/operations.md "Audit log".
 const AUDIT_EVENTS = [
+  "account.registered",
+  "account.created_by_admin",
+  "account.deleted",
   "login.succeeded",
   "login.failed",
   "account.locked",
-  "password.changed",
+  "session.evicted",
+  "session.ended",
+  "session.refresh_reuse",
+  "logout",
+  "logout_all",
+  "email.verified",
+  "password.reset_requested",
   "password.reset",
+  "password.changed",
   "2fa.enabled",
   "2fa.disabled",
-  "session.refresh_reuse",
-  "user.banned",
-  "user.unbanned",
   "account.role_changed",
   "quota.changed",
+  "user.banned",
+  "user.unbanned",
   "file.shared",
   "link.created",
+  "push.subscribed",
   "ai.opted_in",
   "ai.opted_out",
 ];
