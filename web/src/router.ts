@@ -6,6 +6,8 @@ export type Route =
   | { name: "sign-in" }
   | { name: "register" }
   | { name: "settings" }
+  | { name: "admin" }
+  | { name: "assistant" }
   | { name: "forgot-password" }
   | { name: "verify-email"; token: string }
   | { name: "reset-password"; token: string }
@@ -22,6 +24,8 @@ export function parseRoute(path: string, search = ""): Route {
   if (path === "/sign-in") return { name: "sign-in" };
   if (path === "/register") return { name: "register" };
   if (path === "/settings") return { name: "settings" };
+  if (path === "/admin") return { name: "admin" };
+  if (path === "/assistant") return { name: "assistant" };
   const m = /^\/c\/([^/]+)$/.exec(path);
   if (m && UUID.test(m[1]!)) return { name: "conversation", id: m[1]!.toLowerCase() };
   return { name: "home" };
@@ -37,6 +41,10 @@ export function routePath(r: Route): string {
       return "/register";
     case "settings":
       return "/settings";
+    case "admin":
+      return "/admin";
+    case "assistant":
+      return "/assistant";
     case "forgot-password":
       return "/forgot-password";
     // The token stays out of the address bar and the history once the page has it.

@@ -11,6 +11,9 @@ import { ConversationView } from "./ConversationView";
 import { NewConversation } from "./NewConversation";
 import { Search } from "./Search";
 import { Settings } from "./Settings";
+import { Admin } from "./Admin";
+import { TopLinks } from "./AiControls";
+import { Assistant } from "./Assistant";
 
 export type EventListener = (e: RealtimeEvent) => void;
 
@@ -108,7 +111,7 @@ export function Chat({ session, route }: { session: Session; route: Route }) {
   }
 
   return (
-    <div class={`shell${openId || route.name === "settings" ? " has-open" : ""}`}>
+    <div class={`shell${openId || route.name === "settings" || route.name === "admin" || route.name === "assistant" ? " has-open" : ""}`}>
       <header class="topbar">
         <span class="brand">SecureConnect</span>
         <span class={`connection ${connection}`} role="status">
@@ -125,6 +128,7 @@ export function Chat({ session, route }: { session: Session; route: Route }) {
         >
           Settings
         </a>
+        <TopLinks session={session} route={route} />
         <button type="button" class="secondary" onClick={() => void signOut().catch(() => setError("Sign out failed: the server cannot be reached."))}>
           Sign out
         </button>
@@ -183,6 +187,10 @@ export function Chat({ session, route }: { session: Session; route: Route }) {
       <main class="content">
         {route.name === "settings" ? (
           <Settings session={session} />
+        ) : route.name === "admin" ? (
+          <Admin session={session} />
+        ) : route.name === "assistant" ? (
+          <Assistant />
         ) : openId ? (
           <ConversationView
             key={openId}

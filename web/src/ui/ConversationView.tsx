@@ -9,6 +9,7 @@ import { navigate } from "../router";
 import { typingLine } from "../format";
 import { MessageItem } from "./MessageItem";
 import { MessageText } from "./MessageText";
+import { ConversationAi } from "./AiControls";
 
 const PAGE = 50;
 
@@ -282,6 +283,7 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
             </button>
           </details>
         )}
+        {conversation && <ConversationAi conversation={conversation} />}
       </header>
       {hasOlder && (
         <button type="button" class="secondary older" onClick={() => void loadOlder()}>
