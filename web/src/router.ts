@@ -6,6 +6,7 @@ export type Route =
   | { name: "sign-in" }
   | { name: "register" }
   | { name: "settings" }
+  | { name: "notifications" }
   | { name: "forgot-password" }
   | { name: "verify-email"; token: string }
   | { name: "reset-password"; token: string }
@@ -22,6 +23,7 @@ export function parseRoute(path: string, search = ""): Route {
   if (path === "/sign-in") return { name: "sign-in" };
   if (path === "/register") return { name: "register" };
   if (path === "/settings") return { name: "settings" };
+  if (path === "/notifications") return { name: "notifications" };
   const m = /^\/c\/([^/]+)$/.exec(path);
   if (m && UUID.test(m[1]!)) return { name: "conversation", id: m[1]!.toLowerCase() };
   return { name: "home" };
@@ -37,6 +39,8 @@ export function routePath(r: Route): string {
       return "/register";
     case "settings":
       return "/settings";
+    case "notifications":
+      return "/notifications";
     case "forgot-password":
       return "/forgot-password";
     // The token stays out of the address bar and the history once the page has it.

@@ -9,6 +9,7 @@ import { navigate } from "../router";
 import { typingLine } from "../format";
 import { MessageItem } from "./MessageItem";
 import { MessageText } from "./MessageText";
+import { MuteControl } from "./MuteControl";
 
 const PAGE = 50;
 
@@ -266,6 +267,7 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
           All conversations
         </a>
         <h2>{name}</h2>
+        <MuteControl id={id} conversation={conversation} />
         {conversation?.kind === "group" && (
           <details class="members">
             <summary>Members ({conversation.members_count})</summary>

@@ -4,6 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { ApiFailure, type Schemas, api, http } from "../api/client";
 import { lastActivity } from "../format";
 import { TwoFactor } from "./TwoFactor";
+import { NotificationSettings } from "./NotificationSettings";
 import { navigate } from "../router";
 import { type Session, forget, updateUser } from "../session";
 
@@ -205,6 +206,7 @@ export function Settings({ session }: { session: Session }) {
       <Password />
       <TwoFactor user={session.user} />
       <Sessions />
+      <NotificationSettings />
     </div>
   );
 }

@@ -1,0 +1,87 @@
+// The page's notification state shared by the bell and the list: the unread set (loaded from
+// `GET /v1/notifications?unread=true`, then kept by the realtime `notification` events and the
+// read actions) and a cache of the display names notifications refer to by id.
+
+import { useEffect, useState } from "preact/hooks";
+import { api, http } from "./api/client";
+import { type AppNotification, NO_UNREAD, type Unread, type UnreadAction, unreadReducer } from "./notifications";
+
+let unread: Unread = NO_UNREAD;
+const unreadListeners = new Set<(u: Unread) => void>();
+
+export function dispatchUnread(a: UnreadAction): void {
+  const next = unreadReducer(unread, a);
+  if (next === unread) return;
+  unread = next;
+  for (const l of unreadListeners) l(unread);
+}
+
+export function useUnread(): Unread {
+  const [u, setU] = useState(unread);
+  useEffect(() => {
+    unreadListeners.add(setU);
+    setU(unread);
+    return () => void unreadListeners.delete(setU);
+  }, []);
+  return u;
+}
+
+/** The first 100 unread ones (the badge says "99+" beyond). */
+export async function reloadUnread(): Promise<void> {
+  const page = await api((headers) =>
+    http.GET("/v1/notifications", { headers, params: { query: { unread: true, limit: 100 } } }),
+  );
+  dispatchUnread({ type: "loaded", items: page.items as AppNotification[], more: !!page.next_cursor });
+}
+
+export async function markRead(id: string): Promise<AppNotification> {
+  const n = await api((headers) => http.POST("/v1/notifications/{id}/read", { headers, params: { path: { id } } }));
+  dispatchUnread({ type: "read", id });
+  return n as AppNotification;
+}
+
+export async function markAllRead(): Promise<void> {
+  await api((headers) => http.POST("/v1/notifications/read-all", { headers }));
+  dispatchUnread({ type: "all-read" });
+}
+
+// Display names by user id: looked up once each (a failed lookup reads "Someone").
+const names = new Map<string, string>();
+const asked = new Set<string>();
+const nameListeners = new Set<() => void>();
+
+export function userName(id: string): string | undefined {
+  return names.get(id);
+}
+
+export function lookUpUsers(ids: string[]): void {
+  for (const id of ids) {
+    if (asked.has(id)) continue;
+    asked.add(id);
+    void api((headers) => http.GET("/v1/users/{id}", { headers, params: { path: { id } } }))
+      .then((p) => {
+        names.set(id, p.display_name);
+        for (const l of nameListeners) l();
+      })
+      .catch(() => undefined);
+  }
+}
+
+/** Re-renders when a looked-up name arrives. */
+export function useNames(): number {
+  const [n, setN] = useState(0);
+  useEffect(() => {
+    const l = () => setN((x) => x + 1);
+    nameListeners.add(l);
+    return () => void nameListeners.delete(l);
+  }, []);
+  return n;
+}
+
+/** Forget everything (signed out): the next account starts clean. */
+export function resetNotifications(): void {
+  unread = NO_UNREAD;
+  names.clear();
+  asked.clear();
+  for (const l of unreadListeners) l(unread);
+}
