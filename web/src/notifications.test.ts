@@ -137,3 +137,10 @@ describe("push payload", () => {
     expect(safeAppPath("//evil.example")).toBe("/");
   });
 });
+
+describe("direct conversations", () => {
+  it("do not name the sender twice", () => {
+    const direct = { conversation: () => "Alice", user: () => "Alice" };
+    expect(notificationText(n("mention", { conversation_id: C, sender_id: U }), direct)).toBe("Alice mentioned you");
+  });
+});

@@ -38,7 +38,9 @@ export function notificationText(n: AppNotification, names: Names): string {
   const d = n.data ?? {};
   const convId = str(d, "conversation_id");
   const conv = convId ? names.conversation(convId) : undefined;
-  const inConv = conv ? ` in ${conv}` : "";
+  // A direct conversation is named after the other person: "from Alice in Alice" says it twice.
+  const named = [d.sender_id, d.caller_id].map((v) => (typeof v === "string" ? names.user(v) : undefined));
+  const inConv = conv && !named.includes(conv) ? ` in ${conv}` : "";
   switch (n.kind) {
     case "message": {
       const sender = userName(d, "sender_id", names);

@@ -73,7 +73,7 @@ export function NotificationBell({ current, subscribe, resyncs, nameOf }: BellPr
         navigate({ name: "notifications" });
       }}
     >
-      Notifications
+      Notifications{badge && " "}
       {badge && (
         <span class="badge">
           {badge}
@@ -196,10 +196,12 @@ export function Notifications({ subscribe, nameOf }: { subscribe: Subscribe; nam
         {items.map((n) => {
           const text = notificationText(n, names);
           const target = notificationTarget(n);
-          const label = n.read_at ? text : `${text} (unread)`;
           const body = (
             <>
-              <span class="text">{text}</span>
+              <span class="text">
+                {!n.read_at && <span class="visually-hidden">Unread: </span>}
+                {text}
+              </span>
               <time class="when" dateTime={n.created_at}>
                 {lastActivity(n.created_at)}
               </time>
@@ -211,7 +213,6 @@ export function Notifications({ subscribe, nameOf }: { subscribe: Subscribe; nam
               {target?.kind === "conversation" ? (
                 <a
                   href={`/c/${target.id}`}
-                  aria-label={label}
                   onClick={(e) => {
                     e.preventDefault();
                     void open(n);
@@ -220,7 +221,7 @@ export function Notifications({ subscribe, nameOf }: { subscribe: Subscribe; nam
                   {body}
                 </a>
               ) : (
-                <button type="button" class="item" aria-label={label} onClick={() => void open(n)}>
+                <button type="button" class="item" onClick={() => void open(n)}>
                   {body}
                 </button>
               )}
