@@ -99,7 +99,7 @@ describe("notifications", () => {
     await expect.poll(() => unreadOnServer(bobApi.token), { timeout: 15_000 }).toBeGreaterThanOrEqual(1);
     await apiCall(server.base, bobApi.token, "POST", "/v1/notifications/read-all");
     await bob.reload();
-    await bob.getByRole("button", { name: "Sign out" }).waitFor();
+    await bob.getByRole("status").filter({ hasText: "Online" }).waitFor();
     await expect.poll(() => badge(bob)).toBe("Notifications");
 
     // A mention reaches Bob while he is online: the badge counts it without a reload.
@@ -113,6 +113,13 @@ describe("notifications", () => {
     const list = bob.getByRole("list", { name: "Notifications" });
     await list.getByRole("link", { name: "Unread: Alice Liddell mentioned you in Garden party" }).waitFor();
     await expectClean(bob, "notifications list");
+    await bob.setViewportSize({ width: 390, height: 800 });
+    await bob.emulateMedia({ colorScheme: "dark" });
+    await expectClean(bob, "notifications list, phone, dark");
+    // Nothing wider than the phone's screen.
+    expect(await bob.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await bob.setViewportSize({ width: 1280, height: 800 });
+    await bob.emulateMedia({ colorScheme: "light" });
     expect((await apiCall(server.base, bobApi.token, "POST", "/v1/presence", { status: "offline" })).status).toBe(200);
     await aliceSays("Cake is ready");
     await list.getByRole("link", { name: "Unread: New message from Alice Liddell in Garden party" }).waitFor({ timeout: 15_000 });
@@ -299,6 +306,27 @@ describe("notifications", () => {
       { title: "New message in Garden party", body: "Open SecureConnect to read it.", tag: `conversation:${conversationId}` },
     ]);
     await cdp.detach();
+
+    // A click on it brings the open app to that conversation (the worker's own click handler,
+    // run on the shown notification: the browser's notification UI is not reachable here).
+    await bob.goto("/notifications");
+    await bob.getByRole("heading", { name: "Notifications" }).waitFor();
+    const worker = context.serviceWorkers().find((w) => w.url() === `${server.base}/sw.js`);
+    expect(worker, "the service worker").toBeTruthy();
+    await worker!.evaluate(async () => {
+      type Click = new (type: string, init: { notification: Notification }) => Event;
+      const scope = self as unknown as { registration: ServiceWorkerRegistration; NotificationEvent: Click } & EventTarget;
+      const [n] = await scope.registration.getNotifications();
+      try {
+        scope.dispatchEvent(new scope.NotificationEvent("notificationclick", { notification: n! }));
+      } catch {
+        // waitUntil refuses an event the page made; the handler has started its work already.
+      }
+    });
+    await bob.waitForURL(new RegExp(`/c/${conversationId}$`));
+    await bob.getByRole("list", { name: "Messages" }).waitFor();
+    expect(await shown()).toEqual([]);
+    await bob.goto("/settings");
 
     // Off: gone on the server and in the browser.
     await section.getByRole("button", { name: "Turn off push notifications" }).click();

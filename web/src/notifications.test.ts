@@ -64,6 +64,10 @@ describe("unread count", () => {
     s = unreadReducer(s, { type: "all-read" });
     expect(unreadBadge(s)).toBe("");
   });
+  it("keeps what arrived while a reload was in flight", () => {
+    const s = unreadReducer(NO_UNREAD, { type: "loaded", items: [n("message", {}, "a")], more: false, alsoUnread: ["late"] });
+    expect([...s.ids].sort()).toEqual(["a", "late"]);
+  });
   it("caps the badge", () => {
     const items = Array.from({ length: 100 }, (_, i) => n("message", {}, `x${i}`));
     expect(unreadBadge(unreadReducer(NO_UNREAD, { type: "loaded", items, more: false }))).toBe("99+");

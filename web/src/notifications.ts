@@ -115,7 +115,8 @@ export interface Unread {
 }
 
 export type UnreadAction =
-  | { type: "loaded"; items: AppNotification[]; more: boolean }
+  /** `alsoUnread`: ids that arrived while the page was loading (the answer may predate them). */
+  | { type: "loaded"; items: AppNotification[]; more: boolean; alsoUnread?: string[] }
   | { type: "arrived"; notification: AppNotification }
   | { type: "read"; id: string }
   | { type: "all-read" };
@@ -125,7 +126,7 @@ export const NO_UNREAD: Unread = { ids: new Set(), more: false };
 export function unreadReducer(state: Unread, a: UnreadAction): Unread {
   switch (a.type) {
     case "loaded":
-      return { ids: new Set(a.items.filter((n) => !n.read_at).map((n) => n.id)), more: a.more };
+      return { ids: new Set([...a.items.filter((n) => !n.read_at).map((n) => n.id), ...(a.alsoUnread ?? [])]), more: a.more };
     case "arrived": {
       // The same notification twice (an event and a reload that crossed) counts once.
       if (a.notification.read_at || state.ids.has(a.notification.id)) return state;

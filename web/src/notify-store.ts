@@ -9,7 +9,15 @@ import { type AppNotification, NO_UNREAD, type Unread, type UnreadAction, unread
 let unread: Unread = NO_UNREAD;
 const unreadListeners = new Set<(u: Unread) => void>();
 
+/** While a reload is in flight: what arrived (or was read) meanwhile, which its answer may miss. */
+let arrivedDuringLoad: Set<string> | null = null;
+
 export function dispatchUnread(a: UnreadAction): void {
+  if (arrivedDuringLoad) {
+    if (a.type === "arrived" && !a.notification.read_at) arrivedDuringLoad.add(a.notification.id);
+    else if (a.type === "read") arrivedDuringLoad.delete(a.id);
+    else if (a.type === "all-read") arrivedDuringLoad.clear();
+  }
   const next = unreadReducer(unread, a);
   if (next === unread) return;
   unread = next;
@@ -28,10 +36,16 @@ export function useUnread(): Unread {
 
 /** The first 100 unread ones (the badge says "99+" beyond). */
 export async function reloadUnread(): Promise<void> {
-  const page = await api((headers) =>
-    http.GET("/v1/notifications", { headers, params: { query: { unread: true, limit: 100 } } }),
-  );
-  dispatchUnread({ type: "loaded", items: page.items as AppNotification[], more: !!page.next_cursor });
+  const during = new Set<string>();
+  arrivedDuringLoad = during;
+  try {
+    const page = await api((headers) =>
+      http.GET("/v1/notifications", { headers, params: { query: { unread: true, limit: 100 } } }),
+    );
+    dispatchUnread({ type: "loaded", items: page.items as AppNotification[], more: !!page.next_cursor, alsoUnread: [...during] });
+  } finally {
+    if (arrivedDuringLoad === during) arrivedDuringLoad = null;
+  }
 }
 
 export async function markRead(id: string): Promise<AppNotification> {

@@ -95,10 +95,13 @@ export function Notifications({ subscribe, nameOf }: { subscribe: Subscribe; nam
   const [status, setStatus] = useState("");
   const unread = useUnread();
   useNames();
+  // Events that arrive while the first page loads: its answer may predate them.
+  const arrived = useRef<AppNotification[]>([]);
 
   const names: Names = { conversation: nameOf, user: userName };
 
   async function load(more: boolean) {
+    if (!more) arrived.current = [];
     try {
       const page = await api((headers) =>
         http.GET("/v1/notifications", {
@@ -108,7 +111,8 @@ export function Notifications({ subscribe, nameOf }: { subscribe: Subscribe; nam
       );
       const got = page.items as AppNotification[];
       lookUpUsers(got.flatMap(mentionedUsers));
-      setItems((cur) => (more ? [...cur, ...got.filter((n) => !cur.some((c) => c.id === n.id))] : got));
+      const fresh = arrived.current.filter((a) => !got.some((g) => g.id === a.id));
+      setItems((cur) => (more ? [...cur, ...got.filter((n) => !cur.some((c) => c.id === n.id))] : [...fresh, ...got]));
       setCursor(page.next_cursor ?? null);
       setLoaded(true);
       setError(null);
@@ -128,6 +132,7 @@ export function Notifications({ subscribe, nameOf }: { subscribe: Subscribe; nam
         if (e.type !== "notification" || !isNotification(e.data)) return;
         const n = e.data;
         lookUpUsers(mentionedUsers(n));
+        arrived.current.push(n);
         setItems((cur) => (cur.some((c) => c.id === n.id) ? cur : [n, ...cur]));
       }),
     [],
