@@ -275,6 +275,7 @@ describe("notifications", () => {
       await apiCall(server.base, bobApi.token, "POST", "/v1/presence", { status: "offline" });
       await aliceSays("Pushed?");
       await expect.poll(() => received.length, { timeout: 20_000 }).toBeGreaterThanOrEqual(1);
+      await expect.poll(() => badge(bob)).toBe("Notifications 1 unread");
       const push = received[0]!;
       expect(push.path).toBe("/push/bob");
       expect(push.headers["content-encoding"]).toBe("aes128gcm");
@@ -326,6 +327,11 @@ describe("notifications", () => {
     await bob.waitForURL(new RegExp(`/c/${conversationId}$`));
     await bob.getByRole("list", { name: "Messages" }).waitFor();
     expect(await shown()).toEqual([]);
+    // Reading the conversation reads what announced its messages ("Pushed?" while away).
+    if (fake) {
+      await expect.poll(() => unreadOnServer(bobApi.token)).toBe(0);
+      await expect.poll(() => badge(bob)).toBe("Notifications");
+    }
     await bob.goto("/settings");
 
     // Off: gone on the server and in the browser.

@@ -5,6 +5,8 @@ import {
   base64UrlToBytes,
   bytesToBase64Url,
   isMuted,
+  messageConversation,
+  unreadAbout,
   muteUntil,
   mutedLabel,
   notificationTarget,
@@ -67,6 +69,13 @@ describe("unread count", () => {
   it("keeps what arrived while a reload was in flight", () => {
     const s = unreadReducer(NO_UNREAD, { type: "loaded", items: [n("message", {}, "a")], more: false, alsoUnread: ["late"] });
     expect([...s.ids].sort()).toEqual(["a", "late"]);
+  });
+  it("finds the unread ones about a conversation's messages", () => {
+    const items = [n("message", { conversation_id: C }, "a"), n("mention", { conversation_id: C }, "b"), n("call.missed", { conversation_id: C }, "c")];
+    const s = unreadReducer(NO_UNREAD, { type: "loaded", items, more: false });
+    const about = new Map(items.flatMap((x) => { const c = messageConversation(x); return c ? [[x.id, c] as const] : []; }));
+    expect(unreadAbout(s, about, C).sort()).toEqual(["a", "b"]);
+    expect(unreadAbout(s, about, "other")).toEqual([]);
   });
   it("caps the badge", () => {
     const items = Array.from({ length: 100 }, (_, i) => n("message", {}, `x${i}`));

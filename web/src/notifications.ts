@@ -145,6 +145,22 @@ export function unreadReducer(state: Unread, a: UnreadAction): Unread {
   }
 }
 
+/**
+ * The unread ones about new messages in a conversation (kinds `message` and `mention`): the
+ * person reading that conversation has seen what they announce. `about` maps notification id
+ * to conversation id.
+ */
+export function unreadAbout(u: Unread, about: ReadonlyMap<string, string>, conversationId: string): string[] {
+  return [...u.ids].filter((id) => about.get(id) === conversationId);
+}
+
+/** The conversation a notification announces a message of, if it does. */
+export function messageConversation(n: AppNotification): string | undefined {
+  if (n.kind !== "message" && n.kind !== "mention") return undefined;
+  const v = n.data?.["conversation_id"];
+  return typeof v === "string" ? v : undefined;
+}
+
 /** The badge: "", "3", or "99+" when there are more than the page counted. */
 export function unreadBadge(u: Unread, cap = 99): string {
   const n = u.ids.size;

@@ -4,7 +4,15 @@
 
 import { useEffect, useState } from "preact/hooks";
 import { api, http } from "./api/client";
-import { type AppNotification, NO_UNREAD, type Unread, type UnreadAction, unreadReducer } from "./notifications";
+import {
+  type AppNotification,
+  NO_UNREAD,
+  type Unread,
+  type UnreadAction,
+  messageConversation,
+  unreadAbout,
+  unreadReducer,
+} from "./notifications";
 
 let unread: Unread = NO_UNREAD;
 const unreadListeners = new Set<(u: Unread) => void>();
@@ -12,7 +20,17 @@ const unreadListeners = new Set<(u: Unread) => void>();
 /** While a reload is in flight: what arrived (or was read) meanwhile, which its answer may miss. */
 let arrivedDuringLoad: Set<string> | null = null;
 
+/** Notification id → the conversation whose message it announces. */
+const about = new Map<string, string>();
+
+function remember(n: AppNotification): void {
+  const c = messageConversation(n);
+  if (c) about.set(n.id, c);
+}
+
 export function dispatchUnread(a: UnreadAction): void {
+  if (a.type === "arrived") remember(a.notification);
+  else if (a.type === "loaded") a.items.forEach(remember);
   if (arrivedDuringLoad) {
     if (a.type === "arrived" && !a.notification.read_at) arrivedDuringLoad.add(a.notification.id);
     else if (a.type === "read") arrivedDuringLoad.delete(a.id);
@@ -52,6 +70,28 @@ export async function markRead(id: string): Promise<AppNotification> {
   const n = await api((headers) => http.POST("/v1/notifications/{id}/read", { headers, params: { path: { id } } }));
   dispatchUnread({ type: "read", id });
   return n as AppNotification;
+}
+
+const reading = new Set<string>();
+
+/**
+ * The conversation is open and visible: its message and mention notifications are read (at
+ * most 20 requests at a time; the rest on the next pass).
+ */
+export async function readConversation(conversationId: string): Promise<void> {
+  const ids = unreadAbout(unread, about, conversationId).filter((id) => !reading.has(id)).slice(0, 20);
+  await Promise.all(
+    ids.map(async (id) => {
+      reading.add(id);
+      try {
+        await markRead(id);
+      } catch {
+        // Still unread: the list shows it, the next visit tries again.
+      } finally {
+        reading.delete(id);
+      }
+    }),
+  );
 }
 
 export async function markAllRead(): Promise<void> {
@@ -95,6 +135,7 @@ export function useNames(): number {
 /** Forget everything (signed out): the next account starts clean. */
 export function resetNotifications(): void {
   unread = NO_UNREAD;
+  about.clear();
   names.clear();
   asked.clear();
   for (const l of unreadListeners) l(unread);

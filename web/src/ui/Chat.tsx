@@ -125,7 +125,7 @@ export function Chat({ session, route }: { session: Session; route: Route }) {
           {connection === "online" ? "Online" : connection === "connecting" ? "Connecting…" : "Offline, reconnecting…"}
         </span>
 <span class="me">{session.user.display_name}</span>
-        <NotificationBell current={route.name === "notifications"} subscribe={subscribe} resyncs={resyncs} nameOf={nameOf} />
+        <NotificationBell current={route.name === "notifications"} openId={openId} subscribe={subscribe} resyncs={resyncs} nameOf={nameOf} />
         <a
           href="/settings"
           aria-current={route.name === "settings" ? "page" : undefined}

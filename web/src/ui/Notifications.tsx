@@ -12,6 +12,7 @@ import {
   lookUpUsers,
   markAllRead,
   markRead,
+  readConversation,
   reloadUnread,
   resetNotifications,
   useNames,
@@ -32,6 +33,8 @@ function isNotification(x: unknown): x is AppNotification {
 
 interface BellProps {
   current: boolean;
+  /** The open conversation: what is announced about its messages has been seen. */
+  openId?: string | null;
   subscribe: Subscribe;
   /** Bumped on each socket (re)connect: events may have been missed, reload the count. */
   resyncs: number;
@@ -39,9 +42,19 @@ interface BellProps {
 }
 
 /** The top bar's link; it also keeps the count and starts the service worker. */
-export function NotificationBell({ current, subscribe, resyncs, nameOf }: BellProps) {
+export function NotificationBell({ current, openId, subscribe, resyncs, nameOf }: BellProps) {
   const unread = useUnread();
   const badge = unreadBadge(unread);
+
+  const [visible, setVisible] = useState(document.visibilityState === "visible");
+  useEffect(() => {
+    const onChange = () => setVisible(document.visibilityState === "visible");
+    document.addEventListener("visibilitychange", onChange);
+    return () => document.removeEventListener("visibilitychange", onChange);
+  }, []);
+  useEffect(() => {
+    if (openId && visible) void readConversation(openId);
+  }, [openId, visible, unread]);
 
   useEffect(
     () =>
