@@ -71,6 +71,15 @@ export async function pushStatus(): Promise<PushStatus> {
   return { on: true, permission };
 }
 
+/**
+ * On opening the app: a subscription this browser holds is registered again, so the server
+ * has the current endpoint (after the push service replaced it) and it is this session's.
+ */
+export async function syncPush(): Promise<void> {
+  if (!pushSupported() || Notification.permission !== "granted") return;
+  await pushStatus().catch(() => undefined);
+}
+
 /** Asks permission, subscribes with the server's key and registers the subscription. */
 export async function turnOnPush(): Promise<void> {
   if (!pushSupported()) throw new ApiFailure(0, "PUSH", "This browser does not support push notifications.");

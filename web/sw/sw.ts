@@ -93,3 +93,17 @@ self.addEventListener("notificationclick", (e) => {
   const url = (e.notification.data as { url?: unknown } | null)?.url;
   e.waitUntil(open(typeof url === "string" ? url : "/"));
 });
+
+// The push service replaced the subscription (expiry, key rotation on its side): subscribe again
+// with the same server key. The worker cannot tell the API (it holds no token); the app
+// registers the new endpoint the next time it opens (push.ts syncPush), and the server drops the
+// old one at its first 404/410.
+self.addEventListener("pushsubscriptionchange", (e) => {
+  const key = e.oldSubscription?.options.applicationServerKey;
+  if (!key) return;
+  e.waitUntil(
+    self.registration.pushManager
+      .subscribe({ userVisibleOnly: true, applicationServerKey: key })
+      .then(() => undefined, () => undefined),
+  );
+});

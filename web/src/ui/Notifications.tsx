@@ -19,7 +19,7 @@ import {
   useUnread,
   userName,
 } from "../notify-store";
-import { listenToWorker, registerWorker } from "../push";
+import { listenToWorker, registerWorker, syncPush } from "../push";
 import type { RealtimeEvent } from "../realtime";
 import { navigate } from "../router";
 import "./notifications.css";
@@ -72,7 +72,7 @@ export function NotificationBell({ current, openId, subscribe, resyncs, nameOf }
   const names = useRef(nameOf);
   names.current = nameOf;
   useEffect(() => {
-    void registerWorker();
+    void registerWorker().then(syncPush);
     return listenToWorker((id) => names.current(id));
   }, []);
 
