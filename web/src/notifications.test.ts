@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   type AppNotification,
   NO_UNREAD,
@@ -155,5 +155,15 @@ describe("direct conversations", () => {
   it("do not name the sender twice", () => {
     const direct = { conversation: () => "Alice", user: () => "Alice" };
     expect(notificationText(n("mention", { conversation_id: C, sender_id: U }), direct)).toBe("Alice mentioned you");
+  });
+});
+
+describe("route", () => {
+  it("has /notifications", async () => {
+    // router.ts listens for popstate on load; a bare stand-in is enough for the pure functions.
+    vi.stubGlobal("addEventListener", () => {});
+    const { parseRoute, routePath } = await import("./router");
+    expect(parseRoute("/notifications")).toEqual({ name: "notifications" });
+    expect(routePath({ name: "notifications" })).toBe("/notifications");
   });
 });
