@@ -177,6 +177,11 @@ describe("notifications", () => {
     const header = bob.locator(".conversation-header");
     await header.getByText("Mute", { exact: true }).click();
     await expectClean(bob, "mute menu");
+    // Keyboard: Escape closes the menu, Enter on the summary opens it again.
+    await header.getByRole("button", { name: "For 1 hour" }).focus();
+    await bob.keyboard.press("Escape");
+    await expect.poll(() => header.getByRole("button", { name: "For 1 hour" }).isVisible()).toBe(false);
+    await bob.keyboard.press("Enter");
     await header.getByRole("button", { name: "For 8 hours" }).click();
     await header.getByRole("status").filter({ hasText: /^Muted until / }).waitFor();
     const muted = (await apiCall(server.base, bobApi.token, "GET", `/v1/conversations/${conversationId}`)).body.data;

@@ -64,7 +64,16 @@ export function MuteControl({ id, conversation }: { id: string; conversation: Co
 
   return (
     <div class="mute">
-      <details ref={details}>
+      <details
+        ref={details}
+        onKeyDown={(e) => {
+          // Escape closes the menu and returns to its summary, as a menu button would.
+          if (e.key === "Escape" && details.current?.open) {
+            details.current.open = false;
+            details.current.querySelector("summary")?.focus();
+          }
+        }}
+      >
         <summary>{muted ? "Muted" : "Mute"}</summary>
         <div class="mute-menu">
           {muted ? (
