@@ -8,6 +8,7 @@ export type Route =
   | { name: "settings" }
   | { name: "admin" }
   | { name: "assistant" }
+  | { name: "notifications" }
   | { name: "forgot-password" }
   | { name: "verify-email"; token: string }
   | { name: "reset-password"; token: string }
@@ -26,6 +27,7 @@ export function parseRoute(path: string, search = ""): Route {
   if (path === "/settings") return { name: "settings" };
   if (path === "/admin") return { name: "admin" };
   if (path === "/assistant") return { name: "assistant" };
+  if (path === "/notifications") return { name: "notifications" };
   const m = /^\/c\/([^/]+)$/.exec(path);
   if (m && UUID.test(m[1]!)) return { name: "conversation", id: m[1]!.toLowerCase() };
   return { name: "home" };
@@ -45,6 +47,8 @@ export function routePath(r: Route): string {
       return "/admin";
     case "assistant":
       return "/assistant";
+    case "notifications":
+      return "/notifications";
     case "forgot-password":
       return "/forgot-password";
     // The token stays out of the address bar and the history once the page has it.

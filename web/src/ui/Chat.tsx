@@ -9,6 +9,7 @@ import { type Session, forget, signOut } from "../session";
 import { lastActivity } from "../format";
 import { ConversationView } from "./ConversationView";
 import { NewConversation } from "./NewConversation";
+import { NotificationBell, Notifications } from "./Notifications";
 import { Search } from "./Search";
 import { Settings } from "./Settings";
 import { Admin } from "./Admin";
@@ -104,6 +105,15 @@ export function Chat({ session, route }: { session: Session; route: Route }) {
     }
   }
 
+  const nameOf = (id: string) => {
+    const c = conversations.find((x) => x.id === id);
+    return c ? conversationName(c) : undefined;
+  };
+  const subscribe = (l: EventListener) => {
+    listeners.current.add(l);
+    return () => void listeners.current.delete(l);
+  };
+
   const active = useMemo(() => conversations.find((c) => c.id === openId) ?? null, [conversations, openId]);
 
   function markedRead(id: string) {
@@ -111,13 +121,14 @@ export function Chat({ session, route }: { session: Session; route: Route }) {
   }
 
   return (
-    <div class={`shell${openId || route.name === "settings" || route.name === "admin" || route.name === "assistant" ? " has-open" : ""}`}>
+    <div class={`shell${openId || route.name !== "home" ? " has-open" : ""}`}>
       <header class="topbar">
         <span class="brand">SecureConnect</span>
         <span class={`connection ${connection}`} role="status">
           {connection === "online" ? "Online" : connection === "connecting" ? "Connecting…" : "Offline, reconnecting…"}
         </span>
 <span class="me">{session.user.display_name}</span>
+        <NotificationBell current={route.name === "notifications"} openId={openId} subscribe={subscribe} resyncs={resyncs} nameOf={nameOf} />
         <a
           href="/settings"
           aria-current={route.name === "settings" ? "page" : undefined}
@@ -191,6 +202,8 @@ export function Chat({ session, route }: { session: Session; route: Route }) {
           <Admin session={session} />
         ) : route.name === "assistant" ? (
           <Assistant />
+        ) : route.name === "notifications" ? (
+          <Notifications subscribe={subscribe} nameOf={nameOf} />
         ) : openId ? (
           <ConversationView
             key={openId}

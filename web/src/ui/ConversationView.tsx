@@ -10,6 +10,7 @@ import { typingLine } from "../format";
 import { MessageItem } from "./MessageItem";
 import { MessageText } from "./MessageText";
 import { ConversationAi } from "./AiControls";
+import { MuteControl } from "./MuteControl";
 
 const PAGE = 50;
 
@@ -267,6 +268,7 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
           All conversations
         </a>
         <h2>{name}</h2>
+        <MuteControl id={id} conversation={conversation} />
         {conversation?.kind === "group" && (
           <details class="members">
             <summary>Members ({conversation.members_count})</summary>

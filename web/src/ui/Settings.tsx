@@ -5,6 +5,7 @@ import { ApiFailure, type Schemas, api, http } from "../api/client";
 import { lastActivity } from "../format";
 import { TwoFactor } from "./TwoFactor";
 import { AiOptIn } from "./AiControls";
+import { NotificationSettings } from "./NotificationSettings";
 import { navigate } from "../router";
 import { type Session, forget, updateUser } from "../session";
 
@@ -207,6 +208,7 @@ export function Settings({ session }: { session: Session }) {
       <TwoFactor user={session.user} />
       <Sessions />
       <AiOptIn />
+      <NotificationSettings />
     </div>
   );
 }
