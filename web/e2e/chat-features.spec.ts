@@ -112,7 +112,7 @@ describe("chat features", () => {
     await send(bob, "This is my reply");
     const reply = item(alice, "This is my reply");
     await reply.waitFor();
-    const quote = reply.getByRole("button", { name: /In reply to Alice Liddell Reaction target/ });
+    const quote = reply.getByRole("button", { name: /^In reply to You Reaction target/ });
     await quote.waitFor();
     await quote.click();
     await expect
@@ -204,36 +204,72 @@ describe("chat features", () => {
     );
     await alice.getByRole("list", { name: "Conversations" }).getByRole("link", { name: /Bob Builder/ }).click();
     const list = messages(alice);
+    // The box that scrolls around the list.
+    const scroller = list.locator("xpath=..");
     // The newest seq arrived last in some order: the highest is the last row.
     await list.getByRole("listitem").last().waitFor();
     await expect.poll(() => list.getByRole("listitem").last().getAttribute("aria-posinset")).toBe(String(HISTORY));
     expect(await list.getByRole("listitem").first().getAttribute("aria-setsize")).toBe(String(HISTORY));
     const lastBox = await list.getByRole("listitem").last().boundingBox();
-    const listBox = await list.boundingBox();
+    const listBox = await scroller.boundingBox();
     expect(lastBox!.y + lastBox!.height).toBeLessThanOrEqual(listBox!.y + listBox!.height + 2);
 
-    // Scroll up to the top, step by step, as a reader would.
+    // Straight to the top of what is loaded: an older page arrives, and the row that was at the
+    // top stays where it was (the list keeps the reader's place).
+    // (The older page is held back a moment, to see the place before and after it arrives.)
+    await alice.route(/\/messages\?.*before_seq=/, async (r) => {
+      await new Promise((ok) => setTimeout(ok, 800));
+      await r.continue();
+    });
+    const firstSeq = await list.getByRole("listitem").first().getAttribute("aria-posinset");
+    await scroller.evaluate((el) => {
+      el.scrollTop = 0;
+    });
+    await alice.waitForTimeout(300);
+    const before = await scroller.evaluate((el) => {
+      const box = el.getBoundingClientRect();
+      const row = document.elementFromPoint(box.left + 40, box.top + 30)?.closest("li");
+      return { key: row?.dataset["key"] ?? "", y: (row?.getBoundingClientRect().top ?? 0) - box.top };
+    });
+    expect(before.key).not.toBe("");
+    await expect
+      .poll(() => list.getByRole("listitem").first().getAttribute("aria-posinset"))
+      .not.toBe(firstSeq);
+    await alice.waitForTimeout(500);
+    const after = await scroller.evaluate((el, key) => {
+      const row = el.querySelector(`li[data-key="${key}"]`);
+      return row ? row.getBoundingClientRect().top - el.getBoundingClientRect().top : null;
+    }, before.key);
+    expect(after).not.toBeNull();
+    expect(Math.abs(after! - before.y)).toBeLessThan(4);
+    expect(await scroller.evaluate((el) => el.scrollTop)).toBeGreaterThan(500);
+    await alice.unroute(/\/messages\?.*before_seq=/);
+
+    // Then up to the very first message, step by step, as a reader would.
     const inDom: number[] = [];
     for (let i = 0; i < 200; i++) {
       const first = await list.getByRole("listitem").first().getAttribute("aria-posinset");
       if (first === "1") break;
-      await list.evaluate((el) => {
+      await scroller.evaluate((el) => {
         el.scrollTop = Math.max(0, el.scrollTop - el.clientHeight);
       });
       await alice.waitForTimeout(60);
       inDom.push(await list.getByRole("listitem").count());
     }
     expect(await list.getByRole("listitem").first().getAttribute("aria-posinset")).toBe("1");
-    await list.getByText("long message 0", { exact: true }).waitFor();
+    // The oldest message of all (the writers raced: whichever got seq 1) is the first row.
+    const oldest = await apiCall(server.base, aliceUser.token, "GET", `/v1/conversations/${longId}/messages?after_seq=0&limit=1`);
+    const first = (oldest.body.data["items"] as { content: string }[])[0]!.content;
+    expect(await list.getByRole("listitem").first().locator(".text").innerText()).toBe(first);
     expect(Math.max(...inDom)).toBeLessThan(80);
     expect(Math.max(...inDom)).toBeGreaterThan(3);
 
     // Back at the bottom, a new message keeps the view there.
-    await list.evaluate((el) => {
+    await scroller.evaluate((el) => {
       el.scrollTop = el.scrollHeight;
     });
     await alice.waitForTimeout(300);
-    await list.evaluate((el) => {
+    await scroller.evaluate((el) => {
       el.scrollTop = el.scrollHeight;
     });
     await apiCall(server.base, bobUser.token, "POST", `/v1/conversations/${longId}/messages`, {
@@ -245,7 +281,7 @@ describe("chat features", () => {
     await expect
       .poll(async () => {
         const b = await newest.boundingBox();
-        const l = await list.boundingBox();
+        const l = await scroller.boundingBox();
         return b !== null && l !== null && b.y + b.height <= l.y + l.height + 2 && b.y >= l.y;
       })
       .toBe(true);

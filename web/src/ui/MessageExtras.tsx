@@ -53,14 +53,14 @@ export function MessageExtras({ message: m, f }: { message: Message; f: MessageF
           onError={f.onError}
         />
       )}
-      <span class="msg-tools">
+      <div class="msg-tools">
         <Reactions message={m} mine={f.myReactions.get(m.id)} onReacted={f.onReacted} onError={f.onError} />
         {f.canReply && (
           <button type="button" class="link" onClick={() => f.onReply(m)}>
             Reply
           </button>
         )}
-      </span>
+      </div>
     </>
   );
 }

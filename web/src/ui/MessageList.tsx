@@ -42,6 +42,8 @@ const EDGE = 12;
 
 export function MessageList({ rows, setsize, hasOlder, onNearTop, stick, jump }: Props) {
   const listRef = useRef<HTMLOListElement>(null);
+  // The scrolling box around the list (padding of a scrolling box would make it grow instead).
+  const scrollRef = useRef<HTMLDivElement>(null);
   const heights = useRef(new Map<string, number>());
   const gap = useRef(8);
   const [version, setVersion] = useState(0);
@@ -86,8 +88,8 @@ export function MessageList({ rows, setsize, hasOlder, onNearTop, stick, jump }:
   }
 
   /** The row at the top of the viewport, read from the DOM. */
-  function readAnchor(el: HTMLOListElement): Anchor | null {
-    for (const child of el.children) {
+  function readAnchor(el: HTMLDivElement): Anchor | null {
+    for (const child of listRef.current?.children ?? []) {
       const c = child as HTMLElement;
       const k = c.dataset["key"];
       if (k && c.offsetTop + c.offsetHeight > el.scrollTop) return { key: k, delta: el.scrollTop - c.offsetTop };
@@ -95,17 +97,18 @@ export function MessageList({ rows, setsize, hasOlder, onNearTop, stick, jump }:
     return null;
   }
 
-  function setScroll(el: HTMLOListElement, y: number) {
+  function setScroll(el: HTMLDivElement, y: number) {
     if (Math.abs(el.scrollTop - y) > 1) el.scrollTop = y;
   }
 
   // Padding for the rows not rendered, then the scroll position: pinned, or the anchor kept.
   useLayoutEffect(() => {
-    const el = listRef.current;
-    if (!el) return;
-    gap.current = parseFloat(getComputedStyle(el).rowGap) || 0;
-    el.style.paddingTop = `${EDGE + win.before}px`;
-    el.style.paddingBottom = `${EDGE + win.after}px`;
+    const list = listRef.current;
+    const el = scrollRef.current;
+    if (!el || !list) return;
+    gap.current = parseFloat(getComputedStyle(list).rowGap) || 0;
+    list.style.paddingTop = `${EDGE + win.before}px`;
+    list.style.paddingBottom = `${EDGE + win.after}px`;
     const changed = measure();
     const height = el.clientHeight;
     if (jump && jumped.current !== jump.n) {
@@ -149,7 +152,7 @@ export function MessageList({ rows, setsize, hasOlder, onNearTop, stick, jump }:
   });
 
   function onScroll() {
-    const el = listRef.current;
+    const el = scrollRef.current;
     if (!el) return;
     stick.current = atBottom(el.scrollTop, el.scrollHeight, el.clientHeight);
     anchor.current = readAnchor(el);
@@ -163,10 +166,12 @@ export function MessageList({ rows, setsize, hasOlder, onNearTop, stick, jump }:
   }
 
   return (
-    <ol class="messages virtual" aria-label="Messages" ref={listRef} onScroll={onScroll}>
-      {rows.slice(win.start, win.end).map((r) =>
-        r.render({ "data-key": r.key, "aria-posinset": r.posinset, "aria-setsize": setsize }),
-      )}
-    </ol>
+    <div class="messages-scroll" ref={scrollRef} onScroll={onScroll}>
+      <ol class="messages virtual" aria-label="Messages" ref={listRef}>
+        {rows.slice(win.start, win.end).map((r) =>
+          r.render({ "data-key": r.key, "aria-posinset": r.posinset, "aria-setsize": setsize }),
+        )}
+      </ol>
+    </div>
   );
 }
