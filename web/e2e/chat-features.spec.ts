@@ -4,7 +4,9 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, Page } from "playwright-core";
+import { join } from "node:path";
 import {
+  ARTIFACTS,
   PASSWORD,
   type Server,
   accessibilityProblems,
@@ -181,7 +183,12 @@ describe("chat features", () => {
     await alicesPoll.getByRole("button", { name: "Close poll" }).click();
     await bobsPoll.getByText(/closed/).waitFor();
     expect(await bobsPoll.getByRole("button", { name: "Change vote" }).count()).toBe(0);
+    await alice.screenshot({ path: join(ARTIFACTS, "chat-features-desktop.png") });
+    // At a phone's width too.
+    await bob.setViewportSize({ width: 390, height: 800 });
+    await bob.screenshot({ path: join(ARTIFACTS, "chat-features-phone.png") });
     await axe(bob);
+    await bob.setViewportSize({ width: 1280, height: 720 });
   });
 
   it("virtualizes a long history and loads older pages as one scrolls up", async () => {
@@ -221,7 +228,7 @@ describe("chat features", () => {
       await new Promise((ok) => setTimeout(ok, 800));
       await r.continue();
     });
-    const firstSeq = await list.getByRole("listitem").first().getAttribute("aria-posinset");
+    const olderPage = alice.waitForResponse(/\/messages\?.*before_seq=/);
     await scroller.evaluate((el) => {
       el.scrollTop = 0;
     });
@@ -232,10 +239,10 @@ describe("chat features", () => {
       return { key: row?.dataset["key"] ?? "", y: (row?.getBoundingClientRect().top ?? 0) - box.top };
     });
     expect(before.key).not.toBe("");
-    await expect
-      .poll(() => list.getByRole("listitem").first().getAttribute("aria-posinset"))
-      .not.toBe(firstSeq);
-    await alice.waitForTimeout(500);
+    const lowest = Number(await list.getByRole("listitem").first().getAttribute("aria-posinset"));
+    await olderPage;
+    await expect.poll(async () => Number(await list.getByRole("listitem").first().getAttribute("aria-posinset"))).toBeLessThan(lowest);
+    await alice.waitForTimeout(300);
     const after = await scroller.evaluate((el, key) => {
       const row = el.querySelector(`li[data-key="${key}"]`);
       return row ? row.getBoundingClientRect().top - el.getBoundingClientRect().top : null;

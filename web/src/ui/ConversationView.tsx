@@ -61,6 +61,8 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
   const [myReactions, reacted] = useReducer(myReactionsReducer, new Map());
   const [jump, setJump] = useState<{ key: string; n: number } | null>(null);
   const loadingOlder = useRef(false);
+  /** An older page failed: no more by scrolling, only by the button (no retry loop). */
+  const olderFailed = useRef(false);
   const hasOlderRef = useRef(hasOlder);
   hasOlderRef.current = hasOlder;
 
@@ -238,9 +240,8 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
       setHasOlder(p.has_more);
       return p.items.length > 0;
     } catch (e) {
-      // Not again by itself: the button below tries again.
-      hasOlderRef.current = false;
-      setHasOlder(false);
+      // Not again by itself: the "Load older messages" button tries again.
+      olderFailed.current = true;
       setError(e instanceof ApiFailure ? e.message : "Older messages could not be loaded.");
       return false;
     } finally {
@@ -383,7 +384,14 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
         )}
       </header>
       {hasOlder && (
-        <button type="button" class="secondary older" onClick={() => void loadOlder()}>
+        <button
+          type="button"
+          class="secondary older"
+          onClick={() => {
+            olderFailed.current = false;
+            void loadOlder();
+          }}
+        >
           Load older messages
         </button>
       )}
@@ -391,7 +399,9 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
         rows={rows}
         setsize={newest + pending.length}
         hasOlder={hasOlder}
-        onNearTop={() => void loadOlder()}
+        onNearTop={() => {
+          if (!olderFailed.current) void loadOlder();
+        }}
         stick={stickToBottom}
         jump={jump}
       />
