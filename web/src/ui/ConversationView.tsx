@@ -187,6 +187,8 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
           if (!p.has_more || !last) break;
           after = last.seq;
         }
+        // Reactions and votes on what is shown may have changed too: the newest page, fresh.
+        merge((await page(id, { limit: PAGE })).items);
       } catch {
         // The next reconnect tries again; what is shown stays.
       }
@@ -437,6 +439,7 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
             onKeyDown={(e) => {
               // Enter sends; Shift+Enter (or an IME composing) makes a new line.
               if (e.key === "Enter" && !e.shiftKey && !e.isComposing) submit(e);
+              if (e.key === "Escape" && replyTo) setReplyTo(null);
             }}
           />
           <button type="submit">Send</button>
