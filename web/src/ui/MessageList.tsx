@@ -48,6 +48,8 @@ export function MessageList({ rows, setsize, hasOlder, onNearTop, stick, jump }:
   const gap = useRef(8);
   const [version, setVersion] = useState(0);
   const [view, setView] = useState({ top: 0, height: 600 });
+  const viewHeight = useRef(view.height);
+  viewHeight.current = view.height;
   const anchor = useRef<Anchor | null>(null);
   const jumped = useRef(0);
   const keys = useMemo(() => rows.map((r) => r.key), [rows]);
@@ -144,10 +146,14 @@ export function MessageList({ rows, setsize, hasOlder, onNearTop, stick, jump }:
   useLayoutEffect(() => {
     const el = listRef.current;
     if (!el || typeof ResizeObserver === "undefined") return;
+    const box = scrollRef.current;
     const ro = new ResizeObserver(() => {
       if (measure()) setVersion((v) => v + 1);
+      // The viewport itself (a window resized, a phone turned): a taller one shows more rows.
+      if (box && box.clientHeight !== viewHeight.current) setView({ top: box.scrollTop, height: box.clientHeight });
     });
     for (const child of el.children) ro.observe(child);
+    if (box) ro.observe(box);
     return () => ro.disconnect();
   });
 
