@@ -49,6 +49,8 @@ export interface PendingMessage {
   client_message_id: string;
   content: string;
   failed: boolean;
+  /** The message this one replies to. */
+  reply_to?: string | null;
 }
 
 /** Drops the pending entries the server has confirmed (same client_message_id). */

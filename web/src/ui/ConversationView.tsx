@@ -1,7 +1,7 @@
 // One open conversation: its history (newest page first, older pages on request), realtime
 // updates, catch-up after a reconnect, the composer, and read receipts.
 
-import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useReducer, useRef, useState } from "preact/hooks";
 import { ApiFailure, type Conversation, type Member, type Message, api, http } from "../api/client";
 import { catchUpSeq, mergeMessages, newClientMessageId, type PendingMessage, settlePending } from "../messages";
 import type { Realtime, RealtimeEvent } from "../realtime";
@@ -11,6 +11,12 @@ import { MessageItem } from "./MessageItem";
 import { MessageText } from "./MessageText";
 import { ConversationAi } from "./AiControls";
 import { MuteControl } from "./MuteControl";
+import { MentionInput } from "./MentionInput";
+import { MessageList, type Row } from "./MessageList";
+import type { MessageFeatures } from "./MessageExtras";
+import { NewPoll } from "./NewPoll";
+import { ReplyBar } from "./ReplyQuote";
+import { type ReactionEvent, myReactionsReducer } from "../reactions";
 
 const PAGE = 50;
 
@@ -46,7 +52,6 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
   const [members, setMembers] = useState<Member[]>([]);
   const [error, setError] = useState<string | null>(null);
   const [draft, setDraft] = useState("");
-  const listRef = useRef<HTMLOListElement>(null);
   const stickToBottom = useRef(true);
   const readSeq = useRef(0);
   const messagesRef = useRef(messages);
@@ -54,6 +59,14 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
   const [typing, setTyping] = useState<ReadonlyMap<string, number>>(new Map());
   const typingSent = useRef(0);
   const typingStop = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  const [replyTo, setReplyTo] = useState<Message | null>(null);
+  const [myReactions, reacted] = useReducer(myReactionsReducer, new Map());
+  const [jump, setJump] = useState<{ key: string; n: number } | null>(null);
+  const loadingOlder = useRef(false);
+  /** An older page failed: no more by scrolling, only by the button (no retry loop). */
+  const olderFailed = useRef(false);
+  const hasOlderRef = useRef(hasOlder);
+  hasOlderRef.current = hasOlder;
 
   function typed() {
     const now = Date.now();
@@ -83,6 +96,11 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
     }, 1000);
     return () => clearInterval(t);
   }, [typing.size > 0]);
+
+  /** A change to one loaded message that is not a new state of it (reaction counts, poll counts). */
+  function patch(messageId: string, change: (m: Message) => Message) {
+    setMessages((cur) => cur.map((m) => (m.id === messageId ? change(m) : m)));
+  }
 
   function merge(incoming: Message[]) {
     setMessages((cur) => mergeMessages(cur, incoming));
@@ -130,6 +148,19 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
           });
           return;
         }
+        if (e.type === "reaction.updated") {
+          const r = e.data as ReactionEvent;
+          if (r.conversation_id !== id) return;
+          reacted({ type: "event", event: r, me });
+          patch(r.message_id, (m) => ({ ...m, reactions: r.reactions as unknown as Message["reactions"] }));
+          return;
+        }
+        if (e.type === "poll.updated") {
+          const p = e.data as { conversation_id: string; message_id: string; poll: unknown };
+          if (p.conversation_id !== id) return;
+          patch(p.message_id, (m) => ({ ...m, metadata: { ...m.metadata, poll: p.poll } as unknown as Message["metadata"] }));
+          return;
+        }
         if (e.type !== "message.created" && e.type !== "message.updated" && e.type !== "message.deleted") return;
         const m = e.data as Message;
         if (m.conversation_id !== id) return;
@@ -158,17 +189,13 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
           if (!p.has_more || !last) break;
           after = last.seq;
         }
+        // Reactions and votes on what is shown may have changed too: the newest page, fresh.
+        merge((await page(id, { limit: PAGE })).items);
       } catch {
         // The next reconnect tries again; what is shown stays.
       }
     })();
   }, [resyncs]);
-
-  // Keep the view at the newest message unless the reader scrolled up.
-  useLayoutEffect(() => {
-    const el = listRef.current;
-    if (el && stickToBottom.current) el.scrollTop = el.scrollHeight;
-  }, [messages, pending]);
 
   // Read receipts up to the newest message shown, while the page is visible (and once it is
   // visible again, for what arrived while it was not).
@@ -204,17 +231,35 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
     }
   }
 
-  async function loadOlder() {
-    const first = messages[0];
-    if (!first) return;
-    stickToBottom.current = false;
+  /** One older page (one at a time); false when there is none or it failed. */
+  async function loadOlder(): Promise<boolean> {
+    const first = messagesRef.current[0];
+    if (!first || loadingOlder.current || !hasOlderRef.current) return false;
+    loadingOlder.current = true;
     try {
       const p = await page(id, { before_seq: first.seq, limit: PAGE });
+      messagesRef.current = mergeMessages(messagesRef.current, p.items);
       merge(p.items);
+      hasOlderRef.current = p.has_more;
       setHasOlder(p.has_more);
+      return p.items.length > 0;
     } catch (e) {
+      // Not again by itself: the "Load older messages" button tries again.
+      olderFailed.current = true;
       setError(e instanceof ApiFailure ? e.message : "Older messages could not be loaded.");
+      return false;
+    } finally {
+      loadingOlder.current = false;
     }
+  }
+
+  /** Brings a message into view: a reply's original, older pages first if it is not loaded. */
+  async function show(messageId: string) {
+    for (let i = 0; i < 40 && !messagesRef.current.some((m) => m.id === messageId); i++) {
+      if (!(await loadOlder())) break;
+    }
+    if (messagesRef.current.some((m) => m.id === messageId)) setJump((j) => ({ key: messageId, n: (j?.n ?? 0) + 1 }));
+    else setError("The original message is no longer available.");
   }
 
   async function send(p: PendingMessage) {
@@ -223,7 +268,7 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
         http.POST("/v1/conversations/{id}/messages", {
           headers,
           params: { path: { id } },
-          body: { client_message_id: p.client_message_id, content: p.content },
+          body: { client_message_id: p.client_message_id, content: p.content, reply_to: p.reply_to ?? null },
         }),
       );
       merge([m]);
@@ -237,9 +282,10 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
     e?.preventDefault();
     const content = draft.trim();
     if (!content) return;
-    const p = { client_message_id: newClientMessageId(), content, failed: false };
+    const p = { client_message_id: newClientMessageId(), content, failed: false, reply_to: replyTo?.id ?? null };
     setPending((list) => [...list, p]);
     setDraft("");
+    setReplyTo(null);
     stoppedTyping();
     setError(null);
     stickToBottom.current = true;
@@ -253,6 +299,62 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
   }
 
   const encrypted = conversation?.encrypted ?? false;
+  const byId = new Map(messages.map((m) => [m.id, m]));
+  const features: MessageFeatures = {
+    me,
+    myReactions,
+    byId: (x) => byId.get(x),
+    senderName: (u) => (u === me ? "You" : (senders.get(u) ?? "Someone")),
+    canReply: !encrypted,
+    canModerate: conversation?.kind === "group" && (conversation.my_role === "owner" || conversation.my_role === "admin"),
+    onReply: (m) => {
+      setReplyTo(m);
+      document.getElementById(`composer-${id}`)?.focus();
+    },
+    onShow: (x) => void show(x),
+    onChanged: (m) => merge([m]),
+    onReacted: (m, emoji, mine) => {
+      reacted({ type: "set", message_id: m.id, emoji, mine });
+      merge([m]);
+    },
+    onError: setError,
+  };
+  const newest = Math.max(conversation?.last_message_seq ?? 0, messages[messages.length - 1]?.seq ?? 0);
+  const rows: Row[] = [
+    ...messages.map((m) => ({
+      key: m.id,
+      posinset: m.seq,
+      render: (position: Parameters<Row["render"]>[0]) => (
+        <MessageItem
+          key={m.id}
+          message={m}
+          sender={senders.get(m.sender_id) ?? "Someone"}
+          mine={m.sender_id === me}
+          onChanged={(changed) => merge([changed])}
+          onError={setError}
+          features={features}
+          position={position}
+        />
+      ),
+    })),
+    ...pending.map((p, i) => ({
+      key: `pending-${p.client_message_id}`,
+      posinset: newest + i + 1,
+      render: (position: Parameters<Row["render"]>[0]) => (
+        <li key={p.client_message_id} class="mine pending" {...position}>
+          <span class="sender">You</span> <span class="state">{p.failed ? "Not sent" : "Sending…"}</span>
+          <p class="text">
+            <MessageText text={p.content} />
+          </p>
+          {p.failed && (
+            <button type="button" class="secondary" onClick={() => retry(p)}>
+              Retry
+            </button>
+          )}
+        </li>
+      ),
+    })),
+  ];
   return (
     <section class="conversation" aria-label={name || "Conversation"}>
       <header class="conversation-header">
@@ -288,43 +390,27 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
         {conversation && <ConversationAi conversation={conversation} />}
       </header>
       {hasOlder && (
-        <button type="button" class="secondary older" onClick={() => void loadOlder()}>
+        <button
+          type="button"
+          class="secondary older"
+          onClick={() => {
+            olderFailed.current = false;
+            void loadOlder();
+          }}
+        >
           Load older messages
         </button>
       )}
-      <ol
-        class="messages"
-        aria-label="Messages"
-        ref={listRef}
-        onScroll={(e) => {
-          const el = e.currentTarget;
-          stickToBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+      <MessageList
+        rows={rows}
+        setsize={newest + pending.length}
+        hasOlder={hasOlder}
+        onNearTop={() => {
+          if (!olderFailed.current) void loadOlder();
         }}
-      >
-        {messages.map((m) => (
-          <MessageItem
-            key={m.id}
-            message={m}
-            sender={senders.get(m.sender_id) ?? "Someone"}
-            mine={m.sender_id === me}
-            onChanged={(changed) => merge([changed])}
-            onError={setError}
-          />
-        ))}
-        {pending.map((p) => (
-          <li key={p.client_message_id} class="mine pending">
-            <span class="sender">You</span> <span class="state">{p.failed ? "Not sent" : "Sending…"}</span>
-            <p class="text">
-              <MessageText text={p.content} />
-            </p>
-            {p.failed && (
-              <button type="button" class="secondary" onClick={() => retry(p)}>
-                Retry
-              </button>
-            )}
-          </li>
-        ))}
-      </ol>
+        stick={stickToBottom}
+        jump={jump}
+      />
       {loaded && messages.length === 0 && pending.length === 0 && <p class="hint">No messages yet. Say hello.</p>}
       <p class="typing" role="status">
         {typingLine([...typing.keys()].map((u) => senders.get(u) ?? "Someone"))}
@@ -334,6 +420,12 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
           {error}
         </p>
       )}
+      {!encrypted && (
+        <div class="composer-extras">
+          {replyTo && <ReplyBar original={replyTo} sender={features.senderName(replyTo.sender_id)} onCancel={() => setReplyTo(null)} />}
+          <NewPoll conversationId={id} onCreated={(m) => { stickToBottom.current = true; merge([m]); }} />
+        </div>
+      )}
       {encrypted ? (
         <p class="hint">
           This conversation is end-to-end encrypted. Reading and writing it needs a client that supports
@@ -341,18 +433,17 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
         </p>
       ) : (
         <form class="composer" onSubmit={submit}>
-          <textarea
-            aria-label="Message"
-            rows={2}
-            maxLength={10000}
+          <MentionInput
+            id={`composer-${id}`}
+            members={members}
+            me={me}
             value={draft}
-            onInput={(e) => {
-              setDraft(e.currentTarget.value);
-              typed();
-            }}
+            onValue={setDraft}
+            onTyped={typed}
             onKeyDown={(e) => {
               // Enter sends; Shift+Enter (or an IME composing) makes a new line.
               if (e.key === "Enter" && !e.shiftKey && !e.isComposing) submit(e);
+              if (e.key === "Escape" && replyTo) setReplyTo(null);
             }}
           />
           <button type="submit">Send</button>

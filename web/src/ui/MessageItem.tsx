@@ -4,6 +4,8 @@
 import { useState } from "preact/hooks";
 import { ApiFailure, type Message, api, http } from "../api/client";
 import { MessageText } from "./MessageText";
+import { type MessageFeatures, MessageExtras, QuoteOf, isMentioned } from "./MessageExtras";
+import type { RowPosition } from "./MessageList";
 
 interface Props {
   message: Message;
@@ -12,13 +14,17 @@ interface Props {
   /** The server's answer to an edit or delete, to merge into the list. */
   onChanged: (m: Message) => void;
   onError: (text: string) => void;
+  /** Replies, reactions, polls, mentions (MessageExtras). */
+  features?: MessageFeatures;
+  /** Its place in the virtualized list. */
+  position?: RowPosition;
 }
 
 function time(at: string): string {
   return new Date(at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 }
 
-export function MessageItem({ message: m, sender, mine, onChanged, onError }: Props) {
+export function MessageItem({ message: m, sender, mine, onChanged, onError, features, position }: Props) {
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState("");
 
@@ -47,8 +53,14 @@ export function MessageItem({ message: m, sender, mine, onChanged, onError }: Pr
 
   const editable = mine && !m.deleted && m.content != null && m.kind === "text";
   return (
-    <li class={mine ? "mine" : undefined}>
+    <li
+      class={[mine && "mine", isMentioned(m, features) && "mentioned"].filter(Boolean).join(" ") || undefined}
+      tabIndex={position ? -1 : undefined}
+      {...position}
+    >
       <span class="sender">{sender}</span> <time dateTime={m.created_at}>{time(m.created_at)}</time>
+      {isMentioned(m, features) && <span class="mention-tag">Mentions you</span>}
+      {features && <QuoteOf message={m} f={features} />}
       {editing ? (
         <form class="edit" onSubmit={save}>
           <textarea
@@ -96,6 +108,7 @@ export function MessageItem({ message: m, sender, mine, onChanged, onError }: Pr
           </button>
         </span>
       )}
+      {features && <MessageExtras message={m} f={features} />}
     </li>
   );
 }
