@@ -8,6 +8,7 @@ import { type Route, navigate } from "../router";
 import { type Session, forget, signOut } from "../session";
 import { lastActivity } from "../format";
 import { ConversationView } from "./ConversationView";
+import { Drive } from "./Drive";
 import { NewConversation } from "./NewConversation";
 import { Search } from "./Search";
 import { Settings } from "./Settings";
@@ -108,7 +109,7 @@ export function Chat({ session, route }: { session: Session; route: Route }) {
   }
 
   return (
-    <div class={`shell${openId || route.name === "settings" ? " has-open" : ""}`}>
+    <div class={`shell${openId || route.name === "settings" || route.name.startsWith("drive") ? " has-open" : ""}`}>
       <header class="topbar">
         <span class="brand">SecureConnect</span>
         <span class={`connection ${connection}`} role="status">
@@ -124,6 +125,9 @@ export function Chat({ session, route }: { session: Session; route: Route }) {
           }}
         >
           Settings
+        </a>
+        <a href="/drive" aria-current={route.name.startsWith("drive") ? "page" : undefined} onClick={(e) => (e.preventDefault(), navigate({ name: "drive", folder: null }))}>
+          Drive
         </a>
         <button type="button" class="secondary" onClick={() => void signOut().catch(() => setError("Sign out failed: the server cannot be reached."))}>
           Sign out
@@ -183,6 +187,13 @@ export function Chat({ session, route }: { session: Session; route: Route }) {
       <main class="content">
         {route.name === "settings" ? (
           <Settings session={session} />
+        ) : route.name === "drive" || route.name === "drive-shared" ? (
+          <Drive
+            folder={route.name === "drive" ? route.folder : "shared"}
+            conversations={conversations}
+            conversationName={conversationName}
+            subscribe={(l) => (listeners.current.add(l), () => listeners.current.delete(l))}
+          />
         ) : openId ? (
           <ConversationView
             key={openId}

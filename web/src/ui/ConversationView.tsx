@@ -7,6 +7,7 @@ import { catchUpSeq, mergeMessages, newClientMessageId, type PendingMessage, set
 import type { Realtime, RealtimeEvent } from "../realtime";
 import { navigate } from "../router";
 import { typingLine } from "../format";
+import { Attach } from "./Attach";
 import { MessageItem } from "./MessageItem";
 import { MessageText } from "./MessageText";
 
@@ -351,6 +352,7 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
               if (e.key === "Enter" && !e.shiftKey && !e.isComposing) submit(e);
             }}
           />
+          <Attach conversationId={id} onSent={(m) => merge([m])} onError={setError} />
           <button type="submit">Send</button>
         </form>
       )}
