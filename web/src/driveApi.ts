@@ -136,6 +136,21 @@ function putBytes(
   });
 }
 
+/** The first n for which nameVariant(name, n) is not taken in the folder (by a name search). */
+async function firstFreeVariant(name: string, parentId: string | null): Promise<number> {
+  const dot = name.lastIndexOf(".");
+  const stem = dot > 0 ? name.slice(0, dot) : name;
+  try {
+    const page = await api((headers) => http.GET("/v1/files", { headers, params: { query: { q: stem.slice(0, 255), limit: 100 } } }));
+    const taken = new Set(page.items.filter((f) => (f.parent_id ?? null) === parentId).map((f) => f.name));
+    let n = 1;
+    while (taken.has(nameVariant(name, n)) && n < 100) n++;
+    return n;
+  } catch {
+    return 1;
+  }
+}
+
 export interface UploadOptions {
   parentId?: string | null;
   /** A new version of this file instead of a new file. */
@@ -162,7 +177,9 @@ export async function uploadFile(file: File, opts: UploadOptions, step: (e: Uplo
         http.POST("/v1/files/{id}/versions", { headers, params: { path: { id } }, body: { size: file.size, content_type, sha256 } }),
       );
     } else {
-      for (let n = 1; ; n++) {
+      // A name taken in the folder would be refused (409): start from the first free variant.
+      const first = opts.renameOnConflict ? await firstFreeVariant(file.name, opts.parentId ?? null) : 1;
+      for (let n = first; ; n++) {
         try {
           const name = nameVariant(file.name, n);
           ticket = await api((headers) =>

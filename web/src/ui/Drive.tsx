@@ -465,6 +465,7 @@ export function Drive({ folder, conversations, conversationName, subscribe }: Pr
           <FileDetails
             key={selected.id}
             file={selected}
+            owned={!shared && (folderId === null || crumb?.root === "mine")}
             conversations={conversations}
             conversationName={conversationName}
             onChanged={(f) => {

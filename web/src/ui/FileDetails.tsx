@@ -22,6 +22,8 @@ import { PickDialog } from "./DriveBrowser";
 
 interface Props {
   file: FileView;
+  /** Whether the caller owns it, as far as the screen knows (what they list in their own tree). */
+  owned: boolean;
   conversations: Conversation[];
   conversationName: (c: Conversation) => string;
   onChanged: (f: FileView) => void;
@@ -33,12 +35,12 @@ function when(at: string): string {
   return new Date(at).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
 }
 
-export function FileDetails({ file: f, conversations, conversationName, onChanged, onDeleted, onClose }: Props) {
+export function FileDetails({ file: f, owned, conversations, conversationName, onChanged, onDeleted, onClose }: Props) {
   const [error, setError] = useState<string | null>(null);
   const [renaming, setRenaming] = useState<string | null>(null);
   const [moving, setMoving] = useState(false);
-  // Whether the caller owns the entry: the shares list answers only the owner (403 otherwise).
-  const [owner, setOwner] = useState<boolean | null>(null);
+  // Only the owner lists shares and links (403 otherwise): someone else's entry is not asked.
+  const [owner, setOwner] = useState<boolean | null>(owned ? null : false);
   const [shares, setShares] = useState<ShareView[]>([]);
   const heading = useRef<HTMLHeadingElement>(null);
 
@@ -56,8 +58,8 @@ export function FileDetails({ file: f, conversations, conversationName, onChange
   }
 
   useEffect(() => {
-    void loadShares();
-  }, [f.id]);
+    if (owned) void loadShares();
+  }, [f.id, owned]);
 
   async function rename(e: Event) {
     e.preventDefault();
