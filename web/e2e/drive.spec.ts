@@ -9,7 +9,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, BrowserContext, Download, Page } from "playwright-core";
-import { PASSWORD, type Server, accessibilityProblems, launchBrowser, startServer, watchProblems } from "./harness";
+import { PASSWORD, type Server, accessibilityProblems, apiCall, apiUser, launchBrowser, startServer, watchProblems } from "./harness";
 
 let server: Server;
 let browser: Browser;
@@ -312,11 +312,38 @@ describe("the drive in the browser", () => {
     expect(sha256(await downloaded(await d))).toBe(sha256(report));
   });
 
+  it("pages a long folder with Load more", async () => {
+    const carol = await apiUser(server.base, "carol", "Carol Danvers");
+    for (let i = 0; i < 53; i++) {
+      const name = `file-${String(i).padStart(2, "0")}.txt`;
+      const bytes = Buffer.from(`file number ${i}\n`);
+      const t = await apiCall(server.base, carol.token, "POST", "/v1/files/uploads", { name, size: bytes.length, content_type: "text/plain" });
+      expect(t.status).toBe(201);
+      const put = await fetch(t.body.data.upload_url as string, { method: "PUT", headers: t.body.data.headers as Record<string, string>, body: bytes });
+      expect(put.status).toBe(200);
+      expect((await apiCall(server.base, carol.token, "POST", `/v1/files/${t.body.data.file_id as string}/complete`)).status).toBe(200);
+    }
+    const page = await newPage();
+    await page.goto("/");
+    await page.getByLabel("Email or username").fill("carol");
+    await page.getByLabel("Password").fill(PASSWORD);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("link", { name: "Drive", exact: true }).click();
+    await row(page, "file-00.txt").waitFor();
+    await expect.poll(() => files(page).getByRole("row").count()).toBe(51); // header + 50
+    await page.getByRole("button", { name: "Load more" }).click();
+    await row(page, "file-52.txt").waitFor();
+    await expect.poll(() => files(page).getByRole("row").count()).toBe(54);
+    await expect.poll(() => page.getByRole("button", { name: "Load more" }).count()).toBe(0);
+  });
+
   it("works at a phone's width, and no page logged a problem", async () => {
     await alice.setViewportSize({ width: 375, height: 740 });
     await alice.getByRole("link", { name: "Drive", exact: true }).click();
     await row(alice, "Projects").waitFor();
     await expectNoA11yProblems(alice, "drive on a phone");
+    await alice.emulateMedia({ colorScheme: "dark" });
+    await expectNoA11yProblems(alice, "drive on a phone, dark");
     await alice.getByRole("link", { name: "All conversations" }).first().click();
     await alice.getByRole("list", { name: "Conversations" }).waitFor();
     // Chromium logs each refused request; these are the refusals this test provoked on purpose.

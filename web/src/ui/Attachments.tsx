@@ -18,7 +18,6 @@ function Attachment({ id }: { id: string }) {
   if (file === null) return <li class="attachment meta">A file that is no longer available</li>;
   return (
     <li class="attachment">
-      <span aria-hidden="true">📎 </span>
       <span class="name">{file.name}</span> <span class="meta">{formatSize(file.size)}</span>{" "}
       <button
         type="button"

@@ -415,13 +415,13 @@ export function Drive({ folder, conversations, conversationName, subscribe }: Pr
                   <td class="name">
                     {f.is_folder ? (
                       <a
+                        class="folder-link"
                         href={`/drive/${f.id}`}
                         onClick={(e) => {
                           e.preventDefault();
                           open(f);
                         }}
                       >
-                        <span aria-hidden="true">📁 </span>
                         {f.name}
                       </a>
                     ) : (

@@ -95,8 +95,7 @@ export function PickDialog({ title, mode, exclude, children, onPick, onClose }: 
         {items.map((f) => (
           <li key={f.id}>
             {f.is_folder ? (
-              <button type="button" class="link" onClick={() => (setSearching(null), setPath([...path, f]))}>
-                <span aria-hidden="true">📁 </span>
+              <button type="button" class="link folder-link" onClick={() => (setSearching(null), setPath([...path, f]))}>
                 {f.name}
               </button>
             ) : (
