@@ -310,6 +310,19 @@ describe("the drive in the browser", () => {
     const d = bob.waitForEvent("download");
     await theirs.getByRole("button", { name: "Download dropped (2).txt" }).click();
     expect(sha256(await downloaded(await d))).toBe(sha256(report));
+
+    // A share to the conversation reaches its other member's "Shared with me".
+    await alice.getByRole("link", { name: "Drive", exact: true }).click();
+    await files(alice).getByRole("button", { name: "Details of dropped.txt" }).click();
+    const panel = alice.getByRole("complementary", { name: "dropped.txt" });
+    await panel.getByRole("radio", { name: "A conversation" }).check();
+    await panel.getByRole("combobox", { name: "Conversation" }).selectOption({ label: "Bob Builder" });
+    await panel.getByRole("combobox", { name: "Permission" }).selectOption("write");
+    await panel.getByRole("button", { name: "Share", exact: true }).click();
+    await panel.getByRole("list", { name: "Shared with" }).getByText("the conversation Bob Builder").waitFor();
+    await bob.getByRole("link", { name: "Drive", exact: true }).click();
+    await bob.getByRole("link", { name: "Shared with me" }).click();
+    await row(bob, "dropped.txt").waitFor();
   });
 
   it("pages a long folder with Load more", async () => {
