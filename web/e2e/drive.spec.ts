@@ -323,6 +323,20 @@ describe("the drive in the browser", () => {
     await bob.getByRole("link", { name: "Drive", exact: true }).click();
     await bob.getByRole("link", { name: "Shared with me" }).click();
     await row(bob, "dropped.txt").waitFor();
+
+    // A shared folder opens with its path from "Shared with me", and takes no uploads from Bob.
+    await files(alice).getByRole("button", { name: "Details of Projects" }).click();
+    const folder = alice.getByRole("complementary", { name: "Projects" });
+    await folder.getByLabel("Username").fill("bob");
+    await folder.getByRole("button", { name: "Share", exact: true }).click();
+    await folder.getByRole("list", { name: "Shared with" }).getByText("Bob Builder (@bob)").waitFor();
+    await bob.reload();
+    await files(bob).getByRole("link", { name: "Projects" }).click();
+    await bob.getByRole("heading", { name: "Projects" }).waitFor();
+    await bob.getByRole("navigation", { name: "Folder path" }).getByRole("link", { name: "Shared with me" }).waitFor();
+    await row(bob, "renamed.txt").waitFor();
+    expect(await bob.getByRole("button", { name: "Upload", exact: true }).count()).toBe(0);
+    await expectNoA11yProblems(bob, "a folder shared with me");
   });
 
   it("pages a long folder with Load more", async () => {

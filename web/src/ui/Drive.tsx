@@ -62,6 +62,10 @@ export function Drive({ folder, conversations, conversationName, subscribe }: Pr
   const [sharedIds, setSharedIds] = useState<ReadonlySet<string>>(new Set());
   const input = useRef<HTMLInputElement>(null);
   const generation = useRef(0);
+  // After an upload: reload the list only if it still shows the folder the files went to.
+  const [reloads, setReloads] = useState(0);
+  const shownFolder = useRef<string | null | undefined>(folder);
+  shownFolder.current = searching ? undefined : folder;
   const folderInput = useRef<HTMLInputElement>(null);
   const naming = newFolder !== null;
   useEffect(() => {
@@ -90,6 +94,10 @@ export function Drive({ folder, conversations, conversationName, subscribe }: Pr
       // The bar stays as it was; the list's own errors are shown.
     }
   }
+
+  useEffect(() => {
+    if (reloads > 0) void load(false);
+  }, [reloads]);
 
   // What is shared with me, once: a shared folder's path starts at "Shared with me".
   useEffect(() => {
@@ -146,7 +154,7 @@ export function Drive({ folder, conversations, conversationName, subscribe }: Pr
   }
 
   async function uploadAll(files: File[]) {
-    if (shared || files.length === 0) return;
+    if (foreign || files.length === 0) return;
     setNote(null);
     const rows: UploadRow[] = files.map((f) => ({ key: ++uploadKeys, name: f.name, state: { phase: "queued" }, abort: new AbortController() }));
     setUploads((list) => [...list.filter((u) => !isFinal(u.state) || u.state.phase === "failed"), ...rows]);
@@ -157,7 +165,7 @@ export function Drive({ folder, conversations, conversationName, subscribe }: Pr
       if (row.abort.signal.aborted) continue;
       try {
         await uploadFile(file, { parentId: target, signal: row.abort.signal }, (ev) => patchUpload(row.key, (s) => uploadStep(s, ev)));
-        if (target === folderId) void load(false);
+        if (shownFolder.current === target) setReloads((n) => n + 1);
       } catch {
         // Shown on the upload's own row.
       }
@@ -192,6 +200,8 @@ export function Drive({ folder, conversations, conversationName, subscribe }: Pr
     else setSelected(f);
   }
 
+  // Someone else's folder (or the list of what is shared): no uploads or new folders here.
+  const foreign = shared || crumb?.root === "shared";
   const heading = shared ? "Shared with me" : searching ? `Search: ${searching}` : (crumb?.folders[crumb.folders.length - 1]?.name ?? "My drive");
 
   return (
@@ -279,7 +289,7 @@ export function Drive({ folder, conversations, conversationName, subscribe }: Pr
 
       <h1 id="drive-heading">{heading}</h1>
 
-      {!shared && (
+      {!foreign && (
         <div class="drive-toolbar">
           <form
             role="search"
@@ -352,7 +362,15 @@ export function Drive({ folder, conversations, conversationName, subscribe }: Pr
                     Dismiss
                   </button>
                 ) : (
-                  <button type="button" class="link" aria-label={`Cancel upload of ${u.name}`} onClick={() => u.abort.abort()}>
+                  <button
+                    type="button"
+                    class="link"
+                    aria-label={`Cancel upload of ${u.name}`}
+                    onClick={() => {
+                      u.abort.abort();
+                      patchUpload(u.key, (s) => uploadStep(s, { type: "cancel" }));
+                    }}
+                  >
                     Cancel
                   </button>
                 )}
@@ -377,20 +395,20 @@ export function Drive({ folder, conversations, conversationName, subscribe }: Pr
         <div
           class={`drive-list${dragging ? " dragging" : ""}`}
           onDragOver={(e) => {
-            if (shared || !e.dataTransfer?.types.includes("Files")) return;
+            if (foreign || !e.dataTransfer?.types.includes("Files")) return;
             e.preventDefault();
             e.dataTransfer.dropEffect = "copy";
             setDragging(true);
           }}
           onDragLeave={() => setDragging(false)}
           onDrop={(e) => {
-            if (shared) return;
+            if (foreign) return;
             e.preventDefault();
             setDragging(false);
             void uploadAll([...(e.dataTransfer?.files ?? [])]);
           }}
         >
-          {!shared && <p class="hint-small drop-hint">Drop files here to upload them{crumb || folderId ? " to this folder" : ""}.</p>}
+          {!foreign && <p class="hint-small drop-hint">Drop files here to upload them{folderId ? " to this folder" : ""}.</p>}
           <table class="files" aria-label="Files">
             <thead>
               <tr>

@@ -135,9 +135,12 @@ export function FileDetails({ file: f, owned, conversations, conversationName, o
         <button type="button" class="secondary" onClick={() => setRenaming(renaming === null ? f.name : null)} aria-expanded={renaming !== null}>
           Rename
         </button>
-        <button type="button" class="secondary" onClick={() => setMoving(true)}>
-          Move
-        </button>
+        {/* The chooser browses the caller's own folders: moving is the owner's. */}
+        {owner !== false && (
+          <button type="button" class="secondary" onClick={() => setMoving(true)}>
+            Move
+          </button>
+        )}
         {owner !== false && (
           <button type="button" class="secondary danger" onClick={() => void remove()}>
             Delete
