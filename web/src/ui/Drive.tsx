@@ -62,6 +62,11 @@ export function Drive({ folder, conversations, conversationName, subscribe }: Pr
   const [sharedIds, setSharedIds] = useState<ReadonlySet<string>>(new Set());
   const input = useRef<HTMLInputElement>(null);
   const generation = useRef(0);
+  // Folders seen in lists: walking up a path asks the server only for the ones not seen yet.
+  const known = useRef(new Map<string, FileView>());
+  const remember = (list: FileView[]) => {
+    for (const f of list) if (f.is_folder) known.current.set(f.id, f);
+  };
   // After an upload: reload the list only if it still shows the folder the files went to.
   const [reloads, setReloads] = useState(0);
   const shownFolder = useRef<string | null | undefined>(folder);
@@ -77,6 +82,7 @@ export function Drive({ folder, conversations, conversationName, subscribe }: Pr
     try {
       const page = shared ? await sharedWithMe(more ? cursor : null) : await listFolder(folderId, searching, more ? cursor : null);
       if (gen !== generation.current) return;
+      remember(page.items);
       setItems((cur) => (more ? [...cur, ...page.items] : page.items));
       setCursor(page.next_cursor ?? null);
       setLoaded(true);
@@ -127,7 +133,8 @@ export function Drive({ folder, conversations, conversationName, subscribe }: Pr
       return;
     }
     let live = true;
-    walkUp(folderId, findFile, sharedIds).then(
+    const lookup = async (id: string) => known.current.get(id) ?? findFile(id);
+    walkUp(folderId, lookup, sharedIds).then(
       (c) => {
         if (!live) return;
         if (c) setCrumb(c);
@@ -487,6 +494,7 @@ export function Drive({ folder, conversations, conversationName, subscribe }: Pr
             conversations={conversations}
             conversationName={conversationName}
             onChanged={(f) => {
+              remember([f]);
               setSelected(f);
               setItems((list) => (f.parent_id === selected.parent_id || shared || searching ? list.map((x) => (x.id === f.id ? f : x)) : list.filter((x) => x.id !== f.id)));
               void refreshQuota();
