@@ -467,7 +467,7 @@ export function Drive({ folder, conversations, conversationName, subscribe }: Pr
                         Download
                       </button>
                     )}
-                    <button type="button" class="secondary" aria-label={`Details of ${f.name}`} onClick={() => setSelected(selected?.id === f.id ? null : f)}>
+                    <button type="button" class={f.is_folder ? "secondary" : "secondary details-file"} aria-label={`Details of ${f.name}`} onClick={() => setSelected(selected?.id === f.id ? null : f)}>
                       Details
                     </button>
                   </td>
