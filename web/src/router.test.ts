@@ -23,3 +23,15 @@ describe("routes", () => {
     expect(parseRoute("/c/0190b2f1-7a3c-7def-8abc-0123456789ab/extra")).toEqual({ name: "home" });
   });
 });
+
+describe("drive routes", () => {
+  it("parse and print each other", () => {
+    const id = "0190b2f1-7a3c-7def-8abc-0123456789ab";
+    for (const path of ["/drive", `/drive/${id}`, "/drive/shared", "/l/AbCdEfGhIjKlMnOpQrStUv_-0123456789"]) {
+      expect(routePath(parseRoute(path))).toBe(path);
+    }
+    expect(parseRoute(`/drive/${id.toUpperCase()}`)).toEqual({ name: "drive", folder: id });
+    expect(parseRoute("/drive/not-a-folder")).toEqual({ name: "home" });
+    expect(parseRoute("/l/short")).toEqual({ name: "home" });
+  });
+});

@@ -12,7 +12,10 @@ export type Route =
   | { name: "forgot-password" }
   | { name: "verify-email"; token: string }
   | { name: "reset-password"; token: string }
-  | { name: "conversation"; id: string };
+  | { name: "conversation"; id: string }
+  | { name: "drive"; folder: string | null }
+  | { name: "drive-shared" }
+  | { name: "public-link"; token: string };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -28,9 +31,22 @@ export function parseRoute(path: string, search = ""): Route {
   if (path === "/admin") return { name: "admin" };
   if (path === "/assistant") return { name: "assistant" };
   if (path === "/notifications") return { name: "notifications" };
+  const drive = parseDriveRoute(path);
+  if (drive) return drive;
   const m = /^\/c\/([^/]+)$/.exec(path);
   if (m && UUID.test(m[1]!)) return { name: "conversation", id: m[1]!.toLowerCase() };
   return { name: "home" };
+}
+
+/** The drive's routes: /drive, /drive/<folder id>, /drive/shared, and a public link's /l/<token>. */
+function parseDriveRoute(path: string): Route | null {
+  if (path === "/drive" || path === "/drive/") return { name: "drive", folder: null };
+  if (path === "/drive/shared") return { name: "drive-shared" };
+  const f = /^\/drive\/([^/]+)$/.exec(path);
+  if (f && UUID.test(f[1]!)) return { name: "drive", folder: f[1]!.toLowerCase() };
+  const l = /^\/l\/([A-Za-z0-9_-]{16,128})$/.exec(path);
+  if (l) return { name: "public-link", token: l[1]! };
+  return null;
 }
 
 export function routePath(r: Route): string {
@@ -58,6 +74,12 @@ export function routePath(r: Route): string {
       return "/reset-password";
     case "conversation":
       return `/c/${r.id}`;
+    case "drive":
+      return r.folder ? `/drive/${r.folder}` : "/drive";
+    case "drive-shared":
+      return "/drive/shared";
+    case "public-link":
+      return `/l/${r.token}`;
   }
 }
 

@@ -4,6 +4,7 @@ import { type Session, onSessionChange, restore } from "../session";
 import { ForgotPassword, ResetPassword, VerifyEmail } from "./AccountLinks";
 import { Register, SignIn } from "./AuthForms";
 import { Chat } from "./Chat";
+import { PublicLink } from "./PublicLink";
 
 export function App() {
   // undefined while the page asks the server whether the refresh cookie is still good.
@@ -32,6 +33,7 @@ export function App() {
   // The mails' links work signed in or not.
   if (route.name === "verify-email") return <VerifyEmail token={route.token} />;
   if (route.name === "reset-password") return <ResetPassword token={route.token} />;
+  if (route.name === "public-link") return <PublicLink token={route.token} />;
   if (route.name === "forgot-password" && !session) return <ForgotPassword />;
   if (session === undefined && unreachable) {
     return (

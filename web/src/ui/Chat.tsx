@@ -8,6 +8,7 @@ import { type Route, navigate } from "../router";
 import { type Session, forget, signOut } from "../session";
 import { lastActivity } from "../format";
 import { ConversationView } from "./ConversationView";
+import { Drive } from "./Drive";
 import { NewConversation } from "./NewConversation";
 import { NotificationBell, Notifications } from "./Notifications";
 import { Search } from "./Search";
@@ -140,6 +141,9 @@ export function Chat({ session, route }: { session: Session; route: Route }) {
           Settings
         </a>
         <TopLinks session={session} route={route} />
+        <a href="/drive" aria-current={route.name.startsWith("drive") ? "page" : undefined} onClick={(e) => (e.preventDefault(), navigate({ name: "drive", folder: null }))}>
+          Drive
+        </a>
         <button type="button" class="secondary" onClick={() => void signOut().catch(() => setError("Sign out failed: the server cannot be reached."))}>
           Sign out
         </button>
@@ -204,6 +208,13 @@ export function Chat({ session, route }: { session: Session; route: Route }) {
           <Assistant />
         ) : route.name === "notifications" ? (
           <Notifications subscribe={subscribe} nameOf={nameOf} />
+        ) : route.name === "drive" || route.name === "drive-shared" ? (
+          <Drive
+            folder={route.name === "drive" ? route.folder : "shared"}
+            conversations={conversations}
+            conversationName={conversationName}
+            subscribe={subscribe}
+          />
         ) : openId ? (
           <ConversationView
             key={openId}

@@ -7,6 +7,7 @@ import { catchUpSeq, mergeMessages, newClientMessageId, type PendingMessage, set
 import type { Realtime, RealtimeEvent } from "../realtime";
 import { navigate } from "../router";
 import { typingLine } from "../format";
+import { Attach } from "./Attach";
 import { MessageItem } from "./MessageItem";
 import { MessageText } from "./MessageText";
 import { ConversationAi } from "./AiControls";
@@ -446,6 +447,7 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
               if (e.key === "Escape" && replyTo) setReplyTo(null);
             }}
           />
+          <Attach conversationId={id} onSent={(m) => merge([m])} onError={setError} />
           <button type="submit">Send</button>
         </form>
       )}

@@ -3,6 +3,7 @@
 
 import { useState } from "preact/hooks";
 import { ApiFailure, type Message, api, http } from "../api/client";
+import { Attachments } from "./Attachments";
 import { MessageText } from "./MessageText";
 import { type MessageFeatures, MessageExtras, QuoteOf, isMentioned } from "./MessageExtras";
 import type { RowPosition } from "./MessageList";
@@ -85,12 +86,13 @@ export function MessageItem({ message: m, sender, mine, onChanged, onError, feat
             <em>This message was deleted.</em>
           ) : m.content != null ? (
             <MessageText text={m.content} />
-          ) : (
+          ) : m.ciphertext == null && m.attachments.length > 0 ? null : (
             <em>Encrypted message: open it in a client that supports encryption.</em>
           )}
           {m.edited_at && !m.deleted && <span class="edited"> (edited)</span>}
         </p>
       )}
+      {!m.deleted && <Attachments ids={m.attachments} />}
       {editable && !editing && (
         <span class="actions">
           <button
