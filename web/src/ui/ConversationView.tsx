@@ -7,6 +7,7 @@ import { catchUpSeq, mergeMessages, newClientMessageId, type PendingMessage, set
 import type { Realtime, RealtimeEvent } from "../realtime";
 import { navigate } from "../router";
 import { typingLine } from "../format";
+import { CallButtons } from "./CallButtons";
 import { MessageItem } from "./MessageItem";
 import { MessageText } from "./MessageText";
 
@@ -266,6 +267,7 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
           All conversations
         </a>
         <h2>{name}</h2>
+        <CallButtons conversationId={id} me={me} />
         {conversation?.kind === "group" && (
           <details class="members">
             <summary>Members ({conversation.members_count})</summary>
