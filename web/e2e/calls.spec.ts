@@ -1,0 +1,171 @@
+// Calls in two real browsers against the real server: Alice calls Bob in their direct
+// conversation, Bob's app rings and he accepts, both browsers' RTCPeerConnections connect
+// (host candidates, signalled only through the server's `call.signal`) and play each other's
+// fake camera; mute, the recording consent indicator and its upload reach the other side and the
+// server; leaving ends the call; a declined call ends on the caller's side; the call history
+// lists them. No console error, CSP violation or serious axe finding on the call screens.
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Browser, Page } from "playwright-core";
+import {
+  PASSWORD,
+  type Server,
+  accessibilityProblems,
+  apiCall,
+  apiUser,
+  launchMediaBrowser,
+  startServer,
+  watchProblems,
+} from "./harness";
+
+let server: Server;
+let browser: Browser;
+const problems: string[] = [];
+
+beforeAll(async () => {
+  server = await startServer("calls");
+  browser = await launchMediaBrowser();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function signedIn(username: string): Promise<Page> {
+  const context = await browser.newContext({ baseURL: server.base, permissions: ["camera", "microphone"] });
+  watchProblems(context, problems);
+  const page = await context.newPage();
+  await page.goto("/");
+  await page.getByLabel("Email or username").fill(username);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign out" }).waitFor();
+  return page;
+}
+
+async function open(page: Page, name: string): Promise<void> {
+  await page.getByRole("list", { name: "Conversations" }).getByRole("listitem", { name: new RegExp(name) }).getByRole("link").click();
+  await page.getByRole("list", { name: "Messages" }).waitFor({ state: "attached" });
+}
+
+function tile(page: Page, name: string) {
+  return page.getByRole("list", { name: "Participants" }).getByRole("listitem", { name });
+}
+
+async function axe(page: Page, where: string): Promise<void> {
+  expect(await accessibilityProblems(page), where).toEqual([]);
+}
+
+describe("calls in the browser", () => {
+  let alice: Page;
+  let bob: Page;
+  let aliceApi: { token: string; id: string };
+  let callId = "";
+
+  it("rings, connects both browsers, shows mute and recording, and ends when one leaves", async () => {
+    aliceApi = await apiUser(server.base, "alice", "Alice Liddell");
+    const bobApi = await apiUser(server.base, "bob", "Bob Builder");
+    const conv = await apiCall(server.base, aliceApi.token, "POST", "/v1/conversations", { kind: "direct", member_ids: [bobApi.id] });
+    expect(conv.status).toBe(201);
+
+    alice = await signedIn("alice");
+    bob = await signedIn("bob");
+    await open(alice, "Bob Builder");
+    await open(bob, "Alice Liddell");
+
+    // Alice starts a video call: her view rings, Bob's app shows the incoming call.
+    const created = alice.waitForResponse((r) => r.url().endsWith("/v1/calls") && r.request().method() === "POST");
+    await alice.getByRole("button", { name: "Video call", exact: true }).click();
+    callId = ((await (await created).json()) as { data: { id: string } }).data.id;
+    await alice.getByRole("region", { name: /Video call: Bob Builder/ }).getByText("Ringing…").waitFor();
+    const ring = bob.getByRole("alertdialog", { name: "Incoming video call" });
+    await ring.waitFor();
+    await ring.getByText("From Alice Liddell").waitFor();
+    await axe(bob, "ringing");
+
+    await ring.getByRole("button", { name: "Accept" }).click();
+    await ring.waitFor({ state: "detached" });
+
+    // Both peer connections reach "connected", through offers, answers and candidates relayed by the server.
+    const bobOnAlice = tile(alice, "Bob Builder");
+    const aliceOnBob = tile(bob, "Alice Liddell");
+    await bobOnAlice.and(alice.locator('[data-connection="connected"]')).waitFor({ timeout: 20_000 });
+    await aliceOnBob.and(bob.locator('[data-connection="connected"]')).waitFor({ timeout: 20_000 });
+    await bobOnAlice.getByText("Connected").waitFor();
+    await aliceOnBob.getByText("Connected").waitFor();
+    // And the other's fake camera is actually playing on each side.
+    for (const t of [bobOnAlice, aliceOnBob]) {
+      await expect
+        .poll(() => t.locator("video").evaluate((v: HTMLVideoElement) => v.videoWidth > 0 && !v.paused && v.readyState >= 2), {
+          timeout: 15_000,
+        })
+        .toBe(true);
+    }
+    const live = await apiCall(server.base, aliceApi.token, "GET", `/v1/calls/${callId}`);
+    expect(live.body.data["status"]).toBe("active");
+    await axe(alice, "call view (caller)");
+    await axe(bob, "call view (callee)");
+
+    // Mute: Bob sees Alice muted, the server has it.
+    expect(await aliceOnBob.getByText("Muted").count()).toBe(0);
+    await alice.getByRole("button", { name: "Mute", exact: true }).click();
+    await aliceOnBob.getByText("Muted").waitFor();
+    await alice.getByRole("button", { name: "Unmute" }).waitFor();
+    const muted = await apiCall(server.base, aliceApi.token, "GET", `/v1/calls/${callId}`);
+    const parts = muted.body.data["participants"] as { user_id: string; audio: boolean }[];
+    expect(parts.find((p) => p.user_id === aliceApi.id)?.audio).toBe(false);
+
+    // Recording with consent: Bob sees who records; the file lands in Alice's drive, attached to the call.
+    await alice.getByRole("button", { name: "Record" }).click();
+    await bob.getByRole("status").filter({ hasText: "Recording by Alice Liddell" }).waitFor();
+    await alice.getByRole("status").filter({ hasText: "Recording by You" }).waitFor();
+    expect(await bob.getByRole("button", { name: "Record" }).isDisabled()).toBe(true);
+    await axe(bob, "call view while recording");
+    await alice.waitForTimeout(2500);
+    await alice.getByRole("button", { name: "Stop recording" }).click();
+    await alice.getByText("The recording was saved to your drive and attached to the call.").waitFor({ timeout: 20_000 });
+    await expect.poll(() => bob.getByText(/Recording by/).count()).toBe(0);
+    const recorded = await apiCall(server.base, aliceApi.token, "GET", `/v1/calls/${callId}`);
+    const recs = recorded.body.data["recordings"] as { file_id: string | null; recorded_by: string }[];
+    expect(recs).toHaveLength(1);
+    expect(recs[0]!.recorded_by).toBe(aliceApi.id);
+    const file = await apiCall(server.base, aliceApi.token, "GET", `/v1/files/${recs[0]!.file_id}`);
+    expect(file.status).toBe(200);
+    expect(file.body.data["content_type"]).toBe("video/webm");
+    expect(file.body.data["size"] as number).toBeGreaterThan(1000);
+
+    // Quality samples from getStats reach the server while connected (every 10 s).
+    await expect
+      .poll(async () => {
+        const q = await apiCall(server.base, aliceApi.token, "GET", `/v1/calls/${callId}/quality`);
+        return (q.body.data["call"] as { samples: number }).samples;
+      }, { timeout: 25_000, interval: 1000 })
+      .toBeGreaterThan(0);
+
+    // Alice leaves: Bob, alone, leaves too, and the call is over.
+    await alice.getByRole("button", { name: "Leave" }).click();
+    await alice.getByRole("region", { name: /Video call/ }).waitFor({ state: "detached" });
+    await bob.getByRole("region", { name: /Video call/ }).waitFor({ state: "detached" });
+    await expect
+      .poll(async () => (await apiCall(server.base, aliceApi.token, "GET", `/v1/calls/${callId}`)).body.data["status"])
+      .toBe("ended");
+  });
+
+  it("ends a declined call on the caller's side, and lists the calls in the history", async () => {
+    await alice.getByRole("button", { name: "Call", exact: true }).click();
+    await alice.getByRole("region", { name: /Call: Bob Builder/ }).waitFor();
+    const ring = bob.getByRole("alertdialog", { name: "Incoming call" });
+    await ring.getByRole("button", { name: "Decline" }).click();
+    await alice.getByRole("region", { name: /Call: Bob Builder/ }).waitFor({ state: "detached" });
+    await alice.getByText("The call was declined.").waitFor();
+
+    await bob.getByText("Call history").click();
+    const history = bob.getByRole("list", { name: "Call history" });
+    await history.getByText("Call, incoming, declined").waitFor();
+    await history.getByText(/Video call, incoming, \d+ s/).waitFor();
+    await history.getByText("1 recording").waitFor();
+    await axe(bob, "call history");
+    expect(problems).toEqual([]);
+  });
+});
