@@ -160,9 +160,17 @@ describe("calls in the browser", () => {
     await alice.getByRole("region", { name: /Call: Bob Builder/ }).waitFor({ state: "detached" });
     await alice.getByText("The call was declined.").waitFor();
 
+    // A call the caller gives up while it rings stops ringing on the other side.
+    await alice.getByRole("button", { name: "Call", exact: true }).click();
+    const ring2 = bob.getByRole("alertdialog", { name: "Incoming call" });
+    await ring2.waitFor();
+    await alice.getByRole("region", { name: /Call: Bob Builder/ }).getByRole("button", { name: "Leave" }).click();
+    await ring2.waitFor({ state: "detached" });
+
     await bob.getByText("Call history").click();
     const history = bob.getByRole("list", { name: "Call history" });
     await history.getByText("Call, incoming, declined").waitFor();
+    await history.getByText("Call, incoming, missed").waitFor();
     await history.getByText(/Video call, incoming, \d+ s/).waitFor();
     await history.getByText("1 recording").waitFor();
     await axe(bob, "call history");

@@ -209,6 +209,11 @@ export class Mesh {
     }
   }
 
+  /** After the socket was down (signals may be lost): renegotiates the connections not up. */
+  restartIce(): void {
+    for (const p of this.peers.values()) if (p.pc.connectionState !== "connected") p.pc.restartIce();
+  }
+
   /** Closes the connection to a session that left. */
   drop(session: string): void {
     const p = this.peers.get(session);

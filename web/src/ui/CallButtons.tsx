@@ -63,6 +63,7 @@ export function CallHistory({ conversationId, me, refresh }: { conversationId: s
   return (
     <details class="call-history" onToggle={(e) => setOpen(e.currentTarget.open)}>
       <summary>Call history</summary>
+      <div class="call-history-panel">
       {error && (
         <p class="error" role="alert">
           {error}
@@ -87,6 +88,7 @@ export function CallHistory({ conversationId, me, refresh }: { conversationId: s
           Load older calls
         </button>
       )}
+      </div>
     </details>
   );
 }

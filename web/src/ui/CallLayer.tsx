@@ -26,6 +26,8 @@ interface Props {
   realtime: Realtime | null;
   subscribe: (l: (e: RealtimeEvent) => void) => () => void;
   conversationName: (id: string) => string;
+  /** Bumped each time the socket (re)connects: what it missed must be fetched. */
+  resyncs: number;
 }
 
 interface Flags {
@@ -90,7 +92,7 @@ function Flag({ on, text }: { on: boolean; text: string }) {
   return on ? <span class="call-flag">{text}</span> : null;
 }
 
-export function CallLayer({ session, realtime, subscribe, conversationName }: Props) {
+export function CallLayer({ session, realtime, subscribe, conversationName, resyncs }: Props) {
   const me = session.sessionId;
   const [ringing, setRinging] = useState<Call | null>(null);
   const [call, setCall] = useState<Call | null>(null);
@@ -255,6 +257,14 @@ export function CallLayer({ session, realtime, subscribe, conversationName }: Pr
       }),
     [session.sessionId],
   );
+
+  // The socket came back: the call's state and signals may have been missed meanwhile.
+  useEffect(() => {
+    const c = callRef.current;
+    if (!c || resyncs === 0) return;
+    void api((headers) => http.GET("/v1/calls/{id}", { headers, params: { path: { id: c.id } } })).then(updated, () => undefined);
+    mesh.current?.restartIce();
+  }, [resyncs]);
 
   useEffect(() => {
     if (ringing && !call) acceptRef.current?.focus();
@@ -655,18 +665,17 @@ export function CallLayer({ session, realtime, subscribe, conversationName }: Pr
         ))}
       </ul>
       <div class="call-controls" role="group" aria-label="Call controls">
-        <button type="button" aria-pressed={!flags.audio} onClick={toggleMute} disabled={!m.audioTrack}>
+        <button type="button" onClick={toggleMute} disabled={!m.audioTrack}>
           {flags.audio ? "Mute" : "Unmute"}
         </button>
-        <button type="button" aria-pressed={flags.video} onClick={() => void toggleCamera()}>
+        <button type="button" onClick={() => void toggleCamera()}>
           {flags.video ? "Turn camera off" : "Turn camera on"}
         </button>
-        <button type="button" aria-pressed={flags.screen} onClick={() => void toggleScreen()}>
+        <button type="button" onClick={() => void toggleScreen()}>
           {flags.screen ? "Stop sharing" : "Share screen"}
         </button>
         <button
           type="button"
-          aria-pressed={recorder.current !== null}
           disabled={recordingBusy || (rec !== null && rec !== undefined && rec.by !== session.user.id)}
           onClick={() => void toggleRecording()}
         >

@@ -206,6 +206,7 @@ export function Chat({ session, route }: { session: Session; route: Route }) {
       <CallLayer
         session={session}
         realtime={realtime.current}
+        resyncs={resyncs}
         subscribe={(l) => {
           listeners.current.add(l);
           return () => listeners.current.delete(l);
