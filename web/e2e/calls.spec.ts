@@ -116,6 +116,15 @@ describe("calls in the browser", () => {
     const parts = muted.body.data["participants"] as { user_id: string; audio: boolean }[];
     expect(parts.find((p) => p.user_id === aliceApi.id)?.audio).toBe(false);
 
+    // Screen sharing replaces the outgoing video: Bob sees the flag, the server has it.
+    await alice.getByRole("button", { name: "Share screen" }).click();
+    await aliceOnBob.getByText("Sharing screen").waitFor();
+    await alice.getByRole("list", { name: "Participants" }).getByText("Sharing screen").waitFor();
+    const sharing = await apiCall(server.base, aliceApi.token, "GET", `/v1/calls/${callId}`);
+    expect((sharing.body.data["participants"] as { user_id: string; screen: boolean }[]).find((p) => p.user_id === aliceApi.id)?.screen).toBe(true);
+    await alice.getByRole("button", { name: "Stop sharing" }).click();
+    await expect.poll(() => aliceOnBob.getByText("Sharing screen").count()).toBe(0);
+
     // Recording with consent: Bob sees who records; the file lands in Alice's drive, attached to the call.
     await alice.getByRole("button", { name: "Record" }).click();
     await bob.getByRole("status").filter({ hasText: "Recording by Alice Liddell" }).waitFor();
@@ -174,6 +183,32 @@ describe("calls in the browser", () => {
     await history.getByText(/Video call, incoming, \d+ s/).waitFor();
     await history.getByText("1 recording").waitFor();
     await axe(bob, "call history");
+    expect(problems).toEqual([]);
+  });
+
+  it("renegotiates when a camera is turned on in an audio call, and the caller ends it for everyone", async () => {
+    const created = alice.waitForResponse((r) => r.url().endsWith("/v1/calls") && r.request().method() === "POST");
+    await alice.getByRole("button", { name: "Call", exact: true }).click();
+    const id = ((await (await created).json()) as { data: { id: string } }).data.id;
+    await bob.getByRole("alertdialog", { name: "Incoming call" }).getByRole("button", { name: "Accept" }).click();
+    const bobOnAlice = tile(alice, "Bob Builder");
+    await bobOnAlice.and(alice.locator('[data-connection="connected"]')).waitFor({ timeout: 20_000 });
+    await tile(bob, "Alice Liddell").and(bob.locator('[data-connection="connected"]')).waitFor({ timeout: 20_000 });
+    // No video in an audio call until Bob turns his camera on: a new track, a new offer.
+    expect(await bobOnAlice.locator("video.off").count()).toBe(1);
+    await bob.getByRole("button", { name: "Turn camera on" }).click();
+    await bob.getByRole("button", { name: "Turn camera off" }).waitFor();
+    await expect
+      .poll(() => bobOnAlice.locator("video").evaluate((v: HTMLVideoElement) => v.videoWidth > 0 && !v.classList.contains("off")), {
+        timeout: 15_000,
+      })
+      .toBe(true);
+    await bobOnAlice.getByText("Connected").waitFor();
+
+    await alice.getByRole("button", { name: "End call" }).click();
+    await bob.getByRole("region", { name: /Call: Alice Liddell/ }).waitFor({ state: "detached" });
+    await bob.getByText("The call ended.").waitFor();
+    expect((await apiCall(server.base, aliceApi.token, "GET", `/v1/calls/${id}`)).body.data["status"]).toBe("ended");
     expect(problems).toEqual([]);
   });
 });

@@ -26,6 +26,8 @@ interface Props {
   realtime: Realtime | null;
   subscribe: (l: (e: RealtimeEvent) => void) => () => void;
   conversationName: (id: string) => string;
+  /** The caller's role in a conversation ("owner", "admin", "member"; group owners/admins may end calls). */
+  conversationRole: (id: string) => string | undefined;
   /** Bumped each time the socket (re)connects: what it missed must be fetched. */
   resyncs: number;
 }
@@ -92,7 +94,7 @@ function Flag({ on, text }: { on: boolean; text: string }) {
   return on ? <span class="call-flag">{text}</span> : null;
 }
 
-export function CallLayer({ session, realtime, subscribe, conversationName, resyncs }: Props) {
+export function CallLayer({ session, realtime, subscribe, conversationName, conversationRole, resyncs }: Props) {
   const me = session.sessionId;
   const [ringing, setRinging] = useState<Call | null>(null);
   const [call, setCall] = useState<Call | null>(null);
@@ -267,8 +269,8 @@ export function CallLayer({ session, realtime, subscribe, conversationName, resy
   }, [resyncs]);
 
   useEffect(() => {
-    if (ringing && !call) acceptRef.current?.focus();
-  }, [ringing?.id, call === null]);
+    if (ringing) acceptRef.current?.focus();
+  }, [ringing?.id]);
 
   // A notice fades by itself.
   useEffect(() => {
@@ -359,6 +361,8 @@ export function CallLayer({ session, realtime, subscribe, conversationName, resy
     setError(null);
     setBusy(true);
     try {
+      // Answering a second call leaves the first.
+      if (callRef.current) await leave(false);
       const stream = await userMedia(r.kind === "video" ? "video" : "audio");
       await joinWith(r.id, stream);
     } catch (e) {
@@ -589,26 +593,28 @@ export function CallLayer({ session, realtime, subscribe, conversationName, resy
 
   // --- view ----------------------------------------------------------------------------------
 
+  const ringDialog = ringing && (
+    <div class="call-ringing" role="alertdialog" aria-labelledby="call-ringing-title" aria-describedby="call-ringing-from">
+      <h2 id="call-ringing-title">{ringing.kind === "video" ? "Incoming video call" : "Incoming call"}</h2>
+      <p id="call-ringing-from">From {conversationName(ringing.conversation_id)}</p>
+      <div class="call-buttons">
+        <button type="button" ref={acceptRef} disabled={busy} onClick={() => void accept()}>
+          Accept
+        </button>
+        <button type="button" class="danger" onClick={() => void decline()}>
+          Decline
+        </button>
+      </div>
+    </div>
+  );
+
   const nameOf = (userId: string) => (userId === session.user.id ? "You" : (names.get(userId) ?? "A participant"));
   const m = mesh.current;
 
   if (!call || !m) {
     return (
       <>
-        {ringing && (
-          <div class="call-ringing" role="alertdialog" aria-labelledby="call-ringing-title" aria-describedby="call-ringing-from">
-            <h2 id="call-ringing-title">{ringing.kind === "video" ? "Incoming video call" : "Incoming call"}</h2>
-            <p id="call-ringing-from">From {conversationName(ringing.conversation_id)}</p>
-            <div class="call-buttons">
-              <button type="button" ref={acceptRef} disabled={busy} onClick={() => void accept()}>
-                Accept
-              </button>
-              <button type="button" class="danger" onClick={() => void decline()}>
-                Decline
-              </button>
-            </div>
-          </div>
-        )}
+        {ringDialog}
         {(error || notice) && (
           <div class="call-toast">
             {error && (
@@ -629,6 +635,8 @@ export function CallLayer({ session, realtime, subscribe, conversationName, resy
   const others = otherSessions(call, me);
   const title = `${call.kind === "video" ? "Video call" : "Call"}: ${conversationName(call.conversation_id)}`;
   const rec = call.recording;
+  const role = conversationRole(call.conversation_id);
+  const canEnd = call.created_by === session.user.id || role === "owner" || role === "admin";
   const mics = devices.filter((d) => d.kind === "audioinput");
   const cams = devices.filter((d) => d.kind === "videoinput");
   const status =
@@ -641,87 +649,90 @@ export function CallLayer({ session, realtime, subscribe, conversationName, resy
         : `In call with ${others.length} others`;
 
   return (
-    <section class="call-view" aria-labelledby="call-view-title">
-      <header class="call-head">
-        <h2 id="call-view-title">{title}</h2>
-        <p class="call-status" role="status">
-          {status}
-        </p>
-        {rec && (
-          <p class="call-recording" role="status">
-            Recording by {nameOf(rec.by)}
+    <>
+      {ringDialog}
+      <section class="call-view" aria-labelledby="call-view-title">
+        <header class="call-head">
+          <h2 id="call-view-title">{title}</h2>
+          <p class="call-status" role="status">
+            {status}
+          </p>
+          {rec && (
+            <p class="call-recording" role="status">
+              Recording by {nameOf(rec.by)}
+            </p>
+          )}
+        </header>
+        <ul class="call-tiles" aria-label="Participants">
+          <li class="call-tile local">
+            <StreamVideo stream={m.out} muted hidden={!m.videoTrack} label="Your camera" />
+            <span class="call-name">You</span>
+            <Flag on={!flags.audio} text="Muted" />
+            <Flag on={flags.screen} text="Sharing screen" />
+          </li>
+          {others.map((p) => (
+            <RemoteTile key={p.session_id} participant={p} peer={m.peers.get(p.session_id)} name={nameOf(p.user_id)} />
+          ))}
+        </ul>
+        <div class="call-controls" role="group" aria-label="Call controls">
+          <button type="button" onClick={toggleMute} disabled={!m.audioTrack}>
+            {flags.audio ? "Mute" : "Unmute"}
+          </button>
+          <button type="button" onClick={() => void toggleCamera()}>
+            {flags.video ? "Turn camera off" : "Turn camera on"}
+          </button>
+          <button type="button" onClick={() => void toggleScreen()}>
+            {flags.screen ? "Stop sharing" : "Share screen"}
+          </button>
+          <button
+            type="button"
+            disabled={recordingBusy || (rec !== null && rec !== undefined && rec.by !== session.user.id)}
+            onClick={() => void toggleRecording()}
+          >
+            {recorder.current ? "Stop recording" : "Record"}
+          </button>
+          <button type="button" class="danger" onClick={() => void leave(false)}>
+            Leave
+          </button>
+          {canEnd && (
+            <button type="button" class="danger" onClick={() => void leave(true)}>
+              End call
+            </button>
+          )}
+        </div>
+        <details class="call-devices">
+          <summary>Devices</summary>
+          <label>
+            Microphone
+            <select value={mic} onChange={(e) => void chooseMic(e.currentTarget.value)}>
+              <option value="">Default</option>
+              {mics.map((d, i) => (
+                <option key={d.deviceId} value={d.deviceId}>
+                  {d.label || `Microphone ${i + 1}`}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Camera
+            <select value={cam} onChange={(e) => void chooseCam(e.currentTarget.value)}>
+              <option value="">Default</option>
+              {cams.map((d, i) => (
+                <option key={d.deviceId} value={d.deviceId}>
+                  {d.label || `Camera ${i + 1}`}
+                </option>
+              ))}
+            </select>
+          </label>
+        </details>
+        {error && (
+          <p class="error" role="alert">
+            {error}
           </p>
         )}
-      </header>
-      <ul class="call-tiles" aria-label="Participants">
-        <li class="call-tile local">
-          <StreamVideo stream={m.out} muted hidden={!m.videoTrack} label="Your camera" />
-          <span class="call-name">You</span>
-          <Flag on={!flags.audio} text="Muted" />
-          <Flag on={flags.screen} text="Sharing screen" />
-        </li>
-        {others.map((p) => (
-          <RemoteTile key={p.session_id} participant={p} peer={m.peers.get(p.session_id)} name={nameOf(p.user_id)} />
-        ))}
-      </ul>
-      <div class="call-controls" role="group" aria-label="Call controls">
-        <button type="button" onClick={toggleMute} disabled={!m.audioTrack}>
-          {flags.audio ? "Mute" : "Unmute"}
-        </button>
-        <button type="button" onClick={() => void toggleCamera()}>
-          {flags.video ? "Turn camera off" : "Turn camera on"}
-        </button>
-        <button type="button" onClick={() => void toggleScreen()}>
-          {flags.screen ? "Stop sharing" : "Share screen"}
-        </button>
-        <button
-          type="button"
-          disabled={recordingBusy || (rec !== null && rec !== undefined && rec.by !== session.user.id)}
-          onClick={() => void toggleRecording()}
-        >
-          {recorder.current ? "Stop recording" : "Record"}
-        </button>
-        <button type="button" class="danger" onClick={() => void leave(false)}>
-          Leave
-        </button>
-        {call.created_by === session.user.id && (
-          <button type="button" class="danger" onClick={() => void leave(true)}>
-            End call
-          </button>
-        )}
-      </div>
-      <details class="call-devices">
-        <summary>Devices</summary>
-        <label>
-          Microphone
-          <select value={mic} onChange={(e) => void chooseMic(e.currentTarget.value)}>
-            <option value="">Default</option>
-            {mics.map((d, i) => (
-              <option key={d.deviceId} value={d.deviceId}>
-                {d.label || `Microphone ${i + 1}`}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Camera
-          <select value={cam} onChange={(e) => void chooseCam(e.currentTarget.value)}>
-            <option value="">Default</option>
-            {cams.map((d, i) => (
-              <option key={d.deviceId} value={d.deviceId}>
-                {d.label || `Camera ${i + 1}`}
-              </option>
-            ))}
-          </select>
-        </label>
-      </details>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
-      {notice && <p role="status">{notice}</p>}
-    </section>
+        {notice && <p role="status">{notice}</p>}
+      </section>
+    </>
   );
 }
 

@@ -215,6 +215,7 @@ export function Chat({ session, route }: { session: Session; route: Route }) {
           const c = conversations.find((x) => x.id === id);
           return c ? conversationName(c) : "A conversation";
         }}
+        conversationRole={(id) => conversations.find((x) => x.id === id)?.my_role}
       />
     </div>
   );
