@@ -62,10 +62,12 @@ describe("calls in the browser", () => {
   let bob: Page;
   let aliceApi: { token: string; id: string };
   let callId = "";
+  let bobId = "";
 
   it("rings, connects both browsers, shows mute and recording, and ends when one leaves", async () => {
     aliceApi = await apiUser(server.base, "alice", "Alice Liddell");
     const bobApi = await apiUser(server.base, "bob", "Bob Builder");
+    bobId = bobApi.id;
     const conv = await apiCall(server.base, aliceApi.token, "POST", "/v1/conversations", { kind: "direct", member_ids: [bobApi.id] });
     expect(conv.status).toBe(201);
 
@@ -209,6 +211,41 @@ describe("calls in the browser", () => {
     await bob.getByRole("region", { name: /Call: Alice Liddell/ }).waitFor({ state: "detached" });
     await bob.getByText("The call ended.").waitFor();
     expect((await apiCall(server.base, aliceApi.token, "GET", `/v1/calls/${id}`)).body.data["status"]).toBe("ended");
+    expect(problems).toEqual([]);
+  });
+
+  it("connects a group call as a full mesh of three", async () => {
+    const carolApi = await apiUser(server.base, "carol", "Carol Danvers");
+    const members = [carolApi.id, bobId];
+    const group = await apiCall(server.base, aliceApi.token, "POST", "/v1/conversations", {
+      kind: "group",
+      title: "Mesh trio",
+      member_ids: members,
+    });
+    expect(group.status).toBe(201);
+    const carol = await signedIn("carol");
+    for (const p of [alice, bob, carol]) await open(p, "Mesh trio");
+
+    await alice.getByRole("button", { name: "Video call", exact: true }).click();
+    for (const p of [bob, carol]) {
+      await p.getByRole("alertdialog", { name: "Incoming video call" }).getByRole("button", { name: "Accept" }).click();
+    }
+    const everyone: [Page, string[]][] = [
+      [alice, ["Bob Builder", "Carol Danvers"]],
+      [bob, ["Alice Liddell", "Carol Danvers"]],
+      [carol, ["Alice Liddell", "Bob Builder"]],
+    ];
+    for (const [p, others] of everyone) {
+      for (const name of others) await tile(p, name).and(p.locator('[data-connection="connected"]')).waitFor({ timeout: 30_000 });
+      await p.getByText("In call with 2 others").waitFor();
+    }
+    // Carol leaves: the other two stay connected; then they leave and the call is over.
+    await carol.getByRole("button", { name: "Leave" }).click();
+    await expect.poll(() => tile(alice, "Carol Danvers").count()).toBe(0);
+    await expect.poll(() => tile(bob, "Carol Danvers").count()).toBe(0);
+    expect(await tile(alice, "Bob Builder").getAttribute("data-connection")).toBe("connected");
+    await bob.getByRole("button", { name: "Leave" }).click();
+    await alice.getByText("Everyone else left: the call ended.").waitFor();
     expect(problems).toEqual([]);
   });
 });

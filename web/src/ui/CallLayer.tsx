@@ -115,6 +115,7 @@ export function CallLayer({ session, realtime, subscribe, conversationName, conv
   const screen = useRef<MediaStreamTrack | null>(null);
   const recorder = useRef<CallRecorder | null>(null);
   const hadOthers = useRef(false);
+  const starting = useRef(false);
   const realtimeRef = useRef(realtime);
   realtimeRef.current = realtime;
   const acceptRef = useRef<HTMLButtonElement>(null);
@@ -222,7 +223,7 @@ export function CallLayer({ session, realtime, subscribe, conversationName, conv
     // Our recording was stopped by the server (it cannot be: only when we leave), or someone else's.
     if (recorder.current && c.recording?.by !== session.user.id) void stopRecorder(c.id);
     // The others have all gone: the call is over for this side too.
-    if (leftAlone(c, me, hadOthers.current)) void leave(false);
+    if (leftAlone(c, me, hadOthers.current)) void leave(false, "Everyone else left: the call ended.");
   }
 
   // --- realtime ------------------------------------------------------------------------------
@@ -324,6 +325,8 @@ export function CallLayer({ session, realtime, subscribe, conversationName, conv
       setError("You are already in a call. Leave it first.");
       return;
     }
+    if (starting.current) return;
+    starting.current = true;
     setError(null);
     setBusy(true);
     let stream: MediaStream | null = null;
@@ -341,6 +344,7 @@ export function CallLayer({ session, realtime, subscribe, conversationName, conv
         setError(message(e, "The call could not be started."));
       }
     } finally {
+      starting.current = false;
       setBusy(false);
     }
   }
@@ -383,13 +387,13 @@ export function CallLayer({ session, realtime, subscribe, conversationName, conv
     }
   }
 
-  async function leave(end: boolean) {
+  async function leave(end: boolean, text?: string) {
     const c = callRef.current;
     if (!c) return;
     const blob = recorder.current ? await recorder.current.stop() : null;
     const startedAt = recorder.current?.startedAt ?? new Date();
     recorder.current = null;
-    finish(end ? "You ended the call." : "You left the call.");
+    finish(text ?? (end ? "You ended the call." : "You left the call."));
     try {
       const path = { id: c.id };
       if (end) await api((headers) => http.POST("/v1/calls/{id}/end", { headers, params: { path } }));
