@@ -5,6 +5,7 @@
 // server; leaving ends the call; a declined call ends on the caller's side; the call history
 // lists them. No console error, CSP violation or serious axe finding on the call screens.
 
+import { statSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, Page } from "playwright-core";
 import {
@@ -184,6 +185,11 @@ describe("calls in the browser", () => {
     await history.getByText("Call, incoming, missed").waitFor();
     await history.getByText(/Video call, incoming, \d+ s/).waitFor();
     await history.getByText("1 recording").waitFor();
+    // Bob took part: he may download Alice's recording.
+    const download = bob.waitForEvent("download");
+    await history.getByRole("button", { name: /Download recording/ }).click();
+    const saved = await (await download).path();
+    expect(statSync(saved).size).toBeGreaterThan(1000);
     await axe(bob, "call history");
     expect(problems).toEqual([]);
   });

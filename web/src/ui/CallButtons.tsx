@@ -55,6 +55,23 @@ export function CallHistory({ conversationId, me, refresh }: { conversationId: s
     }
   }
 
+  /** A participant may read the recording: fetch a short-lived signed URL and let the browser save it. */
+  async function download(fileId: string) {
+    setError(null);
+    try {
+      const link = await api((headers) => http.GET("/v1/files/{id}/download", { headers, params: { path: { id: fileId } } }));
+      const a = document.createElement("a");
+      a.href = link.download_url;
+      a.download = "";
+      a.rel = "noopener";
+      document.body.append(a);
+      a.click();
+      a.remove();
+    } catch (e) {
+      setError(e instanceof ApiFailure ? e.message : "The recording could not be downloaded.");
+    }
+  }
+
   // Fresh when opened, and when a call of this tab starts or ends.
   useEffect(() => {
     if (open) void load(null);
@@ -78,6 +95,19 @@ export function CallHistory({ conversationId, me, refresh }: { conversationId: s
             </time>
             {c.recordings.length > 0 && (
               <span class="tag">{c.recordings.length === 1 ? "1 recording" : `${c.recordings.length} recordings`}</span>
+            )}
+            {c.recordings.map((r) =>
+              r.file_id ? (
+                <button
+                  key={r.file_id}
+                  type="button"
+                  class="link"
+                  onClick={() => void download(r.file_id!)}
+                  aria-label={`Download recording of ${when(r.started_at)}`}
+                >
+                  Download recording
+                </button>
+              ) : null,
             )}
           </li>
         ))}
