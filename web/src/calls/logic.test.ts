@@ -6,6 +6,7 @@ import {
   historyLine,
   incomingDescription,
   isPolite,
+  isStale,
   leftAlone,
   otherSessions,
   parseSignal,
@@ -113,6 +114,25 @@ describe("participants", () => {
     expect(leftAlone(alone, "sa", true)).toBe(true);
     expect(leftAlone(alone, "sa", false)).toBe(false);
     expect(leftAlone(call([{ session_id: "sa" }, { session_id: "sb" }]), "sa", true)).toBe(false);
+  });
+});
+
+describe("stale call states", () => {
+  const left = "2026-12-04T18:01:00.000Z";
+  const two = call([{ session_id: "sa" }, { session_id: "sb" }]);
+
+  it("knows an event from before our join, or before a leave, or before the status moved on", () => {
+    const before = call([{ session_id: "sa" }]);
+    expect(isStale(before, two)).toBe(true);
+    const afterLeave = call([{ session_id: "sa" }, { session_id: "sb", left_at: left }]);
+    expect(isStale(two, afterLeave)).toBe(true);
+    expect(isStale(call([{ session_id: "sa" }, { session_id: "sb" }], { status: "ringing" }), two)).toBe(true);
+  });
+
+  it("takes newer or equal states (a media flag change keeps the counts)", () => {
+    expect(isStale(call([{ session_id: "sa", audio: false }, { session_id: "sb" }]), two)).toBe(false);
+    expect(isStale(call([{ session_id: "sa" }, { session_id: "sb" }, { session_id: "sc" }]), two)).toBe(false);
+    expect(isStale(call([{ session_id: "sa" }, { session_id: "sb" }], { status: "ended" }), two)).toBe(false);
   });
 });
 

@@ -99,6 +99,22 @@ export function isLive(call: Call): boolean {
   return call.status === "ringing" || call.status === "active";
 }
 
+const STATUS_RANK: Record<string, number> = { ringing: 0, active: 1, ended: 2, missed: 2, declined: 2 };
+
+/**
+ * Whether `next` is an older state of the call than `cur`: the socket's `call.updated` events
+ * and the HTTP answers travel apart, so an event sent before our join can arrive after its
+ * answer. Participations are only ever added, and left only once; the status only moves on.
+ */
+export function isStale(next: Call, cur: Call): boolean {
+  const left = (c: Call) => c.participants.filter((p) => p.left_at).length;
+  return (
+    next.participants.length < cur.participants.length ||
+    left(next) < left(cur) ||
+    (STATUS_RANK[next.status] ?? 0) < (STATUS_RANK[cur.status] ?? 0)
+  );
+}
+
 /** This session is alone in a call that others had joined: the call is over for it. */
 export function leftAlone(call: Call, mySession: string, hadOthers: boolean): boolean {
   return hadOthers && otherSessions(call, mySession).length === 0;

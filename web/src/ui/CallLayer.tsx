@@ -10,6 +10,7 @@ import {
   type Participant,
   connectionLabel,
   isLive,
+  isStale,
   leftAlone,
   otherSessions,
   routeSignal,
@@ -199,7 +200,7 @@ export function CallLayer({ session, realtime, subscribe, conversationName, conv
   /** A new state of the call this tab is in (from an answer or a `call.updated`). */
   function updated(c: Call) {
     const cur = callRef.current;
-    if (!cur || cur.id !== c.id) return;
+    if (!cur || cur.id !== c.id || isStale(c, cur)) return;
     callRef.current = c;
     setCall(c);
     const m = mesh.current;
