@@ -33,10 +33,35 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function signedIn(username: string): Promise<Page> {
+/**
+ * A page's realtime socket through the test, which can hold the server's frames back for a
+ * while (to make both sides' offers cross: a glare), and counts the offers the page sends.
+ */
+interface Socket {
+  holding: boolean;
+  held: (() => void)[];
+  offersSent: number;
+}
+
+function release(s: Socket): void {
+  s.holding = false;
+  for (const send of s.held.splice(0)) send();
+}
+
+async function signedIn(username: string, socket?: Socket): Promise<Page> {
   const context = await browser.newContext({ baseURL: server.base, permissions: ["camera", "microphone"] });
   watchProblems(context, problems);
   const page = await context.newPage();
+  if (socket) {
+    await page.routeWebSocket(/\/v1\/realtime/, (ws) => {
+      const upstream = ws.connectToServer();
+      upstream.onMessage((m) => (socket.holding ? socket.held.push(() => ws.send(m)) : ws.send(m)));
+      ws.onMessage((m) => {
+        if (typeof m === "string" && m.includes('"call.signal"') && m.includes('"kind":"offer"')) socket.offersSent++;
+        upstream.send(m);
+      });
+    });
+  }
   await page.goto("/");
   await page.getByLabel("Email or username").fill(username);
   await page.getByLabel("Password").fill(PASSWORD);
@@ -64,6 +89,8 @@ describe("calls in the browser", () => {
   let aliceApi: { token: string; id: string };
   let callId = "";
   let bobId = "";
+  const aliceSocket: Socket = { holding: false, held: [], offersSent: 0 };
+  const bobSocket: Socket = { holding: false, held: [], offersSent: 0 };
 
   it("rings, connects both browsers, shows mute and recording, and ends when one leaves", async () => {
     aliceApi = await apiUser(server.base, "alice", "Alice Liddell");
@@ -72,8 +99,8 @@ describe("calls in the browser", () => {
     const conv = await apiCall(server.base, aliceApi.token, "POST", "/v1/conversations", { kind: "direct", member_ids: [bobApi.id] });
     expect(conv.status).toBe(201);
 
-    alice = await signedIn("alice");
-    bob = await signedIn("bob");
+    alice = await signedIn("alice", aliceSocket);
+    bob = await signedIn("bob", bobSocket);
     await open(alice, "Bob Builder");
     await open(bob, "Alice Liddell");
 
@@ -194,7 +221,7 @@ describe("calls in the browser", () => {
     expect(problems).toEqual([]);
   });
 
-  it("renegotiates when a camera is turned on in an audio call, and the caller ends it for everyone", async () => {
+  it("renegotiates through a glare when both turn a camera on in an audio call; the caller ends it for everyone", async () => {
     const created = alice.waitForResponse((r) => r.url().endsWith("/v1/calls") && r.request().method() === "POST");
     await alice.getByRole("button", { name: "Call", exact: true }).click();
     const id = ((await (await created).json()) as { data: { id: string } }).data.id;
@@ -202,16 +229,29 @@ describe("calls in the browser", () => {
     const bobOnAlice = tile(alice, "Bob Builder");
     await bobOnAlice.and(alice.locator('[data-connection="connected"]')).waitFor({ timeout: 20_000 });
     await tile(bob, "Alice Liddell").and(bob.locator('[data-connection="connected"]')).waitFor({ timeout: 20_000 });
-    // No video in an audio call until Bob turns his camera on: a new track, a new offer.
+    const aliceOnBob = tile(bob, "Alice Liddell");
+    // No video in an audio call until the cameras are turned on: new tracks, new offers. Both
+    // at once, with each side's incoming frames held until both offers are out: a glare, which
+    // the perfect negotiation pattern resolves (the polite side rolls back and answers).
     expect(await bobOnAlice.locator("video.off").count()).toBe(1);
-    await bob.getByRole("button", { name: "Turn camera on" }).click();
-    await bob.getByRole("button", { name: "Turn camera off" }).waitFor();
-    await expect
-      .poll(() => bobOnAlice.locator("video").evaluate((v: HTMLVideoElement) => v.videoWidth > 0 && !v.classList.contains("off")), {
-        timeout: 15_000,
-      })
-      .toBe(true);
-    await bobOnAlice.getByText("Connected").waitFor();
+    expect(await aliceOnBob.locator("video.off").count()).toBe(1);
+    const offers = [aliceSocket.offersSent, bobSocket.offersSent] as const;
+    aliceSocket.holding = bobSocket.holding = true;
+    await Promise.all([
+      alice.getByRole("button", { name: "Turn camera on" }).click(),
+      bob.getByRole("button", { name: "Turn camera on" }).click(),
+    ]);
+    await expect.poll(() => aliceSocket.offersSent > offers[0] && bobSocket.offersSent > offers[1]).toBe(true);
+    release(aliceSocket);
+    release(bobSocket);
+    for (const t of [bobOnAlice, aliceOnBob]) {
+      await expect
+        .poll(() => t.locator("video").evaluate((v: HTMLVideoElement) => v.videoWidth > 0 && !v.classList.contains("off")), {
+          timeout: 15_000,
+        })
+        .toBe(true);
+      await t.getByText("Connected").waitFor();
+    }
 
     await alice.getByRole("button", { name: "End call" }).click();
     await bob.getByRole("region", { name: /Call: Alice Liddell/ }).waitFor({ state: "detached" });
