@@ -136,6 +136,13 @@ describe("calls in the browser", () => {
     expect(live.body.data["status"]).toBe("active");
     await axe(alice, "call view (caller)");
     await axe(bob, "call view (callee)");
+    // At a phone's width (the call takes the screen) and in the dark scheme too.
+    await bob.setViewportSize({ width: 390, height: 800 });
+    await bob.emulateMedia({ colorScheme: "dark" });
+    await axe(bob, "call view, phone width, dark");
+    expect(await bob.evaluate(() => document.documentElement.scrollWidth <= innerWidth)).toBe(true);
+    await bob.setViewportSize({ width: 1280, height: 720 });
+    await bob.emulateMedia({ colorScheme: "light" });
 
     // Mute: Bob sees Alice muted, the server has it.
     expect(await aliceOnBob.getByText("Muted").count()).toBe(0);
