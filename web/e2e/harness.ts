@@ -179,3 +179,19 @@ export async function mailedLink(server: Server, to: string, path: string): Prom
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/**
+ * Chromium for calls: a fake camera and microphone (a test pattern and a beep), and the media
+ * permission prompt answered "allow" by itself.
+ */
+export function launchMediaBrowser(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: [
+      "--no-sandbox",
+      "--disable-dev-shm-usage",
+      "--use-fake-device-for-media-stream",
+      "--use-fake-ui-for-media-stream",
+    ],
+  });
+}

@@ -7,6 +7,7 @@ import { type ConnectionState, Realtime, type RealtimeEvent } from "../realtime"
 import { type Route, navigate } from "../router";
 import { type Session, forget, signOut } from "../session";
 import { lastActivity } from "../format";
+import { CallLayer } from "./CallLayer";
 import { ConversationView } from "./ConversationView";
 import { Drive } from "./Drive";
 import { NewConversation } from "./NewConversation";
@@ -234,6 +235,20 @@ export function Chat({ session, route }: { session: Session; route: Route }) {
           <p class="hint">Choose a conversation, or start a new one.</p>
         )}
       </main>
+      <CallLayer
+        session={session}
+        realtime={realtime.current}
+        resyncs={resyncs}
+        subscribe={(l) => {
+          listeners.current.add(l);
+          return () => listeners.current.delete(l);
+        }}
+        conversationName={(id) => {
+          const c = conversations.find((x) => x.id === id);
+          return c ? conversationName(c) : "A conversation";
+        }}
+        conversationRole={(id) => conversations.find((x) => x.id === id)?.my_role}
+      />
     </div>
   );
 }

@@ -8,6 +8,7 @@ import type { Realtime, RealtimeEvent } from "../realtime";
 import { navigate } from "../router";
 import { typingLine } from "../format";
 import { Attach } from "./Attach";
+import { CallButtons } from "./CallButtons";
 import { MessageItem } from "./MessageItem";
 import { MessageText } from "./MessageText";
 import { ConversationAi } from "./AiControls";
@@ -372,6 +373,7 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
         </a>
         <h2>{name}</h2>
         <MuteControl id={id} conversation={conversation} />
+        <CallButtons conversationId={id} me={me} />
         {conversation?.kind === "group" && (
           <details class="members">
             <summary>Members ({conversation.members_count})</summary>
