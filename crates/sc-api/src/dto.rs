@@ -361,10 +361,13 @@ pub struct SendMessageRequest {
     pub ciphertext: Option<String>,
     #[schema(value_type = Option<uuid::Uuid>)]
     pub reply_to: Option<sc_core::ids::MessageId>,
-    /// Refused until the drive exists.
+    /// Drive files the sender can read (at most 10); the conversation's members can
+    /// then read and download them.
     #[schema(value_type = Option<Vec<uuid::Uuid>>)]
     pub attachments: Option<Vec<String>>,
-    #[schema(value_type = Option<Object>)]
+    /// Free-form; a poll (`kind: "poll"`) is `{"poll": {"options": [..], "multiple",
+    /// "anonymous", "closes_at"}}`.
+    #[schema(value_type = Option<HashMap<String, serde_json::Value>>)]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
 }
 

@@ -71,6 +71,15 @@ pub struct MessageRow {
     pub deleted_at: Option<Timestamp>,
 }
 
+/// One emoji's reactions on a message, and whether the reader is among them.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ReactionCount {
+    pub message_id: MessageId,
+    pub emoji: String,
+    pub count: i64,
+    pub mine: bool,
+}
+
 pub struct NewConversation<'a> {
     pub id: ConversationId,
     pub kind: &'a str,
@@ -888,6 +897,23 @@ impl Chat<'_> {
              WHERE m.conversation_id = $1 AND m.seq BETWEEN $2 AND $3
              GROUP BY r.message_id, r.emoji ORDER BY r.message_id, r.emoji")
             .bind(id).bind(from_seq).bind(to_seq).fetch_all(p).await)?)
+    }
+
+    /// [`Self::reactions_between`] with whether `user` is among each emoji's reactors.
+    pub async fn reactions_between_for(
+        &self,
+        id: ConversationId,
+        from_seq: i64,
+        to_seq: i64,
+        user: UserId,
+    ) -> AppResult<Vec<ReactionCount>> {
+        Ok(on_pool!(self.0, p => sqlx::query_as(
+            "SELECT r.message_id, r.emoji, COUNT(*) AS count,
+                    MAX(CASE WHEN r.user_id = $4 THEN 1 ELSE 0 END) = 1 AS mine
+             FROM message_reactions r JOIN messages m ON m.id = r.message_id
+             WHERE m.conversation_id = $1 AND m.seq BETWEEN $2 AND $3
+             GROUP BY r.message_id, r.emoji ORDER BY r.message_id, r.emoji")
+            .bind(id).bind(from_seq).bind(to_seq).bind(user).fetch_all(p).await)?)
     }
 
     /// Moves the member's read position forward (never back, never past the last message).

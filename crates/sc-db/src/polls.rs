@@ -108,6 +108,14 @@ impl Polls<'_> {
         })
     }
 
+    /// The option ids `user` voted for, ascending (empty: no vote).
+    pub async fn vote_of(&self, message: MessageId, user: UserId) -> AppResult<Vec<i64>> {
+        let rows: Vec<(i32,)> = on_pool!(self.0, p => sqlx::query_as(
+            "SELECT option_id FROM poll_votes WHERE message_id = $1 AND user_id = $2 ORDER BY option_id")
+            .bind(message).bind(user).fetch_all(p).await)?;
+        Ok(rows.into_iter().map(|(o,)| i64::from(o)).collect())
+    }
+
     /// Who voted for what, by option, oldest vote first.
     pub async fn voters(&self, message: MessageId) -> AppResult<Vec<(i64, UserId)>> {
         let rows: Vec<(i32, UserId)> = on_pool!(self.0, p => sqlx::query_as(

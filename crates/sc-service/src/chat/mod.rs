@@ -158,10 +158,17 @@ pub struct MessageView {
     pub reply_to: Option<MessageId>,
     #[schema(value_type = Vec<String>)]
     pub attachments: Vec<String>,
-    #[schema(value_type = Object)]
+    /// Free-form; a poll's is `{"poll": {options, multiple, anonymous, closed, closes_at,
+    /// voters, my_vote?}}` (`my_vote`: the caller's option ids, in history pages only).
+    #[schema(value_type = HashMap<String, serde_json::Value>)]
     pub metadata: Value,
-    #[schema(value_type = Object)]
+    /// Emoji → how many members reacted with it.
+    #[schema(value_type = HashMap<String, i64>)]
     pub reactions: BTreeMap<String, i64>,
+    /// The emoji the caller reacted with. In history pages (read for one caller); absent from
+    /// realtime events and other views, which every member shares.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub my_reactions: Option<Vec<String>>,
     /// Members mentioned with `@username` (plain messages), so clients can highlight them.
     #[schema(value_type = Vec<String>)]
     pub mentions: Vec<UserId>,
@@ -203,6 +210,7 @@ impl MessageView {
                 .collect(),
             metadata,
             reactions,
+            my_reactions: None,
             mentions: mentions::parse_stored(&m.mentions),
             mentions_all: m.mentions == mentions::MENTION_ALL,
             created_at: m.created_at,
@@ -1038,20 +1046,34 @@ impl ChatService {
         let (lo, hi) = rows.iter().fold((i64::MAX, i64::MIN), |(lo, hi), m| {
             (lo.min(m.seq), hi.max(m.seq))
         });
-        let mut reactions: BTreeMap<MessageId, BTreeMap<String, i64>> = BTreeMap::new();
+        let mut reactions: BTreeMap<MessageId, (BTreeMap<String, i64>, Vec<String>)> =
+            BTreeMap::new();
         if !rows.is_empty() {
-            for (mid, emoji, n) in self.d.db.chat().reactions_between(id, lo, hi).await? {
-                reactions.entry(mid).or_default().insert(emoji, n);
+            for r in self
+                .d
+                .db
+                .chat()
+                .reactions_between_for(id, lo, hi, ctx.user_id)
+                .await?
+            {
+                let entry = reactions.entry(r.message_id).or_default();
+                if r.mine {
+                    entry.1.push(r.emoji.clone());
+                }
+                entry.0.insert(r.emoji, r.count);
             }
         }
         let mut items: Vec<MessageView> = rows
             .into_iter()
             .map(|m| {
-                let r = reactions.remove(&m.id).unwrap_or_default();
-                MessageView::new(m, r)
+                let (counts, mine) = reactions.remove(&m.id).unwrap_or_default();
+                let mut view = MessageView::new(m, counts);
+                view.my_reactions = Some(mine);
+                view
             })
             .collect();
         self.fill_polls(&mut items).await?;
+        self.fill_my_votes(ctx.user_id, &mut items).await?;
         Ok((items, has_more))
     }
 

@@ -255,6 +255,23 @@ impl ChatService {
         Ok(())
     }
 
+    /// Puts the caller's own vote (`my_vote`, option ids) into the polls among `views`: a view
+    /// read for one member (history), never one every member shares.
+    pub(crate) async fn fill_my_votes(
+        &self,
+        caller: UserId,
+        views: &mut [MessageView],
+    ) -> AppResult<()> {
+        for v in views.iter_mut().filter(|v| v.kind == "poll" && !v.deleted) {
+            if v.metadata.get("poll").is_none() {
+                continue;
+            }
+            let mine = self.d.db.polls().vote_of(v.id, caller).await?;
+            v.metadata["poll"]["my_vote"] = json!(mine);
+        }
+        Ok(())
+    }
+
     /// The message with its live poll, announced to the members as `poll.updated`.
     async fn announce_poll(&self, id: MessageId) -> AppResult<MessageView> {
         let m = self.d.db.chat().message(id).await?.ok_or_else(not_found)?;

@@ -636,6 +636,23 @@ async fn message_rules() {
         )
         .await;
     assert_eq!(r.assert_ok(200)["reactions"]["👍"], 1);
+    // History pages say which of the counts are the reader's own.
+    let mine = |u: &TestUser| {
+        let (app, path, token, mid) = (
+            &app,
+            format!("/v1/conversations/{g}/messages"),
+            u.access.clone(),
+            mid.to_string(),
+        );
+        async move {
+            let h = app.get(&path, Some(&token)).await;
+            let items = h.assert_ok(200)["items"].as_array().unwrap().clone();
+            let m = items.iter().find(|m| m["id"] == mid.as_str()).unwrap();
+            m["my_reactions"].clone()
+        }
+    };
+    assert_eq!(mine(&a).await, json!([]));
+    assert_eq!(mine(&b).await, json!(["👍", "👩‍👩‍👧"]));
 
     // Delete: a tombstone; editing it is a conflict; the owner may delete others' messages.
     let reply_id = reply.body["data"]["id"].as_str().unwrap().to_string();

@@ -169,6 +169,14 @@ async fn poll_rules_votes_voters_and_closing() {
     let items = h.assert_ok(200)["items"].as_array().unwrap().clone();
     let in_history = items.iter().find(|m| m["id"] == pid.as_str()).unwrap();
     assert_eq!(counts(in_history), [0, 2, 0]);
+    // A history page carries the reader's own vote; the sender did not vote.
+    assert_eq!(in_history["metadata"]["poll"]["my_vote"], json!([1]));
+    let h = app
+        .get(&format!("/v1/conversations/{g}/messages"), Some(&a.access))
+        .await;
+    let items = h.assert_ok(200)["items"].as_array().unwrap().clone();
+    let for_sender = items.iter().find(|m| m["id"] == pid.as_str()).unwrap();
+    assert_eq!(for_sender["metadata"]["poll"]["my_vote"], json!([]));
     let s = app
         .get("/v1/search/messages?q=Lunch", Some(&c.access))
         .await;
