@@ -2309,8 +2309,22 @@ export interface components {
             mentions: string[];
             /** @description The message mentions everyone (`@all` from a group's owner or admin). */
             mentions_all: boolean;
-            metadata: Record<string, never>;
-            reactions: Record<string, never>;
+            /**
+             * @description Free-form; a poll's is `{"poll": {options, multiple, anonymous, closed, closes_at,
+             *     voters, my_vote?}}` (`my_vote`: the caller's option ids, in history pages only).
+             */
+            metadata: {
+                [key: string]: unknown;
+            };
+            /**
+             * @description The emoji the caller reacted with. In history pages (read for one caller); absent from
+             *     realtime events and other views, which every member shares.
+             */
+            my_reactions?: string[] | null;
+            /** @description Emoji → how many members reacted with it. */
+            reactions: {
+                [key: string]: number;
+            };
             /** Format: uuid */
             reply_to?: string | null;
             /** Format: uuid */
@@ -2612,8 +2626,22 @@ export interface components {
                 mentions: string[];
                 /** @description The message mentions everyone (`@all` from a group's owner or admin). */
                 mentions_all: boolean;
-                metadata: Record<string, never>;
-                reactions: Record<string, never>;
+                /**
+                 * @description Free-form; a poll's is `{"poll": {options, multiple, anonymous, closed, closes_at,
+                 *     voters, my_vote?}}` (`my_vote`: the caller's option ids, in history pages only).
+                 */
+                metadata: {
+                    [key: string]: unknown;
+                };
+                /**
+                 * @description The emoji the caller reacted with. In history pages (read for one caller); absent from
+                 *     realtime events and other views, which every member shares.
+                 */
+                my_reactions?: string[] | null;
+                /** @description Emoji → how many members reacted with it. */
+                reactions: {
+                    [key: string]: number;
+                };
                 /** Format: uuid */
                 reply_to?: string | null;
                 /** Format: uuid */
@@ -3055,7 +3083,10 @@ export interface components {
             title?: string | null;
         };
         SendMessageRequest: {
-            /** @description Refused until the drive exists. */
+            /**
+             * @description Drive files the sender can read (at most 10); the conversation's members can
+             *     then read and download them.
+             */
             attachments?: string[] | null;
             /** @description Standard base64, at most 64 KiB decoded (encrypted conversations). */
             ciphertext?: string | null;
@@ -3065,7 +3096,13 @@ export interface components {
             content?: string | null;
             /** @description "text" by default. */
             kind?: string | null;
-            metadata?: Record<string, never> | null;
+            /**
+             * @description Free-form; a poll (`kind: "poll"`) is `{"poll": {"options": [..], "multiple",
+             *     "anonymous", "closes_at"}}`.
+             */
+            metadata?: {
+                [key: string]: unknown;
+            } | null;
             /** Format: uuid */
             reply_to?: string | null;
         };
