@@ -21,8 +21,10 @@ describe("polls", () => {
   });
 
   it("reads a poll back, refusing a wrong shape", () => {
-    const poll = { options: [{ id: 0, text: "a", votes: 2 }], multiple: true, anonymous: false, closed: false, closes_at: null, voters: 2 };
+    const poll = { options: [{ id: 0, text: "a", votes: 2 }], multiple: true, anonymous: false, closed: false, closes_at: null, voters: 2, my_vote: null };
     expect(readPoll(poll)).toEqual(poll);
+    expect(readPoll({ ...poll, my_vote: [0] })?.my_vote).toEqual([0]);
+    expect(readPoll({ ...poll, my_vote: ["0"] })?.my_vote).toBeNull();
     expect(readPoll({ options: [{ id: "0", text: 1 }] })).toBeNull();
     expect(readPoll(null)).toBeNull();
     expect(pollOfMessage({ kind: "poll", deleted: false, metadata: { poll } })).toEqual(poll);

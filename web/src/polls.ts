@@ -14,6 +14,8 @@ export interface Poll {
   closed: boolean;
   closes_at: string | null;
   voters: number;
+  /** The reader's own option ids, when the view says (history pages); else null. */
+  my_vote: number[] | null;
 }
 
 export const MIN_OPTIONS = 2;
@@ -39,6 +41,8 @@ export function readPoll(v: unknown): Poll | null {
     closed: v["closed"] === true,
     closes_at: typeof v["closes_at"] === "string" ? v["closes_at"] : null,
     voters: typeof v["voters"] === "number" ? v["voters"] : 0,
+    my_vote:
+      Array.isArray(v["my_vote"]) && v["my_vote"].every((x) => typeof x === "number") ? (v["my_vote"] as number[]) : null,
   };
 }
 

@@ -22,6 +22,23 @@ describe("reaction state", () => {
     expect(s.has("m1")).toBe(false);
   });
 
+  it("takes mine from history pages and ignores views that carry none", () => {
+    let s: MyReactions = new Map([["m1", new Set(["👍"])]]);
+    s = myReactionsReducer(s, {
+      type: "loaded",
+      messages: [
+        { id: "m1", my_reactions: [] },
+        { id: "m2", my_reactions: ["🎉", "👀"] },
+        { id: "m3" },
+      ],
+    });
+    expect(s.has("m1")).toBe(false);
+    expect([...(s.get("m2") ?? [])]).toEqual(["🎉", "👀"]);
+    expect(s.has("m3")).toBe(false);
+    const same = myReactionsReducer(s, { type: "loaded", messages: [{ id: "m9" }] });
+    expect(same).toBe(s);
+  });
+
   it("lists chips with counts above zero and marks mine", () => {
     const chips = reactionChips({ "👍": 2, "🎉": 0, "😂": 1 }, new Set(["😂"]));
     expect(chips).toEqual([

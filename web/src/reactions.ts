@@ -1,7 +1,7 @@
 // Reactions of the open conversation. The counts come with each message (`reactions:
-// {emoji: count}`) and with each `reaction.updated` event; which ones are mine the server does
-// not say in a message view, so this remembers them from my own calls and from the events
-// whose `user_id` is me (my other sessions included).
+// {emoji: count}`) and with each `reaction.updated` event; which ones are mine come with history
+// pages (`my_reactions`), then from my own calls and from the events whose `user_id` is me (my
+// other sessions included). Realtime message views, shared by every member, carry none.
 
 /** The picker's choice; the server takes any one grapheme cluster of at most 32 bytes. */
 export const COMMON_EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "😢", "🙏", "👀"] as const;
@@ -22,9 +22,20 @@ export interface ReactionEvent {
 
 export type ReactionAction =
   | { type: "set"; message_id: string; emoji: string; mine: boolean }
-  | { type: "event"; event: ReactionEvent; me: string };
+  | { type: "event"; event: ReactionEvent; me: string }
+  | { type: "loaded"; messages: readonly { id: string; my_reactions?: string[] | null }[] };
 
 export function myReactionsReducer(state: MyReactions, action: ReactionAction): MyReactions {
+  if (action.type === "loaded") {
+    const known = action.messages.filter((m) => m.my_reactions != null);
+    if (known.length === 0) return state;
+    const out = new Map(state);
+    for (const m of known) {
+      if (m.my_reactions!.length === 0) out.delete(m.id);
+      else out.set(m.id, new Set(m.my_reactions));
+    }
+    return out;
+  }
   const [id, emoji, mine] =
     action.type === "set"
       ? [action.message_id, action.emoji, action.mine]

@@ -105,6 +105,7 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
   }
 
   function merge(incoming: Message[]) {
+    reacted({ type: "loaded", messages: incoming });
     setMessages((cur) => mergeMessages(cur, incoming));
     setPending((p) => settlePending(p, incoming));
   }

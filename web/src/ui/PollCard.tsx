@@ -1,7 +1,7 @@
 // A poll message: the options with their live counts, voting (one option, or several when the
 // poll allows), changing or withdrawing one's vote, and closing it for its sender or a group's
-// owner/admin. My vote is read from the voters list (not anonymous polls) or remembered from
-// this page's own votes (anonymous ones).
+// owner/admin. My vote comes with history pages (`my_vote`), else from the voters list (not
+// anonymous polls) or from this page's own votes.
 
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { ApiFailure, type Message, api, http } from "../api/client";
@@ -33,6 +33,7 @@ function Bar({ share }: { share: number }) {
 }
 
 export function PollCard({ message: m, poll, me, canClose, onChanged, onError }: Props) {
+  if (poll.my_vote && !myVotes.has(m.id)) myVotes.set(m.id, poll.my_vote);
   const [mine, setMine] = useState<number[] | null>(myVotes.get(m.id) ?? null);
   const [choice, setChoice] = useState<number[]>(mine ?? []);
   const [busy, setBusy] = useState(false);
