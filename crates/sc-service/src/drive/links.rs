@@ -54,6 +54,8 @@ impl From<LinkRow> for LinkView {
 pub struct LinkCreated {
     /// Absolute URL of `GET /v1/links/{token}`.
     pub url: String,
+    /// The web app's page for the link (`/l/{token}`): what a person opens in a browser.
+    pub page_url: String,
     pub token: String,
     #[serde(flatten)]
     pub link: LinkView,
@@ -154,11 +156,10 @@ impl DriveService {
                     "expires_at": row.expires_at, "max_downloads": row.max_downloads}),
             )
             .await;
+        let base = self.d.cfg.public_url.trim_end_matches('/');
         Ok(LinkCreated {
-            url: format!(
-                "{}/v1/links/{token}",
-                self.d.cfg.public_url.trim_end_matches('/')
-            ),
+            url: format!("{base}/v1/links/{token}"),
+            page_url: format!("{base}/l/{token}"),
             token,
             link: row.into(),
         })

@@ -1,12 +1,16 @@
 //! What the drive's routes answer and take.
 
 use super::*;
+use sc_core::ids::UserId;
 
 /// The File object of API.md §7.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct FileView {
     #[schema(value_type = uuid::Uuid)]
     pub id: FileId,
+    /// Whose drive the file is in (its quota pays for it; only the owner shares it).
+    #[schema(value_type = uuid::Uuid)]
+    pub owner_id: UserId,
     pub name: String,
     pub size: i64,
     pub content_type: Option<String>,
@@ -28,6 +32,7 @@ impl From<FileRow> for FileView {
     fn from(f: FileRow) -> Self {
         Self {
             id: f.id,
+            owner_id: f.owner_id,
             name: f.name,
             size: f.size,
             content_type: f.content_type,

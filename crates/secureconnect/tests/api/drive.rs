@@ -1171,6 +1171,8 @@ async fn shares_give_what_they_say_and_end_at_once() {
     let items = swm.assert_ok(200)["items"].as_array().unwrap().clone();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["id"], folder.as_str());
+    // The grantee can tell whose file it is (only the owner shares it).
+    assert_eq!(items[0]["owner_id"], owner.id.as_str());
     let swm = app
         .get("/v1/files/shared-with-me", Some(&member.access))
         .await;

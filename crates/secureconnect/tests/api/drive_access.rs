@@ -45,6 +45,14 @@ async fn public_links_with_expiry_password_and_a_download_count() {
         created["url"],
         format!("http://sc.test/v1/links/{token}").as_str()
     );
+    // The web app's page for the link, which the server answers with the app.
+    assert_eq!(
+        created["page_url"],
+        format!("http://sc.test/l/{token}").as_str()
+    );
+    let page = app.get(&format!("/l/{token}"), None).await;
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains(r#"<div id="app">"#));
     assert_eq!(created["password_required"], false);
     let info = app.get(&format!("/v1/links/{token}"), None).await;
     let info = info.assert_ok(200);
