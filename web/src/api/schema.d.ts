@@ -2152,6 +2152,11 @@ export interface components {
             id: string;
             is_folder: boolean;
             name: string;
+            /**
+             * Format: uuid
+             * @description Whose drive the file is in (its quota pays for it; only the owner shares it).
+             */
+            owner_id: string;
             /** Format: uuid */
             parent_id?: string | null;
             sha256?: string | null;
@@ -2212,6 +2217,8 @@ export interface components {
         };
         /** @description The answer to creating a link: where it is, and its token (never shown again). */
         LinkCreated: components["schemas"]["LinkView"] & {
+            /** @description The web app's page for the link (`/l/{token}`): what a person opens in a browser. */
+            page_url: string;
             token: string;
             /** @description Absolute URL of `GET /v1/links/{token}`. */
             url: string;
@@ -2559,6 +2566,11 @@ export interface components {
                 id: string;
                 is_folder: boolean;
                 name: string;
+                /**
+                 * Format: uuid
+                 * @description Whose drive the file is in (its quota pays for it; only the owner shares it).
+                 */
+                owner_id: string;
                 /** Format: uuid */
                 parent_id?: string | null;
                 sha256?: string | null;

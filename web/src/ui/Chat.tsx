@@ -211,6 +211,7 @@ export function Chat({ session, route }: { session: Session; route: Route }) {
           <Notifications subscribe={subscribe} nameOf={nameOf} />
         ) : route.name === "drive" || route.name === "drive-shared" ? (
           <Drive
+            me={session.user.id}
             folder={route.name === "drive" ? route.folder : "shared"}
             conversations={conversations}
             conversationName={conversationName}

@@ -23,6 +23,8 @@ import { FileDetails } from "./FileDetails";
 import "./drive.css";
 
 interface Props {
+  /** My user id: a file whose `owner_id` it is is mine to share. */
+  me: string;
   /** The open folder (null: the root), or "shared" for what others shared with me. */
   folder: string | null | "shared";
   conversations: Conversation[];
@@ -43,7 +45,7 @@ function modified(at: string): string {
   return new Date(at).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
 }
 
-export function Drive({ folder, conversations, conversationName, subscribe }: Props) {
+export function Drive({ me, folder, conversations, conversationName, subscribe }: Props) {
   const shared = folder === "shared";
   const folderId = shared ? null : folder;
   const [items, setItems] = useState<FileView[]>([]);
@@ -490,7 +492,7 @@ export function Drive({ folder, conversations, conversationName, subscribe }: Pr
           <FileDetails
             key={selected.id}
             file={selected}
-            owned={!shared && (folderId === null || crumb?.root === "mine")}
+            owned={selected.owner_id === me}
             conversations={conversations}
             conversationName={conversationName}
             onChanged={(f) => {

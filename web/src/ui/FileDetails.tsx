@@ -443,7 +443,7 @@ function Links({ file: f }: { file: FileView }) {
         }),
       );
       // The app's own page for the link (it asks for the password and starts the download).
-      setCreated(`${location.origin}/l/${link.token}`);
+      setCreated(link.page_url);
       setPassword("");
       await load();
     } catch (err) {
