@@ -1,12 +1,10 @@
 // The small AI pieces that live in other screens: the user's opt-in (Settings, Assistant), the
-// "Assistant" and "Admin" links of the top bar, and a plain conversation's AI panel (its
-// `ai_enabled` switch and "Summarize").
+// shared AI settings (the top bar shows "Assistant" from them), and a plain conversation's AI
+// panel (its `ai_enabled` switch and "Summarize").
 
 import { useEffect, useState } from "preact/hooks";
 import { ApiFailure, type Conversation, type Schemas, api, http } from "../api/client";
 import { type AiSettings, aiProblem, loadAiSettings, saveAiOptIn } from "../ai";
-import { type Route, navigate } from "../router";
-import type { Session } from "../session";
 import "./ai.css";
 
 // One settings request shared by the components of a page; refreshed when the opt-in changes.
@@ -107,35 +105,6 @@ export function AiOptIn() {
         </p>
       )}
     </section>
-  );
-}
-
-function TopLink({ to, label, route }: { to: Route; label: string; route: Route }) {
-  const href = to.name === "admin" ? "/admin" : "/assistant";
-  return (
-    <a
-      href={href}
-      aria-current={route.name === to.name ? "page" : undefined}
-      onClick={(e) => {
-        e.preventDefault();
-        navigate(to);
-      }}
-    >
-      {label}
-    </a>
-  );
-}
-
-/** The top bar's "Assistant" (when the server offers chat or images) and "Admin" (admins only). */
-export function TopLinks({ session, route }: { session: Session; route: Route }) {
-  const { settings } = useAiSettings();
-  return (
-    <>
-      {settings && (settings.chat || settings.images) && (
-        <TopLink to={{ name: "assistant" }} label="Assistant" route={route} />
-      )}
-      {session.user.role === "admin" && <TopLink to={{ name: "admin" }} label="Admin" route={route} />}
-    </>
   );
 }
 

@@ -5,17 +5,17 @@ import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { ApiFailure, type Conversation, type Message, api, http } from "../api/client";
 import { type ConnectionState, Realtime, type RealtimeEvent } from "../realtime";
 import { type Route, navigate } from "../router";
-import { type Session, forget, signOut } from "../session";
+import { type Session, forget } from "../session";
 import { lastActivity } from "../format";
 import { CallLayer } from "./CallLayer";
 import { ConversationView } from "./ConversationView";
 import { Drive } from "./Drive";
 import { NewConversation } from "./NewConversation";
-import { NotificationBell, Notifications } from "./Notifications";
+import { Notifications } from "./Notifications";
 import { Search } from "./Search";
 import { Settings } from "./Settings";
 import { Admin } from "./Admin";
-import { TopLinks } from "./AiControls";
+import { TopBar } from "./TopBar";
 import { Assistant } from "./Assistant";
 
 export type EventListener = (e: RealtimeEvent) => void;
@@ -124,31 +124,16 @@ export function Chat({ session, route }: { session: Session; route: Route }) {
 
   return (
     <div class={`shell${openId || route.name !== "home" ? " has-open" : ""}`}>
-      <header class="topbar">
-        <span class="brand">SecureConnect</span>
-        <span class={`connection ${connection}`} role="status">
-          {connection === "online" ? "Online" : connection === "connecting" ? "Connecting…" : "Offline, reconnecting…"}
-        </span>
-<span class="me">{session.user.display_name}</span>
-        <NotificationBell current={route.name === "notifications"} openId={openId} subscribe={subscribe} resyncs={resyncs} nameOf={nameOf} />
-        <a
-          href="/settings"
-          aria-current={route.name === "settings" ? "page" : undefined}
-          onClick={(e) => {
-            e.preventDefault();
-            navigate({ name: "settings" });
-          }}
-        >
-          Settings
-        </a>
-        <TopLinks session={session} route={route} />
-        <a href="/drive" aria-current={route.name.startsWith("drive") ? "page" : undefined} onClick={(e) => (e.preventDefault(), navigate({ name: "drive", folder: null }))}>
-          Drive
-        </a>
-        <button type="button" class="secondary" onClick={() => void signOut().catch(() => setError("Sign out failed: the server cannot be reached."))}>
-          Sign out
-        </button>
-      </header>
+      <TopBar
+        session={session}
+        route={route}
+        connection={connection}
+        openId={openId}
+        subscribe={subscribe}
+        resyncs={resyncs}
+        nameOf={nameOf}
+        onError={setError}
+      />
       <nav class="sidebar" aria-label="Conversation list">
         <Search
           nameOf={(id) => {

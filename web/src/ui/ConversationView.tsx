@@ -19,6 +19,7 @@ import type { MessageFeatures } from "./MessageExtras";
 import { NewPoll } from "./NewPoll";
 import { ReplyBar } from "./ReplyQuote";
 import { type ReactionEvent, myReactionsReducer } from "../reactions";
+import "./conversation-header.css";
 
 const PAGE = 50;
 

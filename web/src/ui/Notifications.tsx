@@ -3,6 +3,7 @@
 // "Unread only" filter, paging by next_cursor, "Mark all as read"; a click marks one read and
 // opens what it is about). Every text is built from the kind and ids, rendered as text.
 
+import type { ComponentChildren } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiFailure, api, http } from "../api/client";
 import { lastActivity } from "../format";
@@ -39,10 +40,12 @@ interface BellProps {
   /** Bumped on each socket (re)connect: events may have been missed, reload the count. */
   resyncs: number;
   nameOf: (conversationId: string) => string | undefined;
+  /** Drawn before the words (the top bar's icon). */
+  icon?: ComponentChildren;
 }
 
 /** The top bar's link; it also keeps the count and starts the service worker. */
-export function NotificationBell({ current, openId, subscribe, resyncs, nameOf }: BellProps) {
+export function NotificationBell({ current, openId, subscribe, resyncs, nameOf, icon }: BellProps) {
   const unread = useUnread();
   const badge = unreadBadge(unread);
 
@@ -79,14 +82,17 @@ export function NotificationBell({ current, openId, subscribe, resyncs, nameOf }
   return (
     <a
       href="/notifications"
-      class="bell"
+      class="navlink bell"
+      title={badge ? `Notifications, ${badge} unread` : "Notifications"}
       aria-current={current ? "page" : undefined}
       onClick={(e) => {
         e.preventDefault();
         navigate({ name: "notifications" });
       }}
     >
-      Notifications{badge && " "}
+      {icon}
+      <span class="nav-label">Notifications</span>
+      {badge && " "}
       {badge && (
         <span class="badge">
           {badge}
