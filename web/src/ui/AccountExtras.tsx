@@ -96,7 +96,7 @@ export function DeleteAccount() {
         <form class="stack" onSubmit={remove}>
           <p>This deletes your account and signs you out everywhere. It cannot be undone.</p>
           <label>
-            Password
+            Your password
             <input type="password" autocomplete="current-password" required value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
           </label>
           <label class="gaps-check">

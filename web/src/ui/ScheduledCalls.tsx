@@ -138,7 +138,7 @@ export function ScheduledCalls({ conversation, me, names }: { conversation: Conv
             </select>
           </label>
           <label>
-            Title (optional)
+            Call title (optional)
             <input maxLength={200} value={title} onInput={(e) => setTitle(e.currentTarget.value)} />
           </label>
           <button type="submit">Schedule call</button>
