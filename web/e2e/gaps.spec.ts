@@ -4,7 +4,7 @@
 // deleting one's account. Each effect is checked through the API as another client sees it,
 // with an axe scan and no console error or CSP violation on the screens.
 
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { PASSWORD, type Server, accessibilityProblems, apiCall, apiUser, launchBrowser, startServer, watchProblems } from "./harness";
 
@@ -21,6 +21,26 @@ beforeAll(async () => {
   alice = await apiUser(server.base, "alice", "Alice Example");
   bob = await apiUser(server.base, "bob", "Bob Example");
   carol = await apiUser(server.base, "carol", "Carol Example");
+});
+
+/** A fresh API token each test: the many browser sign-ins evict the oldest sessions (the cap per user). */
+async function login(username: string): Promise<string> {
+  const r = await fetch(`${server.base}/v1/auth/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username, password: PASSWORD }),
+  });
+  const body = (await r.json()) as { data: { access_token: string } };
+  if (r.status !== 200) throw new Error(`login ${username}: ${JSON.stringify(body)}`);
+  return body.data.access_token;
+}
+
+beforeEach(async () => {
+  alice.token = await login("alice");
+  bob.token = await login("bob");
+  carol.token = await login("carol");
+  // Contexts of earlier tests are done.
+  for (const c of contexts.splice(0)) await c.close();
 });
 
 afterAll(async () => {
@@ -98,7 +118,7 @@ describe("account extras", () => {
     const id = c.body.data.id as string;
     const page = await signedIn("alice");
     await page.goto(`/c/${id}`);
-    await page.getByRole("button", { name: "Block @carol" }).click();
+    await page.getByRole("button", { name: "Block @carol", exact: true }).click();
     await page.getByRole("button", { name: "Unblock @carol" }).waitFor();
     const send = await apiCall(server.base, carol.token, "POST", `/v1/conversations/${id}/messages`, {
       client_message_id: "blocked-1",
@@ -107,7 +127,7 @@ describe("account extras", () => {
     expect(send.status).toBe(403);
     await noAxe(page, "direct conversation");
     await page.getByRole("button", { name: "Unblock @carol" }).click();
-    await page.getByRole("button", { name: "Block @carol" }).waitFor();
+    await page.getByRole("button", { name: "Block @carol", exact: true }).waitFor();
     const again = await apiCall(server.base, carol.token, "POST", `/v1/conversations/${id}/messages`, {
       client_message_id: "blocked-2",
       content: "hello!",
@@ -237,6 +257,56 @@ describe("scheduled calls and receipts", () => {
     await page.getByText("Seen by Bob Example").waitFor();
     await apiCall(server.base, carol.token, "POST", `/v1/conversations/${id}/read`, { seq });
     await page.getByText("Seen by Bob Example and Carol Example").waitFor();
+  });
+});
+
+describe("presence and call quality", () => {
+  it("sets one's status in Settings and shows it to the other person", async () => {
+    const c = await apiCall(server.base, bob.token, "POST", "/v1/conversations", { kind: "direct", member_ids: [alice.id] });
+    const id = c.body.data.id as string;
+    const page = await signedIn("alice");
+    await page.goto("/settings");
+    await page.getByLabel("Your status").selectOption("away");
+    await page.getByRole("status").filter({ hasText: "You appear away." }).waitFor();
+    type P = { user_id: string; status: string };
+    await until(
+      () => get(bob, `/v1/presence?user_ids=${alice.id}`),
+      (r) => (r.body.data as unknown as Items<P>).items.some((x) => x.user_id === alice.id && x.status === "away"),
+      "away",
+    );
+    await noAxe(page, "settings status");
+    const bobPage = await signedIn("bob");
+    await bobPage.goto(`/c/${id}`);
+    await bobPage.locator(".gaps-presence").filter({ hasText: "Away" }).waitFor();
+    // Live: Alice comes back online and Bob's page follows without a reload.
+    await page.getByLabel("Your status").selectOption("online");
+    await bobPage.locator(".gaps-presence").filter({ hasText: "Online" }).waitFor();
+  });
+
+  it("shows the quality samples of a past call in the call history", async () => {
+    const c = await apiCall(server.base, alice.token, "POST", "/v1/conversations", { kind: "group", member_ids: [bob.id], title: "Calls" });
+    expect(c.status, JSON.stringify(c.body)).toBe(201);
+    const id = c.body.data.id as string;
+    const call = await apiCall(server.base, alice.token, "POST", "/v1/calls", { conversation_id: id, kind: "audio" });
+    expect(call.status, JSON.stringify(call.body)).toBe(201);
+    const callId = call.body.data.id as string;
+    const q = await apiCall(server.base, alice.token, "POST", `/v1/calls/${callId}/quality`, {
+      rtt_ms: 42,
+      jitter_ms: 3,
+      packet_loss: 0.01,
+      bitrate_kbps: 640,
+    });
+    expect(q.status, JSON.stringify(q.body)).toBeLessThan(300);
+    const ended = await apiCall(server.base, alice.token, "POST", `/v1/calls/${callId}/end`);
+    expect(ended.status).toBe(200);
+    const page = await signedIn("alice");
+    await page.goto(`/c/${id}`);
+    await page.getByText("Call history").click();
+    await page.getByRole("button", { name: "Quality" }).click();
+    const group = page.getByRole("group", { name: "Call quality" });
+    await group.getByText(/Whole call: round trip 42 ms .*loss 1 %, 640 kbps, 1 sample/).waitFor();
+    await group.getByText(/^Alice Example: round trip 42 ms/).waitFor();
+    await noAxe(page, "call quality");
   });
 });
 

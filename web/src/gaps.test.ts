@@ -101,3 +101,23 @@ describe("seen by", () => {
     expect(seenLine(["Bob", "Carol", "Dan", "Eve"])).toBe("Seen by Bob, Carol and 2 others");
   });
 });
+
+describe("call quality and presence text", () => {
+  it("summarizes a quality sample set", async () => {
+    const { qualityLines } = await import("./gaps");
+    const s = (mean: number, p95: number) => ({ mean, p95 });
+    expect(qualityLines({ rtt_ms: s(42.4, 80), jitter_ms: s(3.14, 5), packet_loss: s(0.005, 0.01), bitrate_kbps: s(1200, 1500), samples: 12 })).toBe(
+      "round trip 42 ms (p95 80), jitter 3.1 ms, loss 0.5 %, 1200 kbps, 12 samples",
+    );
+    expect(qualityLines({ rtt_ms: s(0, 0), jitter_ms: s(0, 0), packet_loss: s(0, 0), bitrate_kbps: s(0, 0), samples: 1 })).toContain("1 sample");
+  });
+  it("says online, away or offline with when last seen", async () => {
+    const { presenceLabel } = await import("./gaps");
+    const ago = (iso: string) => `at ${iso}`;
+    expect(presenceLabel(undefined, ago)).toBe("");
+    expect(presenceLabel({ status: "online" }, ago)).toBe("Online");
+    expect(presenceLabel({ status: "away" }, ago)).toBe("Away");
+    expect(presenceLabel({ status: "offline", last_seen_at: "X" }, ago)).toBe("Offline, last seen at X");
+    expect(presenceLabel({ status: "offline", last_seen_at: null }, ago)).toBe("Offline");
+  });
+});

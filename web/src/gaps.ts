@@ -104,3 +104,30 @@ export function seenLine(names: string[]): string {
   const rest = names.length - 2;
   return `Seen by ${names[0]}, ${names[1]} and ${rest} ${rest === 1 ? "other" : "others"}`;
 }
+
+interface StatLike {
+  mean: number;
+  p95: number;
+}
+
+/** One line of call quality: "round trip 42 ms (p95 80), jitter 3 ms, loss 0.5 %, 1200 kbps, 12 samples". */
+export function qualityLines(q: { rtt_ms: StatLike; jitter_ms: StatLike; packet_loss: StatLike; bitrate_kbps: StatLike; samples: number }): string {
+  const r = (n: number) => (Math.abs(n) >= 10 ? Math.round(n).toString() : (Math.round(n * 10) / 10).toString());
+  // packet_loss is a fraction (0–1) in the samples; shown as a percentage.
+  const loss = q.packet_loss.mean * 100;
+  return [
+    `round trip ${r(q.rtt_ms.mean)} ms (p95 ${r(q.rtt_ms.p95)})`,
+    `jitter ${r(q.jitter_ms.mean)} ms`,
+    `loss ${r(loss)} %`,
+    `${r(q.bitrate_kbps.mean)} kbps`,
+    `${q.samples} ${q.samples === 1 ? "sample" : "samples"}`,
+  ].join(", ");
+}
+
+/** A presence for people: "Online", "Away", "Offline" (with when last seen when known). */
+export function presenceLabel(p: { status: string; last_seen_at?: string | null } | undefined, ago: (iso: string) => string): string {
+  if (!p) return "";
+  if (p.status === "online") return "Online";
+  if (p.status === "away") return "Away";
+  return p.last_seen_at ? `Offline, last seen ${ago(p.last_seen_at)}` : "Offline";
+}

@@ -393,7 +393,7 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
           </details>
         )}
         {conversation && <ConversationAi conversation={conversation} />}
-        <ConversationExtras conversation={conversation} me={me} members={members} onMembers={setMembers} />
+        <ConversationExtras conversation={conversation} me={me} members={members} onMembers={setMembers} subscribe={subscribe} />
       </header>
       {hasOlder && (
         <button

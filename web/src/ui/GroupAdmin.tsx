@@ -6,6 +6,7 @@ import { useEffect, useState } from "preact/hooks";
 import { ApiFailure, type Conversation, type Member, api, http } from "../api/client";
 import { canManage, canRemove, isOwner, parseHttpsUrl, parseRetention, parseUsernames, roleChoices } from "../gaps";
 import { navigate } from "../router";
+import { type PresenceMap, PresenceText } from "./Presence";
 import "./gaps.css";
 
 type Note = { ok: boolean; text: string } | null;
@@ -19,6 +20,7 @@ interface Props {
   me: string;
   members: Member[];
   onMembers: (m: Member[]) => void;
+  presence?: PresenceMap;
 }
 
 export async function loadMembers(id: string): Promise<Member[]> {
@@ -35,7 +37,7 @@ export async function loadMembers(id: string): Promise<Member[]> {
   return out;
 }
 
-export function GroupAdmin({ conversation, me, members, onMembers }: Props) {
+export function GroupAdmin({ conversation, me, members, onMembers, presence }: Props) {
   const id = conversation.id;
   const [c, setC] = useState(conversation);
   const [title, setTitle] = useState(conversation.title ?? "");
@@ -216,6 +218,12 @@ export function GroupAdmin({ conversation, me, members, onMembers }: Props) {
                 <span class="name">
                   {m.display_name} <span class="meta">@{m.username}</span>
                   {m.user_id === me && <span class="meta"> (you)</span>}
+                  {m.user_id !== me && presence && (
+                    <>
+                      {" "}
+                      <PresenceText presence={presence.get(m.user_id)} />
+                    </>
+                  )}
                 </span>
                 {roles.length > 0 ? (
                   <select aria-label={`Role of @${m.username}`} value={m.role} onChange={(e) => setRole(m, e.currentTarget.value)}>

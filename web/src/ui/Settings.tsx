@@ -6,6 +6,7 @@ import { lastActivity } from "../format";
 import { TwoFactor } from "./TwoFactor";
 import { AvatarLink, DeleteAccount } from "./AccountExtras";
 import { BlockedUsers } from "./Blocks";
+import { MyPresence } from "./Presence";
 import { AiOptIn } from "./AiControls";
 import { NotificationSettings } from "./NotificationSettings";
 import { navigate } from "../router";
@@ -207,6 +208,7 @@ export function Settings({ session }: { session: Session }) {
       <h1>Settings</h1>
       <Profile session={session} />
       <AvatarLink session={session} />
+      <MyPresence me={session.user.id} />
       <Password />
       <TwoFactor user={session.user} />
       <Sessions />
