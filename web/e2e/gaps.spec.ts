@@ -16,7 +16,7 @@ type U = { token: string; id: string };
 let alice: U, bob: U, carol: U;
 
 beforeAll(async () => {
-  server = await startServer("gaps");
+  server = await startServer("gaps", { SC_PUSH_ALLOW_INSECURE_ENDPOINTS: "true" });
   browser = await launchBrowser();
   alice = await apiUser(server.base, "alice", "Alice Example");
   bob = await apiUser(server.base, "bob", "Bob Example");
@@ -307,6 +307,31 @@ describe("presence and call quality", () => {
     await group.getByText(/Whole call: round trip 42 ms .*loss 1 %, 640 kbps, 1 sample/).waitFor();
     await group.getByText(/^Alice Example: round trip 42 ms/).waitFor();
     await noAxe(page, "call quality");
+  });
+});
+
+describe("push devices", () => {
+  it("lists the account's push devices and removes one", async () => {
+    const sub = await apiCall(server.base, alice.token, "POST", "/v1/push/subscriptions", {
+      kind: "webpush",
+      // Never contacted: nothing notifies Alice in this test.
+      endpoint: "http://127.0.0.1:9/push/alice-phone",
+      keys: {
+        p256dh: "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM",
+        auth: "tBHItJI5svbpez7KI4CCXg",
+      },
+      device_name: "Alice's phone",
+    });
+    expect(sub.status, JSON.stringify(sub.body)).toBeLessThan(300);
+    const page = await signedIn("alice");
+    await page.goto("/settings");
+    await page.getByRole("list", { name: "Push devices" }).getByText("Alice's phone").waitFor();
+    await noAxe(page, "push devices");
+    await page.getByRole("button", { name: "Remove push device Alice's phone" }).click();
+    await page.getByRole("status").filter({ hasText: "no longer receives push notifications" }).waitFor();
+    // Removed on the server (the API token's session is another one than the browser's).
+    const left = (await get(alice, "/v1/push/subscriptions")).body.data as unknown as Items<{ id: string }>;
+    expect(left.items.map((x) => x.id)).not.toContain(sub.body.data.id);
   });
 });
 

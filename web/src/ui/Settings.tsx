@@ -7,6 +7,7 @@ import { TwoFactor } from "./TwoFactor";
 import { AvatarLink, DeleteAccount } from "./AccountExtras";
 import { BlockedUsers } from "./Blocks";
 import { MyPresence } from "./Presence";
+import { PushDevices } from "./PushDevices";
 import { AiOptIn } from "./AiControls";
 import { NotificationSettings } from "./NotificationSettings";
 import { navigate } from "../router";
@@ -214,6 +215,7 @@ export function Settings({ session }: { session: Session }) {
       <Sessions />
       <AiOptIn />
       <NotificationSettings />
+      <PushDevices />
       <BlockedUsers me={session.user.id} />
       <DeleteAccount />
     </div>
