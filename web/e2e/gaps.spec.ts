@@ -203,6 +203,31 @@ describe("group administration", () => {
   });
 });
 
+describe("encrypted groups", () => {
+  it("leaves membership changes of an encrypted group to a client that supports encryption", async () => {
+    const c = await apiCall(server.base, alice.token, "POST", "/v1/conversations", {
+      kind: "group",
+      member_ids: [bob.id],
+      title: "Secret",
+      encrypted: true,
+    });
+    expect(c.status, JSON.stringify(c.body)).toBe(201);
+    const page = await signedIn("alice");
+    await page.goto(`/c/${c.body.data.id as string}`);
+    // The conversation itself is marked.
+    await page.getByText("This conversation is end-to-end encrypted.").waitFor();
+    await page.getByText("Manage group").click();
+    await page.getByText("open it in a client that supports encryption").waitFor();
+    expect(await page.getByLabel("Add people (usernames)").count()).toBe(0);
+    expect(await page.getByRole("button", { name: "Remove @bob" }).count()).toBe(0);
+    // Renaming stays possible: it is no message content.
+    await page.getByLabel("Group name").fill("Secret plans");
+    await page.getByRole("button", { name: "Save group details" }).click();
+    await page.getByRole("status").filter({ hasText: "Group details saved." }).waitFor();
+    expect((await get(bob, `/v1/conversations/${c.body.data.id as string}`)).body.data.title).toBe("Secret plans");
+  });
+});
+
 describe("scheduled calls and receipts", () => {
   it("schedules, moves and cancels a call that the other member sees", async () => {
     const c = await apiCall(server.base, alice.token, "POST", "/v1/conversations", { kind: "group", member_ids: [bob.id], title: "Standup" });

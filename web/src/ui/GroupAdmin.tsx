@@ -236,7 +236,7 @@ export function GroupAdmin({ conversation, me, members, onMembers, presence }: P
                 ) : (
                   <span class="tag">{m.role}</span>
                 )}
-                {canRemove(c.my_role, me, m) && (
+                {!c.encrypted && canRemove(c.my_role, me, m) && (
                   <button type="button" class="secondary" aria-label={`Remove @${m.username}`} onClick={() => remove(m)}>
                     Remove
                   </button>
@@ -245,7 +245,13 @@ export function GroupAdmin({ conversation, me, members, onMembers, presence }: P
             );
           })}
         </ul>
-        {manage && (
+        {manage && c.encrypted && (
+          <p class="hint">
+            Adding or removing members of an end-to-end encrypted group changes its keys: open it in a client
+            that supports encryption.
+          </p>
+        )}
+        {manage && !c.encrypted && (
           <form class="gaps-inline" onSubmit={add}>
             <label>
               Add people (usernames)
