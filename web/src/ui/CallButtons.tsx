@@ -4,6 +4,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { ApiFailure, api, http } from "../api/client";
 import { type Call, historyLine } from "../calls/logic";
+import { CallQuality } from "./CallQuality";
 import { currentCall, onCurrentCall, requestCall } from "../calls/store";
 import "./calls.css";
 
@@ -109,6 +110,7 @@ export function CallHistory({ conversationId, me, refresh }: { conversationId: s
                 </button>
               ) : null,
             )}
+            {c.ended_at && <CallQuality callId={c.id} />}
           </li>
         ))}
       </ul>

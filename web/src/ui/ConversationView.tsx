@@ -18,6 +18,8 @@ import { MessageList, type Row } from "./MessageList";
 import type { MessageFeatures } from "./MessageExtras";
 import { NewPoll } from "./NewPoll";
 import { ReplyBar } from "./ReplyQuote";
+import { ConversationExtras } from "./ConversationExtras";
+import { Receipts } from "./Receipts";
 import { type ReactionEvent, myReactionsReducer } from "../reactions";
 import "./conversation-header.css";
 
@@ -393,6 +395,7 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
           </details>
         )}
         {conversation && <ConversationAi conversation={conversation} />}
+        <ConversationExtras conversation={conversation} me={me} members={members} onMembers={setMembers} subscribe={subscribe} />
       </header>
       {hasOlder && (
         <button
@@ -417,6 +420,7 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
         jump={jump}
       />
       {loaded && messages.length === 0 && pending.length === 0 && <p class="hint">No messages yet. Say hello.</p>}
+      <Receipts id={id} me={me} newest={messages[messages.length - 1] ?? null} names={senders} subscribe={subscribe} />
       <p class="typing" role="status">
         {typingLine([...typing.keys()].map((u) => senders.get(u) ?? "Someone"))}
       </p>

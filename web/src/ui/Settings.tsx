@@ -4,6 +4,10 @@ import { useEffect, useState } from "preact/hooks";
 import { ApiFailure, type Schemas, api, http } from "../api/client";
 import { lastActivity } from "../format";
 import { TwoFactor } from "./TwoFactor";
+import { AvatarLink, DeleteAccount } from "./AccountExtras";
+import { BlockedUsers } from "./Blocks";
+import { MyPresence } from "./Presence";
+import { PushDevices } from "./PushDevices";
 import { AiOptIn } from "./AiControls";
 import { NotificationSettings } from "./NotificationSettings";
 import { navigate } from "../router";
@@ -204,11 +208,16 @@ export function Settings({ session }: { session: Session }) {
       </a>
       <h1>Settings</h1>
       <Profile session={session} />
+      <AvatarLink session={session} />
+      <MyPresence me={session.user.id} />
       <Password />
       <TwoFactor user={session.user} />
       <Sessions />
       <AiOptIn />
       <NotificationSettings />
+      <PushDevices />
+      <BlockedUsers me={session.user.id} />
+      <DeleteAccount />
     </div>
   );
 }
