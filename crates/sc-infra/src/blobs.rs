@@ -619,18 +619,25 @@ impl LocalBlobs {
             .map_err(|e| io_unavailable("create", &e))?
             .into_std()
             .await;
+        // Writing and hashing each get a thread and see the same chunks (shared `Bytes`), so an
+        // upload costs the slower of the two rather than their sum.
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE);
-        let writer = tokio::task::spawn_blocking(move || -> io::Result<String> {
+        let (hash_tx, mut hash_rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE);
+        let writer = tokio::task::spawn_blocking(move || -> io::Result<()> {
             use std::io::Write;
             let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
-            let mut hasher = Sha256::new();
             while let Some(chunk) = rx.blocking_recv() {
-                hasher.update(&chunk);
                 out.write_all(&chunk)?;
             }
             let file = out.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
-            Ok(hex(&hasher.finalize()))
+            file.sync_all()
+        });
+        let hasher = tokio::task::spawn_blocking(move || {
+            let mut hasher = Sha256::new();
+            while let Some(chunk) = hash_rx.blocking_recv() {
+                hasher.update(&chunk);
+            }
+            hex(&hasher.finalize())
         });
         let mut body = std::pin::pin!(body);
         let mut written: u64 = 0;
@@ -644,16 +651,18 @@ impl LocalBlobs {
                 )));
             }
             written += n;
-            if tx.send(chunk).await.is_err() {
+            if hash_tx.send(chunk.clone()).await.is_err() || tx.send(chunk).await.is_err() {
                 // The writer stopped: its error says why.
                 break;
             }
         }
         drop(tx);
-        let sha256 = writer
+        drop(hash_tx);
+        writer
             .await
             .map_err(AppError::internal)?
             .map_err(|e| io_unavailable("write", &e))?;
+        let sha256 = hasher.await.map_err(AppError::internal)?;
         if written != expected_size {
             return Err(AppError::validation(
                 "body",
