@@ -170,6 +170,8 @@ export function Notifications({ subscribe, nameOf }: { subscribe: Subscribe; nam
     const t = notificationTarget(n);
     if (t?.kind === "conversation") navigate({ name: "conversation", id: t.id });
     else if (t?.kind === "settings") navigate({ name: "settings" });
+    // A file shared with me is listed under "Shared with me".
+    else if (t?.kind === "file") navigate({ name: "drive-shared" });
   }
 
   async function allRead() {
