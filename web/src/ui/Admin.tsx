@@ -11,11 +11,11 @@ import {
   adminProblem,
   banState,
   banUntil,
-  formatBytes,
   parseQuota,
   sinceParam,
 } from "../admin";
 import { lastActivity } from "../format";
+import { formatSize } from "../size";
 import { navigate } from "../router";
 import type { Session } from "../session";
 import "./admin.css";
@@ -121,7 +121,7 @@ export function Admin({ session }: { session: Session }) {
             <Stat label="Conversations" value={stats.conversations} />
             <Stat label="Messages" value={stats.messages} />
             <Stat label="Files" value={stats.files} />
-            <Stat label="Stored" value={formatBytes(stats.bytes_stored)} />
+            <Stat label="Stored" value={formatSize(stats.bytes_stored)} />
             <Stat label="Live calls" value={stats.live_calls} />
             <Stat label="Open sockets" value={stats.sockets} />
             <Stat label="Sessions" value={stats.sessions} />
@@ -310,7 +310,7 @@ function UserRow({
       setNote({ ok: false, text: "The quota is a number of MB or GB, such as 500 or 1.5." });
       return;
     }
-    patch({ quota: bytes }, `${who}'s quota is now ${formatBytes(bytes)}.`);
+    patch({ quota: bytes }, `${who}'s quota is now ${formatSize(bytes)}.`);
   }
 
   const state = banState(user);
@@ -324,7 +324,7 @@ function UserRow({
       <p class="meta">
         {user.email}
         {user.email_verified ? "" : " (not verified)"} · 2FA {user.totp_enabled ? "on" : "off"} · storage{" "}
-        {formatBytes(user.storage_used)} of {formatBytes(user.quota)} · last seen{" "}
+        {formatSize(user.storage_used)} of {formatSize(user.quota)} · last seen{" "}
         {user.last_seen_at ? lastActivity(user.last_seen_at) : "never"}
       </p>
       {user.banned && user.ban_reason && <p class="meta">Reason: {user.ban_reason}</p>}
@@ -373,7 +373,7 @@ function UserRow({
         <form class="admin-inline" onSubmit={saveQuota}>
           <label>
             Storage quota
-            <input inputMode="decimal" value={quota} placeholder={formatBytes(user.quota)} onInput={(e) => setQuota(e.currentTarget.value)} />
+            <input inputMode="decimal" value={quota} placeholder={formatSize(user.quota)} onInput={(e) => setQuota(e.currentTarget.value)} />
           </label>
           <label>
             Unit

@@ -4,7 +4,8 @@
 
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { Conversation } from "../api/client";
-import { type Breadcrumb, type UploadState, formatSize, isFinal, quotaFraction, typeLabel, uploadLabel, uploadPercent, uploadStep, walkUp } from "../drive";
+import { type Breadcrumb, type UploadState, isFinal, quotaFraction, typeLabel, uploadLabel, uploadPercent, uploadStep, walkUp } from "../drive";
+import { formatSize } from "../size";
 import {
   type FileView,
   type QuotaView,

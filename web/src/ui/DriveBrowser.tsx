@@ -3,7 +3,7 @@
 
 import type { ComponentChildren } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
-import { formatSize } from "../drive";
+import { formatSize } from "../size";
 import { type FileView, listFolder, why } from "../driveApi";
 
 interface Props {

@@ -4,7 +4,8 @@
 
 import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiFailure, type Conversation, api, http } from "../api/client";
-import { type UploadState, formatSize, localToIso, typeLabel, uploadLabel, uploadPercent, uploadStep } from "../drive";
+import { type UploadState, localToIso, typeLabel, uploadLabel, uploadPercent, uploadStep } from "../drive";
+import { formatSize } from "../size";
 import {
   type FileView,
   type LinkView,

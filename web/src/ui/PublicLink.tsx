@@ -3,7 +3,7 @@
 
 import { useEffect, useState } from "preact/hooks";
 import { ApiFailure, type Schemas, api, http } from "../api/client";
-import { formatSize } from "../drive";
+import { formatSize } from "../size";
 import { saveFrom } from "../driveApi";
 import "./drive.css";
 
