@@ -21,6 +21,8 @@ import {
 import type { RealtimeEvent } from "../realtime";
 import { navigate } from "../router";
 import { FileDetails } from "./FileDetails";
+import { BackToConversations } from "./BackLink";
+import { ErrorLine, StatusLine } from "./Note";
 import "./drive.css";
 
 interface Props {
@@ -219,16 +221,7 @@ export function Drive({ me, folder, conversations, conversationName, subscribe }
       <header class="drive-header">
         <nav aria-label="Drive" class="drive-tabs">
           {/* Phones show the drive or the list: this is the way back. */}
-          <a
-            class="back"
-            href="/"
-            onClick={(e) => {
-              e.preventDefault();
-              navigate({ name: "home" });
-            }}
-          >
-            All conversations
-          </a>
+          <BackToConversations />
           <a
             href="/drive"
             aria-current={!shared && !folderId ? "page" : undefined}
@@ -390,16 +383,8 @@ export function Drive({ me, folder, conversations, conversationName, subscribe }
         </ul>
       )}
 
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
-      {note && (
-        <p class="ok" role="status">
-          {note}
-        </p>
-      )}
+      <ErrorLine text={error} />
+      <StatusLine text={note} />
 
       <div class="drive-body">
         <div

@@ -20,6 +20,7 @@ import {
   why,
 } from "../driveApi";
 import { PickDialog } from "./DriveBrowser";
+import { ErrorLine, StatusLine } from "./Note";
 
 interface Props {
   file: FileView;
@@ -122,11 +123,7 @@ export function FileDetails({ file: f, owned, conversations, conversationName, o
           <time dateTime={f.updated_at}>{when(f.updated_at)}</time>
         </dd>
       </dl>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine text={error} />
       <div class="details-actions">
         {!f.is_folder && f.status === "ready" && (
           <button type="button" onClick={() => void downloadFile(f.id).catch((e: unknown) => setError(why(e, "The download could not start.", f.name)))}>
@@ -266,11 +263,7 @@ function Versions({ file: f, onChanged }: { file: FileView; onChanged: (f: FileV
           {pct !== null && upload.phase !== "done" && <progress max={100} value={pct} aria-label="Uploading the new version" />} {uploadLabel(upload)}
         </p>
       )}
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine text={error} />
     </section>
   );
 }
@@ -391,16 +384,8 @@ function Shares({
           </select>
         </label>
         <button type="submit">Share</button>
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
-        {note && (
-          <p class="ok" role="status">
-            {note}
-          </p>
-        )}
+        <ErrorLine text={error} />
+        <StatusLine text={note} />
       </form>
     </section>
   );
@@ -515,11 +500,7 @@ function Links({ file: f }: { file: FileView }) {
           <input type="number" min={1} max={1000000} value={max} onInput={(e) => setMax(e.currentTarget.value)} />
         </label>
         <button type="submit">Create link</button>
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorLine text={error} />
       </form>
     </section>
   );
