@@ -3,6 +3,7 @@
 
 import { ApiFailure } from "./api/client";
 import { SIZE_UNITS } from "./size";
+import { dateTime } from "./format";
 
 /** A sentence for a failed admin request. `gate` is true when it means the whole screen is closed. */
 export function adminProblem(e: unknown): { text: string; gate: boolean } {
@@ -54,7 +55,7 @@ export function parseQuota(text: string, unit: QuotaUnit): number | null {
 export function banState(u: { banned: boolean; banned_until?: string | null }, locale?: string): string {
   if (!u.banned) return "Active";
   if (!u.banned_until) return "Banned until unbanned";
-  return `Banned until ${new Date(u.banned_until).toLocaleString(locale, { dateStyle: "medium", timeStyle: "short" })}`;
+  return `Banned until ${dateTime(u.banned_until, locale)}`;
 }
 
 /** The RFC 3339 `since` of a `datetime-local` input's value (the reader's local time), or undefined. */

@@ -23,6 +23,7 @@ import { navigate } from "../router";
 import { FileDetails } from "./FileDetails";
 import { BackToConversations } from "./BackLink";
 import { ErrorLine, StatusLine } from "./Note";
+import { dateTime } from "../format";
 import "./drive.css";
 
 interface Props {
@@ -43,10 +44,6 @@ interface UploadRow {
 }
 
 let uploadKeys = 0;
-
-function modified(at: string): string {
-  return new Date(at).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
-}
 
 export function Drive({ me, folder, conversations, conversationName, subscribe }: Props) {
   const shared = folder === "shared";
@@ -447,7 +444,7 @@ export function Drive({ me, folder, conversations, conversationName, subscribe }
                   <td class="size">{f.is_folder ? "" : formatSize(f.size)}</td>
                   <td class="type">{typeLabel(f.is_folder, f.content_type)}</td>
                   <td class="modified">
-                    <time dateTime={f.updated_at}>{modified(f.updated_at)}</time>
+                    <time dateTime={f.updated_at}>{dateTime(f.updated_at)}</time>
                   </td>
                   <td class="actions">
                     {!f.is_folder && f.status === "ready" && (

@@ -21,6 +21,7 @@ import {
 } from "../driveApi";
 import { PickDialog } from "./DriveBrowser";
 import { ErrorLine, StatusLine } from "./Note";
+import { dateTime } from "../format";
 
 interface Props {
   file: FileView;
@@ -31,10 +32,6 @@ interface Props {
   onChanged: (f: FileView) => void;
   onDeleted: (id: string) => void;
   onClose: () => void;
-}
-
-function when(at: string): string {
-  return new Date(at).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
 }
 
 export function FileDetails({ file: f, owned, conversations, conversationName, onChanged, onDeleted, onClose }: Props) {
@@ -120,7 +117,7 @@ export function FileDetails({ file: f, owned, conversations, conversationName, o
         )}
         <dt>Modified</dt>
         <dd>
-          <time dateTime={f.updated_at}>{when(f.updated_at)}</time>
+          <time dateTime={f.updated_at}>{dateTime(f.updated_at)}</time>
         </dd>
       </dl>
       <ErrorLine text={error} />
@@ -227,7 +224,7 @@ function Versions({ file: f, onChanged }: { file: FileView; onChanged: (f: FileV
         {items.map((v) => (
           <li key={v.version}>
             <span>
-              Version {v.version} · {formatSize(v.size)} · <time dateTime={v.created_at}>{when(v.created_at)}</time>
+              Version {v.version} · {formatSize(v.size)} · <time dateTime={v.created_at}>{dateTime(v.created_at)}</time>
             </span>
             {v.version === f.version ? (
               <span class="tag">Current</span>
@@ -454,12 +451,12 @@ function Links({ file: f }: { file: FileView }) {
           {items.map((l) => (
             <li key={l.id}>
               <span>
-                Created <time dateTime={l.created_at}>{when(l.created_at)}</time> · {l.downloads}
+                Created <time dateTime={l.created_at}>{dateTime(l.created_at)}</time> · {l.downloads}
                 {l.max_downloads ? ` of ${l.max_downloads}` : ""} downloads
-                {l.expires_at ? ` · expires ${when(l.expires_at)}` : ""}
+                {l.expires_at ? ` · expires ${dateTime(l.expires_at)}` : ""}
                 {l.password_required ? " · password" : ""}
               </span>
-              <button type="button" class="link" aria-label={`Revoke the link created ${when(l.created_at)}`} onClick={() => void revoke(l)}>
+              <button type="button" class="link" aria-label={`Revoke the link created ${dateTime(l.created_at)}`} onClick={() => void revoke(l)}>
                 Revoke
               </button>
             </li>
