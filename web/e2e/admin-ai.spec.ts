@@ -9,22 +9,21 @@
 //   generated image is offered as a download link whose bytes are the stub's PNG.
 // No console error or CSP violation on these screens, and no serious axe finding.
 
-import { spawn } from "node:child_process";
 import { type IncomingMessage, type Server as HttpServer, type ServerResponse, createServer } from "node:http";
-import { resolve, join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, describe, expect, it } from "vitest";
+import type { BrowserContext, Page } from "playwright-core";
 import {
-  PASSWORD,
-  type Server,
   accessibilityProblems,
   apiCall,
   apiUser,
-  launchBrowser,
-  startServer,
   totpCode,
-  watchProblems,
+  useSuite,
+  signIn,
+  apiLogin,
+  watchedContext,
+  submitSignIn,
 } from "./harness";
+import { createAdmin } from "./fixtures";
 
 const KEY = "stub-key-7f3a";
 const TINY_PNG_B64 =
@@ -121,70 +120,31 @@ function startStub(): Promise<{ base: string; close(): Promise<void> }> {
   });
 }
 
-let server: Server;
-let browser: Browser;
 let provider: { base: string; close(): Promise<void> };
 const problems: string[] = [];
 
-beforeAll(async () => {
-  provider = await startStub();
-  // admin_require_2fa stays at its default (true).
-  server = await startServer("admin-ai", {
-    SC_AI_BASE_URL: provider.base,
-    SC_AI_API_KEY: KEY,
-    SC_AI_MODEL: "stub-chat",
-    SC_AI_IMAGE_MODEL: "stub-image",
-    // Carol's requests below: 3 chats, 2 images, 1 summary; the 7th is over budget.
-    SC_AI_REQUESTS_PER_USER_PER_DAY: "6",
-  });
-  browser = await launchBrowser();
+const suite = useSuite("admin-ai", {
+  env: async () => {
+    provider = await startStub();
+    // admin_require_2fa stays at its default (true).
+    return {
+      SC_AI_BASE_URL: provider.base,
+      SC_AI_API_KEY: KEY,
+      SC_AI_MODEL: "stub-chat",
+      SC_AI_IMAGE_MODEL: "stub-image",
+      // Carol's requests below: 3 chats, 2 images, 1 summary; the 7th is over budget.
+      SC_AI_REQUESTS_PER_USER_PER_DAY: "6",
+    };
+  },
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
   await provider?.close();
 });
 
-/** `secureconnect admin create-user … --admin` against the running server's data directory. */
-function createAdmin(email: string, username: string): Promise<string> {
-  const bin = resolve(process.env.SC_BIN ?? join(new URL(".", import.meta.url).pathname, "../../target/debug/secureconnect"));
-  return new Promise((ok, fail) => {
-    const child = spawn(bin, ["admin", "create-user", "--email", email, "--username", username, "--display-name", "Root Admin", "--admin"], {
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", SC_DATA_DIR: server.dataDir },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let out = "";
-    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (out += c.toString()));
-    child.on("exit", (code) => (code === 0 ? ok(out) : fail(new Error(`create-user exited ${code}: ${out}`))));
-    child.stdin.end(`${PASSWORD}\n`);
-  });
-}
-
 async function newContext(list: string[] = problems): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ baseURL: server.base });
-  watchProblems(context, list);
+  const context = await watchedContext(suite, list);
   return { context, page: await context.newPage() };
-}
-
-async function signIn(page: Page, identifier: string): Promise<void> {
-  await page.goto("/");
-  await page.getByLabel("Email or username").fill(identifier);
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("button", { name: "Sign out" }).waitFor();
-}
-
-async function apiLogin(username: string): Promise<string> {
-  const r = await fetch(`${server.base}/v1/auth/login`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ username, password: PASSWORD }),
-  });
-  const body = (await r.json()) as { data: { access_token: string } };
-  if (r.status !== 200) throw new Error(`login ${username}: ${JSON.stringify(body)}`);
-  return body.data.access_token;
 }
 
 async function noAxeProblems(page: Page) {
@@ -193,9 +153,9 @@ async function noAxeProblems(page: Page) {
 
 describe("administration", () => {
   it("asks an admin without 2FA to turn it on, then manages users, bans and reads the audit log", async () => {
-    const mallory = await apiUser(server.base, "mallory", "Mallory Example");
-    await apiUser(server.base, "bob", "Bob Example");
-    await createAdmin("root@example.org", "root");
+    const mallory = await apiUser(suite.server.base, "mallory", "Mallory Example");
+    await apiUser(suite.server.base, "bob", "Bob Example");
+    await createAdmin(suite.server, "root", "Root Admin");
 
     // Mallory is signed in in her own browser.
     const malloryProblems: string[] = [];
@@ -215,16 +175,14 @@ describe("administration", () => {
     expect(gateProblems.filter((p) => !p.includes("status of 403"))).toEqual([]);
 
     // 2FA on (through the API, as the Settings screen does), and the screen opens.
-    const rootToken = await apiLogin("root");
-    const setup = await apiCall(server.base, rootToken, "POST", "/v1/auth/2fa/setup");
+    const rootToken = await apiLogin(suite.server.base, "root");
+    const setup = await apiCall(suite.server.base, rootToken, "POST", "/v1/auth/2fa/setup");
     const secret = setup.body.data["secret"] as string;
-    expect((await apiCall(server.base, rootToken, "POST", "/v1/auth/2fa/enable", { code: totpCode(secret) })).status).toBe(200);
+    expect((await apiCall(suite.server.base, rootToken, "POST", "/v1/auth/2fa/enable", { code: totpCode(secret) })).status).toBe(200);
     const adminProblems: string[] = [];
     const { page } = await newContext(adminProblems);
     await page.goto("/");
-    await page.getByLabel("Email or username").fill("root");
-    await page.getByLabel("Password").fill(PASSWORD);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await submitSignIn(page, "root");
     // The enable used this time step's code, and a step is good once: the next one (±1 step is accepted).
     await page.getByLabel("Code").fill(totpCode(secret, Date.now() + 30_000));
     await page.getByRole("button", { name: "Sign in" }).click();
@@ -262,12 +220,10 @@ describe("administration", () => {
 
     // Her page is signed out at once (socket closed 4003), and her API token is dead.
     await m.page.getByRole("button", { name: "Sign in" }).waitFor({ timeout: 10_000 });
-    const me = await fetch(`${server.base}/v1/users/me`, { headers: { authorization: `Bearer ${mallory.token}` } });
+    const me = await fetch(`${suite.server.base}/v1/users/me`, { headers: { authorization: `Bearer ${mallory.token}` } });
     expect(me.status).toBe(401);
     // Signing in again is refused while the ban lasts.
-    await m.page.getByLabel("Email or username").fill("mallory");
-    await m.page.getByLabel("Password").fill(PASSWORD);
-    await m.page.getByRole("button", { name: "Sign in" }).click();
+    await submitSignIn(m.page, "mallory");
     await m.page.getByRole("alert").waitFor();
     expect(malloryProblems.filter((p) => !p.includes("status of 403"))).toEqual([]);
 
@@ -315,7 +271,7 @@ describe("administration", () => {
   });
 
   it("shows a non-admin no Admin link, and /admin says not allowed", async () => {
-    await apiUser(server.base, "dave", "Dave Example");
+    await apiUser(suite.server.base, "dave", "Dave Example");
     const { page, context } = await newContext();
     await signIn(page, "dave");
     await page.getByRole("link", { name: "Settings" }).waitFor();
@@ -331,9 +287,9 @@ describe("administration", () => {
 
 describe("AI helpers", () => {
   it("streams the assistant's answer, stops on Stop, summarizes and makes an image", async () => {
-    const carol = await apiUser(server.base, "carol", "Carol Example");
-    const grace = await apiUser(server.base, "grace", "Grace Example");
-    const conv = await apiCall(server.base, carol.token, "POST", "/v1/conversations", {
+    const carol = await apiUser(suite.server.base, "carol", "Carol Example");
+    const grace = await apiUser(suite.server.base, "grace", "Grace Example");
+    const conv = await apiCall(suite.server.base, carol.token, "POST", "/v1/conversations", {
       kind: "group",
       title: "Release planning",
       member_ids: [grace.id],
@@ -343,7 +299,7 @@ describe("AI helpers", () => {
       [carol.token, "Shall we ship the release on Friday?"],
       [grace.token, "Yes, Friday works for me."],
     ] as const) {
-      await apiCall(server.base, token, "POST", `/v1/conversations/${convId}/messages`, {
+      await apiCall(suite.server.base, token, "POST", `/v1/conversations/${convId}/messages`, {
         client_message_id: crypto.randomUUID(),
         content: text,
       });
@@ -424,7 +380,7 @@ describe("AI helpers", () => {
     const download = page.getByRole("link", { name: /^Download / });
     await download.waitFor({ timeout: 15_000 });
     const href = await download.getAttribute("href");
-    const bytes = Buffer.from(await (await fetch(new URL(href!, server.base))).arrayBuffer());
+    const bytes = Buffer.from(await (await fetch(new URL(href!, suite.server.base))).arrayBuffer());
     expect(bytes.equals(Buffer.from(TINY_PNG_B64, "base64"))).toBe(true);
     expect(await page.locator(".assistant img").count()).toBe(0);
     await noAxeProblems(page);
@@ -436,7 +392,7 @@ describe("AI helpers", () => {
     expect(await summarize.isDisabled()).toBe(true);
     await page.getByRole("checkbox", { name: "Let AI helpers read this conversation" }).check();
     await expect.poll(() => summarize.isDisabled()).toBe(false);
-    const got = await apiCall(server.base, carol.token, "GET", `/v1/conversations/${convId}`);
+    const got = await apiCall(suite.server.base, carol.token, "GET", `/v1/conversations/${convId}`);
     expect(got.body.data["ai_enabled"]).toBe(true);
     await summarize.click();
     const summary = page.getByRole("region", { name: "Summary" });

@@ -1,46 +1,34 @@
 // Signing in with a second factor: the "Code" field appears only when the server asks for it,
 // and takes a TOTP code or a recovery code.
 
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Browser } from "playwright-core";
+import { describe, expect, it } from "vitest";
+
 import {
   PASSWORD,
-  type Server,
   accessibilityProblems,
   apiCall,
   apiUser,
-  launchBrowser,
   mailedLink,
-  startServer,
   totpCode,
-  watchProblems,
+  useSuite,
+  submitSignIn,
+  signIn,
+  watchedContext,
 } from "./harness";
 
-let server: Server;
-let browser: Browser;
-
-beforeAll(async () => {
-  server = await startServer("auth");
-  browser = await launchBrowser();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const suite = useSuite("auth");
 
 describe("sign in with two-factor authentication", () => {
   it("asks for the Code after the password, takes a recovery code; settings end sessions", async () => {
-    const user = await apiUser(server.base, "carol", "Carol Danvers");
-    const setup = await apiCall(server.base, user.token, "POST", "/v1/auth/2fa/setup");
+    const user = await apiUser(suite.server.base, "carol", "Carol Danvers");
+    const setup = await apiCall(suite.server.base, user.token, "POST", "/v1/auth/2fa/setup");
     const secret = setup.body.data["secret"] as string;
-    const enabled = await apiCall(server.base, user.token, "POST", "/v1/auth/2fa/enable", { code: totpCode(secret) });
+    const enabled = await apiCall(suite.server.base, user.token, "POST", "/v1/auth/2fa/enable", { code: totpCode(secret) });
     expect(enabled.status).toBe(200);
     const recovery = (enabled.body.data["recovery_codes"] as string[])[0]!;
 
-    const context = await browser.newContext({ baseURL: server.base });
     const problems: string[] = [];
-    watchProblems(context, problems);
+    const context = await watchedContext(suite, problems);
     const page = await context.newPage();
     await page.goto("/");
     await page.getByLabel("Email or username").fill("carol@example.org");
@@ -61,10 +49,10 @@ describe("sign in with two-factor authentication", () => {
     const sessions = page.getByRole("list", { name: "Sessions" });
     await expect.poll(() => sessions.getByRole("listitem").count()).toBe(2);
     expect(await accessibilityProblems(page)).toEqual([]);
-    expect((await apiCall(server.base, user.token, "GET", "/v1/users/me")).status).toBe(200);
+    expect((await apiCall(suite.server.base, user.token, "GET", "/v1/users/me")).status).toBe(200);
     await sessions.getByRole("button", { name: /^End session/ }).click();
     await expect.poll(() => sessions.getByRole("listitem").count()).toBe(1);
-    expect((await apiCall(server.base, user.token, "GET", "/v1/users/me")).status).toBe(401);
+    expect((await apiCall(suite.server.base, user.token, "GET", "/v1/users/me")).status).toBe(401);
     await page.getByLabel("Display name").fill("Captain Marvel");
     await page.getByRole("button", { name: "Save profile" }).click();
     await page.locator(".topbar").getByText("Captain Marvel").waitFor();
@@ -79,16 +67,15 @@ describe("sign in with two-factor authentication", () => {
   });
 
   it("verifies an email address and resets a forgotten password from the mails' links", async () => {
-    const dave = await apiUser(server.base, "dave", "Dave Bowman");
-    const context = await browser.newContext({ baseURL: server.base });
+    const dave = await apiUser(suite.server.base, "dave", "Dave Bowman");
     const problems: string[] = [];
-    watchProblems(context, problems);
+    const context = await watchedContext(suite, problems);
     const page = await context.newPage();
 
-    await page.goto(await mailedLink(server, "dave@example.org", "/verify-email"));
+    await page.goto(await mailedLink(suite.server, "dave@example.org", "/verify-email"));
     await page.getByText("Your email address is verified.").waitFor();
     expect(page.url()).not.toContain("token");
-    const me = await apiCall(server.base, dave.token, "GET", "/v1/users/me");
+    const me = await apiCall(suite.server.base, dave.token, "GET", "/v1/users/me");
     expect(me.body.data["email_verified"]).toBe(true);
 
     await page.getByRole("link", { name: "Go to SecureConnect" }).click();
@@ -96,32 +83,27 @@ describe("sign in with two-factor authentication", () => {
     await page.getByLabel("Email").fill("dave@example.org");
     await page.getByRole("button", { name: "Send reset link" }).click();
     await page.getByText("a mail with a link is on its way").waitFor();
-    await page.goto(await mailedLink(server, "dave@example.org", "/reset-password"));
+    await page.goto(await mailedLink(suite.server, "dave@example.org", "/reset-password"));
     await expect.poll(() => page.url()).not.toContain("token");
     await page.getByLabel("New password").fill("open-the-pod-bay-doors-9");
     await page.getByRole("button", { name: "Set new password" }).click();
     await page.getByText("Your password is changed").waitFor();
     // Every session ended, the API client's too; the new password signs in.
-    expect((await apiCall(server.base, dave.token, "GET", "/v1/users/me")).status).toBe(401);
+    expect((await apiCall(suite.server.base, dave.token, "GET", "/v1/users/me")).status).toBe(401);
     await page.getByRole("link", { name: "Sign in" }).click();
-    await page.getByLabel("Email or username").fill("dave");
-    await page.getByLabel("Password").fill("open-the-pod-bay-doors-9");
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await submitSignIn(page, "dave", "open-the-pod-bay-doors-9");
     await page.getByRole("button", { name: "Sign out" }).waitFor();
     expect(problems).toEqual([]);
     await context.close();
   });
 
   it("sets up two-factor authentication from Settings with the QR code's key", async () => {
-    await apiUser(server.base, "frank", "Frank Poole");
-    const context = await browser.newContext({ baseURL: server.base });
+    await apiUser(suite.server.base, "frank", "Frank Poole");
     const problems: string[] = [];
-    watchProblems(context, problems);
+    const context = await watchedContext(suite, problems);
     const page = await context.newPage();
     await page.goto("/");
-    await page.getByLabel("Email or username").fill("frank");
-    await page.getByLabel("Password").fill(PASSWORD);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await submitSignIn(page, "frank");
     await page.getByRole("link", { name: "Settings" }).click();
     await page.getByRole("button", { name: "Set up two-factor authentication" }).click();
     await page.getByRole("img", { name: "QR code of the two-factor key" }).waitFor();
@@ -134,9 +116,7 @@ describe("sign in with two-factor authentication", () => {
     const recovery = await codes.first().innerText();
 
     await page.getByRole("button", { name: "Sign out", exact: true }).click();
-    await page.getByLabel("Email or username").fill("frank");
-    await page.getByLabel("Password").fill(PASSWORD);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await submitSignIn(page, "frank");
     await page.getByLabel("Code").fill(recovery);
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.getByRole("button", { name: "Sign out", exact: true }).waitFor();
@@ -145,15 +125,11 @@ describe("sign in with two-factor authentication", () => {
   });
 
   it("says when the server cannot be reached instead of asking a signed-in person to sign in", async () => {
-    await apiUser(server.base, "hal", "HAL Nine");
+    await apiUser(suite.server.base, "hal", "HAL Nine");
     // Not watched for console errors: the failed request is the point here.
-    const context = await browser.newContext({ baseURL: server.base });
+    const context = await suite.browser.newContext({ baseURL: suite.server.base });
     const page = await context.newPage();
-    await page.goto("/");
-    await page.getByLabel("Email or username").fill("hal");
-    await page.getByLabel("Password").fill(PASSWORD);
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await page.getByRole("button", { name: "Sign out" }).waitFor();
+    await signIn(page, "hal");
 
     await page.route("**/v1/auth/browser/refresh", (r) => r.abort("connectionrefused"));
     await page.reload();

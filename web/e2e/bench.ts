@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, it } from "vitest";
 import type { Browser } from "playwright-core";
-import { PASSWORD, type Server, apiCall, apiUser, launchBrowser, startServer } from "./harness";
+import { type Server, apiCall, apiUser, launchBrowser, startServer, submitSignIn } from "./harness";
 
 const DIST = join(new URL(".", import.meta.url).pathname, "../dist/assets");
 const HISTORY = Number(process.env.SC_BENCH_MESSAGES ?? 10_000);
@@ -71,9 +71,7 @@ it("measures", { timeout: 900_000 }, async () => {
   const context = await browser.newContext({ baseURL: server.base });
   const page = await context.newPage();
   await page.goto("/");
-  await page.getByLabel("Email or username").fill("reader");
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await submitSignIn(page, "reader");
   const list = page.getByRole("list", { name: "Conversations" });
   await list.getByRole("listitem", { name: /Writer/ }).waitFor();
 

@@ -6,32 +6,12 @@
 // lists them. No console error, CSP violation or serious axe finding on the call screens.
 
 import { statSync } from "node:fs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Browser, Page } from "playwright-core";
-import {
-  PASSWORD,
-  type Server,
-  accessibilityProblems,
-  apiCall,
-  apiUser,
-  launchMediaBrowser,
-  startServer,
-  watchProblems,
-} from "./harness";
+import { describe, expect, it } from "vitest";
+import type { Page } from "playwright-core";
+import { accessibilityProblems, apiCall, apiUser, useSuite, watchedContext, signIn } from "./harness";
 
-let server: Server;
-let browser: Browser;
+const suite = useSuite("calls", { media: true });
 const problems: string[] = [];
-
-beforeAll(async () => {
-  server = await startServer("calls");
-  browser = await launchMediaBrowser();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-});
 
 /**
  * A page's realtime socket through the test, which can hold the server's frames back for a
@@ -49,8 +29,7 @@ function release(s: Socket): void {
 }
 
 async function signedIn(username: string, socket?: Socket): Promise<Page> {
-  const context = await browser.newContext({ baseURL: server.base, permissions: ["camera", "microphone"] });
-  watchProblems(context, problems);
+  const context = await watchedContext(suite, problems, { permissions: ["camera", "microphone"] });
   const page = await context.newPage();
   if (socket) {
     await page.routeWebSocket(/\/v1\/realtime/, (ws) => {
@@ -62,11 +41,7 @@ async function signedIn(username: string, socket?: Socket): Promise<Page> {
       });
     });
   }
-  await page.goto("/");
-  await page.getByLabel("Email or username").fill(username);
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("button", { name: "Sign out" }).waitFor();
+  await signIn(page, username);
   return page;
 }
 
@@ -93,10 +68,10 @@ describe("calls in the browser", () => {
   const bobSocket: Socket = { holding: false, held: [], offersSent: 0 };
 
   it("rings, connects both browsers, shows mute and recording, and ends when one leaves", async () => {
-    aliceApi = await apiUser(server.base, "alice", "Alice Liddell");
-    const bobApi = await apiUser(server.base, "bob", "Bob Builder");
+    aliceApi = await apiUser(suite.server.base, "alice", "Alice Liddell");
+    const bobApi = await apiUser(suite.server.base, "bob", "Bob Builder");
     bobId = bobApi.id;
-    const conv = await apiCall(server.base, aliceApi.token, "POST", "/v1/conversations", { kind: "direct", member_ids: [bobApi.id] });
+    const conv = await apiCall(suite.server.base, aliceApi.token, "POST", "/v1/conversations", { kind: "direct", member_ids: [bobApi.id] });
     expect(conv.status).toBe(201);
 
     alice = await signedIn("alice", aliceSocket);
@@ -132,7 +107,7 @@ describe("calls in the browser", () => {
         })
         .toBe(true);
     }
-    const live = await apiCall(server.base, aliceApi.token, "GET", `/v1/calls/${callId}`);
+    const live = await apiCall(suite.server.base, aliceApi.token, "GET", `/v1/calls/${callId}`);
     expect(live.body.data["status"]).toBe("active");
     await axe(alice, "call view (caller)");
     await axe(bob, "call view (callee)");
@@ -149,7 +124,7 @@ describe("calls in the browser", () => {
     await alice.getByRole("button", { name: "Mute", exact: true }).click();
     await aliceOnBob.getByText("Muted").waitFor();
     await alice.getByRole("button", { name: "Unmute" }).waitFor();
-    const muted = await apiCall(server.base, aliceApi.token, "GET", `/v1/calls/${callId}`);
+    const muted = await apiCall(suite.server.base, aliceApi.token, "GET", `/v1/calls/${callId}`);
     const parts = muted.body.data["participants"] as { user_id: string; audio: boolean }[];
     expect(parts.find((p) => p.user_id === aliceApi.id)?.audio).toBe(false);
 
@@ -157,7 +132,7 @@ describe("calls in the browser", () => {
     await alice.getByRole("button", { name: "Share screen" }).click();
     await aliceOnBob.getByText("Sharing screen").waitFor();
     await alice.getByRole("list", { name: "Participants" }).getByText("Sharing screen").waitFor();
-    const sharing = await apiCall(server.base, aliceApi.token, "GET", `/v1/calls/${callId}`);
+    const sharing = await apiCall(suite.server.base, aliceApi.token, "GET", `/v1/calls/${callId}`);
     expect((sharing.body.data["participants"] as { user_id: string; screen: boolean }[]).find((p) => p.user_id === aliceApi.id)?.screen).toBe(true);
     await alice.getByRole("button", { name: "Stop sharing" }).click();
     await expect.poll(() => aliceOnBob.getByText("Sharing screen").count()).toBe(0);
@@ -172,11 +147,11 @@ describe("calls in the browser", () => {
     await alice.getByRole("button", { name: "Stop recording" }).click();
     await alice.getByText("The recording was saved to your drive and attached to the call.").waitFor({ timeout: 20_000 });
     await expect.poll(() => bob.getByText(/Recording by/).count()).toBe(0);
-    const recorded = await apiCall(server.base, aliceApi.token, "GET", `/v1/calls/${callId}`);
+    const recorded = await apiCall(suite.server.base, aliceApi.token, "GET", `/v1/calls/${callId}`);
     const recs = recorded.body.data["recordings"] as { file_id: string | null; recorded_by: string }[];
     expect(recs).toHaveLength(1);
     expect(recs[0]!.recorded_by).toBe(aliceApi.id);
-    const file = await apiCall(server.base, aliceApi.token, "GET", `/v1/files/${recs[0]!.file_id}`);
+    const file = await apiCall(suite.server.base, aliceApi.token, "GET", `/v1/files/${recs[0]!.file_id}`);
     expect(file.status).toBe(200);
     expect(file.body.data["content_type"]).toBe("video/webm");
     expect(file.body.data["size"] as number).toBeGreaterThan(1000);
@@ -184,7 +159,7 @@ describe("calls in the browser", () => {
     // Quality samples from getStats reach the server while connected (every 10 s).
     await expect
       .poll(async () => {
-        const q = await apiCall(server.base, aliceApi.token, "GET", `/v1/calls/${callId}/quality`);
+        const q = await apiCall(suite.server.base, aliceApi.token, "GET", `/v1/calls/${callId}/quality`);
         return (q.body.data["call"] as { samples: number }).samples;
       }, { timeout: 25_000, interval: 1000 })
       .toBeGreaterThan(0);
@@ -194,7 +169,7 @@ describe("calls in the browser", () => {
     await alice.getByRole("region", { name: /Video call/ }).waitFor({ state: "detached" });
     await bob.getByRole("region", { name: /Video call/ }).waitFor({ state: "detached" });
     await expect
-      .poll(async () => (await apiCall(server.base, aliceApi.token, "GET", `/v1/calls/${callId}`)).body.data["status"])
+      .poll(async () => (await apiCall(suite.server.base, aliceApi.token, "GET", `/v1/calls/${callId}`)).body.data["status"])
       .toBe("ended");
   });
 
@@ -263,14 +238,14 @@ describe("calls in the browser", () => {
     await alice.getByRole("button", { name: "End call" }).click();
     await bob.getByRole("region", { name: /Call: Alice Liddell/ }).waitFor({ state: "detached" });
     await bob.getByText("The call ended.").waitFor();
-    expect((await apiCall(server.base, aliceApi.token, "GET", `/v1/calls/${id}`)).body.data["status"]).toBe("ended");
+    expect((await apiCall(suite.server.base, aliceApi.token, "GET", `/v1/calls/${id}`)).body.data["status"]).toBe("ended");
     expect(problems).toEqual([]);
   });
 
   it("connects a group call as a full mesh of three", async () => {
-    const carolApi = await apiUser(server.base, "carol", "Carol Danvers");
+    const carolApi = await apiUser(suite.server.base, "carol", "Carol Danvers");
     const members = [carolApi.id, bobId];
-    const group = await apiCall(server.base, aliceApi.token, "POST", "/v1/conversations", {
+    const group = await apiCall(suite.server.base, aliceApi.token, "POST", "/v1/conversations", {
       kind: "group",
       title: "Mesh trio",
       member_ids: members,

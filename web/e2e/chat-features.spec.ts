@@ -2,23 +2,23 @@
 // real server: what one person does, the other sees live; a long conversation keeps only a
 // window of its messages in the DOM and loads older pages as one scrolls up.
 
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Browser, Page } from "playwright-core";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { Page } from "playwright-core";
 import { join } from "node:path";
 import {
   ARTIFACTS,
-  PASSWORD,
-  type Server,
   accessibilityProblems,
   apiCall,
   apiUser,
-  launchBrowser,
-  startServer,
-  watchProblems,
+  useSuite,
+  watchedContext,
+  signIn,
 } from "./harness";
 
-let server: Server;
-let browser: Browser;
+const suite = useSuite("chat-features", { env: {
+    SC_MESSAGE_RATE_PER_USER_PER_MINUTE: "100000",
+    SC_API_RATE_PER_USER_PER_MINUTE: "100000",
+  } });
 const problems: string[] = [];
 let alice: Page;
 let bob: Page;
@@ -29,14 +29,9 @@ let groupId = "";
 const HISTORY = 300;
 
 beforeAll(async () => {
-  server = await startServer("chat-features", {
-    SC_MESSAGE_RATE_PER_USER_PER_MINUTE: "100000",
-    SC_API_RATE_PER_USER_PER_MINUTE: "100000",
-  });
-  browser = await launchBrowser();
-  aliceUser = await apiUser(server.base, "alice", "Alice Liddell");
-  bobUser = await apiUser(server.base, "bob", "Bob Builder");
-  const group = await apiCall(server.base, aliceUser.token, "POST", "/v1/conversations", {
+  aliceUser = await apiUser(suite.server.base, "alice", "Alice Liddell");
+  bobUser = await apiUser(suite.server.base, "bob", "Bob Builder");
+  const group = await apiCall(suite.server.base, aliceUser.token, "POST", "/v1/conversations", {
     kind: "group",
     member_ids: [bobUser.id],
     title: "Features",
@@ -46,20 +41,10 @@ beforeAll(async () => {
   bob = await signedIn("bob");
 });
 
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-});
-
 async function signedIn(username: string): Promise<Page> {
-  const context = await browser.newContext({ baseURL: server.base });
-  watchProblems(context, problems);
+  const context = await watchedContext(suite, problems);
   const page = await context.newPage();
-  await page.goto("/");
-  await page.getByLabel("Email or username").fill(username);
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("button", { name: "Sign out" }).waitFor();
+  await signIn(page, username);
   return page;
 }
 
@@ -121,7 +106,7 @@ describe("chat features", () => {
       .poll(() => alice.evaluate(() => document.activeElement?.querySelector(".text")?.textContent ?? ""))
       .toBe("Reaction target");
     // The reply went to the server as one (not just drawn so).
-    const list = await apiCall(server.base, aliceUser.token, "GET", `/v1/conversations/${groupId}/messages?limit=5`);
+    const list = await apiCall(suite.server.base, aliceUser.token, "GET", `/v1/conversations/${groupId}/messages?limit=5`);
     const items = list.body.data["items"] as { content: string; id: string; reply_to: string | null }[];
     const original = items.find((m) => m.content === "Reaction target")!;
     expect(items.find((m) => m.content === "This is my reply")?.reply_to).toBe(original.id);
@@ -192,7 +177,7 @@ describe("chat features", () => {
   });
 
   it("virtualizes a long history and loads older pages as one scrolls up", async () => {
-    const long = await apiCall(server.base, aliceUser.token, "POST", "/v1/conversations", {
+    const long = await apiCall(suite.server.base, aliceUser.token, "POST", "/v1/conversations", {
       kind: "direct",
       member_ids: [bobUser.id],
     });
@@ -201,7 +186,7 @@ describe("chat features", () => {
     await Promise.all(
       Array.from({ length: 6 }, async () => {
         for (let i = next++; i < HISTORY; i = next++) {
-          const r = await apiCall(server.base, bobUser.token, "POST", `/v1/conversations/${longId}/messages`, {
+          const r = await apiCall(suite.server.base, bobUser.token, "POST", `/v1/conversations/${longId}/messages`, {
             client_message_id: `long-${i}`,
             content: `long message ${i}${i % 7 === 0 ? "\nwith a second line\nand a third" : ""}`,
           });
@@ -265,7 +250,7 @@ describe("chat features", () => {
     }
     expect(await list.getByRole("listitem").first().getAttribute("aria-posinset")).toBe("1");
     // The oldest message of all (the writers raced: whichever got seq 1) is the first row.
-    const oldest = await apiCall(server.base, aliceUser.token, "GET", `/v1/conversations/${longId}/messages?after_seq=0&limit=1`);
+    const oldest = await apiCall(suite.server.base, aliceUser.token, "GET", `/v1/conversations/${longId}/messages?after_seq=0&limit=1`);
     const first = (oldest.body.data["items"] as { content: string }[])[0]!.content;
     expect(await list.getByRole("listitem").first().locator(".text").innerText()).toBe(first);
     expect(Math.max(...inDom)).toBeLessThan(80);
@@ -279,7 +264,7 @@ describe("chat features", () => {
     await scroller.evaluate((el) => {
       el.scrollTop = el.scrollHeight;
     });
-    await apiCall(server.base, bobUser.token, "POST", `/v1/conversations/${longId}/messages`, {
+    await apiCall(suite.server.base, bobUser.token, "POST", `/v1/conversations/${longId}/messages`, {
       client_message_id: "long-new",
       content: "the newest one",
     });

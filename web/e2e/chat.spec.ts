@@ -3,53 +3,27 @@
 // a reload keeps the session (HttpOnly cookie), "Sign out" ends it on the server; and no page
 // logs a console error or a CSP violation on the way.
 
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Browser, BrowserContext, Page, WebSocketRoute } from "playwright-core";
+import { describe, expect, it } from "vitest";
+import type { BrowserContext, Page, WebSocketRoute } from "playwright-core";
 import {
   PASSWORD,
-  type Server,
   accessibilityProblems,
   apiCall,
   apiUser,
-  launchBrowser,
-  startServer,
-  watchProblems,
+  useSuite,
+  watchedContext,
+  submitSignIn,
+  createAccountInApp,
 } from "./harness";
 
-let server: Server;
-let browser: Browser;
+const suite = useSuite("chat");
 const problems: string[] = [];
 const contexts: BrowserContext[] = [];
 
-beforeAll(async () => {
-  server = await startServer("chat");
-  browser = await launchBrowser();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-});
-
 async function newPage(): Promise<Page> {
-  const context = await browser.newContext({ baseURL: server.base });
-  watchProblems(context, problems);
+  const context = await watchedContext(suite, problems);
   contexts.push(context);
   return context.newPage();
-}
-
-/** Creates an account through the app's own "Create account" screen. */
-async function createAccount(page: Page, username: string, displayName: string): Promise<void> {
-  await page.goto("/");
-  await page.getByRole("link", { name: "Create account" }).click();
-  await page.getByLabel("Email").fill(`${username}@example.org`);
-  await page.getByLabel("Username").fill(username);
-  await page.getByLabel("Display name").fill(displayName);
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Create account" }).click();
-  // Signed in: the (still empty, so invisible) list is there, and so is "Sign out".
-  await page.getByRole("button", { name: "Sign out" }).waitFor();
-  await page.getByRole("list", { name: "Conversations" }).waitFor({ state: "attached" });
 }
 
 function messages(page: Page) {
@@ -69,12 +43,12 @@ const aliceSocket = { dropping: false, current: null as WebSocketRoute | null };
 
 async function routeSocket(page: Page): Promise<void> {
   await page.routeWebSocket(/\/v1\/realtime/, (ws) => {
-    const server = ws.connectToServer();
+    const upstream = ws.connectToServer();
     aliceSocket.current = ws;
-    server.onMessage((m) => {
+    upstream.onMessage((m) => {
       if (!aliceSocket.dropping) ws.send(m);
     });
-    ws.onMessage((m) => server.send(m));
+    ws.onMessage((m) => upstream.send(m));
   });
 }
 
@@ -94,8 +68,8 @@ describe("chat in the browser", () => {
         if (body?.data?.access_token) aliceToken = body.data.access_token;
       }
     });
-    await createAccount(alice, "alice", "Alice Liddell");
-    await createAccount(bob, "bob", "Bob Builder");
+    await createAccountInApp(alice, "alice", "Alice Liddell");
+    await createAccountInApp(bob, "bob", "Bob Builder");
 
     await alice.getByText("New conversation").click();
     await alice.getByLabel("Usernames").fill("bob");
@@ -135,9 +109,9 @@ describe("chat in the browser", () => {
   });
 
   it("shows a hostile message sent through the API as inert text", async () => {
-    const mallory = await apiUser(server.base, "mallory", "<b>Mallory</b>");
-    const aliceId = (await apiCall(server.base, aliceToken, "GET", "/v1/users/me")).body.data["id"] as string;
-    const conv = await apiCall(server.base, mallory.token, "POST", "/v1/conversations", {
+    const mallory = await apiUser(suite.server.base, "mallory", "<b>Mallory</b>");
+    const aliceId = (await apiCall(suite.server.base, aliceToken, "GET", "/v1/users/me")).body.data["id"] as string;
+    const conv = await apiCall(suite.server.base, mallory.token, "POST", "/v1/conversations", {
       kind: "direct",
       member_ids: [aliceId],
     });
@@ -145,7 +119,7 @@ describe("chat in the browser", () => {
     const payload =
       `<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>` +
       ` <a href="javascript:window.__pwned=3">click</a> javascript:window.__pwned=4 https://example.org/safe?q=1`;
-    const sent = await apiCall(server.base, mallory.token, "POST", `/v1/conversations/${conv.body.data["id"]}/messages`, {
+    const sent = await apiCall(suite.server.base, mallory.token, "POST", `/v1/conversations/${conv.body.data["id"]}/messages`, {
       client_message_id: "xss-1",
       content: payload,
     });
@@ -170,7 +144,7 @@ describe("chat in the browser", () => {
   it("reconnects by itself and catches up on what the dead socket missed", async () => {
     const bobToken = (
       (await (
-        await fetch(`${server.base}/v1/auth/login`, {
+        await fetch(`${suite.server.base}/v1/auth/login`, {
           method: "POST",
           headers: { "content-type": "application/json" },
           body: JSON.stringify({ username: "bob", password: PASSWORD }),
@@ -185,7 +159,7 @@ describe("chat in the browser", () => {
     // The socket still looks open but delivers nothing: these two are missed.
     aliceSocket.dropping = true;
     for (const [i, text] of ["missed one", "missed two"].entries()) {
-      const r = await apiCall(server.base, bobToken, "POST", `/v1/conversations/${convId}/messages`, {
+      const r = await apiCall(suite.server.base, bobToken, "POST", `/v1/conversations/${convId}/messages`, {
         client_message_id: `missed-${i}`,
         content: text,
       });
@@ -252,19 +226,17 @@ describe("chat in the browser", () => {
     expect(refresh?.sameSite).toBe("Strict");
     expect(refresh?.path).toBe("/v1/auth/browser");
     const token = aliceToken;
-    expect((await apiCall(server.base, token, "GET", "/v1/users/me")).status).toBe(200);
+    expect((await apiCall(suite.server.base, token, "GET", "/v1/users/me")).status).toBe(200);
 
     await alice.getByRole("button", { name: "Sign out" }).click();
     await alice.getByRole("button", { name: "Sign in" }).waitFor();
-    expect((await apiCall(server.base, token, "GET", "/v1/users/me")).status).toBe(401);
+    expect((await apiCall(suite.server.base, token, "GET", "/v1/users/me")).status).toBe(401);
     expect((await alice.context().cookies()).find((c) => c.name === "sc_refresh")).toBeUndefined();
     await alice.reload();
     await alice.getByRole("button", { name: "Sign in" }).waitFor();
 
     // Signing in again with the app's form.
-    await alice.getByLabel("Email or username").fill("alice");
-    await alice.getByLabel("Password").fill(PASSWORD);
-    await alice.getByRole("button", { name: "Sign in" }).click();
+    await submitSignIn(alice, "alice");
     await alice.getByRole("list", { name: "Conversations" }).getByRole("listitem", { name: /Bob Builder/ }).waitFor();
   });
 

@@ -7,44 +7,29 @@
 
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Browser, BrowserContext, Download, Page } from "playwright-core";
-import { PASSWORD, type Server, accessibilityProblems, apiCall, apiUser, launchBrowser, startServer, watchProblems } from "./harness";
-
-let server: Server;
-let browser: Browser;
-const problems: string[] = [];
-const contexts: BrowserContext[] = [];
+import { describe, expect, it } from "vitest";
+import type { BrowserContext, Download, Page } from "playwright-core";
+import {
+  accessibilityProblems,
+  apiCall,
+  apiUser,
+  useSuite,
+  watchedContext,
+  submitSignIn,
+  createAccountInApp,
+} from "./harness";
 
 const MAX_FILE = 2 * 1024 * 1024;
 const QUOTA = 3 * 1024 * 1024;
 
-beforeAll(async () => {
-  server = await startServer("drive", { SC_MAX_FILE_SIZE_BYTES: String(MAX_FILE), SC_DEFAULT_QUOTA_BYTES: String(QUOTA) });
-  browser = await launchBrowser();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const suite = useSuite("drive", { env: { SC_MAX_FILE_SIZE_BYTES: String(MAX_FILE), SC_DEFAULT_QUOTA_BYTES: String(QUOTA) } });
+const problems: string[] = [];
+const contexts: BrowserContext[] = [];
 
 async function newPage(): Promise<Page> {
-  const context = await browser.newContext({ baseURL: server.base, acceptDownloads: true });
-  watchProblems(context, problems);
+  const context = await watchedContext(suite, problems, { acceptDownloads: true });
   contexts.push(context);
   return context.newPage();
-}
-
-async function createAccount(page: Page, username: string, displayName: string): Promise<void> {
-  await page.goto("/");
-  await page.getByRole("link", { name: "Create account" }).click();
-  await page.getByLabel("Email").fill(`${username}@example.org`);
-  await page.getByLabel("Username").fill(username);
-  await page.getByLabel("Display name").fill(displayName);
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Create account" }).click();
-  await page.getByRole("button", { name: "Sign out" }).waitFor();
 }
 
 /** Printable text (the server sniffs text/plain), `size` bytes, different each call. */
@@ -89,12 +74,12 @@ describe("the drive in the browser", () => {
   it("uploads a file with progress and downloads the same bytes", async () => {
     alice = await newPage();
     bob = await newPage();
-    await createAccount(alice, "alice", "Alice Liddell");
-    await createAccount(bob, "bob", "Bob Builder");
+    await createAccountInApp(alice, "alice", "Alice Liddell");
+    await createAccountInApp(bob, "bob", "Bob Builder");
 
     await alice.getByRole("link", { name: "Drive", exact: true }).click();
     await alice.getByRole("heading", { name: "My drive" }).waitFor();
-    await expect.poll(() => alice.url()).toBe(`${server.base}/drive`);
+    await expect.poll(() => alice.url()).toBe(`${suite.server.base}/drive`);
     await alice.getByText("This folder is empty").waitFor();
     await alice.getByText("of 3 MB used").waitFor();
     await expectNoA11yProblems(alice, "empty drive");
@@ -258,7 +243,7 @@ describe("the drive in the browser", () => {
     const linkField = panel.getByLabel("New public link (shown only now: copy it)");
     await linkField.waitFor();
     const url = await linkField.inputValue();
-    expect(url).toMatch(new RegExp(`^${server.base}/l/[A-Za-z0-9_-]+$`));
+    expect(url).toMatch(new RegExp(`^${suite.server.base}/l/[A-Za-z0-9_-]+$`));
     await panel.getByRole("list", { name: "Public links" }).getByText(/0 of 1 downloads · password/).waitFor();
 
     const stranger = await newPage();
@@ -340,21 +325,19 @@ describe("the drive in the browser", () => {
   });
 
   it("pages a long folder with Load more", async () => {
-    const carol = await apiUser(server.base, "carol", "Carol Danvers");
+    const carol = await apiUser(suite.server.base, "carol", "Carol Danvers");
     for (let i = 0; i < 53; i++) {
       const name = `file-${String(i).padStart(2, "0")}.txt`;
       const bytes = Buffer.from(`file number ${i}\n`);
-      const t = await apiCall(server.base, carol.token, "POST", "/v1/files/uploads", { name, size: bytes.length, content_type: "text/plain" });
+      const t = await apiCall(suite.server.base, carol.token, "POST", "/v1/files/uploads", { name, size: bytes.length, content_type: "text/plain" });
       expect(t.status).toBe(201);
       const put = await fetch(t.body.data.upload_url as string, { method: "PUT", headers: t.body.data.headers as Record<string, string>, body: bytes });
       expect(put.status).toBe(200);
-      expect((await apiCall(server.base, carol.token, "POST", `/v1/files/${t.body.data.file_id as string}/complete`)).status).toBe(200);
+      expect((await apiCall(suite.server.base, carol.token, "POST", `/v1/files/${t.body.data.file_id as string}/complete`)).status).toBe(200);
     }
     const page = await newPage();
     await page.goto("/");
-    await page.getByLabel("Email or username").fill("carol");
-    await page.getByLabel("Password").fill(PASSWORD);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await submitSignIn(page, "carol");
     await page.getByRole("link", { name: "Drive", exact: true }).click();
     await row(page, "file-00.txt").waitFor();
     await expect.poll(() => files(page).getByRole("row").count()).toBe(51); // header + 50

@@ -4,36 +4,33 @@
 // deleting one's account. Each effect is checked through the API as another client sees it,
 // with an axe scan and no console error or CSP violation on the screens.
 
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { PASSWORD, type Server, accessibilityProblems, apiCall, apiUser, launchBrowser, startServer, watchProblems } from "./harness";
+import { beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { BrowserContext, Page } from "playwright-core";
+import {
+  PASSWORD,
+  accessibilityProblems,
+  apiCall,
+  apiUser,
+  useSuite,
+  apiLogin,
+  watchedContext,
+  submitSignIn,
+} from "./harness";
 
-let server: Server;
-let browser: Browser;
+const suite = useSuite("gaps", { env: { SC_PUSH_ALLOW_INSECURE_ENDPOINTS: "true" } });
 const problems: string[] = [];
 const contexts: BrowserContext[] = [];
 type U = { token: string; id: string };
 let alice: U, bob: U, carol: U;
 
 beforeAll(async () => {
-  server = await startServer("gaps", { SC_PUSH_ALLOW_INSECURE_ENDPOINTS: "true" });
-  browser = await launchBrowser();
-  alice = await apiUser(server.base, "alice", "Alice Example");
-  bob = await apiUser(server.base, "bob", "Bob Example");
-  carol = await apiUser(server.base, "carol", "Carol Example");
+  alice = await apiUser(suite.server.base, "alice", "Alice Example");
+  bob = await apiUser(suite.server.base, "bob", "Bob Example");
+  carol = await apiUser(suite.server.base, "carol", "Carol Example");
 });
 
 /** A fresh API token each test: the many browser sign-ins evict the oldest sessions (the cap per user). */
-async function login(username: string): Promise<string> {
-  const r = await fetch(`${server.base}/v1/auth/login`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ username, password: PASSWORD }),
-  });
-  const body = (await r.json()) as { data: { access_token: string } };
-  if (r.status !== 200) throw new Error(`login ${username}: ${JSON.stringify(body)}`);
-  return body.data.access_token;
-}
+const login = (username: string) => apiLogin(suite.server.base, username);
 
 beforeEach(async () => {
   alice.token = await login("alice");
@@ -43,22 +40,14 @@ beforeEach(async () => {
   for (const c of contexts.splice(0)) await c.close();
 });
 
-afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
-});
-
 async function signedIn(username: string, list: string[] = problems): Promise<Page> {
-  const context = await browser.newContext({ baseURL: server.base });
-  watchProblems(context, list);
+  const context = await watchedContext(suite, list);
   contexts.push(context);
   const page = await context.newPage();
   // confirm() dialogs of the app are accepted.
   page.on("dialog", (d) => void d.accept());
   await page.goto("/");
-  await page.getByLabel("Email or username").fill(username);
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await submitSignIn(page, username);
   await page.getByRole("list", { name: "Conversations" }).waitFor({ state: "attached" });
   return page;
 }
@@ -67,7 +56,7 @@ async function noAxe(page: Page, where: string) {
   expect(await accessibilityProblems(page), where).toEqual([]);
 }
 
-const get = (u: U, path: string) => apiCall(server.base, u.token, "GET", path);
+const get = (u: U, path: string) => apiCall(suite.server.base, u.token, "GET", path);
 
 async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, what: string): Promise<T> {
   let v = await probe();
@@ -93,7 +82,7 @@ describe("account extras", () => {
     const blocked = (await get(alice, "/v1/users/me/blocked")).body.data as unknown as Items<{ id: string }>;
     expect(blocked.items.map((p) => p.id)).toEqual([bob.id]);
     // Bob can no longer open a direct conversation with Alice.
-    const refused = await apiCall(server.base, bob.token, "POST", "/v1/conversations", { kind: "direct", member_ids: [alice.id] });
+    const refused = await apiCall(suite.server.base, bob.token, "POST", "/v1/conversations", { kind: "direct", member_ids: [alice.id] });
     expect(refused.status).toBe(403);
     await noAxe(page, "settings with a blocked person");
 
@@ -114,13 +103,13 @@ describe("account extras", () => {
   });
 
   it("blocks the other person from a direct conversation", async () => {
-    const c = await apiCall(server.base, alice.token, "POST", "/v1/conversations", { kind: "direct", member_ids: [carol.id] });
+    const c = await apiCall(suite.server.base, alice.token, "POST", "/v1/conversations", { kind: "direct", member_ids: [carol.id] });
     const id = c.body.data.id as string;
     const page = await signedIn("alice");
     await page.goto(`/c/${id}`);
     await page.getByRole("button", { name: "Block @carol", exact: true }).click();
     await page.getByRole("button", { name: "Unblock @carol" }).waitFor();
-    const send = await apiCall(server.base, carol.token, "POST", `/v1/conversations/${id}/messages`, {
+    const send = await apiCall(suite.server.base, carol.token, "POST", `/v1/conversations/${id}/messages`, {
       client_message_id: "blocked-1",
       content: "hello?",
     });
@@ -128,7 +117,7 @@ describe("account extras", () => {
     await noAxe(page, "direct conversation");
     await page.getByRole("button", { name: "Unblock @carol" }).click();
     await page.getByRole("button", { name: "Block @carol", exact: true }).waitFor();
-    const again = await apiCall(server.base, carol.token, "POST", `/v1/conversations/${id}/messages`, {
+    const again = await apiCall(suite.server.base, carol.token, "POST", `/v1/conversations/${id}/messages`, {
       client_message_id: "blocked-2",
       content: "hello!",
     });
@@ -138,7 +127,7 @@ describe("account extras", () => {
 
 describe("group administration", () => {
   it("renames, adds, changes roles, sets retention, removes, hands over ownership and deletes", async () => {
-    const c = await apiCall(server.base, alice.token, "POST", "/v1/conversations", { kind: "group", member_ids: [bob.id], title: "Planning" });
+    const c = await apiCall(suite.server.base, alice.token, "POST", "/v1/conversations", { kind: "group", member_ids: [bob.id], title: "Planning" });
     const id = c.body.data.id as string;
     const page = await signedIn("alice");
     await page.goto(`/c/${id}`);
@@ -184,7 +173,7 @@ describe("group administration", () => {
     expect(await page.getByRole("button", { name: "Delete group" }).count()).toBe(0);
 
     // A group of her own is deleted for everyone.
-    const d = await apiCall(server.base, alice.token, "POST", "/v1/conversations", { kind: "group", member_ids: [bob.id], title: "Doomed" });
+    const d = await apiCall(suite.server.base, alice.token, "POST", "/v1/conversations", { kind: "group", member_ids: [bob.id], title: "Doomed" });
     const doomed = d.body.data.id as string;
     await page.goto(`/c/${doomed}`);
     await page.getByText("Manage group").click();
@@ -193,7 +182,7 @@ describe("group administration", () => {
   });
 
   it("shows a member the group details without the management controls", async () => {
-    const c = await apiCall(server.base, alice.token, "POST", "/v1/conversations", { kind: "group", member_ids: [bob.id], title: "Readers" });
+    const c = await apiCall(suite.server.base, alice.token, "POST", "/v1/conversations", { kind: "group", member_ids: [bob.id], title: "Readers" });
     const page = await signedIn("bob");
     await page.goto(`/c/${c.body.data.id as string}`);
     await page.getByText("Group details").click();
@@ -205,7 +194,7 @@ describe("group administration", () => {
 
 describe("encrypted groups", () => {
   it("leaves membership changes of an encrypted group to a client that supports encryption", async () => {
-    const c = await apiCall(server.base, alice.token, "POST", "/v1/conversations", {
+    const c = await apiCall(suite.server.base, alice.token, "POST", "/v1/conversations", {
       kind: "group",
       member_ids: [bob.id],
       title: "Secret",
@@ -230,7 +219,7 @@ describe("encrypted groups", () => {
 
 describe("scheduled calls and receipts", () => {
   it("schedules, moves and cancels a call that the other member sees", async () => {
-    const c = await apiCall(server.base, alice.token, "POST", "/v1/conversations", { kind: "group", member_ids: [bob.id], title: "Standup" });
+    const c = await apiCall(suite.server.base, alice.token, "POST", "/v1/conversations", { kind: "group", member_ids: [bob.id], title: "Standup" });
     const id = c.body.data.id as string;
     const page = await signedIn("alice");
     await page.goto(`/c/${id}`);
@@ -265,7 +254,7 @@ describe("scheduled calls and receipts", () => {
   });
 
   it("says who has seen the last message", async () => {
-    const c = await apiCall(server.base, alice.token, "POST", "/v1/conversations", { kind: "group", member_ids: [bob.id, carol.id], title: "Seen" });
+    const c = await apiCall(suite.server.base, alice.token, "POST", "/v1/conversations", { kind: "group", member_ids: [bob.id, carol.id], title: "Seen" });
     const id = c.body.data.id as string;
     const page = await signedIn("alice");
     await page.goto(`/c/${id}`);
@@ -278,16 +267,16 @@ describe("scheduled calls and receipts", () => {
     );
     const seq = (msgs.body.data as unknown as Items<{ seq: number }>).items[0]!.seq;
     expect(await page.getByText(/^Seen by/).count()).toBe(0);
-    await apiCall(server.base, bob.token, "POST", `/v1/conversations/${id}/read`, { seq });
+    await apiCall(suite.server.base, bob.token, "POST", `/v1/conversations/${id}/read`, { seq });
     await page.getByText("Seen by Bob Example").waitFor();
-    await apiCall(server.base, carol.token, "POST", `/v1/conversations/${id}/read`, { seq });
+    await apiCall(suite.server.base, carol.token, "POST", `/v1/conversations/${id}/read`, { seq });
     await page.getByText("Seen by Bob Example and Carol Example").waitFor();
   });
 });
 
 describe("presence and call quality", () => {
   it("sets one's status in Settings and shows it to the other person", async () => {
-    const c = await apiCall(server.base, bob.token, "POST", "/v1/conversations", { kind: "direct", member_ids: [alice.id] });
+    const c = await apiCall(suite.server.base, bob.token, "POST", "/v1/conversations", { kind: "direct", member_ids: [alice.id] });
     const id = c.body.data.id as string;
     const page = await signedIn("alice");
     await page.goto("/settings");
@@ -309,20 +298,20 @@ describe("presence and call quality", () => {
   });
 
   it("shows the quality samples of a past call in the call history", async () => {
-    const c = await apiCall(server.base, alice.token, "POST", "/v1/conversations", { kind: "group", member_ids: [bob.id], title: "Calls" });
+    const c = await apiCall(suite.server.base, alice.token, "POST", "/v1/conversations", { kind: "group", member_ids: [bob.id], title: "Calls" });
     expect(c.status, JSON.stringify(c.body)).toBe(201);
     const id = c.body.data.id as string;
-    const call = await apiCall(server.base, alice.token, "POST", "/v1/calls", { conversation_id: id, kind: "audio" });
+    const call = await apiCall(suite.server.base, alice.token, "POST", "/v1/calls", { conversation_id: id, kind: "audio" });
     expect(call.status, JSON.stringify(call.body)).toBe(201);
     const callId = call.body.data.id as string;
-    const q = await apiCall(server.base, alice.token, "POST", `/v1/calls/${callId}/quality`, {
+    const q = await apiCall(suite.server.base, alice.token, "POST", `/v1/calls/${callId}/quality`, {
       rtt_ms: 42,
       jitter_ms: 3,
       packet_loss: 0.01,
       bitrate_kbps: 640,
     });
     expect(q.status, JSON.stringify(q.body)).toBeLessThan(300);
-    const ended = await apiCall(server.base, alice.token, "POST", `/v1/calls/${callId}/end`);
+    const ended = await apiCall(suite.server.base, alice.token, "POST", `/v1/calls/${callId}/end`);
     expect(ended.status).toBe(200);
     const page = await signedIn("alice");
     await page.goto(`/c/${id}`);
@@ -337,7 +326,7 @@ describe("presence and call quality", () => {
 
 describe("push devices", () => {
   it("lists the account's push devices and removes one", async () => {
-    const sub = await apiCall(server.base, alice.token, "POST", "/v1/push/subscriptions", {
+    const sub = await apiCall(suite.server.base, alice.token, "POST", "/v1/push/subscriptions", {
       kind: "webpush",
       // Never contacted: nothing notifies Alice in this test.
       endpoint: "http://127.0.0.1:9/push/alice-phone",
@@ -362,7 +351,7 @@ describe("push devices", () => {
 
 describe("account deletion", () => {
   it("needs the password and a confirmation, then the account is gone", async () => {
-    await apiUser(server.base, "dave", "Dave Example");
+    await apiUser(suite.server.base, "dave", "Dave Example");
     // The wrong password's 400 is logged by the browser itself: this context's list expects it.
     const own: string[] = [];
     const page = await signedIn("dave", own);
@@ -378,7 +367,7 @@ describe("account deletion", () => {
     await page.getByLabel("Your password").fill(PASSWORD);
     await page.getByRole("button", { name: "Delete my account permanently" }).click();
     await page.getByLabel("Email or username").waitFor();
-    const login = await fetch(`${server.base}/v1/auth/login`, {
+    const login = await fetch(`${suite.server.base}/v1/auth/login`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ username: "dave", password: PASSWORD }),

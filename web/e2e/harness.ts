@@ -8,7 +8,8 @@ import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { type Browser, type BrowserContext, type Page, chromium } from "playwright-core";
+import { type Browser, type BrowserContext, type BrowserContextOptions, type Page, chromium } from "playwright-core";
+import { afterAll, beforeAll } from "vitest";
 
 export const PASSWORD = "tangerine-violin-42";
 const here = new URL(".", import.meta.url).pathname;
@@ -194,4 +195,87 @@ export function launchMediaBrowser(): Promise<Browser> {
       "--use-fake-ui-for-media-stream",
     ],
   });
+}
+
+/**
+ * A spec file's server and browser: `useSuite(name)` at the top of the file starts both before
+ * its tests (the env may be computed then, e.g. from a stub started first) and stops both after
+ * them. Read `suite.server` and `suite.browser` inside hooks and tests only.
+ */
+export interface Suite {
+  readonly server: Server;
+  readonly browser: Browser;
+}
+
+export function useSuite(
+  name: string,
+  options: { env?: Record<string, string> | (() => Promise<Record<string, string>>); media?: boolean } = {},
+): Suite {
+  const suite: { server?: Server; browser?: Browser } = {};
+  beforeAll(async () => {
+    const env = typeof options.env === "function" ? await options.env() : (options.env ?? {});
+    suite.server = await startServer(name, env);
+    suite.browser = await (options.media ? launchMediaBrowser() : launchBrowser());
+  });
+  afterAll(async () => {
+    await suite.browser?.close();
+    await suite.server?.stop();
+  });
+  return {
+    get server(): Server {
+      if (!suite.server) throw new Error("the suite's server is not started (read it inside a hook or test)");
+      return suite.server;
+    },
+    get browser(): Browser {
+      if (!suite.browser) throw new Error("the suite's browser is not started (read it inside a hook or test)");
+      return suite.browser;
+    },
+  };
+}
+
+/** A new context on the suite's server whose console errors and CSP violations go to `problems`. */
+export async function watchedContext(suite: Suite, problems: string[], options: BrowserContextOptions = {}): Promise<BrowserContext> {
+  const context = await suite.browser.newContext({ baseURL: suite.server.base, ...options });
+  watchProblems(context, problems);
+  return context;
+}
+
+/** Fills the app's sign-in form and submits it (no wait: what follows depends on the test). */
+export async function submitSignIn(page: Page, identifier: string, password = PASSWORD): Promise<void> {
+  await page.getByLabel("Email or username").fill(identifier);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+/** Opens the app, signs in through its form and waits until the session is there ("Sign out"). */
+export async function signIn(page: Page, identifier: string): Promise<void> {
+  await page.goto("/");
+  await submitSignIn(page, identifier);
+  await page.getByRole("button", { name: "Sign out" }).waitFor();
+}
+
+/** Creates an account through the app's own "Create account" screen, signed in afterwards. */
+export async function createAccountInApp(page: Page, username: string, displayName: string): Promise<void> {
+  await page.goto("/");
+  await page.getByRole("link", { name: "Create account" }).click();
+  await page.getByLabel("Email").fill(`${username}@example.org`);
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Display name").fill(displayName);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Create account" }).click();
+  // Signed in: the (still empty, so invisible) list is there, and so is "Sign out".
+  await page.getByRole("button", { name: "Sign out" }).waitFor();
+  await page.getByRole("list", { name: "Conversations" }).waitFor({ state: "attached" });
+}
+
+/** A fresh access token for an existing user, signed in through the JSON API. */
+export async function apiLogin(base: string, username: string): Promise<string> {
+  const r = await fetch(`${base}/v1/auth/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username, password: PASSWORD }),
+  });
+  const body = (await r.json()) as { data: { access_token: string } };
+  if (r.status !== 200) throw new Error(`login ${username}: ${JSON.stringify(body)}`);
+  return body.data.access_token;
 }

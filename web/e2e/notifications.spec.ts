@@ -10,11 +10,10 @@ import { createECDH, randomBytes, randomUUID } from "node:crypto";
 import { type IncomingHttpHeaders, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { PASSWORD, type Server, accessibilityProblems, apiCall, apiUser, launchBrowser, startServer, watchProblems } from "./harness";
+import type { BrowserContext, Page } from "playwright-core";
+import { accessibilityProblems, apiCall, apiUser, useSuite, watchedContext, signIn } from "./harness";
 
-let server: Server;
-let browser: Browser;
+const suite = useSuite("notifications", { env: { SC_PUSH_ALLOW_INSECURE_ENDPOINTS: "true" } });
 let context: BrowserContext;
 let bob: Page;
 const problems: string[] = [];
@@ -36,19 +35,15 @@ let conversationId = "";
 
 beforeAll(async () => {
   // The stand-in push service is on loopback, which only this switch allows (tests only).
-  server = await startServer("notifications", { SC_PUSH_ALLOW_INSECURE_ENDPOINTS: "true" });
-  browser = await launchBrowser();
   await new Promise<void>((ok) => pushService.listen(0, "127.0.0.1", ok));
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
   pushService.close();
 });
 
 async function aliceSays(content: string): Promise<void> {
-  const r = await apiCall(server.base, alice.token, "POST", `/v1/conversations/${conversationId}/messages`, {
+  const r = await apiCall(suite.server.base, alice.token, "POST", `/v1/conversations/${conversationId}/messages`, {
     client_message_id: randomUUID(),
     content,
   });
@@ -56,7 +51,7 @@ async function aliceSays(content: string): Promise<void> {
 }
 
 async function unreadOnServer(token: string): Promise<number> {
-  const r = await apiCall(server.base, token, "GET", "/v1/notifications?unread=true&limit=100");
+  const r = await apiCall(suite.server.base, token, "GET", "/v1/notifications?unread=true&limit=100");
   return (r.body.data["items"] as unknown[]).length;
 }
 
@@ -74,9 +69,9 @@ async function expectClean(page: Page, what: string) {
 
 describe("notifications", () => {
   it("counts and lists notifications live, and marks them read", async () => {
-    alice = await apiUser(server.base, "alice", "Alice Liddell");
-    bobApi = await apiUser(server.base, "bob", "Bob Builder");
-    const conv = await apiCall(server.base, alice.token, "POST", "/v1/conversations", {
+    alice = await apiUser(suite.server.base, "alice", "Alice Liddell");
+    bobApi = await apiUser(suite.server.base, "bob", "Bob Builder");
+    const conv = await apiCall(suite.server.base, alice.token, "POST", "/v1/conversations", {
       kind: "group",
       title: "Garden party",
       member_ids: [bobApi.id],
@@ -84,20 +79,15 @@ describe("notifications", () => {
     expect(conv.status).toBe(201);
     conversationId = conv.body.data["id"] as string;
 
-    context = await browser.newContext({ baseURL: server.base });
-    watchProblems(context, problems);
-    await context.grantPermissions(["notifications"], { origin: server.base });
+    context = await watchedContext(suite, problems);
+    await context.grantPermissions(["notifications"], { origin: suite.server.base });
     bob = await context.newPage();
-    await bob.goto("/");
-    await bob.getByLabel("Email or username").fill("bob");
-    await bob.getByLabel("Password").fill(PASSWORD);
-    await bob.getByRole("button", { name: "Sign in" }).click();
-    await bob.getByRole("button", { name: "Sign out" }).waitFor();
+    await signIn(bob, "bob");
     await bob.getByRole("status").filter({ hasText: "Online" }).waitFor();
 
     // Signing in from a new browser is itself a security notice; start from nothing unread.
     await expect.poll(() => unreadOnServer(bobApi.token), { timeout: 15_000 }).toBeGreaterThanOrEqual(1);
-    await apiCall(server.base, bobApi.token, "POST", "/v1/notifications/read-all");
+    await apiCall(suite.server.base, bobApi.token, "POST", "/v1/notifications/read-all");
     await bob.reload();
     await bob.getByRole("status").filter({ hasText: "Online" }).waitFor();
     await expect.poll(() => badge(bob)).toBe("Notifications");
@@ -120,7 +110,7 @@ describe("notifications", () => {
     expect(await bob.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await bob.setViewportSize({ width: 1280, height: 800 });
     await bob.emulateMedia({ colorScheme: "light" });
-    expect((await apiCall(server.base, bobApi.token, "POST", "/v1/presence", { status: "offline" })).status).toBe(200);
+    expect((await apiCall(suite.server.base, bobApi.token, "POST", "/v1/presence", { status: "offline" })).status).toBe(200);
     await aliceSays("Cake is ready");
     await list.getByRole("link", { name: "Unread: New message from Alice Liddell in Garden party" }).waitFor({ timeout: 15_000 });
     await expect.poll(() => badge(bob)).toBe("Notifications 2 unread");
@@ -142,7 +132,7 @@ describe("notifications", () => {
     await list.getByRole("link", { name: "Alice Liddell mentioned you in Garden party" }).click();
     await bob.waitForURL(new RegExp(`/c/${conversationId}$`));
     await bob.getByRole("list", { name: "Messages" }).getByText("Are you coming, @bob?").waitFor();
-    await apiCall(server.base, bobApi.token, "POST", "/v1/presence", { status: "online" });
+    await apiCall(suite.server.base, bobApi.token, "POST", "/v1/presence", { status: "online" });
   });
 
   it("keeps preferences and a mute across a reload", async () => {
@@ -159,7 +149,7 @@ describe("notifications", () => {
     await section.getByRole("status").filter({ hasText: "Saved: Mentions, push off." }).waitFor({ state: "attached" });
     await section.getByRole("checkbox", { name: "Email digest of unread messages and mentions" }).uncheck();
     await section.getByRole("status").filter({ hasText: "Saved: email digest off." }).waitFor({ state: "attached" });
-    const prefs = (await apiCall(server.base, bobApi.token, "GET", "/v1/notifications/preferences")).body.data as {
+    const prefs = (await apiCall(suite.server.base, bobApi.token, "GET", "/v1/notifications/preferences")).body.data as {
       kinds: Record<string, { push: boolean; email: boolean }>;
       email_digest: boolean;
     };
@@ -184,7 +174,7 @@ describe("notifications", () => {
     await bob.keyboard.press("Enter");
     await header.getByRole("button", { name: "For 8 hours" }).click();
     await header.getByRole("status").filter({ hasText: /^Muted until / }).waitFor();
-    const muted = (await apiCall(server.base, bobApi.token, "GET", `/v1/conversations/${conversationId}`)).body.data;
+    const muted = (await apiCall(suite.server.base, bobApi.token, "GET", `/v1/conversations/${conversationId}`)).body.data;
     const until = Date.parse(muted["muted_until"] as string);
     expect(Math.abs(until - (Date.now() + 8 * 3600_000))).toBeLessThan(60_000);
     await bob.reload();
@@ -197,18 +187,18 @@ describe("notifications", () => {
     await header.getByText("Mute", { exact: true }).click();
     await header.getByRole("button", { name: "Until I unmute" }).click();
     await header.getByRole("status").filter({ hasText: "Muted until you unmute" }).waitFor();
-    const forever = (await apiCall(server.base, bobApi.token, "GET", `/v1/conversations/${conversationId}`)).body.data;
+    const forever = (await apiCall(suite.server.base, bobApi.token, "GET", `/v1/conversations/${conversationId}`)).body.data;
     expect(Date.parse(forever["muted_until"] as string)).toBeGreaterThan(Date.now() + 360 * 24 * 3600_000);
     await header.getByText("Muted", { exact: true }).click();
     await header.getByRole("button", { name: "Unmute" }).click();
     await header.getByText("Mute", { exact: true }).waitFor();
-    expect((await apiCall(server.base, bobApi.token, "GET", `/v1/conversations/${conversationId}`)).body.data["muted_until"] ?? null).toBeNull();
+    expect((await apiCall(suite.server.base, bobApi.token, "GET", `/v1/conversations/${conversationId}`)).body.data["muted_until"] ?? null).toBeNull();
   });
 
   it("registers the service worker at / and turns push on and off", async () => {
     const scope = await bob.evaluate(async () => (await navigator.serviceWorker.ready).scope);
-    expect(scope).toBe(`${server.base}/`);
-    const sw = await fetch(`${server.base}/sw.js`);
+    expect(scope).toBe(`${suite.server.base}/`);
+    const sw = await fetch(`${suite.server.base}/sw.js`);
     expect(sw.headers.get("content-type")).toMatch(/^text\/javascript/);
     expect(sw.headers.get("cache-control")).toBe("no-cache");
     expect(await sw.text()).not.toMatch(/^\s*(import|export)\b/m);
@@ -268,7 +258,7 @@ describe("notifications", () => {
 
     // The subscription is on the server, tied to this session, and survives a reload.
     const subs = async () =>
-      (await apiCall(server.base, bobApi.token, "GET", "/v1/push/subscriptions")).body.data["items"] as { kind: string; device_name: string }[];
+      (await apiCall(suite.server.base, bobApi.token, "GET", "/v1/push/subscriptions")).body.data["items"] as { kind: string; device_name: string }[];
     expect(await subs()).toEqual([expect.objectContaining({ kind: "webpush", device_name: "Web browser" })]);
     await bob.reload();
     await section.getByRole("button", { name: "Turn off push notifications" }).waitFor();
@@ -277,7 +267,7 @@ describe("notifications", () => {
 
     if (fake) {
       // Bob is away: Alice's message is pushed to the subscription, encrypted and signed.
-      await apiCall(server.base, bobApi.token, "POST", "/v1/presence", { status: "offline" });
+      await apiCall(suite.server.base, bobApi.token, "POST", "/v1/presence", { status: "offline" });
       await aliceSays("Pushed?");
       await expect.poll(() => received.length, { timeout: 20_000 }).toBeGreaterThanOrEqual(1);
       await expect.poll(() => badge(bob)).toBe("Notifications 1 unread");
@@ -286,7 +276,7 @@ describe("notifications", () => {
       expect(push.headers["content-encoding"]).toBe("aes128gcm");
       expect(push.headers["authorization"]).toMatch(/^vapid t=.+, k=.+/);
       expect(push.bytes).toBeGreaterThan(0);
-      await apiCall(server.base, bobApi.token, "POST", "/v1/presence", { status: "online" });
+      await apiCall(suite.server.base, bobApi.token, "POST", "/v1/presence", { status: "online" });
     }
 
     // The worker shows a delivered push (what the push service hands the browser): generic
@@ -297,10 +287,10 @@ describe("notifications", () => {
       registrations.push(...e.registrations),
     );
     await cdp.send("ServiceWorker.enable");
-    await expect.poll(() => registrations.find((r) => r.scopeURL === `${server.base}/`)).toBeTruthy();
-    const registrationId = registrations.find((r) => r.scopeURL === `${server.base}/`)!.registrationId;
+    await expect.poll(() => registrations.find((r) => r.scopeURL === `${suite.server.base}/`)).toBeTruthy();
+    const registrationId = registrations.find((r) => r.scopeURL === `${suite.server.base}/`)!.registrationId;
     await cdp.send("ServiceWorker.deliverPushMessage", {
-      origin: server.base,
+      origin: suite.server.base,
       registrationId,
       data: JSON.stringify({ type: "message", conversation_id: conversationId, notification_id: "0190f0e0-0000-7000-8000-000000000001" }),
     });
@@ -317,7 +307,7 @@ describe("notifications", () => {
     // run on the shown notification: the browser's notification UI is not reachable here).
     await bob.goto("/notifications");
     await bob.getByRole("heading", { name: "Notifications" }).waitFor();
-    const worker = context.serviceWorkers().find((w) => w.url() === `${server.base}/sw.js`);
+    const worker = context.serviceWorkers().find((w) => w.url() === `${suite.server.base}/sw.js`);
     expect(worker, "the service worker").toBeTruthy();
     await worker!.evaluate(async () => {
       type Click = new (type: string, init: { notification: Notification }) => Event;
@@ -347,7 +337,7 @@ describe("notifications", () => {
   });
 
   it("serves an installable manifest", async () => {
-    const r = await fetch(`${server.base}/manifest.webmanifest`);
+    const r = await fetch(`${suite.server.base}/manifest.webmanifest`);
     expect(r.status).toBe(200);
     expect(r.headers.get("content-type")).toBe("application/manifest+json");
     const m = (await r.json()) as { name: string; start_url: string; display: string; icons: { src: string; sizes: string; purpose: string }[] };
@@ -355,7 +345,7 @@ describe("notifications", () => {
     for (const size of ["192x192", "512x512"]) expect(m.icons.some((i) => i.sizes === size)).toBe(true);
     expect(m.icons.some((i) => i.purpose === "maskable")).toBe(true);
     for (const icon of m.icons) {
-      const got = await fetch(`${server.base}${icon.src}`);
+      const got = await fetch(`${suite.server.base}${icon.src}`);
       expect(got.status, icon.src).toBe(200);
       const bytes = Buffer.from(await got.arrayBuffer());
       if (icon.src.endsWith(".png")) {
@@ -367,7 +357,7 @@ describe("notifications", () => {
     expect(await bob.locator('link[rel="manifest"]').getAttribute("href")).toBe("/manifest.webmanifest");
     const cdp = await context.newCDPSession(bob);
     const manifest = (await cdp.send("Page.getAppManifest")) as { url: string; errors: unknown[]; data?: string };
-    expect(manifest.url).toBe(`${server.base}/manifest.webmanifest`);
+    expect(manifest.url).toBe(`${suite.server.base}/manifest.webmanifest`);
     expect(manifest.errors).toEqual([]);
     expect(JSON.parse(manifest.data ?? "{}").short_name).toBe("SecureConnect");
     await cdp.detach();

@@ -8,7 +8,17 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, it } from "vitest";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { PASSWORD, type Server, apiCall, apiUser, launchBrowser, launchMediaBrowser, startServer } from "./harness";
+import {
+  PASSWORD,
+  type Server,
+  apiCall,
+  apiUser,
+  launchBrowser,
+  launchMediaBrowser,
+  startServer,
+  submitSignIn,
+  signIn,
+} from "./harness";
 import { type AiStub, aiEnv, createAdmin, startAiStub } from "./fixtures";
 
 const OUT = join(new URL(".", import.meta.url).pathname, "../../docs/screenshots");
@@ -69,11 +79,7 @@ async function signedIn(
 ): Promise<{ context: BrowserContext; page: Page }> {
   const context = await b.newContext({ baseURL: server.base, viewport, colorScheme, deviceScaleFactor: 1, permissions });
   const page = await context.newPage();
-  await page.goto("/");
-  await page.getByLabel("Email or username").fill(username);
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("button", { name: "Sign out" }).waitFor();
+  await signIn(page, username);
   return { context, page };
 }
 
@@ -122,9 +128,7 @@ it("shoots the main screens", { timeout: 240_000 }, async () => {
         await page.getByRole("button", { name: "Sign out" }).click();
         await page.getByRole("button", { name: "Sign in" }).waitFor();
         await shot(page, "sign-in");
-        await page.getByLabel("Email or username").fill("ada");
-        await page.getByLabel("Password").fill(PASSWORD);
-        await page.getByRole("button", { name: "Sign in" }).click();
+        await submitSignIn(page, "ada");
       }
       const item = page.getByRole("list", { name: "Conversations" }).getByRole("link", { name: /Grace Hopper/ });
       await item.waitFor();

@@ -6,27 +6,33 @@
 // axe finding (colour contrast included).
 
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { ARTIFACTS, PASSWORD, type Server, accessibilityProblems, apiCall, apiUser, launchBrowser, startServer, watchProblems } from "./harness";
+import { afterAll, describe, expect, it } from "vitest";
+import type { BrowserContext, Page } from "playwright-core";
+import {
+  ARTIFACTS,
+  PASSWORD,
+  accessibilityProblems,
+  apiCall,
+  apiUser,
+  useSuite,
+  watchedContext,
+  submitSignIn,
+} from "./harness";
 import { type AiStub, aiEnv, createAdmin, startAiStub } from "./fixtures";
 
-let server: Server;
-let browser: Browser;
 let stub: AiStub;
 let context: BrowserContext;
 let page: Page;
 const problems: string[] = [];
 
-beforeAll(async () => {
-  stub = await startAiStub("Hello.");
-  server = await startServer("topbar", { ...aiEnv(stub), SC_ADMIN_REQUIRE_2FA: "false" });
-  browser = await launchBrowser();
+const suite = useSuite("topbar", {
+  env: async () => {
+    stub = await startAiStub("Hello.");
+    return { ...aiEnv(stub), SC_ADMIN_REQUIRE_2FA: "false" };
+  },
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await server?.stop();
   await stub?.close();
 });
 
@@ -34,15 +40,12 @@ const NAV = ["Conversations", "Drive", "Notifications", "Assistant", "Admin"];
 
 describe("top bar", () => {
   it("names its controls, in a Main navigation and an Account group", async () => {
-    await createAdmin(server, "root", "Rosalind Franklin-Oppenheimer");
-    const friend = await apiUser(server.base, "friend", "Friend");
-    context = await browser.newContext({ baseURL: server.base });
-    watchProblems(context, problems);
+    await createAdmin(suite.server, "root", "Rosalind Franklin-Oppenheimer");
+    const friend = await apiUser(suite.server.base, "friend", "Friend");
+    context = await watchedContext(suite, problems);
     page = await context.newPage();
     await page.goto("/");
-    await page.getByLabel("Email or username").fill("root");
-    await page.getByLabel("Password").fill(PASSWORD);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await submitSignIn(page, "root");
     const main = page.getByRole("navigation", { name: "Main" });
     await main.getByRole("link", { name: "Assistant" }).waitFor();
     expect(await main.getByRole("link").allInnerTexts()).toHaveLength(5);
@@ -52,15 +55,15 @@ describe("top bar", () => {
     await account.getByRole("button", { name: "Sign out" }).waitFor();
     await page.getByRole("banner").getByText("Rosalind Franklin-Oppenheimer").waitFor();
     // A direct message for the badge.
-    const login = await fetch(`${server.base}/v1/auth/login`, {
+    const login = await fetch(`${suite.server.base}/v1/auth/login`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ username: "root", password: PASSWORD }),
     });
     const token = ((await login.json()) as { data: { access_token: string } }).data.access_token;
-    const me = await apiCall(server.base, token, "GET", "/v1/users/me");
-    const conv = await apiCall(server.base, friend.token, "POST", "/v1/conversations", { kind: "direct", member_ids: [me.body.data["id"]] });
-    await apiCall(server.base, friend.token, "POST", `/v1/conversations/${conv.body.data["id"] as string}/messages`, {
+    const me = await apiCall(suite.server.base, token, "GET", "/v1/users/me");
+    const conv = await apiCall(suite.server.base, friend.token, "POST", "/v1/conversations", { kind: "direct", member_ids: [me.body.data["id"]] });
+    await apiCall(suite.server.base, friend.token, "POST", `/v1/conversations/${conv.body.data["id"] as string}/messages`, {
       client_message_id: "m1",
       content: "Hello root",
     });

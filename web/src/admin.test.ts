@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ApiFailure } from "./api/client";
-import { adminProblem, banState, banUntil, formatBytes, parseQuota, sinceParam } from "./admin";
+import { adminProblem, banState, banUntil, parseQuota, sinceParam } from "./admin";
 import { aiProblem, waitText } from "./ai";
 
 describe("adminProblem", () => {
@@ -30,19 +30,12 @@ describe("ban and quota helpers", () => {
     expect(banUntil("forever", now)).toBeNull();
   });
   it("parses quotas in MB/GB and refuses nonsense", () => {
-    expect(parseQuota("1.5", "GB")).toBe(1_500_000_000);
-    expect(parseQuota(" 250 ", "MB")).toBe(250_000_000);
-    expect(parseQuota("2,5", "MB")).toBe(2_500_000);
+    expect(parseQuota("1.5", "GB")).toBe(1.5 * 1024 ** 3);
+    expect(parseQuota(" 250 ", "MB")).toBe(250 * 1024 ** 2);
+    expect(parseQuota("2,5", "MB")).toBe(2.5 * 1024 ** 2);
     expect(parseQuota("-1", "MB")).toBeNull();
     expect(parseQuota("1e3", "MB")).toBeNull();
     expect(parseQuota("", "GB")).toBeNull();
-  });
-  it("formats bytes", () => {
-    expect(formatBytes(0)).toBe("0 B");
-    expect(formatBytes(999)).toBe("999 B");
-    expect(formatBytes(1_500)).toBe("1.5 kB");
-    expect(formatBytes(1_073_741_824)).toBe("1.1 GB");
-    expect(formatBytes(250_000_000)).toBe("250 MB");
   });
   it("describes the ban state", () => {
     expect(banState({ banned: false })).toBe("Active");

@@ -2,6 +2,8 @@
 // ban durations, quotas in readable units.
 
 import { ApiFailure } from "./api/client";
+import { SIZE_UNITS } from "./size";
+import { dateTime } from "./format";
 
 /** A sentence for a failed admin request. `gate` is true when it means the whole screen is closed. */
 export function adminProblem(e: unknown): { text: string; gate: boolean } {
@@ -38,7 +40,7 @@ export function banUntil(duration: BanDuration, now = new Date()): string | null
   return new Date(now.getTime() + d.seconds * 1000).toISOString();
 }
 
-const UNITS = { MB: 1_000_000, GB: 1_000_000_000 } as const;
+const UNITS = SIZE_UNITS;
 export type QuotaUnit = keyof typeof UNITS;
 
 /** Bytes of a quota typed as a number of MB or GB; null when it is not a non-negative number. */
@@ -49,24 +51,11 @@ export function parseQuota(text: string, unit: QuotaUnit): number | null {
   return Number.isSafeInteger(n) ? n : null;
 }
 
-/** "0 B", "12.3 kB", "4.5 MB", "1.2 GB" (decimal units). */
-export function formatBytes(n: number): string {
-  if (n < 1000) return `${n} B`;
-  const units = ["kB", "MB", "GB", "TB", "PB"];
-  let v = n;
-  let i = -1;
-  do {
-    v /= 1000;
-    i++;
-  } while (v >= 1000 && i < units.length - 1);
-  return `${v >= 100 ? Math.round(v) : Number(v.toFixed(1))} ${units[i]}`;
-}
-
 /** How a user's state reads in the list: "Banned until …", "Banned", or "Active". */
 export function banState(u: { banned: boolean; banned_until?: string | null }, locale?: string): string {
   if (!u.banned) return "Active";
   if (!u.banned_until) return "Banned until unbanned";
-  return `Banned until ${new Date(u.banned_until).toLocaleString(locale, { dateStyle: "medium", timeStyle: "short" })}`;
+  return `Banned until ${dateTime(u.banned_until, locale)}`;
 }
 
 /** The RFC 3339 `since` of a `datetime-local` input's value (the reader's local time), or undefined. */

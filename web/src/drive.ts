@@ -1,21 +1,8 @@
-// The drive's pure logic: sizes, media types by extension, the headers a browser may set on the
+// The drive's pure logic: media types by extension, the headers a browser may set on the
 // signed PUT, the breadcrumb walk, the upload state machine and what each API error means to a
 // person. No DOM and no network here (tested in drive.test.ts).
 
-/** "0 B", "999 B", "1.5 KB", "12 MB", "1.1 GB" (powers of 1024, one decimal below 10). */
-export function formatSize(bytes: number): string {
-  if (!Number.isFinite(bytes) || bytes < 0) return "";
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ["KB", "MB", "GB", "TB"];
-  let v = bytes / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  const shown = v < 10 ? (Math.round(v * 10) / 10).toString() : Math.round(v).toString();
-  return `${shown} ${units[i]}`;
-}
+import { formatSize } from "./size";
 
 /** The media types the server knows per extension (API.md §12; crates/sc-core/src/files.rs). */
 const BY_EXTENSION: Record<string, string> = {

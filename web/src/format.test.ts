@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { lastActivity, typingLine } from "./format";
+import { dateTime, lastActivity, typingLine } from "./format";
 
 describe("lastActivity", () => {
   const now = new Date("2026-12-03T15:00:00.000Z");
@@ -18,5 +18,14 @@ describe("typingLine", () => {
     expect(typingLine(["Ada"])).toBe("Ada is typing…");
     expect(typingLine(["Ada", "Grace"])).toBe("Ada and Grace are typing…");
     expect(typingLine(["a", "b", "c"])).toBe("3 people are typing…");
+  });
+});
+
+describe("dateTime", () => {
+  it("shows the date and the time, in the given locale", () => {
+    const at = "2026-12-04T10:00:00.000Z";
+    const want = new Date(at).toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" });
+    expect(dateTime(at, "en-GB")).toBe(want);
+    expect(dateTime(at, "en-GB")).toMatch(/2026/);
   });
 });

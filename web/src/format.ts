@@ -1,5 +1,10 @@
 // How times are shown (in the reader's locale and time zone).
 
+/** A date and time in full, e.g. "4 Dec 2026, 10:00" (files, versions, links, bans). */
+export function dateTime(at: string | Date, locale?: string): string {
+  return new Date(at).toLocaleString(locale, { dateStyle: "medium", timeStyle: "short" });
+}
+
 /** When a conversation was last active: the time today, else the date. */
 export function lastActivity(at: string, now = new Date()): string {
   const d = new Date(at);

@@ -3,25 +3,12 @@
 // account (DELETE /v1/users/me {password}, after a confirmation).
 
 import { useState } from "preact/hooks";
-import { ApiFailure, api, http } from "../api/client";
+import { api, http } from "../api/client";
 import { parseHttpsUrl } from "../gaps";
 import { type Session, forget, updateUser } from "../session";
+import { apiErrorText } from "../errors";
+import { type Note, NoteLine } from "./Note";
 import "./gaps.css";
-
-type Note = { ok: boolean; text: string } | null;
-
-function why(e: unknown, otherwise: string): string {
-  return e instanceof ApiFailure ? e.message : otherwise;
-}
-
-function NoteLine({ note }: { note: Note }) {
-  if (!note) return null;
-  return (
-    <p class={note.ok ? "ok" : "error"} role={note.ok ? "status" : "alert"}>
-      {note.text}
-    </p>
-  );
-}
 
 export function AvatarLink({ session }: { session: Session }) {
   const [url, setUrl] = useState(session.user.avatar_url ?? "");
@@ -38,7 +25,7 @@ export function AvatarLink({ session }: { session: Session }) {
       setUrl(user.avatar_url ?? "");
       setNote({ ok: true, text: p.url ? "Avatar saved." : "Avatar removed." });
     } catch (err) {
-      setNote({ ok: false, text: why(err, "The avatar could not be saved.") });
+      setNote({ ok: false, text: apiErrorText(err, "The avatar could not be saved.") });
     }
   }
 
@@ -81,7 +68,7 @@ export function DeleteAccount() {
       // The account and every session are gone: back to the sign-in screen.
       forget();
     } catch (err) {
-      setNote({ ok: false, text: why(err, "The account could not be deleted.") });
+      setNote({ ok: false, text: apiErrorText(err, "The account could not be deleted.") });
     }
   }
 

@@ -6,6 +6,7 @@ import { useEffect, useState } from "preact/hooks";
 import { ApiFailure, failure, http } from "../api/client";
 import { navigate } from "../router";
 import { forget } from "../session";
+import { ErrorLine } from "./Note";
 
 function home(e: Event) {
   e.preventDefault();
@@ -94,11 +95,7 @@ export function ResetPassword({ token }: { token: string }) {
             />
             <small>At least 12 characters; a passphrase of a few words works well.</small>
           </label>
-          {error && (
-            <p class="error" role="alert">
-              {error}
-            </p>
-          )}
+          <ErrorLine text={error} />
           <button type="submit" disabled={!token}>
             Set new password
           </button>
@@ -137,11 +134,7 @@ export function ForgotPassword() {
             Email
             <input type="email" autocomplete="email" required value={email} onInput={(e) => setEmail(e.currentTarget.value)} />
           </label>
-          {error && (
-            <p class="error" role="alert">
-              {error}
-            </p>
-          )}
+          <ErrorLine text={error} />
           <button type="submit">Send reset link</button>
         </form>
       )}

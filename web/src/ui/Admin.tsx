@@ -11,13 +11,15 @@ import {
   adminProblem,
   banState,
   banUntil,
-  formatBytes,
   parseQuota,
   sinceParam,
 } from "../admin";
 import { lastActivity } from "../format";
-import { navigate } from "../router";
+import { formatSize } from "../size";
 import type { Session } from "../session";
+import { BackToConversations } from "./BackLink";
+import { LoadMore, usePagedList } from "./PagedList";
+import { ErrorLine, NoteLine } from "./Note";
 import "./admin.css";
 
 type Stats = Schemas["StatsView"];
@@ -54,21 +56,6 @@ const AUDIT_EVENTS = [
   "ai.opted_out",
 ];
 
-function Back() {
-  return (
-    <a
-      class="back"
-      href="/"
-      onClick={(e) => {
-        e.preventDefault();
-        navigate({ name: "home" });
-      }}
-    >
-      All conversations
-    </a>
-  );
-}
-
 export function Admin({ session }: { session: Session }) {
   const [stats, setStats] = useState<Stats | null>(null);
   const [gate, setGate] = useState<string | null>(null);
@@ -95,7 +82,7 @@ export function Admin({ session }: { session: Session }) {
   if (!isAdmin || gate) {
     return (
       <div class="admin">
-        <Back />
+        <BackToConversations />
         <h1>Administration</h1>
         <p class="error" role="alert">
           {gate ?? "Not allowed: administration is for administrators only."}
@@ -106,13 +93,9 @@ export function Admin({ session }: { session: Session }) {
 
   return (
     <div class="admin">
-      <Back />
+      <BackToConversations />
       <h1>Administration</h1>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine text={error} />
       <section aria-labelledby="admin-stats-heading">
         <h2 id="admin-stats-heading">Statistics</h2>
         {stats ? (
@@ -121,7 +104,7 @@ export function Admin({ session }: { session: Session }) {
             <Stat label="Conversations" value={stats.conversations} />
             <Stat label="Messages" value={stats.messages} />
             <Stat label="Files" value={stats.files} />
-            <Stat label="Stored" value={formatBytes(stats.bytes_stored)} />
+            <Stat label="Stored" value={formatSize(stats.bytes_stored)} />
             <Stat label="Live calls" value={stats.live_calls} />
             <Stat label="Open sockets" value={stats.sockets} />
             <Stat label="Sessions" value={stats.sessions} />
@@ -154,6 +137,14 @@ function Stat({ label, value }: { label: string; value: number | string }) {
   );
 }
 
+/** A failed admin request: the whole screen closes (`onGate`, nothing shown here) or its text is shown. */
+function adminGateOr(e: unknown, onGate: (text: string) => void): string | null {
+  const p = adminProblem(e);
+  if (!p.gate) return p.text;
+  onGate(p.text);
+  return null;
+}
+
 function Users({
   me,
   onGate,
@@ -164,31 +155,14 @@ function Users({
   onSeen: (users: AdminUser[]) => void;
 }) {
   const [q, setQ] = useState("");
-  const [rows, setRows] = useState<AdminUser[]>([]);
-  const [next, setNext] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [loading, setLoading] = useState(false);
+  const { rows, setRows, next, loading, error, load: loadPage } = usePagedList<AdminUser>((e) => adminGateOr(e, onGate));
 
   async function load(query: string, cursor?: string) {
-    setLoading(true);
-    try {
-      const page = await api((headers) =>
-        http.GET("/v1/admin/users", {
-          headers,
-          params: { query: { q: query.trim() || undefined, limit: 20, cursor } },
-        }),
-      );
-      setRows((cur) => (cursor ? [...cur, ...page.items] : page.items));
-      setNext(page.next_cursor ?? null);
-      setError(null);
-      onSeen(page.items);
-    } catch (e) {
-      const p = adminProblem(e);
-      if (p.gate) onGate(p.text);
-      else setError(p.text);
-    } finally {
-      setLoading(false);
-    }
+    const page = await loadPage(
+      (cursor) => api((headers) => http.GET("/v1/admin/users", { headers, params: { query: { q: query.trim() || undefined, limit: 20, cursor } } })),
+      cursor,
+    );
+    if (page) onSeen(page.items);
   }
 
   useEffect(() => {
@@ -216,22 +190,14 @@ function Users({
         </label>
         <button type="submit">Search</button>
       </form>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine text={error} />
       <ul class="admin-users" aria-label="Users">
         {rows.map((u) => (
           <UserRow key={u.id} user={u} self={u.id === me} onChanged={changed} onGate={onGate} />
         ))}
       </ul>
       {!loading && rows.length === 0 && !error && <p class="hint">No users match.</p>}
-      {next && (
-        <button type="button" class="secondary" disabled={loading} onClick={() => void load(q, next)}>
-          More users
-        </button>
-      )}
+      <LoadMore next={next} loading={loading} onMore={(cursor) => void load(q, cursor)} label="More users" />
     </section>
   );
 }
@@ -310,7 +276,7 @@ function UserRow({
       setNote({ ok: false, text: "The quota is a number of MB or GB, such as 500 or 1.5." });
       return;
     }
-    patch({ quota: bytes }, `${who}'s quota is now ${formatBytes(bytes)}.`);
+    patch({ quota: bytes }, `${who}'s quota is now ${formatSize(bytes)}.`);
   }
 
   const state = banState(user);
@@ -324,7 +290,7 @@ function UserRow({
       <p class="meta">
         {user.email}
         {user.email_verified ? "" : " (not verified)"} · 2FA {user.totp_enabled ? "on" : "off"} · storage{" "}
-        {formatBytes(user.storage_used)} of {formatBytes(user.quota)} · last seen{" "}
+        {formatSize(user.storage_used)} of {formatSize(user.quota)} · last seen{" "}
         {user.last_seen_at ? lastActivity(user.last_seen_at) : "never"}
       </p>
       {user.banned && user.ban_reason && <p class="meta">Reason: {user.ban_reason}</p>}
@@ -373,7 +339,7 @@ function UserRow({
         <form class="admin-inline" onSubmit={saveQuota}>
           <label>
             Storage quota
-            <input inputMode="decimal" value={quota} placeholder={formatBytes(user.quota)} onInput={(e) => setQuota(e.currentTarget.value)} />
+            <input inputMode="decimal" value={quota} placeholder={formatSize(user.quota)} onInput={(e) => setQuota(e.currentTarget.value)} />
           </label>
           <label>
             Unit
@@ -388,11 +354,7 @@ function UserRow({
         </form>
         {self && <p class="hint-small">You cannot ban yourself or change your own role here.</p>}
       </details>
-      {note && (
-        <p class={note.ok ? "ok" : "error"} role={note.ok ? "status" : "alert"}>
-          {note.text}
-        </p>
-      )}
+      <NoteLine note={note} />
     </li>
   );
 }
@@ -405,38 +367,21 @@ function AuditLog({ onGate, names }: { onGate: (text: string) => void; names: Re
   const [event, setEvent] = useState("");
   const [userId, setUserId] = useState("");
   const [since, setSince] = useState("");
-  const [rows, setRows] = useState<AuditEntry[]>([]);
-  const [next, setNext] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [loading, setLoading] = useState(false);
+  const { rows, next, loading, error, load: loadPage } = usePagedList<AuditEntry>((e) => adminGateOr(e, onGate));
 
   async function load(cursor?: string) {
-    setLoading(true);
-    try {
-      const page = await api((headers) =>
-        http.GET("/v1/admin/audit-log", {
-          headers,
-          params: {
-            query: {
-              event: event || undefined,
-              user_id: userId.trim() || undefined,
-              since: sinceParam(since),
-              limit: 50,
-              cursor,
+    await loadPage(
+      (cursor) =>
+        api((headers) =>
+          http.GET("/v1/admin/audit-log", {
+            headers,
+            params: {
+              query: { event: event || undefined, user_id: userId.trim() || undefined, since: sinceParam(since), limit: 50, cursor },
             },
-          },
-        }),
-      );
-      setRows((cur) => (cursor ? [...cur, ...page.items] : page.items));
-      setNext(page.next_cursor ?? null);
-      setError(null);
-    } catch (e) {
-      const p = adminProblem(e);
-      if (p.gate) onGate(p.text);
-      else setError(p.text);
-    } finally {
-      setLoading(false);
-    }
+          }),
+        ),
+      cursor,
+    );
   }
 
   useEffect(() => {
@@ -474,11 +419,7 @@ function AuditLog({ onGate, names }: { onGate: (text: string) => void; names: Re
         </label>
         <button type="submit">Filter</button>
       </form>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine text={error} />
       <ol class="admin-audit" aria-label="Audit log">
         {rows.map((r) => (
           <li key={r.id}>
@@ -494,11 +435,7 @@ function AuditLog({ onGate, names }: { onGate: (text: string) => void; names: Re
         ))}
       </ol>
       {!loading && rows.length === 0 && !error && <p class="hint">No entries.</p>}
-      {next && (
-        <button type="button" class="secondary" disabled={loading} onClick={() => void load(next)}>
-          More entries
-        </button>
-      )}
+      <LoadMore next={next} loading={loading} onMore={(cursor) => void load(cursor)} label="More entries" />
     </section>
   );
 }

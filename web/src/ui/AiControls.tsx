@@ -5,6 +5,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { ApiFailure, type Conversation, type Schemas, api, http } from "../api/client";
 import { type AiSettings, aiProblem, loadAiSettings, saveAiOptIn } from "../ai";
+import { ErrorLine, NoteLine } from "./Note";
 import "./ai.css";
 
 // One settings request shared by the components of a page; refreshed when the opt-in changes.
@@ -99,11 +100,7 @@ export function AiOptIn() {
           <p class="hint-small">{offerLine(settings)}</p>
         </>
       )}
-      {note && (
-        <p class={note.ok ? "ok" : "error"} role={note.ok ? "status" : "alert"}>
-          {note.text}
-        </p>
-      )}
+      <NoteLine note={note} />
     </section>
   );
 }
@@ -180,11 +177,7 @@ export function ConversationAi({
         <button type="button" class="secondary" disabled={!enabled || busy} onClick={() => void summarize()}>
           {busy ? "Summarizing…" : "Summarize"}
         </button>
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorLine text={error} />
         {summary && (
           <section class="ai-summary" aria-label="Summary">
             <p class="summary-text">{summary.summary || "Nothing to summarize yet."}</p>

@@ -5,8 +5,9 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, http, type Schemas } from "../api/client";
 import { type ChatTurn, aiProblem, streamChat } from "../ai";
-import { navigate } from "../router";
 import { AiOptIn, useAiSettings } from "./AiControls";
+import { BackToConversations } from "./BackLink";
+import { ErrorLine } from "./Note";
 import "./ai.css";
 
 type FileView = Schemas["FileView"];
@@ -20,22 +21,9 @@ export function Assistant() {
   const { settings, error, reload } = useAiSettings();
   return (
     <div class="assistant">
-      <a
-        class="back"
-        href="/"
-        onClick={(e) => {
-          e.preventDefault();
-          navigate({ name: "home" });
-        }}
-      >
-        All conversations
-      </a>
+      <BackToConversations />
       <h1>Assistant</h1>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine text={error} />
       <AiOptIn />
       {settings && !settings.chat && !settings.images && (
         <p class="hint" role="status">
@@ -129,11 +117,7 @@ function AssistantChat({ optedIn }: { optedIn: boolean }) {
       <p class="visually-hidden" role="status">
         {streaming ? "The assistant is answering" : turns.length ? "The assistant has answered" : ""}
       </p>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine text={error} />
       <form class="composer" onSubmit={ask}>
         <textarea
           aria-label="Ask the assistant"
@@ -227,11 +211,7 @@ function ImageGeneration({ optedIn }: { optedIn: boolean }) {
           {busy ? "Generating…" : "Generate image"}
         </button>
       </form>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine text={error} />
       {made.length > 0 && (
         <ul class="assistant-files" aria-label="Generated images">
           {made.map(({ file, url }) => (

@@ -2,7 +2,7 @@
 // signed URL (never shown inline in the app's origin).
 
 import { useEffect, useState } from "preact/hooks";
-import { formatSize } from "../drive";
+import { formatSize } from "../size";
 import { type FileView, attachmentInfo, downloadFile, why } from "../driveApi";
 import "./drive.css";
 

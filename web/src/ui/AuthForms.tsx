@@ -4,6 +4,7 @@ import { useState } from "preact/hooks";
 import { ApiFailure } from "../api/client";
 import { navigate } from "../router";
 import { register, signIn } from "../session";
+import { ErrorLine } from "./Note";
 
 function message(e: unknown): string {
   if (e instanceof ApiFailure) {
@@ -83,11 +84,7 @@ export function SignIn() {
             <small>The 6-digit code of your authenticator app, or a recovery code.</small>
           </label>
         )}
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorLine text={error} />
         <button type="submit" disabled={busy}>
           Sign in
         </button>
@@ -165,11 +162,7 @@ export function Register() {
           <input type="password" autocomplete="new-password" required minLength={12} {...field("password")} />
           <small>At least 12 characters; a passphrase of a few words works well.</small>
         </label>
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorLine text={error} />
         <button type="submit" disabled={busy}>
           Create account
         </button>

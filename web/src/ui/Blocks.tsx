@@ -3,26 +3,17 @@
 // and direct messages in both directions; groups are unaffected.
 
 import { useEffect, useState } from "preact/hooks";
-import { ApiFailure, type Schemas, api, http } from "../api/client";
+import { allPages } from "../api/pages";
+import { type Schemas, api, http } from "../api/client";
 import { parseUsernames } from "../gaps";
+import { errorText } from "../errors";
+import { type Note, NoteLine } from "./Note";
 import "./gaps.css";
 
 type Profile = Schemas["ProfileView"];
 
-function why(e: unknown, otherwise: string): string {
-  return e instanceof ApiFailure ? e.message : e instanceof Error ? e.message : otherwise;
-}
-
-async function blockedList(): Promise<Profile[]> {
-  const out: Profile[] = [];
-  let cursor: string | undefined;
-  for (let i = 0; i < 20; i++) {
-    const p = await api((headers) => http.GET("/v1/users/me/blocked", { headers, params: { query: { limit: 100, cursor } } }));
-    out.push(...p.items);
-    if (!p.next_cursor) break;
-    cursor = p.next_cursor;
-  }
-  return out;
+function blockedList(): Promise<Profile[]> {
+  return allPages((cursor) => api((headers) => http.GET("/v1/users/me/blocked", { headers, params: { query: { limit: 100, cursor } } })), 20);
 }
 
 export function block(id: string) {
@@ -31,17 +22,6 @@ export function block(id: string) {
 
 export function unblock(id: string) {
   return api((headers) => http.DELETE("/v1/users/{id}/block", { headers, params: { path: { id } } }));
-}
-
-type Note = { ok: boolean; text: string } | null;
-
-function NoteLine({ note }: { note: Note }) {
-  if (!note) return null;
-  return (
-    <p class={note.ok ? "ok" : "error"} role={note.ok ? "status" : "alert"}>
-      {note.text}
-    </p>
-  );
 }
 
 /** Settings: who is blocked, with "Unblock", and a form to block someone by username. */
@@ -54,7 +34,7 @@ export function BlockedUsers({ me }: { me: string }) {
     try {
       setRows(await blockedList());
     } catch (e) {
-      setNote({ ok: false, text: why(e, "The blocked people could not be loaded.") });
+      setNote({ ok: false, text: errorText(e, "The blocked people could not be loaded.") });
     }
   }
   useEffect(() => void load(), []);
@@ -73,7 +53,7 @@ export function BlockedUsers({ me }: { me: string }) {
       setNote({ ok: true, text: `Blocked @${user.username}.` });
       await load();
     } catch (err) {
-      setNote({ ok: false, text: why(err, "The person could not be blocked.") });
+      setNote({ ok: false, text: errorText(err, "The person could not be blocked.") });
     }
   }
 
@@ -83,7 +63,7 @@ export function BlockedUsers({ me }: { me: string }) {
       setNote({ ok: true, text: `Unblocked @${p.username}.` });
       await load();
     } catch (err) {
-      setNote({ ok: false, text: why(err, "The person could not be unblocked.") });
+      setNote({ ok: false, text: errorText(err, "The person could not be unblocked.") });
     }
   }
 
@@ -146,7 +126,7 @@ export function BlockPeer({ peer }: { peer: { user_id: string; username: string 
         setNote({ ok: true, text: `Blocked @${peer.username}.` });
       }
     } catch (e) {
-      setNote({ ok: false, text: why(e, "That did not work.") });
+      setNote({ ok: false, text: errorText(e, "That did not work.") });
     }
   }
 

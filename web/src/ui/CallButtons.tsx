@@ -2,10 +2,12 @@
 // app-level CallLayer), and the conversation's call history, a page at a time.
 
 import { useEffect, useState } from "preact/hooks";
-import { ApiFailure, api, http } from "../api/client";
+import { api, http } from "../api/client";
 import { type Call, historyLine } from "../calls/logic";
 import { CallQuality } from "./CallQuality";
 import { currentCall, onCurrentCall, requestCall } from "../calls/store";
+import { apiErrorText } from "../errors";
+import { ErrorLine } from "./Note";
 import "./calls.css";
 
 const PAGE = 10;
@@ -50,7 +52,7 @@ export function CallHistory({ conversationId, me, refresh }: { conversationId: s
       setCalls((cur) => (after ? [...cur, ...page.items.filter((c) => !cur.some((x) => x.id === c.id))] : page.items));
       setCursor(page.next_cursor ?? null);
     } catch (e) {
-      setError(e instanceof ApiFailure ? e.message : "The call history could not be loaded.");
+      setError(apiErrorText(e, "The call history could not be loaded."));
     } finally {
       setLoading(false);
     }
@@ -69,7 +71,7 @@ export function CallHistory({ conversationId, me, refresh }: { conversationId: s
       a.click();
       a.remove();
     } catch (e) {
-      setError(e instanceof ApiFailure ? e.message : "The recording could not be downloaded.");
+      setError(apiErrorText(e, "The recording could not be downloaded."));
     }
   }
 
@@ -82,11 +84,7 @@ export function CallHistory({ conversationId, me, refresh }: { conversationId: s
     <details class="call-history" onToggle={(e) => setOpen(e.currentTarget.open)}>
       <summary>Call history</summary>
       <div class="call-history-panel">
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine text={error} />
       <ul aria-label="Call history">
         {calls.map((c) => (
           <li key={c.id}>

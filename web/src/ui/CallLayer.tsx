@@ -20,6 +20,7 @@ import { CallRecorder, recordingName, saveRecording } from "../calls/recording";
 import { type CallKind, onCallRequest, setCurrentCall } from "../calls/store";
 import type { Realtime, RealtimeEvent } from "../realtime";
 import { type Session, authHeaders } from "../session";
+import { ErrorLine } from "./Note";
 import "./calls.css";
 
 interface Props {
@@ -622,11 +623,7 @@ export function CallLayer({ session, realtime, subscribe, conversationName, conv
         {ringDialog}
         {(error || notice) && (
           <div class="call-toast">
-            {error && (
-              <p class="error" role="alert">
-                {error}
-              </p>
-            )}
+            <ErrorLine text={error} />
             {notice && <p role="status">{notice}</p>}
             <button type="button" class="secondary" onClick={() => (setError(null), setNotice(null))}>
               Dismiss
@@ -730,11 +727,7 @@ export function CallLayer({ session, realtime, subscribe, conversationName, conv
             </select>
           </label>
         </details>
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorLine text={error} />
         {notice && <p role="status">{notice}</p>}
       </section>
     </>

@@ -3,8 +3,9 @@
 // each participant.
 
 import { useState } from "preact/hooks";
-import { ApiFailure, type Schemas, api, http } from "../api/client";
+import { type Schemas, api, http } from "../api/client";
 import { qualityLines } from "../gaps";
+import { apiErrorText } from "../errors";
 import "./gaps.css";
 
 type Summary = Schemas["QualitySummary"];
@@ -28,7 +29,7 @@ export function CallQuality({ callId }: { callId: string }) {
       );
       setNames(new Map(profiles.filter((p) => p !== null).map((p) => [p.id, p.display_name])));
     } catch (e) {
-      setError(e instanceof ApiFailure ? e.message : "The call quality could not be loaded.");
+      setError(apiErrorText(e, "The call quality could not be loaded."));
     }
   }
 

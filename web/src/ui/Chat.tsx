@@ -2,7 +2,8 @@
 // socket whose events both of them follow.
 
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { ApiFailure, type Conversation, type Message, api, http } from "../api/client";
+import { allPages } from "../api/pages";
+import { type Conversation, type Message, api, http } from "../api/client";
 import { type ConnectionState, Realtime, type RealtimeEvent } from "../realtime";
 import { type Route, navigate } from "../router";
 import { type Session, forget } from "../session";
@@ -17,6 +18,8 @@ import { Settings } from "./Settings";
 import { Admin } from "./Admin";
 import { TopBar } from "./TopBar";
 import { Assistant } from "./Assistant";
+import { apiErrorText } from "../errors";
+import { ErrorLine } from "./Note";
 
 export type EventListener = (e: RealtimeEvent) => void;
 
@@ -28,18 +31,11 @@ export function conversationName(c: Conversation): string {
 /** At most this many pages of 100 are listed (the most recently active first). */
 const MAX_CONVERSATION_PAGES = 10;
 
-async function loadConversations(): Promise<Conversation[]> {
-  const all: Conversation[] = [];
-  let cursor: string | undefined;
-  for (let i = 0; i < MAX_CONVERSATION_PAGES; i++) {
-    const page = await api((headers) =>
-      http.GET("/v1/conversations", { headers, params: { query: { limit: 100, cursor } } }),
-    );
-    all.push(...page.items);
-    if (!page.next_cursor) break;
-    cursor = page.next_cursor;
-  }
-  return all;
+function loadConversations(): Promise<Conversation[]> {
+  return allPages(
+    (cursor) => api((headers) => http.GET("/v1/conversations", { headers, params: { query: { limit: 100, cursor } } })),
+    MAX_CONVERSATION_PAGES,
+  );
 }
 
 export function Chat({ session, route }: { session: Session; route: Route }) {
@@ -59,7 +55,7 @@ export function Chat({ session, route }: { session: Session; route: Route }) {
       setConversations(list);
       setError(null);
     } catch (e) {
-      setError(e instanceof ApiFailure ? e.message : "The conversations could not be loaded.");
+      setError(apiErrorText(e, "The conversations could not be loaded."));
     }
   }
 
@@ -148,11 +144,7 @@ export function Chat({ session, route }: { session: Session; route: Route }) {
             navigate({ name: "conversation", id: c.id });
           }}
         />
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorLine text={error} />
         <ul class="conversations" aria-label="Conversations">
           {conversations.map((c) => {
             const name = conversationName(c);

@@ -2,7 +2,7 @@
 // updates, catch-up after a reconnect, the composer, and read receipts.
 
 import { useEffect, useReducer, useRef, useState } from "preact/hooks";
-import { ApiFailure, type Conversation, type Member, type Message, api, http } from "../api/client";
+import { type Conversation, type Member, type Message, api, http } from "../api/client";
 import { catchUpSeq, mergeMessages, newClientMessageId, type PendingMessage, settlePending } from "../messages";
 import type { Realtime, RealtimeEvent } from "../realtime";
 import { navigate } from "../router";
@@ -21,6 +21,10 @@ import { ReplyBar } from "./ReplyQuote";
 import { ConversationExtras } from "./ConversationExtras";
 import { Receipts } from "./Receipts";
 import { type ReactionEvent, myReactionsReducer } from "../reactions";
+import { BackToConversations } from "./BackLink";
+import { apiErrorText } from "../errors";
+import { ErrorLine } from "./Note";
+import { useDocumentVisible } from "./visibility";
 import "./conversation-header.css";
 
 const PAGE = 50;
@@ -131,7 +135,7 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
         setMembers(members.items);
         setLoaded(true);
       } catch (e) {
-        if (live) setError(e instanceof ApiFailure ? e.message : "This conversation could not be loaded.");
+        if (live) setError(apiErrorText(e, "This conversation could not be loaded."));
       }
     })();
     return () => {
@@ -205,12 +209,7 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
 
   // Read receipts up to the newest message shown, while the page is visible (and once it is
   // visible again, for what arrived while it was not).
-  const [visible, setVisible] = useState(document.visibilityState === "visible");
-  useEffect(() => {
-    const onChange = () => setVisible(document.visibilityState === "visible");
-    document.addEventListener("visibilitychange", onChange);
-    return () => document.removeEventListener("visibilitychange", onChange);
-  }, []);
+  const visible = useDocumentVisible();
   useEffect(() => {
     const last = messages[messages.length - 1];
     if (!last || last.seq <= readSeq.current || document.visibilityState !== "visible") return;
@@ -233,7 +232,7 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
       );
       navigate({ name: "home" });
     } catch (e) {
-      setError(e instanceof ApiFailure ? e.message : "You could not leave this conversation.");
+      setError(apiErrorText(e, "You could not leave this conversation."));
     }
   }
 
@@ -252,7 +251,7 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
     } catch (e) {
       // Not again by itself: the "Load older messages" button tries again.
       olderFailed.current = true;
-      setError(e instanceof ApiFailure ? e.message : "Older messages could not be loaded.");
+      setError(apiErrorText(e, "Older messages could not be loaded."));
       return false;
     } finally {
       loadingOlder.current = false;
@@ -280,7 +279,7 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
       merge([m]);
     } catch (e) {
       setPending((list) => list.map((x) => (x.client_message_id === p.client_message_id ? { ...x, failed: true } : x)));
-      setError(e instanceof ApiFailure ? e.message : "The message could not be sent.");
+      setError(apiErrorText(e, "The message could not be sent."));
     }
   }
 
@@ -365,16 +364,7 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
     <section class="conversation" aria-label={name || "Conversation"}>
       <header class="conversation-header">
         {/* Phones show the list or the conversation: this is the way back. */}
-        <a
-          class="back"
-          href="/"
-          onClick={(e) => {
-            e.preventDefault();
-            navigate({ name: "home" });
-          }}
-        >
-          All conversations
-        </a>
+        <BackToConversations />
         <h2>{name}</h2>
         <MuteControl id={id} conversation={conversation} />
         <CallButtons conversationId={id} me={me} />
@@ -424,11 +414,7 @@ export function ConversationView({ id, conversation, name, me, resyncs, subscrib
       <p class="typing" role="status">
         {typingLine([...typing.keys()].map((u) => senders.get(u) ?? "Someone"))}
       </p>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine text={error} />
       {!encrypted && (
         <div class="composer-extras">
           {replyTo && <ReplyBar original={replyTo} sender={features.senderName(replyTo.sender_id)} onCancel={() => setReplyTo(null)} />}

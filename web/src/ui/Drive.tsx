@@ -4,7 +4,8 @@
 
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { Conversation } from "../api/client";
-import { type Breadcrumb, type UploadState, formatSize, isFinal, quotaFraction, typeLabel, uploadLabel, uploadPercent, uploadStep, walkUp } from "../drive";
+import { type Breadcrumb, type UploadState, isFinal, quotaFraction, typeLabel, uploadLabel, uploadPercent, uploadStep, walkUp } from "../drive";
+import { formatSize } from "../size";
 import {
   type FileView,
   type QuotaView,
@@ -20,6 +21,9 @@ import {
 import type { RealtimeEvent } from "../realtime";
 import { navigate } from "../router";
 import { FileDetails } from "./FileDetails";
+import { BackToConversations } from "./BackLink";
+import { ErrorLine, StatusLine } from "./Note";
+import { dateTime } from "../format";
 import "./drive.css";
 
 interface Props {
@@ -40,10 +44,6 @@ interface UploadRow {
 }
 
 let uploadKeys = 0;
-
-function modified(at: string): string {
-  return new Date(at).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
-}
 
 export function Drive({ me, folder, conversations, conversationName, subscribe }: Props) {
   const shared = folder === "shared";
@@ -218,16 +218,7 @@ export function Drive({ me, folder, conversations, conversationName, subscribe }
       <header class="drive-header">
         <nav aria-label="Drive" class="drive-tabs">
           {/* Phones show the drive or the list: this is the way back. */}
-          <a
-            class="back"
-            href="/"
-            onClick={(e) => {
-              e.preventDefault();
-              navigate({ name: "home" });
-            }}
-          >
-            All conversations
-          </a>
+          <BackToConversations />
           <a
             href="/drive"
             aria-current={!shared && !folderId ? "page" : undefined}
@@ -389,16 +380,8 @@ export function Drive({ me, folder, conversations, conversationName, subscribe }
         </ul>
       )}
 
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
-      {note && (
-        <p class="ok" role="status">
-          {note}
-        </p>
-      )}
+      <ErrorLine text={error} />
+      <StatusLine text={note} />
 
       <div class="drive-body">
         <div
@@ -461,7 +444,7 @@ export function Drive({ me, folder, conversations, conversationName, subscribe }
                   <td class="size">{f.is_folder ? "" : formatSize(f.size)}</td>
                   <td class="type">{typeLabel(f.is_folder, f.content_type)}</td>
                   <td class="modified">
-                    <time dateTime={f.updated_at}>{modified(f.updated_at)}</time>
+                    <time dateTime={f.updated_at}>{dateTime(f.updated_at)}</time>
                   </td>
                   <td class="actions">
                     {!f.is_folder && f.status === "ready" && (

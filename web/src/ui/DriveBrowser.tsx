@@ -3,8 +3,9 @@
 
 import type { ComponentChildren } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
-import { formatSize } from "../drive";
+import { formatSize } from "../size";
 import { type FileView, listFolder, why } from "../driveApi";
+import { ErrorLine } from "./Note";
 
 interface Props {
   title: string;
@@ -86,11 +87,7 @@ export function PickDialog({ title, mode, exclude, children, onPick, onClose }: 
           ))}
         </ol>
       </nav>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine text={error} />
       <ul class="pick-list" aria-label={mode === "folder" ? "Folders" : "Drive files"}>
         {items.map((f) => (
           <li key={f.id}>

@@ -4,7 +4,8 @@
 
 import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiFailure, type Conversation, api, http } from "../api/client";
-import { type UploadState, formatSize, localToIso, typeLabel, uploadLabel, uploadPercent, uploadStep } from "../drive";
+import { type UploadState, localToIso, typeLabel, uploadLabel, uploadPercent, uploadStep } from "../drive";
+import { formatSize } from "../size";
 import {
   type FileView,
   type LinkView,
@@ -19,6 +20,8 @@ import {
   why,
 } from "../driveApi";
 import { PickDialog } from "./DriveBrowser";
+import { ErrorLine, StatusLine } from "./Note";
+import { dateTime } from "../format";
 
 interface Props {
   file: FileView;
@@ -29,10 +32,6 @@ interface Props {
   onChanged: (f: FileView) => void;
   onDeleted: (id: string) => void;
   onClose: () => void;
-}
-
-function when(at: string): string {
-  return new Date(at).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
 }
 
 export function FileDetails({ file: f, owned, conversations, conversationName, onChanged, onDeleted, onClose }: Props) {
@@ -118,14 +117,10 @@ export function FileDetails({ file: f, owned, conversations, conversationName, o
         )}
         <dt>Modified</dt>
         <dd>
-          <time dateTime={f.updated_at}>{when(f.updated_at)}</time>
+          <time dateTime={f.updated_at}>{dateTime(f.updated_at)}</time>
         </dd>
       </dl>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine text={error} />
       <div class="details-actions">
         {!f.is_folder && f.status === "ready" && (
           <button type="button" onClick={() => void downloadFile(f.id).catch((e: unknown) => setError(why(e, "The download could not start.", f.name)))}>
@@ -229,7 +224,7 @@ function Versions({ file: f, onChanged }: { file: FileView; onChanged: (f: FileV
         {items.map((v) => (
           <li key={v.version}>
             <span>
-              Version {v.version} · {formatSize(v.size)} · <time dateTime={v.created_at}>{when(v.created_at)}</time>
+              Version {v.version} · {formatSize(v.size)} · <time dateTime={v.created_at}>{dateTime(v.created_at)}</time>
             </span>
             {v.version === f.version ? (
               <span class="tag">Current</span>
@@ -265,11 +260,7 @@ function Versions({ file: f, onChanged }: { file: FileView; onChanged: (f: FileV
           {pct !== null && upload.phase !== "done" && <progress max={100} value={pct} aria-label="Uploading the new version" />} {uploadLabel(upload)}
         </p>
       )}
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine text={error} />
     </section>
   );
 }
@@ -390,16 +381,8 @@ function Shares({
           </select>
         </label>
         <button type="submit">Share</button>
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
-        {note && (
-          <p class="ok" role="status">
-            {note}
-          </p>
-        )}
+        <ErrorLine text={error} />
+        <StatusLine text={note} />
       </form>
     </section>
   );
@@ -468,12 +451,12 @@ function Links({ file: f }: { file: FileView }) {
           {items.map((l) => (
             <li key={l.id}>
               <span>
-                Created <time dateTime={l.created_at}>{when(l.created_at)}</time> · {l.downloads}
+                Created <time dateTime={l.created_at}>{dateTime(l.created_at)}</time> · {l.downloads}
                 {l.max_downloads ? ` of ${l.max_downloads}` : ""} downloads
-                {l.expires_at ? ` · expires ${when(l.expires_at)}` : ""}
+                {l.expires_at ? ` · expires ${dateTime(l.expires_at)}` : ""}
                 {l.password_required ? " · password" : ""}
               </span>
-              <button type="button" class="link" aria-label={`Revoke the link created ${when(l.created_at)}`} onClick={() => void revoke(l)}>
+              <button type="button" class="link" aria-label={`Revoke the link created ${dateTime(l.created_at)}`} onClick={() => void revoke(l)}>
                 Revoke
               </button>
             </li>
@@ -514,11 +497,7 @@ function Links({ file: f }: { file: FileView }) {
           <input type="number" min={1} max={1000000} value={max} onInput={(e) => setMax(e.currentTarget.value)} />
         </label>
         <button type="submit">Create link</button>
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorLine text={error} />
       </form>
     </section>
   );

@@ -3,17 +3,14 @@
 // or hands over ownership), sets the message retention and deletes the group.
 
 import { useEffect, useState } from "preact/hooks";
-import { ApiFailure, type Conversation, type Member, api, http } from "../api/client";
+import { allPages } from "../api/pages";
+import { type Conversation, type Member, api, http } from "../api/client";
 import { canManage, canRemove, isOwner, parseHttpsUrl, parseRetention, parseUsernames, roleChoices } from "../gaps";
 import { navigate } from "../router";
 import { type PresenceMap, PresenceText } from "./Presence";
+import { errorText } from "../errors";
+import { type Note, NoteLine } from "./Note";
 import "./gaps.css";
-
-type Note = { ok: boolean; text: string } | null;
-
-function why(e: unknown, otherwise: string): string {
-  return e instanceof ApiFailure ? e.message : e instanceof Error ? e.message : otherwise;
-}
 
 interface Props {
   conversation: Conversation;
@@ -23,18 +20,12 @@ interface Props {
   presence?: PresenceMap;
 }
 
-export async function loadMembers(id: string): Promise<Member[]> {
-  const out: Member[] = [];
-  let cursor: string | undefined;
-  for (let i = 0; i < 50; i++) {
-    const p = await api((headers) =>
-      http.GET("/v1/conversations/{id}/members", { headers, params: { path: { id }, query: { limit: 100, cursor } } }),
-    );
-    out.push(...p.items);
-    if (!p.next_cursor) break;
-    cursor = p.next_cursor;
-  }
-  return out;
+export function loadMembers(id: string): Promise<Member[]> {
+  return allPages(
+    (cursor) =>
+      api((headers) => http.GET("/v1/conversations/{id}/members", { headers, params: { path: { id }, query: { limit: 100, cursor } } })),
+    50,
+  );
 }
 
 export function GroupAdmin({ conversation, me, members, onMembers, presence }: Props) {
@@ -72,7 +63,7 @@ export function GroupAdmin({ conversation, me, members, onMembers, presence }: P
       await work();
       setNote({ ok: true, text: done });
     } catch (e) {
-      setNote({ ok: false, text: why(e, failed) });
+      setNote({ ok: false, text: errorText(e, failed) });
     }
   }
 
@@ -267,11 +258,7 @@ export function GroupAdmin({ conversation, me, members, onMembers, presence }: P
             Delete group
           </button>
         )}
-        {note && (
-          <p class={note.ok ? "ok" : "error"} role={note.ok ? "status" : "alert"}>
-            {note.text}
-          </p>
-        )}
+        <NoteLine note={note} />
       </div>
     </details>
   );

@@ -3,8 +3,10 @@
 // no `message` notifications, pushes or mails; mentions still do.
 
 import { useEffect, useRef, useState } from "preact/hooks";
-import { ApiFailure, type Conversation, api, http } from "../api/client";
+import { type Conversation, api, http } from "../api/client";
 import { MUTE_CHOICES, type MuteDuration, isMuted, muteUntil, mutedLabel } from "../notifications";
+import { apiErrorText } from "../errors";
+import { ErrorLine } from "./Note";
 import "./notifications.css";
 
 export function MuteControl({ id, conversation }: { id: string; conversation: Conversation | null }) {
@@ -47,7 +49,7 @@ export function MuteControl({ id, conversation }: { id: string; conversation: Co
       setError(null);
       if (details.current) details.current.open = false;
     } catch (e) {
-      setError(e instanceof ApiFailure ? e.message : "The conversation could not be muted.");
+      setError(apiErrorText(e, "The conversation could not be muted."));
     }
   }
 
@@ -58,7 +60,7 @@ export function MuteControl({ id, conversation }: { id: string; conversation: Co
       setError(null);
       if (details.current) details.current.open = false;
     } catch (e) {
-      setError(e instanceof ApiFailure ? e.message : "The conversation could not be unmuted.");
+      setError(apiErrorText(e, "The conversation could not be unmuted."));
     }
   }
 
@@ -96,11 +98,7 @@ export function MuteControl({ id, conversation }: { id: string; conversation: Co
       <span class="mute-state" role="status">
         {mutedLabel(mutedUntil, now)}
       </span>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine text={error} />
     </div>
   );
 }

@@ -2,6 +2,7 @@
 
 import { useState } from "preact/hooks";
 import { ApiFailure, type Conversation, api, http } from "../api/client";
+import { ErrorLine } from "./Note";
 
 async function findUser(username: string): Promise<string> {
   const want = username.trim().replace(/^@/, "").toLowerCase();
@@ -64,11 +65,7 @@ export function NewConversation({ me, onCreated }: { me: string; onCreated: (c: 
           Group title (optional)
           <input name="title" maxLength={100} value={title} onInput={(e) => setTitle(e.currentTarget.value)} />
         </label>
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorLine text={error} />
         <button type="submit" disabled={busy}>
           Start conversation
         </button>

@@ -5,6 +5,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiFailure, type Message, api, http } from "../api/client";
 import { newClientMessageId } from "../messages";
 import { MAX_OPTIONS, MAX_OPTION_CHARS, MIN_OPTIONS, pollRequest } from "../polls";
+import { ErrorLine } from "./Note";
 
 interface Props {
   conversationId: string;
@@ -141,11 +142,7 @@ export function NewPoll({ conversationId, onCreated }: Props) {
               onInput={(e) => setDraft({ ...draft, closesAt: e.currentTarget.value })}
             />
           </label>
-          {error && (
-            <p class="error" role="alert">
-              {error}
-            </p>
-          )}
+          <ErrorLine text={error} />
           <span class="poll-dialog-actions">
             <button type="submit" disabled={busy}>
               Create poll

@@ -4,8 +4,10 @@
 // security notices, which are always on.
 
 import { useEffect, useState } from "preact/hooks";
-import { ApiFailure, type Schemas, api, http } from "../api/client";
+import { type Schemas, api, http } from "../api/client";
 import { type PushStatus, pushStatus, pushSupported, turnOffPush, turnOnPush } from "../push";
+import { apiErrorText } from "../errors";
+import { ErrorLine, NoteLine } from "./Note";
 import "./notifications.css";
 
 type Preferences = Schemas["PreferencesView"];
@@ -18,10 +20,6 @@ const KINDS: { kind: string; label: string }[] = [
   { kind: "file.shared", label: "Files shared with me" },
 ];
 
-function why(e: unknown, otherwise: string): string {
-  return e instanceof ApiFailure ? e.message : otherwise;
-}
-
 function PushOnThisBrowser() {
   const [status, setStatus] = useState<PushStatus | null>(null);
   const [busy, setBusy] = useState(false);
@@ -30,7 +28,7 @@ function PushOnThisBrowser() {
   useEffect(() => {
     pushStatus().then(setStatus, (e) => {
       setStatus({ on: false, permission: pushSupported() ? Notification.permission : "unsupported" });
-      setNote({ ok: false, text: why(e, "This browser's push subscription could not be checked.") });
+      setNote({ ok: false, text: apiErrorText(e, "This browser's push subscription could not be checked.") });
     });
   }, []);
 
@@ -44,7 +42,7 @@ function PushOnThisBrowser() {
       setNote({ ok: true, text: on ? "Push notifications are on for this browser." : "Push notifications are off for this browser." });
     } catch (e) {
       setStatus({ on: !on && (status?.on ?? false), permission: Notification.permission });
-      setNote({ ok: false, text: why(e, on ? "Push notifications could not be turned on." : "Push notifications could not be turned off.") });
+      setNote({ ok: false, text: apiErrorText(e, on ? "Push notifications could not be turned on." : "Push notifications could not be turned off.") });
     } finally {
       setBusy(false);
     }
@@ -72,11 +70,7 @@ function PushOnThisBrowser() {
           {status.on ? "Turn off push notifications" : "Turn on push notifications"}
         </button>
       )}
-      {note && (
-        <p class={note.ok ? "ok" : "error"} role={note.ok ? "status" : "alert"}>
-          {note.text}
-        </p>
-      )}
+      <NoteLine note={note} />
     </div>
   );
 }
@@ -88,7 +82,7 @@ export function NotificationSettings() {
 
   useEffect(() => {
     api((headers) => http.GET("/v1/notifications/preferences", { headers })).then(setPrefs, (e) =>
-      setError(why(e, "The notification preferences could not be loaded.")),
+      setError(apiErrorText(e, "The notification preferences could not be loaded.")),
     );
   }, []);
 
@@ -98,7 +92,7 @@ export function NotificationSettings() {
       setSaved(`Saved: ${what}.`);
       setError(null);
     } catch (e) {
-      setError(why(e, "The preference could not be saved."));
+      setError(apiErrorText(e, "The preference could not be saved."));
     }
   }
 
@@ -108,11 +102,7 @@ export function NotificationSettings() {
       <h3>Push on this browser</h3>
       <PushOnThisBrowser />
       <h3>What notifies you</h3>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine text={error} />
       {prefs && (
         <>
           <table class="kinds">

@@ -5,7 +5,7 @@
 
 import type { ComponentChildren } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
-import { ApiFailure, api, http } from "../api/client";
+import { api, http } from "../api/client";
 import { lastActivity } from "../format";
 import { type AppNotification, type Names, mentionedUsers, notificationTarget, notificationText, unreadBadge } from "../notifications";
 import {
@@ -23,6 +23,10 @@ import {
 import { listenToWorker, registerWorker, syncPush } from "../push";
 import type { RealtimeEvent } from "../realtime";
 import { navigate } from "../router";
+import { BackToConversations } from "./BackLink";
+import { apiErrorText } from "../errors";
+import { ErrorLine } from "./Note";
+import { useDocumentVisible } from "./visibility";
 import "./notifications.css";
 
 type Subscribe = (l: (e: RealtimeEvent) => void) => () => void;
@@ -49,12 +53,7 @@ export function NotificationBell({ current, openId, subscribe, resyncs, nameOf, 
   const unread = useUnread();
   const badge = unreadBadge(unread);
 
-  const [visible, setVisible] = useState(document.visibilityState === "visible");
-  useEffect(() => {
-    const onChange = () => setVisible(document.visibilityState === "visible");
-    document.addEventListener("visibilitychange", onChange);
-    return () => document.removeEventListener("visibilitychange", onChange);
-  }, []);
+  const visible = useDocumentVisible();
   useEffect(() => {
     if (openId && visible) void readConversation(openId);
   }, [openId, visible, unread]);
@@ -136,7 +135,7 @@ export function Notifications({ subscribe, nameOf }: { subscribe: Subscribe; nam
       setLoaded(true);
       setError(null);
     } catch (e) {
-      setError(e instanceof ApiFailure ? e.message : "The notifications could not be loaded.");
+      setError(apiErrorText(e, "The notifications could not be loaded."));
     }
   }
 
@@ -164,7 +163,7 @@ export function Notifications({ subscribe, nameOf }: { subscribe: Subscribe; nam
         setItems((cur) => cur.map((c) => (c.id === n.id ? { ...c, read_at: read.read_at ?? new Date().toISOString() } : c)));
       }
     } catch (e) {
-      setError(e instanceof ApiFailure ? e.message : "The notification could not be marked as read.");
+      setError(apiErrorText(e, "The notification could not be marked as read."));
       return;
     }
     const t = notificationTarget(n);
@@ -183,23 +182,14 @@ export function Notifications({ subscribe, nameOf }: { subscribe: Subscribe; nam
       setStatus("All notifications are marked as read.");
       setError(null);
     } catch (e) {
-      setError(e instanceof ApiFailure ? e.message : "The notifications could not be marked as read.");
+      setError(apiErrorText(e, "The notifications could not be marked as read."));
     }
   }
 
   const count = unread.ids.size;
   return (
     <section class="notifications" aria-labelledby="notifications-heading">
-      <a
-        class="back"
-        href="/"
-        onClick={(e) => {
-          e.preventDefault();
-          navigate({ name: "home" });
-        }}
-      >
-        All conversations
-      </a>
+      <BackToConversations />
       <h1 id="notifications-heading">Notifications</h1>
       <div class="notifications-tools">
         <label class="inline">
@@ -213,11 +203,7 @@ export function Notifications({ subscribe, nameOf }: { subscribe: Subscribe; nam
       <p class="visually-hidden" role="status">
         {status}
       </p>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine text={error} />
       <ul class="notification-list" aria-label="Notifications">
         {items.map((n) => {
           const text = notificationText(n, names);

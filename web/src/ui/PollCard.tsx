@@ -4,8 +4,9 @@
 // anonymous polls) or from this page's own votes.
 
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
-import { ApiFailure, type Message, api, http } from "../api/client";
+import { type Message, api, http } from "../api/client";
 import { type Poll, isClosed, percent } from "../polls";
+import { apiErrorText } from "../errors";
 
 /** My choice per poll message, for this page's lifetime (rows come and go as one scrolls). */
 const myVotes = new Map<string, number[]>();
@@ -70,7 +71,7 @@ export function PollCard({ message: m, poll, me, canClose, onChanged, onError }:
       onChanged(await work());
       after();
     } catch (e) {
-      onError(e instanceof ApiFailure ? e.message : failed);
+      onError(apiErrorText(e, failed));
     } finally {
       setBusy(false);
     }

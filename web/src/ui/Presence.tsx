@@ -3,10 +3,12 @@
 // Settings (POST /v1/presence: online, away, or appear offline).
 
 import { useEffect, useState } from "preact/hooks";
-import { ApiFailure, type Schemas, api, http } from "../api/client";
+import { type Schemas, api, http } from "../api/client";
 import { lastActivity } from "../format";
 import { presenceLabel } from "../gaps";
 import type { RealtimeEvent } from "../realtime";
+import { apiErrorText } from "../errors";
+import { NoteLine } from "./Note";
 import "./gaps.css";
 
 type Presence = Schemas["PresenceView"];
@@ -78,7 +80,7 @@ export function MyPresence({ me }: { me: string }) {
       await api((headers) => http.POST("/v1/presence", { headers, body: { status: next } }));
       setNote({ ok: true, text: next === "offline" ? "You appear offline." : next === "away" ? "You appear away." : "You appear online." });
     } catch (e) {
-      setNote({ ok: false, text: e instanceof ApiFailure ? e.message : "The status could not be set." });
+      setNote({ ok: false, text: apiErrorText(e, "The status could not be set.") });
     }
   }
 
@@ -93,11 +95,7 @@ export function MyPresence({ me }: { me: string }) {
           <option value="offline">Appear offline</option>
         </select>
       </label>
-      {note && (
-        <p class={note.ok ? "ok" : "error"} role={note.ok ? "status" : "alert"}>
-          {note.text}
-        </p>
-      )}
+      <NoteLine note={note} />
     </section>
   );
 }

@@ -3,8 +3,9 @@
 
 import { useEffect, useState } from "preact/hooks";
 import { ApiFailure, type Schemas, api, http } from "../api/client";
-import { formatSize } from "../drive";
+import { formatSize } from "../size";
 import { saveFrom } from "../driveApi";
+import { ErrorLine } from "./Note";
 import "./drive.css";
 
 export function PublicLink({ token }: { token: string }) {
@@ -73,11 +74,7 @@ export function PublicLink({ token }: { token: string }) {
           </button>
         </form>
       )}
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine text={error} />
       {!info && !error && (
         <p class="loading" role="status">
           Loading…

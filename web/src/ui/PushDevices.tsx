@@ -3,8 +3,10 @@
 // /v1/push/subscriptions/{id}). This browser's own push is switched in the notification settings.
 
 import { useEffect, useState } from "preact/hooks";
-import { ApiFailure, type Schemas, api, http } from "../api/client";
+import { type Schemas, api, http } from "../api/client";
 import { lastActivity } from "../format";
+import { apiErrorText } from "../errors";
+import { NoteLine } from "./Note";
 import "./gaps.css";
 
 type Sub = Schemas["SubscriptionView"];
@@ -19,7 +21,7 @@ export function PushDevices() {
     try {
       setRows((await api((headers) => http.GET("/v1/push/subscriptions", { headers, params: { query: { limit: 100 } } }))).items);
     } catch (e) {
-      setNote({ ok: false, text: e instanceof ApiFailure ? e.message : "The push devices could not be loaded." });
+      setNote({ ok: false, text: apiErrorText(e, "The push devices could not be loaded.") });
     }
   }
   useEffect(() => void load(), []);
@@ -30,7 +32,7 @@ export function PushDevices() {
       setNote({ ok: true, text: `${label} no longer receives push notifications.` });
       await load();
     } catch (e) {
-      setNote({ ok: false, text: e instanceof ApiFailure ? e.message : "The device could not be removed." });
+      setNote({ ok: false, text: apiErrorText(e, "The device could not be removed.") });
     }
   }
 
@@ -53,11 +55,7 @@ export function PushDevices() {
           );
         })}
       </ul>
-      {note && (
-        <p class={note.ok ? "ok" : "error"} role={note.ok ? "status" : "alert"}>
-          {note.text}
-        </p>
-      )}
+      <NoteLine note={note} />
     </section>
   );
 }

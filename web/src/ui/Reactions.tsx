@@ -2,8 +2,9 @@
 // pressing it adds or removes mine), and a small keyboard-usable picker of common emoji.
 
 import { useRef, useState } from "preact/hooks";
-import { ApiFailure, type Message, api, http } from "../api/client";
+import { type Message, api, http } from "../api/client";
 import { COMMON_EMOJI, canAdd, chipLabel, reactionChips } from "../reactions";
+import { apiErrorText } from "../errors";
 
 interface Props {
   message: Message;
@@ -36,7 +37,7 @@ export function Reactions({ message: m, mine, onReacted, onError }: Props) {
     try {
       onReacted(await react(m.id, emoji, add), emoji, add);
     } catch (e) {
-      onError(e instanceof ApiFailure ? e.message : "The reaction could not be saved.");
+      onError(apiErrorText(e, "The reaction could not be saved."));
     } finally {
       setBusy(false);
     }

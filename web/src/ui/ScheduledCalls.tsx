@@ -3,17 +3,13 @@
 // one (its creator, or an owner/admin). Members are reminded at the start time.
 
 import { useEffect, useState } from "preact/hooks";
-import { ApiFailure, type Conversation, type Schemas, api, http } from "../api/client";
+import { type Conversation, type Schemas, api, http } from "../api/client";
 import { scheduleTime, toLocalInput, upcoming } from "../gaps";
+import { apiErrorText } from "../errors";
+import { type Note, NoteLine } from "./Note";
 import "./gaps.css";
 
 type Scheduled = Schemas["ScheduledCallView"];
-type Note = { ok: boolean; text: string } | null;
-
-function why(e: unknown, otherwise: string): string {
-  return e instanceof ApiFailure ? e.message : otherwise;
-}
-
 const when = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 
 export function ScheduledCalls({ conversation, me, names }: { conversation: Conversation; me: string; names: ReadonlyMap<string, string> }) {
@@ -32,7 +28,7 @@ export function ScheduledCalls({ conversation, me, names }: { conversation: Conv
       );
       setCalls(upcoming(p.items));
     } catch (e) {
-      setNote({ ok: false, text: why(e, "The scheduled calls could not be loaded.") });
+      setNote({ ok: false, text: apiErrorText(e, "The scheduled calls could not be loaded.") });
     }
   }
   useEffect(() => void load(), [id]);
@@ -52,7 +48,7 @@ export function ScheduledCalls({ conversation, me, names }: { conversation: Conv
       setNote({ ok: true, text: `Call scheduled for ${when.format(new Date(t.iso))}.` });
       await load();
     } catch (err) {
-      setNote({ ok: false, text: why(err, "The call could not be scheduled.") });
+      setNote({ ok: false, text: apiErrorText(err, "The call could not be scheduled.") });
     }
   }
 
@@ -63,7 +59,7 @@ export function ScheduledCalls({ conversation, me, names }: { conversation: Conv
       setNote({ ok: true, text: "Call cancelled." });
       await load();
     } catch (err) {
-      setNote({ ok: false, text: why(err, "The call could not be cancelled.") });
+      setNote({ ok: false, text: apiErrorText(err, "The call could not be cancelled.") });
     }
   }
 
@@ -80,7 +76,7 @@ export function ScheduledCalls({ conversation, me, names }: { conversation: Conv
       setNote({ ok: true, text: `Call moved to ${when.format(new Date(t.iso))}.` });
       await load();
     } catch (err) {
-      setNote({ ok: false, text: why(err, "The call could not be moved.") });
+      setNote({ ok: false, text: apiErrorText(err, "The call could not be moved.") });
     }
   }
 
@@ -143,11 +139,7 @@ export function ScheduledCalls({ conversation, me, names }: { conversation: Conv
           </label>
           <button type="submit">Schedule call</button>
         </form>
-        {note && (
-          <p class={note.ok ? "ok" : "error"} role={note.ok ? "status" : "alert"}>
-            {note.text}
-          </p>
-        )}
+        <NoteLine note={note} />
       </div>
     </details>
   );

@@ -5,6 +5,7 @@ import { useState } from "preact/hooks";
 import { ApiFailure, type Message, api, http } from "../api/client";
 import { lastActivity } from "../format";
 import { navigate } from "../router";
+import { ErrorLine } from "./Note";
 
 export function Search({ nameOf }: { nameOf: (conversationId: string) => string }) {
   const [q, setQ] = useState("");
@@ -37,11 +38,7 @@ export function Search({ nameOf }: { nameOf: (conversationId: string) => string 
           <input type="search" value={q} onInput={(e) => setQ(e.currentTarget.value)} />
         </label>
       </form>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine text={error} />
       {results && (
         <>
           <p role="status" class="hint-small">

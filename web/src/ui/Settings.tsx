@@ -1,7 +1,7 @@
 // The account: display name, password, and the sessions (end one, or sign out everywhere).
 
 import { useEffect, useState } from "preact/hooks";
-import { ApiFailure, type Schemas, api, http } from "../api/client";
+import { type Schemas, api, http } from "../api/client";
 import { lastActivity } from "../format";
 import { TwoFactor } from "./TwoFactor";
 import { AvatarLink, DeleteAccount } from "./AccountExtras";
@@ -10,14 +10,12 @@ import { MyPresence } from "./Presence";
 import { PushDevices } from "./PushDevices";
 import { AiOptIn } from "./AiControls";
 import { NotificationSettings } from "./NotificationSettings";
-import { navigate } from "../router";
 import { type Session, forget, updateUser } from "../session";
+import { BackToConversations } from "./BackLink";
+import { apiErrorText } from "../errors";
+import { ErrorLine, NoteLine } from "./Note";
 
 type SessionRow = Schemas["SessionView"];
-
-function why(e: unknown, otherwise: string): string {
-  return e instanceof ApiFailure ? e.message : otherwise;
-}
 
 function Profile({ session }: { session: Session }) {
   const [name, setName] = useState(session.user.display_name);
@@ -30,7 +28,7 @@ function Profile({ session }: { session: Session }) {
       updateUser(user);
       setNote({ ok: true, text: "Saved." });
     } catch (err) {
-      setNote({ ok: false, text: why(err, "The name could not be saved.") });
+      setNote({ ok: false, text: apiErrorText(err, "The name could not be saved.") });
     }
   }
 
@@ -46,11 +44,7 @@ function Profile({ session }: { session: Session }) {
           Display name
           <input required maxLength={64} value={name} onInput={(e) => setName(e.currentTarget.value)} />
         </label>
-        {note && (
-          <p class={note.ok ? "ok" : "error"} role={note.ok ? "status" : "alert"}>
-            {note.text}
-          </p>
-        )}
+        <NoteLine note={note} />
         <button type="submit">Save profile</button>
       </form>
     </section>
@@ -64,7 +58,7 @@ function VerifyReminder() {
       await api((headers) => http.POST("/v1/auth/email/resend", { headers }));
       setNote({ ok: true, text: "Sent. The mail's link verifies your address." });
     } catch (e) {
-      setNote({ ok: false, text: why(e, "The mail could not be sent.") });
+      setNote({ ok: false, text: apiErrorText(e, "The mail could not be sent.") });
     }
   }
   return (
@@ -73,11 +67,7 @@ function VerifyReminder() {
       <button type="button" class="secondary" onClick={() => void resend()}>
         Send the verification mail again
       </button>
-      {note && (
-        <p class={note.ok ? "ok" : "error"} role={note.ok ? "status" : "alert"}>
-          {note.text}
-        </p>
-      )}
+      <NoteLine note={note} />
     </div>
   );
 }
@@ -97,7 +87,7 @@ function Password() {
       setNext("");
       setNote({ ok: true, text: "Password changed. Your other sessions were signed out." });
     } catch (err) {
-      setNote({ ok: false, text: why(err, "The password could not be changed.") });
+      setNote({ ok: false, text: apiErrorText(err, "The password could not be changed.") });
     }
   }
 
@@ -113,11 +103,7 @@ function Password() {
           New password
           <input type="password" autocomplete="new-password" required minLength={12} value={next} onInput={(e) => setNext(e.currentTarget.value)} />
         </label>
-        {note && (
-          <p class={note.ok ? "ok" : "error"} role={note.ok ? "status" : "alert"}>
-            {note.text}
-          </p>
-        )}
+        <NoteLine note={note} />
         <button type="submit">Change password</button>
       </form>
     </section>
@@ -132,7 +118,7 @@ function Sessions() {
     try {
       setRows((await api((headers) => http.GET("/v1/auth/sessions", { headers, params: { query: { limit: 100 } } }))).items);
     } catch (e) {
-      setError(why(e, "The sessions could not be loaded."));
+      setError(apiErrorText(e, "The sessions could not be loaded."));
     }
   }
 
@@ -143,7 +129,7 @@ function Sessions() {
       await api((headers) => http.DELETE("/v1/auth/sessions/{id}", { headers, params: { path: { id } } }));
       await load();
     } catch (e) {
-      setError(why(e, "The session could not be ended."));
+      setError(apiErrorText(e, "The session could not be ended."));
     }
   }
 
@@ -153,18 +139,14 @@ function Sessions() {
       // This session ended too; its cookie is dead and is cleared by the next refresh.
       forget();
     } catch (e) {
-      setError(why(e, "Signing out everywhere failed."));
+      setError(apiErrorText(e, "Signing out everywhere failed."));
     }
   }
 
   return (
     <section aria-labelledby="sessions-heading">
       <h2 id="sessions-heading">Sessions</h2>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorLine text={error} />
       <ul class="sessions" aria-label="Sessions">
         {(rows ?? []).map((s) => {
           const label = s.device_name || s.user_agent || "Unknown device";
@@ -196,16 +178,7 @@ function Sessions() {
 export function Settings({ session }: { session: Session }) {
   return (
     <div class="settings">
-      <a
-        class="back"
-        href="/"
-        onClick={(e) => {
-          e.preventDefault();
-          navigate({ name: "home" });
-        }}
-      >
-        All conversations
-      </a>
+      <BackToConversations />
       <h1>Settings</h1>
       <Profile session={session} />
       <AvatarLink session={session} />

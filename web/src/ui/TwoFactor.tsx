@@ -2,13 +2,10 @@
 // with a code, show the recovery codes once; or turn it off with the password and a code.
 
 import { useState } from "preact/hooks";
-import { ApiFailure, type User, api, http } from "../api/client";
+import { type User, api, http } from "../api/client";
 import { updateUser } from "../session";
 import { QrCode } from "./QrCode";
-
-function why(e: unknown, otherwise: string): string {
-  return e instanceof ApiFailure ? e.message : otherwise;
-}
+import { apiErrorText } from "../errors";
 
 async function reloadUser() {
   updateUser(await api((headers) => http.GET("/v1/users/me", { headers })));
@@ -26,7 +23,7 @@ export function TwoFactor({ user }: { user: User }) {
     try {
       setSetup(await api((headers) => http.POST("/v1/auth/2fa/setup", { headers })));
     } catch (e) {
-      setError(why(e, "Two-factor authentication could not be set up."));
+      setError(apiErrorText(e, "Two-factor authentication could not be set up."));
     }
   }
 
@@ -40,7 +37,7 @@ export function TwoFactor({ user }: { user: User }) {
       setCode("");
       await reloadUser();
     } catch (err) {
-      setError(why(err, "The code could not be checked."));
+      setError(apiErrorText(err, "The code could not be checked."));
     }
   }
 
@@ -54,7 +51,7 @@ export function TwoFactor({ user }: { user: User }) {
       setRecovery(null);
       await reloadUser();
     } catch (err) {
-      setError(why(err, "Two-factor authentication could not be turned off."));
+      setError(apiErrorText(err, "Two-factor authentication could not be turned off."));
     }
   }
 
