@@ -720,8 +720,10 @@ async fn strangers_reach_nothing() {
 
 #[tokio::test]
 async fn abandoned_uploads_are_cleaned_up() {
+    // Three seconds: the upload URL lives as long as the reservation, and a loaded CI machine
+    // can take more than one second between init and PUT.
     let app = TestApp::spawn_with(|c| {
-        c.upload_reservation_ttl_seconds = 1;
+        c.upload_reservation_ttl_seconds = 3;
         c.drive_cleanup_interval_seconds = 1;
     })
     .await;
@@ -756,7 +758,7 @@ async fn abandoned_uploads_are_cleaned_up() {
     // Never completed: after the reservation and one cleanup interval, nothing is left.
     let id = ticket["file_id"].as_str().unwrap();
     let mut gone = false;
-    for _ in 0..100 {
+    for _ in 0..200 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         if count_objects().await == 0 && quota(&app, &u).await["reserved"] == 0 {
             gone = true;
