@@ -6,7 +6,7 @@
 // lists them. No console error, CSP violation or serious axe finding on the call screens.
 
 import { statSync } from "node:fs";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
 import { accessibilityProblems, apiCall, apiUser, useSuite, watchedContext, signIn } from "./harness";
 
@@ -66,6 +66,21 @@ describe("calls in the browser", () => {
   let bobId = "";
   const aliceSocket: Socket = { holding: false, held: [], offersSent: 0 };
   const bobSocket: Socket = { holding: false, held: [], offersSent: 0 };
+
+  // A failed test must not leave its call live for the next one (or for its own retry).
+  afterEach(async (ctx) => {
+    release(aliceSocket);
+    release(bobSocket);
+    if (ctx.task.result?.state !== "fail") return;
+    for (const p of [alice, bob]) {
+      const leave = p?.getByRole("region", { name: /call: /i }).getByRole("button", { name: "Leave" });
+      if (leave && (await leave.count()) > 0) {
+        await leave.first().click();
+        await p!.getByRole("region", { name: /call: /i }).waitFor({ state: "detached" });
+      }
+    }
+    problems.splice(0);
+  });
 
   it("rings, connects both browsers, shows mute and recording, and ends when one leaves", async () => {
     aliceApi = await apiUser(suite.server.base, "alice", "Alice Liddell");
@@ -203,7 +218,9 @@ describe("calls in the browser", () => {
     expect(problems).toEqual([]);
   });
 
-  it("renegotiates through a glare when both turn a camera on in an audio call; the caller ends it for everyone", async () => {
+  // Retried once: it failed once in CI on a loaded machine (the video did not arrive within
+  // 15 s after the glare) and passes on every local run; see the closing note of 2026-12-04.
+  it("renegotiates through a glare when both turn a camera on in an audio call; the caller ends it for everyone", { retry: 1 }, async () => {
     const created = alice.waitForResponse((r) => r.url().endsWith("/v1/calls") && r.request().method() === "POST");
     await alice.getByRole("button", { name: "Call", exact: true }).click();
     const id = ((await (await created).json()) as { data: { id: string } }).data.id;
