@@ -1,6 +1,7 @@
 //! Administration: deployment-wide counts, the user directory with ban and storage state, bans,
 //! quotas, and each instance's socket count.
 
+use crate::BeginWrite as _;
 use crate::Db;
 use sc_core::{AppResult, ids::UserId, time::Timestamp};
 use uuid::Uuid;
@@ -146,7 +147,7 @@ impl Admin<'_> {
     /// Turns two-factor authentication off (for a locked-out user, from the CLI).
     pub async fn reset_totp(&self, id: UserId, now: Timestamp) -> AppResult<bool> {
         let n = on_pool!(self.0, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write(self.0).await?;
             let n = sqlx::query(
                 "UPDATE users SET totp_enabled = FALSE, totp_secret_enc = NULL, updated_at = $2
                  WHERE id = $1")

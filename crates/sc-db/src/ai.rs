@@ -1,6 +1,7 @@
 //! What the AI helpers read and write: the user's opt-in, the text of a conversation for
 //! summaries and `@assistant` context, and the assistant's replies.
 
+use crate::BeginWrite as _;
 use crate::Db;
 use crate::chat::{MessageRow, message_columns};
 use sc_core::{
@@ -74,7 +75,7 @@ impl Ai<'_> {
     ) -> AppResult<Option<(MessageRow, Vec<UserId>)>> {
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write(self.0).await?;
                 let bumped: Option<(i64,)> = sqlx::query_as(
                     "UPDATE conversations SET last_message_seq = last_message_seq + 1, last_activity_at = $2
                      WHERE id = $1 RETURNING last_message_seq")

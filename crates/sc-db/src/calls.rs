@@ -2,6 +2,7 @@
 //! transaction that first locks the call's row, so no interleaving of them can join an ended
 //! call, end a call someone is joining, overfill a call, or add a session twice.
 
+use crate::BeginWrite as _;
 use crate::Db;
 use sc_core::{
     AppResult,
@@ -89,15 +90,17 @@ pub struct NewCall {
 
 #[derive(Debug)]
 pub enum Created {
-    Ok,
+    /// The new call and its creator's participation, as stored.
+    Ok(CallRow, ParticipantRow),
     /// The conversation has a live call already: its id, unless it ended between the refused
     /// insert and the look-up.
     Live(Option<CallId>),
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Joined {
-    Ok,
+    /// The call as it is after the join.
+    Ok(CallRow),
     Full,
     /// This session is in the call already.
     Already,
@@ -130,21 +133,16 @@ impl Db {
     }
 }
 
-/// Locks the call's row for the rest of the transaction and reads its status and seat count.
-/// On SQLite a no-op write takes the database's write lock first (a read that later writes
-/// would have to upgrade, and concurrent upgrades fail as busy).
+/// Locks the call's row for the rest of the transaction and reads it. On SQLite the write
+/// transaction (`BEGIN IMMEDIATE` on the one writer) holds the database's write lock already.
 macro_rules! lock_call {
     ($tx:expr, $pg:expr, $id:expr) => {{
         let sql = if $pg {
-            "SELECT status, max_participants FROM calls WHERE id = $1 FOR UPDATE"
+            concat!("SELECT ", call_columns!(), " FROM calls WHERE id = $1 FOR UPDATE")
         } else {
-            sqlx::query("UPDATE calls SET status = status WHERE id = $1")
-                .bind($id)
-                .execute(&mut *$tx)
-                .await?;
-            "SELECT status, max_participants FROM calls WHERE id = $1"
+            concat!("SELECT ", call_columns!(), " FROM calls WHERE id = $1")
         };
-        let row: Option<(String, i64)> = sqlx::query_as(sql)
+        let row: Option<CallRow> = sqlx::query_as(sql)
             .bind($id)
             .fetch_optional(&mut *$tx)
             .await?;
@@ -152,10 +150,19 @@ macro_rules! lock_call {
     }};
 }
 
+macro_rules! participant_columns {
+    () => {
+        "user_id, session_id, joined_at, left_at, audio, video, screen"
+    };
+}
+
 /// A new participation; video starts on in a video call.
-const PARTICIPANT_INSERT: &str =
-    "INSERT INTO call_participants (call_id, session_id, user_id, joined_at, last_seen_at, video)
-     VALUES ($1, $2, $3, $4, $4, (SELECT kind = 'video' FROM calls WHERE id = $1))";
+macro_rules! participant_insert {
+    () => {
+        "INSERT INTO call_participants (call_id, session_id, user_id, joined_at, last_seen_at, video)
+         VALUES ($1, $2, $3, $4, $4, (SELECT kind = 'video' FROM calls WHERE id = $1))"
+    };
+}
 
 /// What ending a call (or its recorder's leaving) also resets: a recording cannot outlive them.
 macro_rules! end_recording {
@@ -205,13 +212,13 @@ impl Calls<'_> {
     pub async fn create(&self, c: &NewCall) -> AppResult<Created> {
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
-                let inserted = sqlx::query(
+                let mut tx = p.begin_write(self.0).await?;
+                let inserted: Result<CallRow, _> = sqlx::query_as(concat!(
                     "INSERT INTO calls (id, conversation_id, kind, status, created_by, max_participants, created_at)
-                     VALUES ($1, $2, $3, 'ringing', $4, $5, $6)")
+                     VALUES ($1, $2, $3, 'ringing', $4, $5, $6) RETURNING ", call_columns!()))
                     .bind(c.id).bind(c.conversation).bind(c.kind).bind(c.created_by)
-                    .bind(c.max_participants).bind(c.now).execute(&mut *tx).await;
-                match inserted {
+                    .bind(c.max_participants).bind(c.now).fetch_one(&mut *tx).await;
+                let call = match inserted {
                     Err(e) if crate::is_unique_violation(&e) => {
                         tx.rollback().await?;
                         let live: Option<(CallId,)> = sqlx::query_as(
@@ -219,15 +226,41 @@ impl Calls<'_> {
                             .bind(c.conversation).fetch_optional(p).await?;
                         return Ok(Created::Live(live.map(|(id,)| id)));
                     }
-                    other => { other?; }
-                }
-                sqlx::query(PARTICIPANT_INSERT)
-                    .bind(c.id).bind(c.session).bind(c.created_by).bind(c.now).execute(&mut *tx).await?;
+                    other => other?,
+                };
+                let creator: ParticipantRow = sqlx::query_as(concat!(participant_insert!(), " RETURNING ", participant_columns!()))
+                    .bind(c.id).bind(c.session).bind(c.created_by).bind(c.now).fetch_one(&mut *tx).await?;
                 tx.commit().await?;
-                Ok::<_, sqlx::Error>(Created::Ok)
+                Ok::<_, sqlx::Error>(Created::Ok(call, creator))
             })
         };
         Ok(crate::retry_tx!(run())?)
+    }
+
+    /// The call with the kind of its conversation and `user`'s role in it; `None` when the
+    /// call is absent or `user` is not a member of its conversation.
+    pub async fn get_for_member(
+        &self,
+        id: CallId,
+        user: UserId,
+    ) -> AppResult<Option<(CallRow, String, String)>> {
+        #[derive(sqlx::FromRow)]
+        struct Found {
+            #[sqlx(flatten)]
+            call: CallRow,
+            conversation_kind: String,
+            role: Option<String>,
+        }
+        // Subqueries rather than joins: the call's column names stay unqualified.
+        let sql = concat!(
+            "SELECT ", call_columns!(), ",
+               (SELECT c.kind FROM conversations c WHERE c.id = calls.conversation_id) AS conversation_kind,
+               (SELECT m.role FROM conversation_members m
+                 WHERE m.conversation_id = calls.conversation_id AND m.user_id = $2) AS role
+             FROM calls WHERE id = $1");
+        let found: Option<Found> =
+            on_pool!(self.0, p => sqlx::query_as(sql).bind(id).bind(user).fetch_optional(p).await)?;
+        Ok(found.and_then(|f| Some((f.call, f.conversation_kind, f.role?))))
     }
 
     pub async fn get(&self, id: CallId) -> AppResult<Option<CallRow>> {
@@ -237,9 +270,9 @@ impl Calls<'_> {
 
     /// Every participation of a call, in the order of joining.
     pub async fn participants(&self, id: CallId) -> AppResult<Vec<ParticipantRow>> {
-        Ok(on_pool!(self.0, p => sqlx::query_as(
-            "SELECT user_id, session_id, joined_at, left_at, audio, video, screen FROM call_participants
-             WHERE call_id = $1 ORDER BY joined_at, session_id")
+        Ok(on_pool!(self.0, p => sqlx::query_as(concat!(
+            "SELECT ", participant_columns!(), " FROM call_participants
+             WHERE call_id = $1 ORDER BY joined_at, session_id"))
             .bind(id).fetch_all(p).await)?)
     }
 
@@ -262,12 +295,12 @@ impl Calls<'_> {
         let pg = self.pg();
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
-                let Some((status, max)) = lock_call!(tx, pg, id) else {
+                let mut tx = p.begin_write(self.0).await?;
+                let Some(call) = lock_call!(tx, pg, id) else {
                     tx.rollback().await?;
                     return Ok(Joined::Gone);
                 };
-                if !live(&status) {
+                if !live(&call.status) {
                     tx.rollback().await?;
                     return Ok(Joined::Over);
                 }
@@ -278,20 +311,23 @@ impl Calls<'_> {
                     tx.rollback().await?;
                     return Ok(Joined::Already);
                 }
-                if active.len() as i64 >= max {
+                if active.len() as i64 >= call.max_participants {
                     tx.rollback().await?;
                     return Ok(Joined::Full);
                 }
-                sqlx::query(PARTICIPANT_INSERT)
+                sqlx::query(participant_insert!())
                     .bind(id).bind(session).bind(user).bind(now).execute(&mut *tx).await?;
-                if active.len() + 1 >= 2 {
-                    sqlx::query(
+                // The second participant makes a ringing call active.
+                let call = if call.status == "ringing" && !active.is_empty() {
+                    sqlx::query_as(concat!(
                         "UPDATE calls SET status = 'active', started_at = COALESCE(started_at, $2)
-                         WHERE id = $1 AND status = 'ringing'")
-                        .bind(id).bind(now).execute(&mut *tx).await?;
-                }
+                         WHERE id = $1 RETURNING ", call_columns!()))
+                        .bind(id).bind(now).fetch_one(&mut *tx).await?
+                } else {
+                    call
+                };
                 tx.commit().await?;
-                Ok::<_, sqlx::Error>(Joined::Ok)
+                Ok::<_, sqlx::Error>(Joined::Ok(call))
             })
         };
         Ok(crate::retry_tx!(run())?)
@@ -302,8 +338,8 @@ impl Calls<'_> {
         let pg = self.pg();
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
-                let Some((status, _)) = lock_call!(tx, pg, id) else {
+                let mut tx = p.begin_write(self.0).await?;
+                let Some(call) = lock_call!(tx, pg, id) else {
                     tx.rollback().await?;
                     return Ok(Left::Gone);
                 };
@@ -328,7 +364,7 @@ impl Calls<'_> {
                 let (left,): (i64,) = sqlx::query_as(
                     "SELECT COUNT(*) FROM call_participants WHERE call_id = $1 AND left_at IS NULL")
                     .bind(id).fetch_one(&mut *tx).await?;
-                let ended = left == 0 && live(&status);
+                let ended = left == 0 && live(&call.status);
                 if ended {
                     sqlx::query(CLOSE_RECORDING).bind(id).bind(now).execute(&mut *tx).await?;
                     // A ringing call its caller leaves before anyone answered is missed.
@@ -336,7 +372,7 @@ impl Calls<'_> {
                         "UPDATE calls SET status = CASE WHEN status = 'ringing' THEN 'missed' ELSE 'ended' END, ended_at = $2, ",
                         end_recording!(), " WHERE id = $1"))
                         .bind(id).bind(now).execute(&mut *tx).await?;
-                    if status == "ringing" {
+                    if call.status == "ringing" {
                         let (conversation, caller): (ConversationId, UserId) = sqlx::query_as(
                             "SELECT conversation_id, created_by FROM calls WHERE id = $1")
                             .bind(id).fetch_one(&mut *tx).await?;
@@ -356,9 +392,9 @@ impl Calls<'_> {
         let pg = self.pg();
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write(self.0).await?;
                 match lock_call!(tx, pg, id) {
-                    Some((s, _)) if live(&s) => {}
+                    Some(c) if live(&c.status) => {}
                     _ => {
                         tx.rollback().await?;
                         return Ok(false);
@@ -423,9 +459,9 @@ impl Calls<'_> {
         let pg = self.pg();
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write(self.0).await?;
                 match lock_call!(tx, pg, id) {
-                    Some((s, _)) if s == "ringing" => {}
+                    Some(c) if c.status == "ringing" => {}
                     _ => {
                         tx.rollback().await?;
                         return Ok(None);
@@ -502,9 +538,9 @@ impl Calls<'_> {
         let pg = self.pg();
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write(self.0).await?;
                 match lock_call!(tx, pg, id) {
-                    Some((s, _)) if live(&s) => {}
+                    Some(c) if live(&c.status) => {}
                     _ => { tx.rollback().await?; return Ok(RecordingOutcome::NotIn); }
                 }
                 let inside: Option<(i32,)> = sqlx::query_as(
@@ -534,7 +570,7 @@ impl Calls<'_> {
         let pg = self.pg();
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write(self.0).await?;
                 if lock_call!(tx, pg, id).is_none() {
                     tx.rollback().await?;
                     return Ok(RecordingOutcome::NotIn);

@@ -1,5 +1,6 @@
 //! Conversations, members, messages, reactions, read receipts and message search.
 
+use crate::BeginWrite as _;
 use crate::Db;
 use sc_core::{
     AppResult,
@@ -203,7 +204,7 @@ impl Chat<'_> {
     ) -> AppResult<Result<(), ConversationId>> {
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write(self.0).await?;
                 sqlx::query(
                     "INSERT INTO conversations (id, kind, title, encrypted, created_by, created_at, last_activity_at, direct_key)
                      VALUES ($1, $2, $3, $4, $5, $6, $6, $7)")
@@ -271,7 +272,7 @@ impl Chat<'_> {
     pub async fn access(&self, id: ConversationId) -> AppResult<Option<ConversationAccess>> {
         type Row = (String, bool, Option<String>);
         let row: Option<Row> = match self.0 {
-            Db::Sqlite(p) => sqlx::query_as(
+            Db::Sqlite(p, _) => sqlx::query_as(
                 "SELECT c.kind, c.encrypted,
                         (SELECT group_concat(lower(hex(y.user_id)), ',') FROM conversation_members y WHERE y.conversation_id = $1)
                  FROM conversations c WHERE c.id = $1")
@@ -407,7 +408,7 @@ impl Chat<'_> {
     ) -> AppResult<bool> {
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write(self.0).await?;
                 let stepped_down = sqlx::query(
                     "UPDATE conversation_members SET role = 'admin' WHERE conversation_id = $1 AND user_id = $2 AND role = 'owner'")
                     .bind(id).bind(from).execute(&mut *tx).await?.rows_affected();
@@ -568,8 +569,8 @@ impl Chat<'_> {
         let job = JobId::new();
         match self.0 {
             // In-process: a short write transaction of plain statements.
-            Db::Sqlite(p) => {
-                let mut tx = p.begin().await?;
+            Db::Sqlite(p, _) => {
+                let mut tx = p.begin_write(self.0).await?;
                 let mut out = Vec::with_capacity(batch.len());
                 for m in batch {
                     let bumped: Option<(i64,)> = sqlx::query_as(
@@ -801,7 +802,7 @@ impl Chat<'_> {
     ) -> AppResult<Option<MessageRow>> {
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write(self.0).await?;
                 let sql = concat!("UPDATE messages SET content = NULL, ciphertext = NULL, metadata = '{}', attachments = '', mentions = '', deleted_at = $2
                                    WHERE id = $1 AND deleted_at IS NULL RETURNING ", message_columns!());
                 let row: Option<MessageRow> = sqlx::query_as(sql).bind(id).bind(now).fetch_optional(&mut *tx).await?;
@@ -833,7 +834,7 @@ impl Chat<'_> {
         let run = || async {
             match self.0 {
                 // SQLite runs one writer at a time: the bound holds as written.
-                Db::Sqlite(p) => sqlx::query(INSERT_BELOW_BOUND)
+                Db::Sqlite(p, _) => sqlx::query(INSERT_BELOW_BOUND)
                     .bind(message)
                     .bind(user)
                     .bind(emoji)
@@ -845,7 +846,7 @@ impl Chat<'_> {
                 // PostgreSQL: the message row lock orders concurrent new emoji, so two of them
                 // cannot both see room for one more.
                 Db::Postgres(p) => {
-                    let mut tx = p.begin().await?;
+                    let mut tx = p.begin_write(self.0).await?;
                     sqlx::query("SELECT id FROM messages WHERE id = $1 FOR UPDATE")
                         .bind(message)
                         .execute(&mut *tx)
@@ -959,7 +960,7 @@ impl Chat<'_> {
         limit: i64,
     ) -> AppResult<Vec<MessageRow>> {
         Ok(match self.0 {
-            Db::Sqlite(p) => {
+            Db::Sqlite(p, _) => {
                 let sql = concat!("SELECT ", message_columns!(), " FROM messages WHERE rowid IN (
                         SELECT f.rowid FROM messages_fts f WHERE messages_fts MATCH $2)
                     AND conversation_id IN (SELECT conversation_id FROM conversation_members WHERE user_id = $1)

@@ -5,6 +5,7 @@
 //! abandonment or deletion gives them back. Objects whose rows go are queued in
 //! `blob_deletions` in the same transaction, so a crash never leaves an orphan behind.
 
+use crate::BeginWrite as _;
 use crate::Db;
 use sc_core::{
     AppResult,
@@ -187,7 +188,7 @@ impl Drive<'_> {
     pub async fn begin_upload(&self, u: &NewUpload<'_>) -> AppResult<Reserved> {
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write(self.0).await?;
                 sqlx::query("INSERT INTO storage_accounts (user_id) VALUES ($1) ON CONFLICT DO NOTHING")
                     .bind(u.owner).execute(&mut *tx).await?;
                 let reserved = sqlx::query(
@@ -232,7 +233,7 @@ impl Drive<'_> {
     pub async fn begin_version(&self, v: &NewVersion<'_>) -> AppResult<VersionReserved> {
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write(self.0).await?;
                 let pending: Option<(i64,)> = sqlx::query_as(
                     "SELECT version FROM file_versions WHERE file_id = $1 AND status = 'pending'")
                     .bind(v.file).fetch_optional(&mut *tx).await?;
@@ -304,7 +305,7 @@ impl Drive<'_> {
     ) -> AppResult<VersionReserved> {
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write(self.0).await?;
                 sqlx::query("INSERT INTO storage_accounts (user_id) VALUES ($1) ON CONFLICT DO NOTHING")
                     .bind(v.owner).execute(&mut *tx).await?;
                 let counted = sqlx::query(
@@ -355,7 +356,7 @@ impl Drive<'_> {
     ) -> AppResult<usize> {
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write(self.0).await?;
                 let ready: Vec<(i64, String, i64)> = sqlx::query_as(
                     "SELECT version, blob_key, size FROM file_versions WHERE file_id = $1 AND status = 'ready'
                      ORDER BY version DESC")
@@ -421,7 +422,7 @@ impl Drive<'_> {
     ) -> AppResult<bool> {
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write(self.0).await?;
                 let row: Option<(i64, String)> = sqlx::query_as(
                     "UPDATE file_versions SET status = 'ready', sha256 = $3, expires_at = NULL
                      WHERE file_id = $1 AND version = $2 AND status = 'pending'
@@ -457,7 +458,7 @@ impl Drive<'_> {
     ) -> AppResult<bool> {
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write(self.0).await?;
                 let row: Option<(i64, String)> = sqlx::query_as(
                     "DELETE FROM file_versions WHERE file_id = $1 AND version = $2 AND status = 'pending'
                      RETURNING size, blob_key")
@@ -623,7 +624,7 @@ impl Drive<'_> {
     pub async fn delete_files(&self, ids: &[FileId], now: Timestamp) -> AppResult<()> {
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write(self.0).await?;
                 for id in ids {
                     // The versions this transaction deleted, not the ones it saw: of two
                     // deleters racing, only one gets rows, so usage is released once.

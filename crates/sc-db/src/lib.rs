@@ -17,7 +17,7 @@ macro_rules! on_pool {
         // Each database call is a child span of the request in exported traces.
         async {
             match $db {
-                $crate::Db::Sqlite($pool) => $body,
+                $crate::Db::Sqlite($pool, _) => $body,
                 $crate::Db::Postgres($pool) => $body,
             }
         }
@@ -63,8 +63,46 @@ pub mod users;
 
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite(SqlitePool),
+    /// Readers (and single-statement writes) on the first pool; write transactions on the
+    /// writer.
+    Sqlite(SqlitePool, SqliteWriter),
     Postgres(PgPool),
+}
+
+/// SQLite's single writer as a pool of one connection. Write transactions queue for it in
+/// order (the pool's acquire is fair) instead of colliding in the database file, where each
+/// loser sleeps in SQLite's busy handler (1, 2, 5, 10, 15… ms) while the lock may already be
+/// free again: with a few dozen transactions in flight those sleeps were most of their latency.
+#[derive(Clone, Debug)]
+pub struct SqliteWriter(SqlitePool);
+
+/// Opens a write transaction: on SQLite `BEGIN IMMEDIATE` on the one writer connection (so it
+/// never has to upgrade a read lock and fail), on PostgreSQL a plain `BEGIN` on the pool.
+/// A write transaction must not open another one while it runs (on SQLite it would wait for
+/// itself).
+pub(crate) trait BeginWrite {
+    type Database: sqlx::Database;
+    fn begin_write(
+        &self,
+        db: &Db,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Database>, sqlx::Error>> + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Database = sqlx::Sqlite;
+    async fn begin_write(&self, db: &Db) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        match db {
+            Db::Sqlite(_, SqliteWriter(writer)) => writer.begin_with("BEGIN IMMEDIATE").await,
+            Db::Postgres(_) => self.begin().await,
+        }
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Database = sqlx::Postgres;
+    async fn begin_write(&self, _: &Db) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.begin().await
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,21 +121,24 @@ impl Db {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            // A COMMIT that failed (a full disk, say) leaves the connection inside its
-            // transaction; handed out again, its later "commits" would only release savepoints
-            // and nothing would ever be stored. Such a connection is closed, not reused.
-            .after_release(|conn, _| {
-                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
-            })
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(opts)
-            .await
-            .map_err(|e| {
-                AppError::ServiceUnavailable(format!("cannot open SQLite database: {e}"))
-            })?;
-        Ok(Db::Sqlite(pool))
+        let open = |max_connections: u32| {
+            SqlitePoolOptions::new()
+                // A COMMIT that failed (a full disk, say) leaves the connection inside its
+                // transaction; handed out again, its later "commits" would only release
+                // savepoints and nothing would ever be stored. Such a connection is closed, not
+                // reused.
+                .after_release(|conn, _| {
+                    Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+                })
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts.clone())
+        };
+        let unavailable =
+            |e: sqlx::Error| AppError::ServiceUnavailable(format!("cannot open SQLite database: {e}"));
+        let pool = open(max_connections).await.map_err(unavailable)?;
+        let writer = open(1).await.map_err(unavailable)?;
+        Ok(Db::Sqlite(pool, SqliteWriter(writer)))
     }
 
     /// Connects to PostgreSQL (or CockroachDB). The pool connects lazily, so the server starts
@@ -115,7 +156,7 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         match self {
-            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Sqlite(..) => Backend::Sqlite,
             Db::Postgres(_) => Backend::Postgres,
         }
     }
@@ -123,7 +164,7 @@ impl Db {
     /// Applies pending migrations. Both folders carry the same version numbers.
     pub async fn migrate(&self) -> AppResult<()> {
         match self {
-            Db::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await,
+            Db::Sqlite(p, _) => sqlx::migrate!("./migrations/sqlite").run(p).await,
             Db::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await,
         }
         .map_err(|e| AppError::Internal(format!("migration failed: {e}")))
@@ -151,7 +192,7 @@ impl Db {
     /// are its search index, which PostgreSQL keeps as a GIN index instead.
     pub async fn schema_columns(&self) -> AppResult<Vec<(String, String)>> {
         let mut cols: Vec<(String, String)> = match self {
-            Db::Sqlite(p) => {
+            Db::Sqlite(p, _) => {
                 sqlx::query_as(
                     "SELECT m.name, c.name FROM sqlite_master m, pragma_table_info(m.name) c
                  WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx_%'
@@ -175,12 +216,15 @@ impl Db {
 
     pub fn pool_stats(&self) -> (u32, usize) {
         match self {
-            Db::Sqlite(p) => (p.size(), p.num_idle()),
+            Db::Sqlite(p, _) => (p.size(), p.num_idle()),
             Db::Postgres(p) => (p.size(), p.num_idle()),
         }
     }
 
     pub async fn close(&self) {
+        if let Db::Sqlite(_, SqliteWriter(writer)) = self {
+            writer.close().await;
+        }
         on_pool!(self, p => p.close().await)
     }
 }

@@ -2,6 +2,7 @@
 //! UPDATE, no row locks or advisory locks), so a crash loses nothing and no mail is sent twice
 //! while a lease holds.
 
+use crate::BeginWrite as _;
 use crate::Db;
 use sc_core::{AppResult, ids::MailId, time::Timestamp};
 
@@ -64,7 +65,7 @@ impl Db {
 impl MailQueue<'_> {
     pub async fn enqueue(&self, mail: &NewMail) -> AppResult<()> {
         on_pool!(self.0, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write(self.0).await?;
             insert_mails!(tx, std::slice::from_ref(mail));
             tx.commit().await?;
             Ok::<(), sqlx::Error>(())

@@ -1,6 +1,7 @@
 //! The MLS Delivery Service's storage: devices, key packages, commits by epoch, group info and
 //! welcomes. Every MLS object is opaque bytes here.
 
+use crate::BeginWrite as _;
 use crate::Db;
 use sc_core::{
     AppResult,
@@ -195,7 +196,7 @@ impl Mls<'_> {
     ) -> AppResult<Option<i64>> {
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write(self.0).await?;
                 // Taking the device row first serializes concurrent uploads of one device.
                 sqlx::query("UPDATE devices SET created_at = created_at WHERE id = $1")
                     .bind(device).execute(&mut *tx).await?;
@@ -261,7 +262,7 @@ impl Mls<'_> {
         }
         let ids: Vec<DeviceId> = devices.iter().map(|(d, _)| *d).collect();
         let taken: Vec<(DeviceId, Vec<u8>)> = match self.0 {
-            Db::Sqlite(p) => {
+            Db::Sqlite(p, _) => {
                 let mut q = sqlx::QueryBuilder::new(
                     "DELETE FROM key_packages WHERE id IN (SELECT (SELECT k.id FROM key_packages k
                        WHERE k.device_id = d.id AND NOT k.last_resort ORDER BY k.id LIMIT 1)
@@ -330,7 +331,7 @@ impl Mls<'_> {
     pub async fn append_commit(&self, c: &NewCommit<'_>) -> AppResult<CommitAppended> {
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write(self.0).await?;
                 let moved = sqlx::query(
                     "UPDATE conversations SET mls_epoch = mls_epoch + 1 WHERE id = $1 AND mls_epoch = $2")
                     .bind(c.conversation).bind(c.epoch).execute(&mut *tx).await?.rows_affected();

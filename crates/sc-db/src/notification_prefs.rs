@@ -1,6 +1,7 @@
 //! Notification preferences: per-kind push and email switches (a missing row means both on)
 //! and the digest switch, plus what dispatching needs to know about recipients.
 
+use crate::BeginWrite as _;
 use crate::Db;
 use sc_core::{AppResult, ids::UserId, time::Timestamp};
 
@@ -60,7 +61,7 @@ impl NotificationPrefs<'_> {
     ) -> AppResult<()> {
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write(self.0).await?;
                 for c in changes {
                     sqlx::query(
                         "INSERT INTO notification_settings (user_id, kind, push, email)

@@ -1,6 +1,7 @@
 //! In-app notifications: the durable job queue that produces message and mention records, the
 //! records themselves (one per recipient, kind and source), their dispatch and their digests.
 
+use crate::BeginWrite as _;
 use crate::Db;
 use crate::mail::{NewMail, insert_mails};
 use crate::push::{NewDelivery, insert_deliveries};
@@ -215,7 +216,7 @@ impl Notifications<'_> {
             return Ok(());
         }
         on_pool!(self.0, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write(self.0).await?;
             insert_records!(tx, notifications);
             for chunk in done.chunks(1000) {
                 let mut q = sqlx::QueryBuilder::new("DELETE FROM notification_jobs WHERE id IN ");
@@ -311,7 +312,7 @@ impl Notifications<'_> {
         }
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write(self.0).await?;
                 let mut ours: HashSet<NotificationId> = HashSet::new();
                 for chunk in ids.chunks(1000) {
                     let mut q = sqlx::QueryBuilder::new(
@@ -392,7 +393,7 @@ impl Notifications<'_> {
     ) -> AppResult<usize> {
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write(self.0).await?;
                 let sql = concat!(
                     "UPDATE notifications SET mailed_at = $4 WHERE id IN (SELECT n.id FROM notifications n
                      WHERE n.user_id = $3 AND ", digest_filter!(), ") AND mailed_at IS NULL RETURNING kind, source");

@@ -2,6 +2,7 @@
 //! transaction that first locks the poll's message against a concurrent close; counts are
 //! derived from the rows, so concurrent votes can never lose one another.
 
+use crate::BeginWrite as _;
 use crate::Db;
 use sc_core::{
     AppResult,
@@ -74,7 +75,7 @@ impl Polls<'_> {
         let pg = matches!(self.0, Db::Postgres(_));
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write(self.0).await?;
                 // The write comes first: on SQLite it takes the write lock at once (a read
                 // first would have to upgrade, and concurrent upgrades fail as busy).
                 sqlx::query("DELETE FROM poll_votes WHERE message_id = $1 AND user_id = $2")

@@ -1,5 +1,6 @@
 //! Push subscriptions (each tied to the session that made it) and the durable push queue.
 
+use crate::BeginWrite as _;
 use crate::Db;
 use sc_core::{
     AppResult,
@@ -135,7 +136,7 @@ impl Push<'_> {
     pub async fn subscribe(&self, s: &NewSubscription<'_>) -> AppResult<(SubscriptionRow, bool)> {
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write(self.0).await?;
                 let before: Option<(PushSubscriptionId, UserId)> = sqlx::query_as(
                     "SELECT id, user_id FROM push_subscriptions WHERE kind = $1 AND address = $2")
                     .bind(s.kind).bind(s.address).fetch_optional(&mut *tx).await?;
@@ -262,7 +263,7 @@ impl Push<'_> {
         }
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write(self.0).await?;
                 insert_deliveries!(tx, deliveries);
                 tx.commit().await?;
                 Ok::<(), sqlx::Error>(())
@@ -324,7 +325,7 @@ impl Push<'_> {
         topics.dedup();
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write(self.0).await?;
                 for chunk in sent.chunks(500) {
                     let mut q = sqlx::QueryBuilder::new("DELETE FROM push_deliveries WHERE id IN (");
                     let mut ids = q.separated(", ");

@@ -1,6 +1,7 @@
 //! Message retention: which messages are past their conversation's retention, and their
 //! deletion with the files attached only to them.
 
+use crate::BeginWrite as _;
 use crate::Db;
 use sc_core::{
     AppResult,
@@ -81,7 +82,7 @@ impl Retention<'_> {
             return Ok(MessagesPurged::default());
         }
         let orphans: Vec<FileId> = on_pool!(self.0, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write(self.0).await?;
             let mut q = sqlx::QueryBuilder::new(
                 "SELECT DISTINCT a.file_id, m.sender_id FROM message_attachments a
                  JOIN messages m ON m.id = a.message_id WHERE a.message_id IN ");

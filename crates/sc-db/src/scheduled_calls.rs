@@ -1,5 +1,6 @@
 //! Calls planned ahead, and their reminders.
 
+use crate::BeginWrite as _;
 use crate::Db;
 use sc_core::{
     AppResult,
@@ -123,7 +124,7 @@ impl Scheduled<'_> {
     ) -> AppResult<Option<(ScheduledRow, Vec<UserId>)>> {
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write(self.0).await?;
                 let sql = concat!("UPDATE scheduled_calls SET reminded_at = $2
                                    WHERE id = $1 AND reminded_at IS NULL AND cancelled_at IS NULL AND starts_at <= $2
                                    RETURNING ", scheduled_columns!());

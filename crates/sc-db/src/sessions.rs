@@ -1,5 +1,6 @@
 //! Sessions (one per login/device) and their rotating refresh tokens.
 
+use crate::BeginWrite as _;
 use crate::Db;
 use sc_core::{
     AppResult,
@@ -57,7 +58,7 @@ impl Sessions<'_> {
     pub async fn insert(&self, s: &SessionRow, refresh_hash: &str) -> AppResult<()> {
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write(self.0).await?;
                 sqlx::query(
                     "INSERT INTO sessions (id, user_id, device_name, ip, user_agent, created_at, last_seen_at,
                                            idle_expires_at, absolute_expires_at)
@@ -208,7 +209,7 @@ impl Sessions<'_> {
     ) -> AppResult<bool> {
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write(self.0).await?;
                 let r = sqlx::query(
                     "UPDATE refresh_tokens SET rotated_at = $2 WHERE token_hash = $1 AND rotated_at IS NULL")
                     .bind(old).bind(now).execute(&mut *tx).await?;

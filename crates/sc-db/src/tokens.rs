@@ -1,6 +1,7 @@
 //! Single-use tokens (email verification, password reset) and 2FA recovery codes, all stored as
 //! hashes only.
 
+use crate::BeginWrite as _;
 use crate::Db;
 use sc_core::{AppResult, ids::UserId, time::Timestamp};
 
@@ -66,7 +67,7 @@ impl Tokens<'_> {
     pub async fn replace_recovery_codes(&self, user: UserId, hashes: &[String]) -> AppResult<()> {
         let run = || async {
             on_pool!(self.0, p => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write(self.0).await?;
                 sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user).execute(&mut *tx).await?;
                 for h in hashes {
                     sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")

@@ -1,5 +1,6 @@
 //! Users: accounts, credentials, lockout counters, TOTP state.
 
+use crate::BeginWrite as _;
 use crate::Db;
 use sc_core::{AppResult, ids::UserId, time::Timestamp};
 
@@ -276,7 +277,7 @@ impl Users<'_> {
     pub async fn delete(&self, id: UserId) -> AppResult<()> {
         let now = Timestamp::now();
         on_pool!(self.0, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write(self.0).await?;
             sqlx::query(
                 "INSERT INTO blob_deletions (blob_key, queued_at)
                  SELECT v.blob_key, $2 FROM file_versions v JOIN files f ON f.id = v.file_id WHERE f.owner_id = $1

@@ -82,7 +82,7 @@ pub(crate) async fn insert_ceiling(
                seq BIGINT NOT NULL, content TEXT NOT NULL, created_at BIGINT NOT NULL)";
     let insert = "INSERT INTO bench_insert_ceiling (id, conversation_id, seq, content, created_at) VALUES ($1, $2, $3, $4, $5)";
     match db {
-        Db::Sqlite(p) => {
+        Db::Sqlite(p, _) => {
             sqlx::query(ddl).execute(p).await?;
         }
         Db::Postgres(p) => {
@@ -99,7 +99,7 @@ pub(crate) async fn insert_ceiling(
             let conv = format!("conversation-{}", n % 100);
             let now = sc_core::time::Timestamp::now().millis();
             match &db {
-                Db::Sqlite(p) => sqlx::query(insert)
+                Db::Sqlite(p, _) => sqlx::query(insert)
                     .bind(id)
                     .bind(conv)
                     .bind(n)
@@ -242,7 +242,7 @@ pub async fn chat(
         None => println!("no load level kept p95 under 200 ms without errors -> target not met"),
     }
     match &db {
-        Db::Sqlite(p) => {
+        Db::Sqlite(p, _) => {
             sqlx::query("DROP TABLE IF EXISTS bench_insert_ceiling")
                 .execute(p)
                 .await?;

@@ -180,6 +180,16 @@ impl CallService {
                 file_id: r.file_id,
             })
             .collect();
+        Ok(Self::view_of(c, participants, declined_by, recordings))
+    }
+
+    /// The Call object from its parts.
+    fn view_of(
+        c: CallRow,
+        participants: Vec<ParticipantRow>,
+        declined_by: Vec<UserId>,
+        recordings: Vec<RecordingEntry>,
+    ) -> CallView {
         let recording = match (c.recording_by, c.recording_started_at) {
             (Some(by), Some(started_at)) => Some(RecordingView { by, started_at }),
             _ => None,
@@ -188,7 +198,7 @@ impl CallService {
             (Some(s), Some(e)) => Some((e.millis() - s.millis()).max(0) / 1000),
             _ => None,
         };
-        Ok(CallView {
+        CallView {
             id: c.id,
             conversation_id: c.conversation_id,
             kind: c.kind,
@@ -203,17 +213,16 @@ impl CallService {
             max_participants: c.max_participants,
             recording,
             recordings,
-        })
+        }
     }
 
     /// The call and the caller's membership of its conversation (404 for a non-member).
     async fn call_for(&self, ctx: &AuthContext, id: CallId) -> AppResult<(CallRow, Membership)> {
-        let c = self.d.db.calls().get(id).await?.ok_or_else(not_found)?;
-        let (kind, role) = self
+        let (c, kind, role) = self
             .d
             .db
-            .chat()
-            .kind_and_role(c.conversation_id, ctx.user_id)
+            .calls()
+            .get_for_member(id, ctx.user_id)
             .await?
             .ok_or_else(not_found)?;
         Ok((c, Membership { kind, role }))
@@ -266,13 +275,20 @@ impl CallService {
         ice::ice_servers(&self.d.cfg, ctx.user_id, Timestamp::now())
     }
 
-    /// Announces a call's state to its conversation's members.
-    async fn announce(&self, kind: &str, view: &CallView) {
+    /// Announces a call's state to its conversation's members; returns them (none when they
+    /// could not be read).
+    async fn announce(&self, kind: &str, view: &CallView) -> Vec<UserId> {
         // Every transition comes through here after its commit.
         self.d.call_changed(view.id).await;
         match self.d.db.chat().member_ids(view.conversation_id).await {
-            Ok(members) => self.d.emit(members, kind, view).await,
-            Err(e) => tracing::warn!(error = %e, "could not announce a call change"),
+            Ok(members) => {
+                self.d.emit(members.clone(), kind, view).await;
+                members
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not announce a call change");
+                Vec::new()
+            }
         }
     }
 
@@ -324,27 +340,24 @@ impl CallService {
                 now: Timestamp::now(),
             })
             .await?;
-        if let Created::Live(live) = outcome {
-            return Err(AppError::Conflict {
-                message: "the conversation has a live call".into(),
-                details: live.map(|live| json!({"call_id": live})),
-            });
-        }
-        let call = self.d.db.calls().get(id).await?.ok_or_else(not_found)?;
-        let view = self.view(call).await?;
-        self.announce("call.ringing", &view).await;
+        let (call, creator) = match outcome {
+            Created::Ok(call, creator) => (call, creator),
+            Created::Live(live) => {
+                return Err(AppError::Conflict {
+                    message: "the conversation has a live call".into(),
+                    details: live.map(|live| json!({"call_id": live})),
+                });
+            }
+        };
+        // A new call: nobody has declined or recorded it yet.
+        let view = Self::view_of(call, vec![creator], Vec::new(), Vec::new());
+        let mut members = self.announce("call.ringing", &view).await;
         // Devices of offline members ring by push, off the request's path.
         let (d, conversation_id) = (self.d.clone(), view.conversation_id);
         let ring_for = Duration::from_secs(self.d.cfg.call_ring_timeout_seconds);
-        let caller = ctx.user_id;
+        members.retain(|m| *m != ctx.user_id);
         tokio::spawn(async move {
-            match d.db.chat().member_ids(conversation_id).await {
-                Ok(mut members) => {
-                    members.retain(|m| *m != caller);
-                    crate::notify::push::ring(&d, id, conversation_id, &members, ring_for).await;
-                }
-                Err(e) => tracing::warn!(error = %e, "could not ring members by push"),
-            }
+            crate::notify::push::ring(&d, id, conversation_id, &members, ring_for).await;
         });
         Ok(self.session(ctx, view))
     }
@@ -389,8 +402,8 @@ impl CallService {
             .calls()
             .join(id, ctx.user_id, ctx.session_id, Timestamp::now())
             .await?;
-        match outcome {
-            Joined::Ok => {}
+        let call = match outcome {
+            Joined::Ok(call) => call,
             Joined::Full => {
                 return Err(AppError::LimitReached(format!(
                     "the call holds at most {} participants",
@@ -402,8 +415,9 @@ impl CallService {
             }
             Joined::Over => return Err(over()),
             Joined::Gone => return Err(not_found()),
-        }
-        let view = self.announce_current(id).await?;
+        };
+        let view = self.view(call).await?;
+        self.announce("call.updated", &view).await;
         Ok(self.session(ctx, view))
     }
 

@@ -412,7 +412,7 @@ async fn no_plaintext_of_encrypted_messages_in_the_database_or_the_logs() {
 async fn database_text(app: &TestApp) -> String {
     let db = secureconnect::app::connect_db(&app.cfg).await.unwrap();
     match db {
-        sc_db::Db::Sqlite(_) => {
+        sc_db::Db::Sqlite(..) => {
             let mut out = Vec::new();
             for entry in std::fs::read_dir(&app.cfg.data_dir).unwrap() {
                 let p = entry.unwrap().path();

@@ -10,7 +10,7 @@ async fn backdate(db: &sc_db::Db, message: &str, days: u64) {
     let at = sc_core::time::Timestamp::now().minus(Duration::from_secs(days * 86_400));
     let id: uuid::Uuid = message.parse().unwrap();
     match db {
-        sc_db::Db::Sqlite(p) => sqlx::query("UPDATE messages SET created_at = $1 WHERE id = $2")
+        sc_db::Db::Sqlite(p, _) => sqlx::query("UPDATE messages SET created_at = $1 WHERE id = $2")
             .bind(at.millis())
             .bind(id)
             .execute(p)

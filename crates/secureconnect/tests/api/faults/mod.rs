@@ -472,7 +472,7 @@ async fn sqlite_pool_survives_a_full_disk() {
     };
     let path = fs.path().join("t.db");
     let db = sc_db::Db::connect_sqlite(&path, 1).await.unwrap();
-    let sc_db::Db::Sqlite(pool) = &db else {
+    let sc_db::Db::Sqlite(pool, _) = &db else {
         unreachable!()
     };
     sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB)")

@@ -21,7 +21,7 @@ const MAX_ROUNDS: usize = 6;
 async fn claimed_jobs(db: &sc_db::Db) -> i64 {
     let sql = "SELECT COUNT(*) FROM notification_jobs WHERE claimed_until IS NOT NULL";
     let n: Result<i64, sqlx::Error> = match db {
-        sc_db::Db::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(p).await,
+        sc_db::Db::Sqlite(p, _) => sqlx::query_scalar(sql).fetch_one(p).await,
         sc_db::Db::Postgres(p) => sqlx::query_scalar(sql).fetch_one(p).await,
     };
     n.unwrap_or(0)
