@@ -111,11 +111,6 @@ pub enum Backend {
     Postgres,
 }
 
-/// Reads through a memory map of up to this much of the database file. Every write by one
-/// connection empties the page caches of the others, so without it each later read copies the
-/// pages it needs back in with a system call. Writes still go through SQLite's own I/O.
-const SQLITE_MMAP_BYTES: u64 = 256 * 1024 * 1024;
-
 impl Db {
     /// Opens the embedded SQLite file: WAL, a busy timeout, foreign keys on.
     pub async fn connect_sqlite(path: &Path, max_connections: u32) -> AppResult<Self> {
@@ -125,7 +120,6 @@ impl Db {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
-            .pragma("mmap_size", SQLITE_MMAP_BYTES.to_string())
             .foreign_keys(true);
         let open = |max_connections: u32| {
             SqlitePoolOptions::new()
