@@ -28,6 +28,23 @@ impl SessionRow {
     }
 }
 
+/// A session with what authenticating a request needs of its account, read in one statement.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct SessionWithAccount {
+    #[sqlx(flatten)]
+    pub session: SessionRow,
+    pub role: String,
+    pub email_verified: bool,
+    pub banned_at: Option<Timestamp>,
+    pub banned_until: Option<Timestamp>,
+}
+
+impl SessionWithAccount {
+    pub fn banned(&self, now: Timestamp) -> bool {
+        crate::users::ban_in_force(self.banned_at, self.banned_until, now)
+    }
+}
+
 /// What presenting a refresh token found.
 #[derive(Debug)]
 pub enum RefreshLookup {
@@ -73,6 +90,22 @@ impl Sessions<'_> {
         };
         crate::retry_tx!(run())?;
         Ok(())
+    }
+
+    /// The session and its account's role, verification and ban (`None` when either is gone).
+    pub async fn find_with_account(&self, id: SessionId) -> AppResult<Option<SessionWithAccount>> {
+        // The derived table names only the account's four columns, so the session's stay
+        // unambiguous.
+        let sql = concat!(
+            "SELECT ",
+            session_columns!(),
+            ", u.role, u.email_verified, u.banned_at, u.banned_until
+             FROM sessions,
+                  (SELECT role, email_verified, banned_at, banned_until FROM users
+                    WHERE id = (SELECT user_id FROM sessions WHERE id = $1)) u
+             WHERE sessions.id = $1"
+        );
+        Ok(on_pool!(self.0, p => sqlx::query_as(sql).bind(id).fetch_optional(p).await)?)
     }
 
     pub async fn find(&self, id: SessionId) -> AppResult<Option<SessionRow>> {

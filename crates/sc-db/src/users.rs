@@ -29,8 +29,17 @@ pub struct UserRow {
 impl UserRow {
     /// A ban is in force from `banned_at` until `banned_until` (none: no end).
     pub fn banned(&self, now: Timestamp) -> bool {
-        self.banned_at.is_some() && self.banned_until.is_none_or(|u| u > now)
+        ban_in_force(self.banned_at, self.banned_until, now)
     }
+}
+
+/// A ban is in force from `banned_at` until `banned_until` (none: no end).
+pub(crate) fn ban_in_force(
+    banned_at: Option<Timestamp>,
+    banned_until: Option<Timestamp>,
+    now: Timestamp,
+) -> bool {
+    banned_at.is_some() && banned_until.is_none_or(|u| u > now)
 }
 
 impl std::fmt::Debug for UserRow {

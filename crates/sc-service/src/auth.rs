@@ -517,29 +517,23 @@ impl AuthService {
                 Err(session_expired())
             };
         }
-        let session = self
+        let found = self
             .d
             .db
             .sessions()
-            .find(claims.session_id)
+            .find_with_account(claims.session_id)
             .await?
-            .filter(|s| s.is_active(now) && s.user_id == claims.user_id)
+            .filter(|s| s.session.is_active(now) && s.session.user_id == claims.user_id)
             .ok_or_else(session_expired)?;
-        let user = self
-            .d
-            .db
-            .users()
-            .find(session.user_id)
-            .await?
-            .ok_or_else(session_expired)?;
-        if user.banned(now) {
+        if found.banned(now) {
             return Err(session_expired());
         }
+        let session = found.session;
         let ctx = AuthContext {
-            user_id: user.id,
+            user_id: session.user_id,
             session_id: session.id,
-            role: Role::parse(&user.role).unwrap_or(Role::User),
-            email_verified: user.email_verified,
+            role: Role::parse(&found.role).unwrap_or(Role::User),
+            email_verified: found.email_verified,
         };
         // Invalidations reach this cache through the bus only when it crosses instances.
         self.d.sessions.put(ctx.session_id, ctx, self.d.cache_ttl());
