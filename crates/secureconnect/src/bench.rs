@@ -67,6 +67,9 @@ pub enum BenchKind {
         setup_concurrency: usize,
         #[arg(long)]
         database_url: Option<String>,
+        /// The server's `database_max_connections` (its default when left out).
+        #[arg(long)]
+        database_max_connections: Option<u32>,
     },
     /// Message send-and-persist throughput over 100 conversations vs a single-row INSERT
     /// ceiling of the same database; cross-instance added latency (with --redis-url).
@@ -169,7 +172,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             signals,
             setup_concurrency,
             database_url,
-        } => crate::bench_calls::calls(calls, signals, setup_concurrency, database_url).await,
+            database_max_connections,
+        } => {
+            crate::bench_calls::calls(
+                calls,
+                signals,
+                setup_concurrency,
+                database_url,
+                database_max_connections,
+            )
+            .await
+        }
         BenchKind::Push {
             members,
             concurrency,

@@ -48,9 +48,13 @@ pub async fn calls(
     signals: usize,
     setup_concurrency: usize,
     database_url: Option<String>,
+    database_max_connections: Option<u32>,
 ) -> anyhow::Result<()> {
     let dir = crate::bench::tempfile_dir()?;
+    let defaults = Config::default();
     let cfg = Config {
+        database_max_connections: database_max_connections
+            .unwrap_or(defaults.database_max_connections),
         listen: "127.0.0.1:0".parse()?,
         data_dir: dir.clone(),
         database_url: database_url.map(Secret::new),
@@ -61,7 +65,7 @@ pub async fn calls(
         ws_heartbeat_seconds: 300,
         ws_idle_timeout_seconds: 600,
         log_level: "warn".into(),
-        ..Config::default()
+        ..defaults
     };
     let backend = if cfg.database_url.is_some() {
         "postgresql"
