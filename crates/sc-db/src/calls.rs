@@ -91,7 +91,7 @@ pub struct NewCall {
 #[derive(Debug)]
 pub enum Created {
     /// The new call and its creator's participation, as stored.
-    Ok(CallRow, ParticipantRow),
+    Ok(Box<CallRow>, ParticipantRow),
     /// The conversation has a live call already: its id, unless it ended between the refused
     /// insert and the look-up.
     Live(Option<CallId>),
@@ -138,7 +138,11 @@ impl Db {
 macro_rules! lock_call {
     ($tx:expr, $pg:expr, $id:expr) => {{
         let sql = if $pg {
-            concat!("SELECT ", call_columns!(), " FROM calls WHERE id = $1 FOR UPDATE")
+            concat!(
+                "SELECT ",
+                call_columns!(),
+                " FROM calls WHERE id = $1 FOR UPDATE"
+            )
         } else {
             concat!("SELECT ", call_columns!(), " FROM calls WHERE id = $1")
         };
@@ -231,7 +235,7 @@ impl Calls<'_> {
                 let creator: ParticipantRow = sqlx::query_as(concat!(participant_insert!(), " RETURNING ", participant_columns!()))
                     .bind(c.id).bind(c.session).bind(c.created_by).bind(c.now).fetch_one(&mut *tx).await?;
                 tx.commit().await?;
-                Ok::<_, sqlx::Error>(Created::Ok(call, creator))
+                Ok::<_, sqlx::Error>(Created::Ok(Box::new(call), creator))
             })
         };
         Ok(crate::retry_tx!(run())?)

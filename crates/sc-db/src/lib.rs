@@ -90,7 +90,10 @@ pub(crate) trait BeginWrite {
 
 impl BeginWrite for SqlitePool {
     type Database = sqlx::Sqlite;
-    async fn begin_write(&self, db: &Db) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    async fn begin_write(
+        &self,
+        db: &Db,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
         match db {
             Db::Sqlite(_, SqliteWriter(writer)) => writer.begin_with("BEGIN IMMEDIATE").await,
             Db::Postgres(_) => self.begin().await,
@@ -100,7 +103,10 @@ impl BeginWrite for SqlitePool {
 
 impl BeginWrite for PgPool {
     type Database = sqlx::Postgres;
-    async fn begin_write(&self, _: &Db) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    async fn begin_write(
+        &self,
+        _: &Db,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
         self.begin().await
     }
 }
@@ -134,8 +140,9 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(opts.clone())
         };
-        let unavailable =
-            |e: sqlx::Error| AppError::ServiceUnavailable(format!("cannot open SQLite database: {e}"));
+        let unavailable = |e: sqlx::Error| {
+            AppError::ServiceUnavailable(format!("cannot open SQLite database: {e}"))
+        };
         let pool = open(max_connections).await.map_err(unavailable)?;
         let writer = open(1).await.map_err(unavailable)?;
         Ok(Db::Sqlite(pool, SqliteWriter(writer)))

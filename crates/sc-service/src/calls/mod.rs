@@ -341,7 +341,7 @@ impl CallService {
             })
             .await?;
         let (call, creator) = match outcome {
-            Created::Ok(call, creator) => (call, creator),
+            Created::Ok(call, creator) => (*call, creator),
             Created::Live(live) => {
                 return Err(AppError::Conflict {
                     message: "the conversation has a live call".into(),
