@@ -886,27 +886,14 @@ impl Chat<'_> {
         Ok(())
     }
 
-    /// Reaction counts of the messages of a conversation between two seqs.
-    pub async fn reactions_between(
+    /// The reaction counts of the messages `from_seq..=to_seq`, per message and emoji, with
+    /// whether `reader` is among each emoji's reactors (never, without a reader).
+    pub async fn reaction_counts(
         &self,
         id: ConversationId,
         from_seq: i64,
         to_seq: i64,
-    ) -> AppResult<Vec<(MessageId, String, i64)>> {
-        Ok(on_pool!(self.0, p => sqlx::query_as(
-            "SELECT r.message_id, r.emoji, COUNT(*) FROM message_reactions r JOIN messages m ON m.id = r.message_id
-             WHERE m.conversation_id = $1 AND m.seq BETWEEN $2 AND $3
-             GROUP BY r.message_id, r.emoji ORDER BY r.message_id, r.emoji")
-            .bind(id).bind(from_seq).bind(to_seq).fetch_all(p).await)?)
-    }
-
-    /// [`Self::reactions_between`] with whether `user` is among each emoji's reactors.
-    pub async fn reactions_between_for(
-        &self,
-        id: ConversationId,
-        from_seq: i64,
-        to_seq: i64,
-        user: UserId,
+        reader: Option<UserId>,
     ) -> AppResult<Vec<ReactionCount>> {
         Ok(on_pool!(self.0, p => sqlx::query_as(
             "SELECT r.message_id, r.emoji, COUNT(*) AS count,
@@ -914,7 +901,7 @@ impl Chat<'_> {
              FROM message_reactions r JOIN messages m ON m.id = r.message_id
              WHERE m.conversation_id = $1 AND m.seq BETWEEN $2 AND $3
              GROUP BY r.message_id, r.emoji ORDER BY r.message_id, r.emoji")
-            .bind(id).bind(from_seq).bind(to_seq).bind(user).fetch_all(p).await)?)
+            .bind(id).bind(from_seq).bind(to_seq).bind(reader).fetch_all(p).await)?)
     }
 
     /// Moves the member's read position forward (never back, never past the last message).

@@ -1009,10 +1009,10 @@ impl ChatService {
             .d
             .db
             .chat()
-            .reactions_between(m.conversation_id, m.seq, m.seq)
+            .reaction_counts(m.conversation_id, m.seq, m.seq, None)
             .await?
             .into_iter()
-            .map(|(_, emoji, n)| (emoji, n))
+            .map(|r| (r.emoji, r.count))
             .collect();
         let mut view = [MessageView::new(m, reactions)];
         self.fill_polls(&mut view).await?;
@@ -1053,7 +1053,7 @@ impl ChatService {
                 .d
                 .db
                 .chat()
-                .reactions_between_for(id, lo, hi, ctx.user_id)
+                .reaction_counts(id, lo, hi, Some(ctx.user_id))
                 .await?
             {
                 let entry = reactions.entry(r.message_id).or_default();
