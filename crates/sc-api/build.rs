@@ -3,6 +3,10 @@
 //! crate: nothing to configure, the same bytes in debug and release builds (no reading from
 //! disk at run time), and no dependency for what is a directory walk.
 
+#[path = "src/etag.rs"]
+mod etag;
+
+use etag::fnv1a;
 use std::{
     env, fs,
     path::{Path, PathBuf},
@@ -12,6 +16,7 @@ fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let dist = manifest.join("../../web/dist");
     println!("cargo::rerun-if-changed={}", dist.display());
+    println!("cargo::rerun-if-changed=src/etag.rs");
     let mut files = Vec::new();
     if dist.is_dir() {
         walk(&dist, &dist, &mut files);
@@ -56,14 +61,4 @@ fn walk(root: &Path, dir: &Path, files: &mut Vec<(String, PathBuf)>) {
             files.push((rel, abs));
         }
     }
-}
-
-/// The ETag of a file (a strong validator: same bytes, same tag).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }

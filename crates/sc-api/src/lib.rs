@@ -3,6 +3,7 @@
 
 pub mod dto;
 pub mod envelope;
+mod etag;
 pub mod extract;
 pub mod middleware;
 pub mod openapi;

@@ -8,7 +8,7 @@
 //! `web_dir` swaps the embedded bundle for a directory read once at start-up (for working on
 //! the app without rebuilding the server); requests never touch the disk either way.
 
-use crate::{envelope::ApiError, state::AppState};
+use crate::{envelope::ApiError, etag::fnv1a, state::AppState};
 use axum::{
     body::Body,
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
@@ -70,13 +70,6 @@ impl WebBundle {
             .and_then(|i| self.files.get(i))
             .map(|(_, bytes, hash)| (bytes, *hash))
     }
-}
-
-/// FNV-1a 64, the ETag hash build.rs gives embedded files.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// Vite puts content-hashed files here: a new build gives new names, so they never change.
@@ -260,6 +253,13 @@ mod tests {
     #[test]
     fn the_embedded_table_is_sorted_for_lookup() {
         assert!(WEB_ASSETS.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn embedded_files_carry_the_hash_the_server_computes() {
+        for (path, bytes, hash) in WEB_ASSETS {
+            assert_eq!(fnv1a(bytes), *hash, "{path}");
+        }
     }
 
     #[test]
