@@ -92,6 +92,17 @@ macro_rules! live_session {
     };
 }
 
+/// What storing key packages did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum KeyPackagesAdded {
+    /// Stored: the regular packages the device now holds.
+    Held(i64),
+    /// Refused: the device would hold more than the limit.
+    OverLimit,
+    /// Refused: the device is gone.
+    DeviceGone,
+}
+
 pub struct Mls<'a>(&'a Db);
 
 impl Db {
@@ -185,7 +196,7 @@ impl Mls<'_> {
     }
 
     /// Stores key packages (and replaces the last-resort one) unless the device would then hold
-    /// more than `max` regular ones; `None` when it would, else how many it holds.
+    /// more than `max` regular ones, or is gone (its session ended meanwhile).
     pub async fn add_key_packages(
         &self,
         device: DeviceId,
@@ -193,19 +204,25 @@ impl Mls<'_> {
         last_resort: Option<&[u8]>,
         max: i64,
         now: Timestamp,
-    ) -> AppResult<Option<i64>> {
+    ) -> AppResult<KeyPackagesAdded> {
         let run = || async {
             on_pool!(self.0, p => {
                 let mut tx = p.begin_write(self.0).await?;
-                // Taking the device row first serializes concurrent uploads of one device.
-                sqlx::query("UPDATE devices SET created_at = created_at WHERE id = $1")
-                    .bind(device).execute(&mut *tx).await?;
+                // Taking the device row first serializes concurrent uploads of one device and
+                // finds a device deleted meanwhile (whose packages could not be stored).
+                let found = sqlx::query("UPDATE devices SET created_at = created_at WHERE id = $1")
+                    .bind(device).execute(&mut *tx).await?.rows_affected();
+                if found == 0 {
+                    tx.rollback().await?;
+                    return Ok(KeyPackagesAdded::DeviceGone);
+                }
                 let (held,): (i64,) = sqlx::query_as(
                     "SELECT COUNT(*) FROM key_packages WHERE device_id = $1 AND NOT last_resort")
                     .bind(device).fetch_one(&mut *tx).await?;
                 let total = held + packages.len() as i64;
                 if total > max {
-                    return Ok(None);
+                    tx.rollback().await?;
+                    return Ok(KeyPackagesAdded::OverLimit);
                 }
                 for package in packages {
                     sqlx::query(
@@ -223,7 +240,7 @@ impl Mls<'_> {
                         .bind(KeyPackageId::new()).bind(device).bind(lr).bind(now)
                         .execute(&mut *tx).await?;
                 }
-                tx.commit().await.map(|()| Some(total))
+                tx.commit().await.map(|()| KeyPackagesAdded::Held(total))
             })
         };
         Ok(crate::retry_tx!(run())?)
@@ -416,5 +433,30 @@ impl Mls<'_> {
         let n = on_pool!(self.0, p => sqlx::query("DELETE FROM mls_welcomes WHERE id = $1 AND device_id = $2")
             .bind(id).bind(device).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(n == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KeyPackagesAdded;
+    use sc_core::{ids::DeviceId, time::Timestamp};
+
+    /// A device deleted while its packages are on the way (its session ended) is an outcome,
+    /// not a foreign-key error (which the API answered with 500).
+    #[tokio::test]
+    async fn packages_for_a_device_gone_meanwhile_are_refused() {
+        let (db, _dir) = crate::realtime::tests::test_db().await;
+        let added = db
+            .mls()
+            .add_key_packages(
+                DeviceId::new(),
+                &[vec![1, 2, 3]],
+                None,
+                500,
+                Timestamp::now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(added, KeyPackagesAdded::DeviceGone);
     }
 }

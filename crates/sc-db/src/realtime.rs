@@ -136,13 +136,13 @@ impl Realtime<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use crate::{Db, users::NewUser};
     use sc_core::{ids::UserId, time::Timestamp};
     use std::time::Duration;
 
     /// SQLite in a temporary directory, or a fresh database on `SC_TEST_PG_URL` when set.
-    async fn test_db() -> (Db, tempfile::TempDir) {
+    pub(crate) async fn test_db() -> (Db, tempfile::TempDir) {
         use sqlx::Connection;
         let dir = tempfile::tempdir().unwrap();
         let db = match std::env::var("SC_TEST_PG_URL") {

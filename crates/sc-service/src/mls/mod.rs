@@ -16,7 +16,7 @@ use sc_core::{
     ids::{ConversationId, DeviceId, UserId, WelcomeId},
     time::Timestamp,
 };
-use sc_db::mls::{CommitAppended, DeviceRegistered, DeviceRow, NewCommit};
+use sc_db::mls::{CommitAppended, DeviceRegistered, DeviceRow, KeyPackagesAdded, NewCommit};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -169,7 +169,8 @@ impl MlsService {
         let last_resort = last_resort
             .map(|p| MlsBytes::parse("last_resort", p, MAX_KEY_PACKAGE))
             .transpose()?;
-        self.d
+        let added = self
+            .d
             .db
             .mls()
             .add_key_packages(
@@ -179,12 +180,18 @@ impl MlsService {
                 MAX_PACKAGES_PER_DEVICE,
                 Timestamp::now(),
             )
-            .await?
-            .ok_or_else(|| {
-                AppError::LimitReached(format!(
-                    "a device holds at most {MAX_PACKAGES_PER_DEVICE} key packages"
-                ))
-            })
+            .await?;
+        match added {
+            KeyPackagesAdded::Held(n) => Ok(n),
+            KeyPackagesAdded::OverLimit => Err(AppError::LimitReached(format!(
+                "a device holds at most {MAX_PACKAGES_PER_DEVICE} key packages"
+            ))),
+            // The session ended during the upload, and its device with it: as for a session
+            // without a device.
+            KeyPackagesAdded::DeviceGone => Err(AppError::conflict(
+                "this session has no device any more: PUT /v1/devices/me first",
+            )),
+        }
     }
 
     pub async fn package_count(&self, ctx: &AuthContext) -> AppResult<PackageCountView> {
