@@ -619,19 +619,21 @@ impl Calls<'_> {
     }
 
     /// Stores a quality sample of a session in the call; false when it is not in it.
+    /// Records a sample of a session that is in the call, or left it after `left_after`.
     pub async fn add_quality(
         &self,
         id: CallId,
         session: SessionId,
         q: &QualityRow,
         now: Timestamp,
+        left_after: Timestamp,
     ) -> AppResult<bool> {
         let n = on_pool!(self.0, p => sqlx::query(
             "INSERT INTO call_quality (call_id, session_id, user_id, at, rtt_ms, jitter_ms, packet_loss, bitrate_kbps)
              SELECT $1, $2, user_id, $3, $4, $5, $6, $7 FROM call_participants
-             WHERE call_id = $1 AND session_id = $2 AND left_at IS NULL LIMIT 1")
+             WHERE call_id = $1 AND session_id = $2 AND (left_at IS NULL OR left_at > $8) LIMIT 1")
             .bind(id).bind(session).bind(now).bind(q.rtt_ms).bind(q.jitter_ms).bind(q.packet_loss)
-            .bind(q.bitrate_kbps).execute(p).await.map(|r| r.rows_affected()))?;
+            .bind(q.bitrate_kbps).bind(left_after).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(n > 0)
     }
 

@@ -15,6 +15,8 @@ use utoipa::ToSchema;
 
 /// Samples one session may post per minute.
 const QUALITY_SAMPLES_PER_MINUTE: u32 = 60;
+/// How long after leaving a session may still report the call's quality.
+const QUALITY_AFTER_LEAVING: Duration = Duration::from_secs(30);
 /// Samples a summary is computed from at most (the newest).
 const QUALITY_SUMMARY_SAMPLES: i64 = 10_000;
 
@@ -239,11 +241,15 @@ impl CallService {
             packet_loss: q.packet_loss,
             bitrate_kbps: q.bitrate_kbps,
         };
+        let now = Timestamp::now();
+        // A sample measured just before its session left (or the call ended) still counts:
+        // clients report every few seconds, so the last one often arrives after the leave.
+        let left_after = Timestamp(now.millis() - QUALITY_AFTER_LEAVING.as_millis() as i64);
         if !self
             .d
             .db
             .calls()
-            .add_quality(id, ctx.session_id, &row, Timestamp::now())
+            .add_quality(id, ctx.session_id, &row, now, left_after)
             .await?
         {
             return Err(not_in());

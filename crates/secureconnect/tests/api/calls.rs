@@ -566,24 +566,39 @@ async fn media_flags_recordings_and_quality() {
     ] {
         q(&a, bad).await.assert_error(400, "VALIDATION_ERROR");
     }
+    // A member who never joined is refused; one who left a moment ago still reports the
+    // sample it measured before leaving.
     q(
         &d,
         json!({"rtt_ms": 1, "jitter_ms": 1, "packet_loss": 0, "bitrate_kbps": 1}),
     )
     .await
     .assert_error(409, "CONFLICT");
+    q(
+        &b,
+        json!({"rtt_ms": 40.0, "jitter_ms": 2.0, "packet_loss": 0.0, "bitrate_kbps": 600.0}),
+    )
+    .await
+    .assert_ok(200);
     let s = app
         .get(&format!("/v1/calls/{id}/quality"), Some(&d.access))
         .await;
     let s = s.assert_ok(200).clone();
-    assert_eq!(s["call"]["samples"], 3);
+    assert_eq!(s["call"]["samples"], 4);
     assert_eq!(s["call"]["rtt_ms"]["mean"], 40.0);
     assert_eq!(s["call"]["rtt_ms"]["p95"], 60.0);
-    assert_eq!(s["participants"][0]["session_id"], a.session_id.as_str());
+    let sessions: Vec<&str> = s["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["session_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(sessions.len(), 2);
+    assert!(sessions.contains(&a.session_id.as_str()) && sessions.contains(&b.session_id.as_str()));
     assert!(
         app.metrics()
             .await
-            .contains("secureconnect_call_rtt_ms_count 3")
+            .contains("secureconnect_call_rtt_ms_count 4")
     );
 }
 
