@@ -377,10 +377,7 @@ impl Calls<'_> {
                         end_recording!(), " WHERE id = $1"))
                         .bind(id).bind(now).execute(&mut *tx).await?;
                     if call.status == "ringing" {
-                        let (conversation, caller): (ConversationId, UserId) = sqlx::query_as(
-                            "SELECT conversation_id, created_by FROM calls WHERE id = $1")
-                            .bind(id).fetch_one(&mut *tx).await?;
-                        record_missed!(tx, id, conversation, caller, now);
+                        record_missed!(tx, id, call.conversation_id, call.created_by, now);
                     }
                 }
                 tx.commit().await?;
@@ -618,8 +615,8 @@ impl Calls<'_> {
             .bind(id).fetch_all(p).await)?)
     }
 
-    /// Stores a quality sample of a session in the call; false when it is not in it.
-    /// Records a sample of a session that is in the call, or left it after `left_after`.
+    /// Stores a quality sample of a session that is in the call, or left it after `left_after`;
+    /// false otherwise.
     pub async fn add_quality(
         &self,
         id: CallId,
