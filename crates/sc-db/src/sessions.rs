@@ -94,15 +94,15 @@ impl Sessions<'_> {
 
     /// The session and its account's role, verification and ban (`None` when either is gone).
     pub async fn find_with_account(&self, id: SessionId) -> AppResult<Option<SessionWithAccount>> {
-        // The derived table names only the account's four columns, so the session's stay
-        // unambiguous.
+        // The joined table names only the account's columns (its id renamed), so the
+        // session's stay unambiguous.
         let sql = concat!(
             "SELECT ",
             session_columns!(),
             ", u.role, u.email_verified, u.banned_at, u.banned_until
-             FROM sessions,
-                  (SELECT role, email_verified, banned_at, banned_until FROM users
-                    WHERE id = (SELECT user_id FROM sessions WHERE id = $1)) u
+             FROM sessions
+             JOIN (SELECT id AS account_id, role, email_verified, banned_at, banned_until FROM users) u
+               ON u.account_id = sessions.user_id
              WHERE sessions.id = $1"
         );
         Ok(on_pool!(self.0, p => sqlx::query_as(sql).bind(id).fetch_optional(p).await)?)
