@@ -683,7 +683,8 @@ impl LocalBlobs {
         // A large upload also gets a thread that flushes what is written so far, while the
         // writer goes on. Its errors fail the upload: an fsync error is reported only once, so
         // the final fsync could not be trusted to repeat it.
-        let writeback = if expected_size >= 2 * WRITEBACK_STEP {
+        // The writer holds the only sender: the syncer stops once the writer is done.
+        let (kick, syncer) = if expected_size >= 2 * WRITEBACK_STEP {
             let (kick, kicked) = std::sync::mpsc::sync_channel::<()>(1);
             let same = file.try_clone().map_err(|e| io_unavailable("create", &e))?;
             let syncer = tokio::task::spawn_blocking(move || -> io::Result<()> {
@@ -692,11 +693,10 @@ impl LocalBlobs {
                 }
                 Ok(())
             });
-            Some((kick, syncer))
+            (Some(kick), Some(syncer))
         } else {
-            None
+            (None, None)
         };
-        let kick = writeback.as_ref().map(|(kick, _)| kick.clone());
         let writer = tokio::task::spawn_blocking(move || -> io::Result<()> {
             use std::io::Write;
             let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
@@ -742,11 +742,8 @@ impl LocalBlobs {
         }
         drop(tx);
         drop(hash_tx);
-        let written_back = match writeback {
-            Some((kick, syncer)) => {
-                drop(kick);
-                syncer.await.map_err(AppError::internal)?
-            }
+        let written_back = match syncer {
+            Some(syncer) => syncer.await.map_err(AppError::internal)?,
             None => Ok(()),
         };
         writer
