@@ -76,6 +76,14 @@ pub enum Db {
 #[derive(Clone, Debug)]
 pub struct SqliteWriter(SqlitePool);
 
+impl SqliteWriter {
+    /// The writer's pool, for tests and tools that check it directly; repositories open write
+    /// transactions through [`BeginWrite`].
+    pub fn pool(&self) -> &SqlitePool {
+        &self.0
+    }
+}
+
 /// Opens a write transaction: on SQLite `BEGIN IMMEDIATE` on the one writer connection (so it
 /// never has to upgrade a read lock and fail), on PostgreSQL a plain `BEGIN` on the pool.
 /// A write transaction must not open another one while it runs (on SQLite it would wait for

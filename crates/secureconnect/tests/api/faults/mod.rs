@@ -455,8 +455,8 @@ async fn full_embedded_full_disk() {
     embedded_full_disk("embedded_full_disk", plan()).await;
 }
 
-/// Finding 2 of docs/faults.md in isolation: sc-db's SQLite pool, a full disk, a COMMIT that
-/// fails. Afterwards no pooled connection may be left inside a transaction: a commit that
+/// Finding 2 of docs/faults.md in isolation: sc-db's SQLite writer connection, a full disk, a
+/// COMMIT that fails. Afterwards no pooled connection may be left inside a transaction: a commit that
 /// reports success is visible to every connection, and once the disk has room again another
 /// connection can write. (Fixed: sc-db closes a connection released inside a transaction.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -472,7 +472,7 @@ async fn sqlite_pool_survives_a_full_disk() {
     };
     let path = fs.path().join("t.db");
     let db = sc_db::Db::connect_sqlite(&path, 1).await.unwrap();
-    let sc_db::Db::Sqlite(pool, _) = &db else {
+    let sc_db::Db::Sqlite(pool, writer) = &db else {
         unreachable!()
     };
     sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB)")
@@ -483,7 +483,8 @@ async fn sqlite_pool_survives_a_full_disk() {
     fill(&filler).unwrap();
     let mut acknowledged = 0i64;
     for size in [200_000, 200_000, 200_000, 100, 100, 100] {
-        let mut tx = pool.begin().await.unwrap();
+        // As the repositories open write transactions: on the one writer connection.
+        let mut tx = writer.pool().begin_with("BEGIN IMMEDIATE").await.unwrap();
         let insert = sqlx::query("INSERT INTO t (b) VALUES (zeroblob(?))")
             .bind(size)
             .execute(&mut *tx)
