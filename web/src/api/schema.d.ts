@@ -7753,7 +7753,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error404"];
                 };
             };
-            /** @description CONFLICT, LIMIT_REACHED: this session is not in the call */
+            /** @description CONFLICT, LIMIT_REACHED: this session is not in the call and did not leave it in the last 30 s */
             409: {
                 headers: {
                     [name: string]: unknown;

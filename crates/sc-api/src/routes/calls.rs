@@ -187,7 +187,7 @@ pub async fn attach_recording(
 #[utoipa::path(post, path = "/v1/calls/{id}/quality", tag = "calls", security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
     request_body = CallQualityRequest,
     responses((status = 200, body = Empty, description = "stored"),
-              (status = 404), (status = 409, description = "this session is not in the call"),
+              (status = 404), (status = 409, description = "this session is not in the call and did not leave it in the last 30 s"),
               (status = 429, description = "more than 60 samples a minute from this session")))]
 pub async fn add_quality(
     State(s): S,
